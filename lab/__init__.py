@@ -1,0 +1,1 @@
+"""The architecture-search and ablation lab."""

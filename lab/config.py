@@ -1,0 +1,178 @@
+"""The run configuration: typed dataclasses that are Hydra's schema.
+
+Every YAML file under `conf/` is merged into one of these records, so a misspelt key
+(`train.epoch=3`) or a wrong type (`train.epochs=three`) fails while Hydra composes the
+config, naming the full key, before any data is loaded or any model is built. Range checks
+that types cannot express (a negative epoch count) run when the config is turned into
+objects by `to_run_config`, also before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from lab.errors import require
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+class Task(Enum):
+    train = "train"
+
+
+class OptimizerName(Enum):
+    sgd = "sgd"
+    adamw = "adamw"
+
+
+class Schedule(Enum):
+    constant = "constant"
+    step = "step"
+    cosine = "cosine"
+    one_cycle = "one_cycle"
+
+
+class Precision(Enum):
+    float32 = "float32"
+    mixed_bfloat16 = "mixed_bfloat16"
+    mixed_float16 = "mixed_float16"
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, where its files are, and how much of it to use.
+
+    `limit` keeps the first N training examples; the validation split (`val_fraction`,
+    seeded by the run's seed) is then carved from those N.
+    """
+
+    name: str = MISSING
+    root: Optional[str] = None
+    limit: Optional[int] = None
+    val_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        require(self.limit is None or self.limit > 1, "data.limit", self.limit, "null or > 1")
+        require(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "in [0, 1)")
+
+
+@dataclass
+class SyntheticDataConfig(DataConfig):
+    """A small generated dataset with learnable class structure, for tests."""
+
+    name: str = "synthetic"
+    train_size: int = 512
+    test_size: int = 128
+    image_size: int = 16
+    channels: int = 3
+    classes: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("train_size", "test_size", "image_size", "channels"):
+            value = getattr(self, key)
+            require(value > 0, f"data.{key}", value, "> 0")
+        require(self.classes > 1, "data.classes", self.classes, "> 1")
+
+
+@dataclass
+class AugmentConfig:
+    """On-device augmentation: zero-pad by `pad` pixels then crop back at random; random flips."""
+
+    pad: int = 0
+    flip: bool = False
+
+    def __post_init__(self) -> None:
+        require(self.pad >= 0, "train.augment.pad", self.pad, ">= 0")
+
+
+@dataclass
+class TrainConfig:
+    """The training protocol. Milestones of the step schedule are fractions of all epochs."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: OptimizerName = OptimizerName.sgd
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: Schedule = Schedule.cosine
+    warmup_epochs: float = 0.0
+    milestones: List[float] = field(default_factory=lambda: [0.5, 0.75])
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    precision: Precision = Precision.float32
+    jit_compile: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    verbose: int = 1
+
+    def __post_init__(self) -> None:
+        require(self.epochs > 0, "train.epochs", self.epochs, "> 0")
+        require(self.batch_size > 0, "train.batch_size", self.batch_size, "> 0")
+        require(self.lr > 0, "train.lr", self.lr, "> 0")
+        require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, ">= 0")
+        require(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "in [0, 1)")
+        require(0 <= self.warmup_epochs < self.epochs, "train.warmup_epochs", self.warmup_epochs,
+                f"in [0, train.epochs={self.epochs})")
+        require(all(0 < m < 1 for m in self.milestones), "train.milestones", self.milestones,
+                "fractions of training strictly between 0 and 1")
+
+
+@dataclass
+class TrackingConfig:
+    """Where MLflow records runs. A `sqlite:///` URI is the embedded default; use
+    `http://HOST:PORT` of an `mlflow server` when several processes write at once."""
+
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "lab"
+    run_name: Optional[str] = None
+
+
+@dataclass
+class RunConfig:
+    """The whole resolved configuration of one `python run.py` invocation."""
+
+    task: Task = Task.train
+    seed: int = 0
+    model: Any = MISSING
+    data: Any = MISSING
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+def register_configs() -> None:
+    """Registers the schemas with Hydra. Config files select theirs in their defaults list:
+    `- /schema/model/resnet@_here_`."""
+    from lab.models import FAMILIES  # noqa: PLC0415  (importing lab.models registers every family)
+
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=RunConfig)
+    store.store(group="schema/data", name="dataset", node=DataConfig, package="data")
+    store.store(group="schema/data", name="synthetic", node=SyntheticDataConfig, package="data")
+    store.store(group="schema/train", name="train", node=TrainConfig, package="train")
+    store.store(group="schema/tracking", name="tracking", node=TrackingConfig, package="tracking")
+    for family in FAMILIES.values():
+        store.store(group="schema/model", name=family.name, node=family.spec_type, package="model")
+
+
+def to_run_config(cfg: DictConfig) -> RunConfig:
+    """Turns a composed config into typed objects, running every range check."""
+    return OmegaConf.to_object(cfg)
+
+
+def compose(overrides: Optional[List[str]] = None) -> DictConfig:
+    """Composes `conf/config.yaml` with overrides, as `python run.py` would (for tests and tools)."""
+    from hydra import compose as hydra_compose  # noqa: PLC0415
+    from hydra import initialize_config_dir  # noqa: PLC0415
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides or []))

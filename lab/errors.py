@@ -1,0 +1,31 @@
+"""Errors the lab raises for bad input: each names the value that was wrong."""
+
+
+class LabError(Exception):
+    """Base class: a user-facing error whose message is printed as one line, without traceback."""
+
+
+class DataNotFoundError(LabError):
+    """A dataset was not found in any of the places the loader looked."""
+
+
+class DataFormatError(LabError):
+    """A dataset file exists but cannot be read as the format it should be."""
+
+
+class SpecError(LabError):
+    """A model spec is inconsistent (an unknown tap, a non-positive width, ...)."""
+
+
+class NonFiniteLossError(LabError):
+    """Training produced a NaN or infinite loss."""
+
+
+class ConfigValueError(LabError, ValueError):
+    """A config value has the right type but is out of range."""
+
+
+def require(condition: bool, key: str, value, expectation: str) -> None:
+    """Raises ConfigValueError naming the key, the value received and what was expected."""
+    if not condition:
+        raise ConfigValueError(f"{key} must be {expectation}. Received: {key}={value!r}")

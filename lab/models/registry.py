@@ -1,0 +1,52 @@
+"""The family registry: one builder per connectivity family, keyed by the spec's `family`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Sequence
+
+import keras
+
+from lab.errors import SpecError
+
+Builder = Callable[[object, Sequence[int], int], keras.Model]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    spec_type: type
+    build: Builder
+
+
+FAMILIES: Dict[str, Family] = {}
+
+
+def register_family(name: str, spec_type: type) -> Callable[[Builder], Builder]:
+    """Registers `build(spec, input_shape, classes)` as the builder of `name` specs."""
+
+    def decorate(build: Builder) -> Builder:
+        FAMILIES[name] = Family(name, spec_type, build)
+        return build
+
+    return decorate
+
+
+def build_model(spec, input_shape: Sequence[int], classes: int) -> keras.Model:
+    """Builds the Keras model a spec describes, for one input shape and class count.
+
+    Example:
+        >>> from lab.models.variants import load_variant
+        >>> model = build_model(load_variant("resnet20"), (32, 32, 3), 10)
+        >>> model.count_params()
+        270410
+    """
+    family = FAMILIES.get(getattr(spec, "family", None))
+    if family is None:
+        raise SpecError(f"Unknown model family. Received: family={getattr(spec, 'family', None)!r}; "
+                        f"known: {sorted(FAMILIES)}")
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise SpecError(f"input_shape must be (height, width, channels). Received: {tuple(input_shape)}")
+    if classes < 2:
+        raise SpecError(f"classes must be >= 2. Received: classes={classes}")
+    return family.build(spec, tuple(input_shape), classes)
