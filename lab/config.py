@@ -95,7 +95,8 @@ class AugmentConfig:
 
 @dataclass
 class TrainConfig:
-    """The training protocol. Milestones of the step schedule are fractions of all epochs."""
+    """The training protocol. Milestones of the step schedule are fractions of the training after
+    warmup (0.5: halfway); `lr` is the peak learning rate of every schedule."""
 
     epochs: int = 30
     batch_size: int = 128

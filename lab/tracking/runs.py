@@ -1,0 +1,117 @@
+"""One MLflow run per training, with a status that tells the truth.
+
+A run ends FINISHED only when its body returns. An exception ends it FAILED with the error as
+the `lab.error` tag; Ctrl-C (SIGINT) or SIGTERM end it KILLED. It is never left RUNNING.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, Mapping, Optional
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from lab.config import TrackingConfig
+
+ERROR_TAG = "lab.error"
+MAX_TAG_LENGTH = 5000
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def artifact_location(uri: str) -> Optional[str]:
+    """For a SQLite store, artifacts live next to the database (`mlruns/` beside `mlflow.db`),
+    so one folder holds everything; a server decides for itself."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return None
+    return (Path(uri[len(prefix):]).expanduser().resolve().parent / "mlruns").as_uri()
+
+
+def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location(uri))
+    except Exception:  # noqa: BLE001  (another process created it first)
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+@dataclass
+class TrackedRun:
+    """An open MLflow run; every call is one request to the store."""
+
+    client: MlflowClient
+    run_id: str
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        timestamp = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), timestamp, step) for k, v in metrics.items()])
+
+    def set_tags(self, tags: Mapping[str, object]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()])
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Turns SIGTERM into a `Terminated` exception, so cleanup runs as it does for Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated(f"received signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def tracked_run(cfg: TrackingConfig, run_name: str, tags: Optional[Dict[str, str]] = None,
+                parent_run_id: Optional[str] = None) -> Iterator[TrackedRun]:
+    """Opens a run in `cfg.experiment` at `cfg.uri` and closes it with the status it earned."""
+    client = MlflowClient(tracking_uri=cfg.uri)
+    all_tags = dict(tags or {})
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id(client, cfg.experiment, cfg.uri), run_name=run_name, tags=all_tags)
+    tracked = TrackedRun(client, run.info.run_id)
+    with sigterm_raises():
+        try:
+            yield tracked
+        except (KeyboardInterrupt, Terminated) as stop:
+            _end(tracked, "KILLED", f"{type(stop).__name__}: {stop}".strip(": "))
+            raise
+        except BaseException as error:
+            _end(tracked, "FAILED", f"{type(error).__name__}: {error}")
+            raise
+    client.set_terminated(tracked.run_id, "FINISHED")
+
+
+def _end(run: TrackedRun, status: str, reason: str) -> None:
+    """Records why the run ended, then its status; a store that is down must not hide the error."""
+    try:
+        run.set_tags({ERROR_TAG: reason})
+    finally:
+        run.client.set_terminated(run.run_id, status)

@@ -1,0 +1,148 @@
+"""`train(cfg)`: one seeded training run, recorded as one MLflow run."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import keras
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from lab import runtime
+from lab.config import RunConfig, to_run_config
+from lab.data import Splits, load_splits
+from lab.models import build_model
+from lab.models.heads import MAIN_OUTPUT
+from lab.tracking import TrackedRun, tracked_run
+from lab.tracking.callback import MlflowEpochLogger
+from lab.tracking.params import flatten
+from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
+from lab.training.optimizers import make_optimizer
+from lab.training.preprocessing import RandomPadCropFlip, Standardize
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    history: Dict[str, List[float]]
+    test_loss: float
+    test_accuracy: float
+    best_val_accuracy: Optional[float]
+    best_epoch: Optional[int]
+    params: Dict[str, int]
+
+    @property
+    def objective(self) -> float:
+        """What a sweep maximises: the best validation accuracy (test accuracy without a validation split)."""
+        return self.best_val_accuracy if self.best_val_accuracy is not None else self.test_accuracy
+
+
+def param_counts(model: keras.Model) -> Dict[str, int]:
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    total = model.count_params()
+    return {"params_total": total, "params_trainable": trainable, "params_non_trainable": total - trainable}
+
+
+def summary_text(model: keras.Model) -> str:
+    lines: List[str] = []
+    model.summary(print_fn=lambda text, **kwargs: lines.append(text), line_length=120)
+    return "\n".join(lines)
+
+
+def training_model(net: keras.Model, splits: Splits, cfg: RunConfig) -> keras.Model:
+    """uint8 images -> augmentation (training only) -> standardisation -> the network."""
+    inputs = keras.Input(splits.input_shape, dtype="uint8", name="images")
+    x = inputs
+    augment = cfg.train.augment
+    if augment.pad or augment.flip:
+        x = RandomPadCropFlip(augment.pad, augment.flip, seed=cfg.seed, name="augment")(x)
+    x = Standardize(splits.mean, splits.std, name="standardize")(x)
+    return keras.Model(inputs, net(x), name=f"{net.name}_training")
+
+
+def compile_model(model: keras.Model, net: keras.Model, spec, cfg: RunConfig, steps_per_epoch: int) -> None:
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.train.label_smoothing)
+    accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
+    options = dict(optimizer=make_optimizer(cfg.train, steps_per_epoch), jit_compile=cfg.train.jit_compile)
+    if isinstance(net.output, dict):
+        weights = {MAIN_OUTPUT: 1.0, **{f"aux_{h.tap}": h.loss_weight for h in spec.aux_heads}}
+        model.compile(loss={name: loss for name in net.output}, loss_weights=weights,
+                      metrics={MAIN_OUTPUT: [accuracy]}, **options)
+    else:
+        model.compile(loss=loss, metrics=[accuracy], **options)
+
+
+def targets(net: keras.Model, labels: np.ndarray, classes: int):
+    """One-hot labels (label smoothing needs them), one copy per output of a multi-output net."""
+    one_hot = keras.utils.to_categorical(labels, classes).astype("float32")
+    return {name: one_hot for name in net.output} if isinstance(net.output, dict) else one_hot
+
+
+def best_epoch(history: Dict[str, List[float]]):
+    scores = history.get("val_accuracy")
+    if not scores:
+        return None, None
+    best = int(np.argmax(scores))
+    return float(scores[best]), best + 1
+
+
+def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun) -> TrainResult:
+    spec = cfg.model
+    net = build_model(spec, splits.input_shape, splits.classes)
+    counts = param_counts(net)
+    run.log_metrics(counts)
+    run.log_text(summary_text(net), "model_summary.txt")
+
+    model = training_model(net, splits, cfg)
+    steps_per_epoch = math.ceil(len(splits.x_train) / cfg.train.batch_size)
+    compile_model(model, net, spec, cfg, steps_per_epoch)
+    callbacks = [EpochMetrics(len(splits.x_train)), NonFiniteLossGuard(), MlflowEpochLogger(run)]
+    progress = RichProgress(cfg.train.batch_size) if cfg.train.verbose else None
+    validation = (splits.x_val, targets(net, splits.y_val, splits.classes)) if len(splits.x_val) else None
+    try:
+        history = model.fit(splits.x_train, targets(net, splits.y_train, splits.classes),
+                            batch_size=cfg.train.batch_size, epochs=cfg.train.epochs, validation_data=validation,
+                            shuffle=True, verbose=0, callbacks=callbacks + ([progress] if progress else []))
+    finally:
+        if progress:
+            progress.on_train_end()
+    test = main_head_logs(model.evaluate(splits.x_test, targets(net, splits.y_test, splits.classes),
+                                         batch_size=cfg.train.batch_size, return_dict=True, verbose=0))
+    best_val, best_at = best_epoch(history.history)
+    final = {"test_loss": test["loss"], "test_accuracy": test["accuracy"]}
+    if best_val is not None:
+        final.update(best_val_accuracy=best_val, best_epoch=best_at)
+    run.log_metrics(final)
+    return TrainResult(run.run_id, history.history, test["loss"], test["accuracy"], best_val, best_at, counts)
+
+
+def run_name(cfg: RunConfig) -> str:
+    return cfg.tracking.run_name or f"{cfg.model.name}-{cfg.data.name}-seed{cfg.seed}"
+
+
+def run_tags(cfg: RunConfig, task: str) -> Dict[str, str]:
+    return {"lab.task": task, "lab.backend": runtime.backend(), "lab.device": runtime.device_description(),
+            "lab.git_commit": runtime.git_commit(), "lab.model": cfg.model.name, "lab.family": cfg.model.family}
+
+
+def train(cfg: DictConfig) -> TrainResult:
+    """Seeds, loads data, builds, compiles, fits and tests; everything goes to one MLflow run.
+
+    Example:
+        >>> from lab.config import compose
+        >>> result = train(compose(["data=synthetic", "train.epochs=1", "model=resnet20"]))
+        >>> 0.0 <= result.test_accuracy <= 1.0
+        True
+    """
+    run_cfg = to_run_config(cfg)  # range checks, before any work
+    keras.utils.set_random_seed(run_cfg.seed)
+    runtime.set_precision(run_cfg.train.precision.value)
+    with tracked_run(run_cfg.tracking, run_name(run_cfg), run_tags(run_cfg, "train")) as run:
+        run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)))
+        run.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        splits = load_splits(run_cfg.data, run_cfg.seed)
+        run.log_params({"data.source": splits.source, "data.train_examples": len(splits.x_train),
+                        "data.val_examples": len(splits.x_val), "data.test_examples": len(splits.x_test)})
+        return fit_and_evaluate(run_cfg, splits, run)
