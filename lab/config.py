@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
-from lab.errors import require
+from lab.errors import ConfigValueError, require
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
@@ -165,8 +165,29 @@ def register_configs() -> None:
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:
-    """Turns a composed config into typed objects, running every range check."""
-    return OmegaConf.to_object(cfg)
+    """Turns a composed config into typed objects, running every range check.
+
+    Keys added with Hydra's `+key=value` bypass the closed schema and `to_object` would drop
+    them silently, so any key the typed records do not have is an error here.
+    """
+    run_config = OmegaConf.to_object(cfg)
+    extra = unknown_keys(cfg, OmegaConf.structured(run_config))
+    if extra:
+        raise ConfigValueError(f"Unknown config keys: {', '.join(extra)} (check the spelling; see conf/)")
+    return run_config
+
+
+def unknown_keys(given: Any, typed: Any, prefix: str = "") -> List[str]:
+    """Full keys present in `given` but not in `typed` (both DictConfig/ListConfig trees)."""
+    if isinstance(given, DictConfig):
+        keys = [(key, f"{prefix}.{key}" if prefix else str(key)) for key in given.keys()]
+        return [full for key, full in keys if key not in typed] + [
+            extra for key, full in keys if key in typed
+            for extra in unknown_keys(given._get_node(key), typed._get_node(key), full)]
+    if isinstance(given, ListConfig):
+        return [extra for i in range(min(len(given), len(typed)))
+                for extra in unknown_keys(given._get_node(i), typed._get_node(i), f"{prefix}[{i}]")]
+    return []
 
 
 def compose(overrides: Optional[List[str]] = None) -> DictConfig:
