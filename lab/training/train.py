@@ -98,7 +98,8 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun) -> TrainRe
     model = training_model(net, splits, cfg)
     steps_per_epoch = math.ceil(len(splits.x_train) / cfg.train.batch_size)
     compile_model(model, net, spec, cfg, steps_per_epoch)
-    callbacks = [EpochMetrics(len(splits.x_train)), NonFiniteLossGuard(), MlflowEpochLogger(run)]
+    # The NaN guard comes after the logger, so the epoch that went wrong is on record.
+    callbacks = [EpochMetrics(len(splits.x_train)), MlflowEpochLogger(run), NonFiniteLossGuard()]
     progress = RichProgress(cfg.train.batch_size) if cfg.train.verbose else None
     validation = (splits.x_val, targets(net, splits.y_val, splits.classes)) if len(splits.x_val) else None
     try:

@@ -1,0 +1,173 @@
+"""`train(cfg)` end to end: what one MLflow run holds, and the status of runs that fail or are stopped."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from conftest import FAST_TRAIN, needs_fashion_mnist
+from lab.config import PROJECT_ROOT, compose
+from lab.errors import NonFiniteLossError
+from lab.training import train
+
+EPOCH_METRICS = {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds", "images_per_second"}
+FINAL_METRICS = {"test_loss", "test_accuracy", "params_total", "params_trainable", "params_non_trainable"}
+SYNTHETIC = ["data=synthetic", "model=resnet20", *FAST_TRAIN]
+
+
+def runs(uri, experiment="test"):
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    return client, ([] if found is None else client.search_runs([found.experiment_id]))
+
+
+@needs_fashion_mnist
+def test_one_epoch_on_real_fashion_mnist_records_one_finished_run(tracking):
+    result = train(compose(["data=fashion_mnist", "data.limit=400", "train.epochs=1", *FAST_TRAIN, *tracking]))
+    client, [run] = runs(tracking.uri)
+    assert run.info.status == "FINISHED" and run.info.run_id == result.run_id
+
+    params = run.data.params
+    assert params["model.name"] == "resnet20" and params["data.name"] == "fashion_mnist"
+    assert params["data.limit"] == "400" and params["train.epochs"] == "1" and params["seed"] == "0"
+    assert params["model.stages.2.width"] == "64" and params["train.schedule"] == "cosine"
+    assert params["data.source"] == "/usr/share/datasets/fashion-mnist"
+    assert (params["data.train_examples"], params["data.val_examples"], params["data.test_examples"]) == (
+        "360", "40", "10000")
+
+    tags = run.data.tags
+    assert tags["lab.task"] == "train" and tags["lab.backend"] == keras.backend.backend()
+    assert tags["lab.device"] and tags["lab.git_commit"]
+
+    metrics = run.data.metrics
+    assert EPOCH_METRICS | FINAL_METRICS <= set(metrics)
+    for name in EPOCH_METRICS:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, name)] == [1]
+    # 28x28x1 input: the stem has 1*3*3*16 weights instead of 3*3*3*16, so 269,722 - 288.
+    assert metrics["params_trainable"] == 269_434
+    assert metrics["params_total"] == 269_434 + metrics["params_non_trainable"]
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_accuracy"] == pytest.approx(result.test_accuracy)
+    assert metrics["images_per_second"] > 0
+
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert artifacts == {"config.yaml", "model_summary.txt"}
+    config = yaml.safe_load(open(client.download_artifacts(run.info.run_id, "config.yaml")))
+    assert config["model"]["name"] == "resnet20" and config["data"]["limit"] == 400
+    summary = open(client.download_artifacts(run.info.run_id, "model_summary.txt")).read()
+    assert "conv4_block3_out" in summary and "269,434" in summary
+
+
+def test_training_learns_the_synthetic_classes(tracking):
+    result = train(compose([*SYNTHETIC, "train.epochs=3", "train.lr=0.05", *tracking]))
+    assert result.best_val_accuracy > 0.5  # chance is 0.1
+    assert result.test_accuracy > 0.5
+    assert len(result.history["loss"]) == 3 and result.history["loss"][-1] < result.history["loss"][0]
+
+
+def test_auxiliary_head_is_trained_and_evaluation_reports_the_main_head(tracking):
+    # 256 training and 64 validation examples: whole batches of 32, so Keras' epoch means of the
+    # per-head losses (per batch) and of the total (per example) average the same way.
+    result = train(compose([*SYNTHETIC, "train.epochs=1", "model.aux_heads=[{tap: conv3, loss_weight: 0.3}]",
+                            "data.train_size=320", "data.val_fraction=0.2", *tracking]))
+    history = result.history
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "total_loss", "aux_conv3_loss"} <= set(history)
+    assert not any(key.startswith("predictions_") for key in history)
+    # The optimised loss is the main loss plus 0.3 times the auxiliary one.
+    for prefix in ("", "val_"):
+        main, aux = history[f"{prefix}loss"][0], history[f"{prefix}aux_conv3_loss"][0]
+        assert history[f"{prefix}total_loss"][0] == pytest.approx(main + 0.3 * aux, rel=1e-4)
+    _, [run] = runs(tracking.uri)
+    assert "aux_conv3_loss" in run.data.metrics and run.data.metrics["test_loss"] == pytest.approx(result.test_loss)
+
+
+def test_an_exception_during_training_leaves_the_run_failed_with_the_reason(tracking, monkeypatch):
+    def broken_fit(self, *args, **kwargs):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(keras.Model, "fit", broken_fit)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        train(compose([*SYNTHETIC, "train.epochs=1", *tracking]))
+    _, [run] = runs(tracking.uri)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["lab.error"] == "RuntimeError: injected failure"
+    assert run.data.params["model.name"] == "resnet20"  # what was recorded before the failure stays
+
+
+def test_ctrl_c_leaves_the_run_killed(tracking, monkeypatch):
+    def interrupted_fit(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "fit", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        train(compose([*SYNTHETIC, "train.epochs=1", *tracking]))
+    _, [run] = runs(tracking.uri)
+    assert run.info.status == "KILLED"
+
+
+def test_nan_loss_stops_with_a_clear_error_and_a_failed_run(tracking):
+    with pytest.raises(NonFiniteLossError, match="in epoch 1; lower train.lr"):
+        train(compose([*SYNTHETIC, "train.epochs=2", "train.lr=1e30", "train.schedule=constant", *tracking]))
+    client, [run] = runs(tracking.uri)
+    assert run.info.status == "FAILED" and "NonFiniteLossError" in run.data.tags["lab.error"]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1]  # epoch 1 kept
+    assert not math.isfinite(run.data.metrics["loss"])
+
+
+def test_missing_data_root_fails_the_run_naming_the_path(tracking, tmp_path):
+    from lab.errors import DataNotFoundError
+
+    with pytest.raises(DataNotFoundError, match="nowhere"):
+        train(compose([*SYNTHETIC, "data=fashion_mnist", f"data.root={tmp_path}/nowhere", *tracking]))
+    _, [run] = runs(tracking.uri)
+    assert run.info.status == "FAILED" and "nowhere" in run.data.tags["lab.error"]
+
+
+def test_sigterm_leaves_the_run_killed(tracking):
+    """A real process, stopped with SIGTERM mid-training (as a scheduler or `kill` would)."""
+    process = subprocess.Popen(
+        [sys.executable, "run.py", *SYNTHETIC, "train.epochs=1000", "data.train_size=2048", *tracking],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        client, found = runs(tracking.uri)
+        while time.monotonic() < deadline:
+            found = runs(tracking.uri)[1] if os.path.exists(tracking.uri[len("sqlite:///"):]) else []
+            if found and "loss" in found[0].data.metrics:  # an epoch has finished: training is under way
+                break
+            assert process.poll() is None, process.stdout.read()
+            time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    _, [run] = runs(tracking.uri)
+    assert run.info.status == "KILLED"
+    assert "Terminated" in run.data.tags["lab.error"]
+    assert process.returncode != 0
+
+
+def test_multirun_sweeps_seeds_into_separate_runs(tracking, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "run.py", "-m", *SYNTHETIC, "train.epochs=1", "seed=0,1", *tracking,
+         f"hydra.sweep.dir={tmp_path}/sweep"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    _, found = runs(tracking.uri)
+    assert sorted(run.data.params["seed"] for run in found) == ["0", "1"]
+    assert {run.info.status for run in found} == {"FINISHED"}
+    assert sorted(run.info.run_name for run in found) == ["resnet20-synthetic-seed0", "resnet20-synthetic-seed1"]
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_with_a_float32_softmax(tracking, precision):
+    result = train(compose([*SYNTHETIC, "train.epochs=1", f"train.precision={precision}", *tracking]))
+    assert np.isfinite(result.test_loss)
+    assert keras.config.dtype_policy().name == precision
