@@ -10,7 +10,7 @@ objects by `to_run_config`, also before any work starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -23,7 +23,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
 
 
-class Task(Enum):
+class Task(StrEnum):  # StrEnum: `${task}` interpolates as "train", not "Task.train"
     train = "train"
 
 

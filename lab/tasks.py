@@ -11,12 +11,15 @@ from lab.config import Task
 
 
 def run_train(cfg: DictConfig) -> Optional[float]:
-    from lab.training import train  # noqa: PLC0415  (imports Keras: only when a task runs)
+    from lab.tracking.runs import ui_hint  # noqa: PLC0415  (imports Keras: only when a task runs)
+    from lab.training import train  # noqa: PLC0415
 
     result = train(cfg)
-    print(f"MLflow run {result.run_id}: test_accuracy {result.test_accuracy:.4f}"
-          + (f", best val_accuracy {result.best_val_accuracy:.4f} (epoch {result.best_epoch})"
-             if result.best_val_accuracy is not None else ""))
+    best = (f", best val_accuracy {result.best_val_accuracy:.4f} (epoch {result.best_epoch})"
+            if result.best_val_accuracy is not None else "")
+    print(f"test_accuracy {result.test_accuracy:.4f}{best}")
+    print(f"MLflow run {result.run_id} in {cfg.tracking.uri}")
+    print(ui_hint(cfg.tracking.uri, result.experiment_id, result.run_id))
     return result.objective
 
 

@@ -7,6 +7,7 @@ the `lab.error` tag; Ctrl-C (SIGINT) or SIGTERM end it KILLED. It is never left 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -55,6 +56,7 @@ class TrackedRun:
 
     client: MlflowClient
     run_id: str
+    experiment_id: str
 
     def log_params(self, params: Mapping[str, object]) -> None:
         self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
@@ -96,7 +98,7 @@ def tracked_run(cfg: TrackingConfig, run_name: str, tags: Optional[Dict[str, str
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     run = client.create_run(experiment_id(client, cfg.experiment, cfg.uri), run_name=run_name, tags=all_tags)
-    tracked = TrackedRun(client, run.info.run_id)
+    tracked = TrackedRun(client, run.info.run_id, run.info.experiment_id)
     with sigterm_raises():
         try:
             yield tracked
@@ -107,6 +109,19 @@ def tracked_run(cfg: TrackingConfig, run_name: str, tags: Optional[Dict[str, str
             _end(tracked, "FAILED", f"{type(error).__name__}: {error}")
             raise
     client.set_terminated(tracked.run_id, "FINISHED")
+
+
+def ui_hint(uri: str, experiment: str, run_id: str) -> str:
+    """How to look at a run: the `mlflow ui` command for a SQLite store, the page for a server."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+    mlflow = Path(sys.executable).with_name("mlflow")
+    try:
+        mlflow = mlflow.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return (f"view it with: {mlflow} ui --backend-store-uri {uri}  "
+            f"then open http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run_id}")
 
 
 def _end(run: TrackedRun, status: str, reason: str) -> None:

@@ -120,7 +120,7 @@ class RichProgress(keras.callbacks.Callback):
         shown = ("loss", "accuracy", "val_loss", "val_accuracy")
         values = "  ".join(f"{k} {logs[k]:.4f}" for k in shown if k in logs)
         self.console.print(f"epoch {epoch + 1}/{self.params.get('epochs')}  {values}  "
-                           f"{logs.get('images_per_second', 0):,.0f} img/s  {logs.get('epoch_seconds', 0):.1f} s")
+                           f"{logs.get('images_per_second', 0):,.0f} img/s  {logs.get('epoch_seconds', 0):.1f} s", soft_wrap=True)
 
     def on_train_end(self, logs=None):
         if self.progress is not None:

@@ -26,6 +26,7 @@ from lab.training.preprocessing import RandomPadCropFlip, Standardize
 @dataclass
 class TrainResult:
     run_id: str
+    experiment_id: str
     history: Dict[str, List[float]]
     test_loss: float
     test_accuracy: float
@@ -116,7 +117,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun) -> TrainRe
     if best_val is not None:
         final.update(best_val_accuracy=best_val, best_epoch=best_at)
     run.log_metrics(final)
-    return TrainResult(run.run_id, history.history, test["loss"], test["accuracy"], best_val, best_at, counts)
+    return TrainResult(run.run_id, run.experiment_id, history.history, test["loss"], test["accuracy"], best_val, best_at, counts)
 
 
 def run_name(cfg: RunConfig) -> str:
