@@ -5,6 +5,22 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+KERNEL_INITIALIZER = "he_normal"
+
+
+def conv(x, filters: int, kernel, stride, name: str, use_bias: bool = False, padding: str = "same"):
+    """A He-initialised Conv2D; every family's convs go through here."""
+    return keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=use_bias,
+                               kernel_initializer=KERNEL_INITIALIZER, name=name)(x)
+
+
+def batch_norm(x, name: str, epsilon: float = 1e-5, momentum: float = 0.9):
+    return keras.layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
+
+
+def relu(x, name: str):
+    return keras.layers.Activation("relu", name=name)(x)
+
 
 @keras.saving.register_keras_serializable(package="lab")
 class ZeroPadShortcut(keras.layers.Layer):

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Dict, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Sequence
 
 import keras
+from omegaconf import MISSING
 
-from lab.errors import SpecError
+from lab.errors import SpecError, require
+from lab.models.heads import AuxHeadSpec
 
 Builder = Callable[[object, Sequence[int], int], keras.Model]
+
+
+@dataclass
+class BaseSpec:
+    """What every family's spec has: its family and variant name, the input and class count it
+    was published for (`task=list`, tests and `task=analyze` use them; training takes the
+    data's), and auxiliary heads on named taps."""
+
+    family: str = MISSING
+    name: str = MISSING
+    input_shape: List[int] = field(default_factory=lambda: [32, 32, 3])
+    classes: int = 10
+    aux_heads: List[AuxHeadSpec] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        require(len(self.input_shape) == 3 and min(self.input_shape) > 0, "model.input_shape",
+                self.input_shape, "[height, width, channels], all > 0")
+        require(self.classes > 1, "model.classes", self.classes, "> 1")
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,10 @@ import keras
 from omegaconf import MISSING
 
 from lab.errors import SpecError, require
-from lab.models.heads import MAIN_OUTPUT, AuxHeadSpec, apply_classifier, assemble_model, attach_aux_heads
-from lab.models.layers import ZeroPadShortcut
-from lab.models.registry import register_family
-
-KERNEL_INITIALIZER = "he_normal"
+from lab.models import layers
+from lab.models.heads import MAIN_OUTPUT, apply_classifier, assemble_model, attach_aux_heads
+from lab.models.layers import ZeroPadShortcut, relu
+from lab.models.registry import BaseSpec, register_family
 
 
 class Stem(Enum):
@@ -65,7 +64,7 @@ class StageSpec:
 
 
 @dataclass
-class ResNetSpec:
+class ResNetSpec(BaseSpec):
     """Every axis of the family. Defaults are the CIFAR ResNet of He et al. (2015)."""
 
     family: str = "resnet"
@@ -85,9 +84,9 @@ class ResNetSpec:
     conv_bias: bool = False
     bn_epsilon: float = 1e-5
     bn_momentum: float = 0.9
-    aux_heads: List[AuxHeadSpec] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         require(len(self.stages) > 0, "model.stages", self.stages, "a non-empty list")
         require(self.stem_width > 0, "model.stem_width", self.stem_width, "> 0")
         require(self.expansion > 0, "model.expansion", self.expansion, "> 0")
@@ -116,16 +115,11 @@ BRANCHES = {Block.basic: basic_branch, Block.bottleneck: bottleneck_branch}
 
 
 def conv(x, filters: int, kernel: int, stride: int, spec: ResNetSpec, name: str, padding: str = "same"):
-    return keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=spec.conv_bias,
-                               kernel_initializer=KERNEL_INITIALIZER, name=name)(x)
+    return layers.conv(x, filters, kernel, stride, name, use_bias=spec.conv_bias, padding=padding)
 
 
 def batch_norm(x, spec: ResNetSpec, name: str):
-    return keras.layers.BatchNormalization(epsilon=spec.bn_epsilon, momentum=spec.bn_momentum, name=name)(x)
-
-
-def relu(x, name: str):
-    return keras.layers.Activation("relu", name=name)(x)
+    return layers.batch_norm(x, name, epsilon=spec.bn_epsilon, momentum=spec.bn_momentum)
 
 
 def apply_shortcut(x, preactivated, out_channels: int, stride: int, spec: ResNetSpec, name: str):

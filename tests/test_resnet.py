@@ -1,4 +1,4 @@
-"""Every registered variant: builds, trains a step, round-trips; exact published parameter counts."""
+"""The ResNet family: every variant builds, trains a step, round-trips; exact published parameter counts."""
 
 import dataclasses
 
@@ -75,7 +75,7 @@ APPROX_TRAINABLE = {"preact_resnet110": 1.7e6, "preact_resnet164": 1.7e6, "wrn_1
 
 def published_input(name):
     spec = load_variant(name)
-    return spec, ((224, 224, 3), 1000) if spec.stem.value == "imagenet" else ((32, 32, 3), 10)
+    return spec, (spec.input_shape, spec.classes)
 
 
 @pytest.mark.parametrize("name, count", sorted(EXACT_TRAINABLE.items()))
