@@ -25,6 +25,8 @@ CONF_DIR = PROJECT_ROOT / "conf"
 
 class Task(StrEnum):  # StrEnum: `${task}` interpolates as "train", not "Task.train"
     train = "train"
+    analyze = "analyze"
+    list = "list"
 
 
 class OptimizerName(Enum):
@@ -138,6 +140,20 @@ class TrackingConfig:
 
 
 @dataclass
+class AnalyzeConfig:
+    """`task=analyze` input: `input_shape` and `classes` when given; otherwise the dataset's when
+    `data=NAME` is on the command line; otherwise the variant's published input."""
+
+    input_shape: Optional[List[int]] = None
+    classes: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        require(self.input_shape is None or (len(self.input_shape) == 3 and min(self.input_shape) > 0),
+                "analyze.input_shape", self.input_shape, "null or [height, width, channels], all > 0")
+        require(self.classes is None or self.classes > 1, "analyze.classes", self.classes, "null or > 1")
+
+
+@dataclass
 class RunConfig:
     """The whole resolved configuration of one `python run.py` invocation."""
 
@@ -147,6 +163,7 @@ class RunConfig:
     data: Any = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
 
 
 def register_configs() -> None:
@@ -195,6 +212,10 @@ def compose(overrides: Optional[List[str]] = None) -> DictConfig:
     from hydra import compose as hydra_compose  # noqa: PLC0415
     from hydra import initialize_config_dir  # noqa: PLC0415
 
+    from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
+
     register_configs()
+    if GlobalHydra.instance().is_initialized():  # inside `python run.py`: Hydra's search path is set up
+        return hydra_compose(config_name="config", overrides=list(overrides or []))
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides or []))

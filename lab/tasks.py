@@ -3,11 +3,12 @@ objective a Hydra sweeper would optimise (or None)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Dict, Optional
 
 from omegaconf import DictConfig
 
-from lab.config import Task
+from lab.config import Task, to_run_config
 
 
 def run_train(cfg: DictConfig) -> Optional[float]:
@@ -23,7 +24,57 @@ def run_train(cfg: DictConfig) -> Optional[float]:
     return result.objective
 
 
-TASKS: Dict[Task, Callable[[DictConfig], Optional[float]]] = {Task.train: run_train}
+def data_on_command_line() -> bool:
+    """Whether the user chose `data=...` (Hydra's task overrides), as opposed to the default."""
+    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
+
+    if not HydraConfig.initialized():
+        return False
+    return any(o.split("=", 1)[0].lstrip("+~") == "data" for o in HydraConfig.get().overrides.task)
+
+
+def output_dir() -> Path:
+    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
+
+    return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path.cwd()
+
+
+def run_analyze(cfg: DictConfig) -> None:
+    from lab.analysis import analyze_model, render_table  # noqa: PLC0415
+    from lab.data import input_spec  # noqa: PLC0415
+    from lab.models import build_model  # noqa: PLC0415
+
+    run_cfg = to_run_config(cfg)
+    shape, classes = run_cfg.model.input_shape, run_cfg.model.classes
+    if data_on_command_line():
+        shape, classes = input_spec(run_cfg.data)
+    shape = run_cfg.analyze.input_shape or shape
+    classes = run_cfg.analyze.classes or classes
+    analysis = analyze_model(build_model(run_cfg.model, shape, classes), run_cfg.train.precision.value)
+    render_table(analysis)
+    path = output_dir() / "analysis.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(analysis.to_json())
+    print(f"wrote {path}")
+
+
+def run_list(cfg: DictConfig) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    from lab.analysis import wide_console  # noqa: PLC0415
+    from lab.models.variants import summarize_variants  # noqa: PLC0415
+
+    table = Table(title="Registered variants, built for their published input")
+    for column in ("family", "variant", "input", "classes", "params", "MACs"):
+        table.add_column(column, justify="right" if column in ("classes", "params", "MACs") else "left")
+    for row in summarize_variants():
+        table.add_row(row.family, row.name, "x".join(map(str, row.input_shape)), str(row.classes),
+                      f"{row.params:,}", f"{row.macs:,}")
+    wide_console().print(table)
+
+
+TASKS: Dict[Task, Callable[[DictConfig], Optional[float]]] = {
+    Task.train: run_train, Task.analyze: run_analyze, Task.list: run_list}
 
 
 def run_task(cfg: DictConfig) -> Optional[float]:

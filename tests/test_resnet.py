@@ -1,4 +1,5 @@
-"""The ResNet family: every variant builds, trains a step, round-trips; exact published parameter counts."""
+"""The ResNet family: exact published parameter counts, Keras parity, and each axis doing what it says.
+(tests/test_variants.py runs the generic checks over every variant of every family.)"""
 
 import dataclasses
 
@@ -13,46 +14,17 @@ from lab.models.layers import ZeroPadShortcut
 from lab.models.resnet import ResNetSpec, Shortcut, StageSpec
 from lab.models.variants import load_variant, variant_names
 
-VARIANTS = variant_names()
-TINY_INPUT = (32, 32, 3)  # the smallest input every stem and stage stride keeps >= 1x1
 
 
 def trainable_count(model: keras.Model) -> int:
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
-def test_registry_holds_every_published_variant():
+def test_registry_holds_every_published_resnet_variant():
     expected = {f"{kind}{depth}" for kind in ("resnet", "plain") for depth in (20, 32, 44, 56, 110)}
     expected |= {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "preact_resnet110",
                  "preact_resnet164", "wrn_16_8", "wrn_28_10", "wrn_40_4"}
-    assert expected <= set(VARIANTS)
-
-
-@pytest.mark.parametrize("name", VARIANTS)
-def test_variant_builds_for_a_tiny_input_and_learns_in_every_weight(name):
-    """Output shape, a softmax that sums to one, unique layer names, a config round trip, and one
-    SGD step that moves every trainable weight (so each one receives a gradient)."""
-    model = build_model(load_variant(name), TINY_INPUT, 7)
-    x = np.random.default_rng(0).normal(size=(4, *TINY_INPUT)).astype("float32")
-    y = keras.utils.to_categorical([0, 1, 2, 3], 7)
-    probabilities = keras.ops.convert_to_numpy(model(x, training=False))
-    assert probabilities.shape == (4, 7)
-    assert np.all(np.isfinite(probabilities))
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-
-    names = [layer.name for layer in model.layers]
-    assert len(names) == len(set(names))
-    clone = keras.Model.from_config(model.get_config())
-    assert [layer.name for layer in clone.layers] == names
-    assert clone.count_params() == model.count_params()
-
-    before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy", jit_compile=False)
-    loss = model.train_on_batch(x, y)
-    assert np.isfinite(loss)
-    unchanged = [w.path for w, old in zip(model.trainable_weights, before)
-                 if np.array_equal(keras.ops.convert_to_numpy(w), old)]
-    assert unchanged == []
+    assert expected <= set(variant_names())
 
 
 # Trainable parameters, 10 classes at 32x32x3 (CIFAR forms) or 1000 classes at 224x224x3 (ImageNet).

@@ -1,5 +1,6 @@
 """`train(cfg)` end to end: what one MLflow run holds, and the status of runs that fail or are stopped."""
 
+import json
 import math
 import os
 import signal
@@ -19,7 +20,8 @@ from lab.errors import NonFiniteLossError
 from lab.training import train
 
 EPOCH_METRICS = {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds", "images_per_second"}
-FINAL_METRICS = {"test_loss", "test_accuracy", "params_total", "params_trainable", "params_non_trainable"}
+FINAL_METRICS = {"test_loss", "test_accuracy", "params_total", "params_trainable", "params_non_trainable",
+                 "macs", "activations", "activation_bytes"}
 SYNTHETIC = ["data=synthetic", "model=resnet20", *FAST_TRAIN]
 
 
@@ -58,7 +60,9 @@ def test_one_epoch_on_real_fashion_mnist_records_one_finished_run(tracking):
     assert metrics["images_per_second"] > 0
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert artifacts == {"config.yaml", "model_summary.txt"}
+    assert artifacts == {"config.yaml", "model_summary.txt", "analysis.json"}
+    analysis = json.load(open(client.download_artifacts(run.info.run_id, "analysis.json")))
+    assert analysis["input_shape"] == [28, 28, 1] and analysis["totals"]["macs"] == metrics["macs"]
     config = yaml.safe_load(open(client.download_artifacts(run.info.run_id, "config.yaml")))
     assert config["model"]["name"] == "resnet20" and config["data"]["limit"] == 400
     summary = open(client.download_artifacts(run.info.run_id, "model_summary.txt")).read()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 from lab.config import DataConfig
 from lab.data.dataset import ImageDataset, Splits, split
@@ -20,6 +20,20 @@ DATASETS: Dict[str, Callable[[DataConfig], ImageDataset]] = {
 }
 
 
+# Shapes and class counts known without reading any file (for `task=analyze data=NAME`).
+SHAPES = {"fashion_mnist": ((28, 28, 1), 10), "mnist": ((28, 28, 1), 10), "cifar10": ((32, 32, 3), 10),
+          "cifar100": ((32, 32, 3), 100)}
+
+
+def input_spec(cfg: DataConfig) -> Tuple[Tuple[int, int, int], int]:
+    """(image shape, classes) of a dataset, without loading it."""
+    if cfg.name == "synthetic":
+        return (cfg.image_size, cfg.image_size, cfg.channels), cfg.classes
+    if cfg.name not in SHAPES:
+        raise ConfigValueError(f"Unknown dataset. Received: data.name={cfg.name!r}; known: {sorted(DATASETS)}")
+    return SHAPES[cfg.name]
+
+
 def load_dataset(cfg: DataConfig) -> ImageDataset:
     if cfg.name not in DATASETS:
         raise ConfigValueError(f"Unknown dataset. Received: data.name={cfg.name!r}; known: {sorted(DATASETS)}")
@@ -35,4 +49,4 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
     return split(dataset, cfg.limit, cfg.val_fraction, seed)
 
 
-__all__ = ["DATASETS", "ImageDataset", "Splits", "load_dataset", "load_splits"]
+__all__ = ["DATASETS", "ImageDataset", "Splits", "input_spec", "load_dataset", "load_splits"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List
 
 from omegaconf import OmegaConf
@@ -21,3 +22,30 @@ def load_variant(name: str, overrides: List[str] = ()):
         raise SpecError(f"Unknown model variant. Received: model={name!r}; known: {variant_names()}")
     cfg = compose([f"model={name}", *overrides])
     return OmegaConf.to_object(cfg.model)
+
+
+@dataclass
+class VariantSummary:
+    name: str
+    family: str
+    input_shape: List[int]
+    classes: int
+    params: int
+    macs: int
+
+
+def summarize_variants() -> List[VariantSummary]:
+    """Every variant built for its published input, with parameters and MACs, sorted by family."""
+    import keras  # noqa: PLC0415
+
+    from lab.analysis import analyze_model  # noqa: PLC0415
+    from lab.models.registry import build_model  # noqa: PLC0415
+
+    rows = []
+    for name in variant_names():
+        spec = load_variant(name)
+        totals = analyze_model(build_model(spec, spec.input_shape, spec.classes)).totals
+        rows.append(VariantSummary(name, spec.family, list(spec.input_shape), spec.classes,
+                                   totals["params_total"], totals["macs"]))
+        keras.backend.clear_session()  # the big ImageNet models add up
+    return sorted(rows, key=lambda row: (row.family, row.params))

@@ -11,6 +11,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from lab import runtime
+from lab.analysis import analyze_model
 from lab.config import RunConfig, to_run_config
 from lab.data import Splits, load_splits
 from lab.models import build_model
@@ -38,12 +39,6 @@ class TrainResult:
     def objective(self) -> float:
         """What a sweep maximises: the best validation accuracy (test accuracy without a validation split)."""
         return self.best_val_accuracy if self.best_val_accuracy is not None else self.test_accuracy
-
-
-def param_counts(model: keras.Model) -> Dict[str, int]:
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    total = model.count_params()
-    return {"params_total": total, "params_trainable": trainable, "params_non_trainable": total - trainable}
 
 
 def summary_text(model: keras.Model) -> str:
@@ -92,9 +87,11 @@ def best_epoch(history: Dict[str, List[float]]):
 def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun) -> TrainResult:
     spec = cfg.model
     net = build_model(spec, splits.input_shape, splits.classes)
-    counts = param_counts(net)
-    run.log_metrics(counts)
+    analysis = analyze_model(net, cfg.train.precision.value)
+    counts = {k: v for k, v in analysis.totals.items() if k.startswith("params_")}
+    run.log_metrics(analysis.totals)  # params_*, macs, activations, activation_bytes
     run.log_text(summary_text(net), "model_summary.txt")
+    run.log_text(analysis.to_json(), "analysis.json")
 
     model = training_model(net, splits, cfg)
     steps_per_epoch = math.ceil(len(splits.x_train) / cfg.train.batch_size)
