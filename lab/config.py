@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
@@ -25,8 +25,23 @@ CONF_DIR = PROJECT_ROOT / "conf"
 
 class Task(StrEnum):  # StrEnum: `${task}` interpolates as "train", not "Task.train"
     train = "train"
+    search = "search"
     analyze = "analyze"
     list = "list"
+
+
+class TunerName(Enum):
+    random = "random"
+    grid = "grid"
+    bayesian = "bayesian"
+    hyperband = "hyperband"
+
+
+class AxisKind(Enum):
+    choice = "choice"
+    int = "int"
+    float = "float"
+    boolean = "boolean"
 
 
 class OptimizerName(Enum):
@@ -154,6 +169,63 @@ class AnalyzeConfig:
 
 
 @dataclass
+class AxisSpec:
+    """One axis of a search space: a keras-tuner hyperparameter named `name` that sets the config
+    key `path` (`model.connectivity`, `train.lr`; `model.stages.*.blocks` sets every stage).
+    `when: {axis: [values]}` makes it conditional on another axis (keras-tuner's conditional_scope)."""
+
+    name: str = MISSING
+    path: str = MISSING
+    kind: AxisKind = AxisKind.choice
+    values: Optional[List[Any]] = None  # choice
+    min: Optional[float] = None  # int, float
+    max: Optional[float] = None
+    step: Optional[float] = None
+    log: bool = False  # float: sample on a log scale
+    when: Optional[Dict[str, List[Any]]] = None
+
+    def __post_init__(self) -> None:
+        key = f"search.space[{self.name}]"
+        if self.kind is AxisKind.choice:
+            require(bool(self.values), f"{key}.values", self.values, "a non-empty list for a choice axis")
+        if self.kind in (AxisKind.int, AxisKind.float):
+            require(self.min is not None and self.max is not None and self.min < self.max, f"{key}.min/max",
+                    (self.min, self.max), "set, with min < max")
+        require(self.when is None or len(self.when) == 1, f"{key}.when", self.when, "one {axis: [values]} entry")
+
+
+@dataclass
+class SearchConfig:
+    """`task=search`: a keras-tuner sweep over `space`, one MLflow child run per trial under one
+    parent named `name`. Re-running the same `name` resumes it from `directory`."""
+
+    tuner: TunerName = TunerName.random
+    objective: str = "val_accuracy"
+    direction: str = "max"
+    max_trials: int = 10
+    max_epochs: int = 10  # hyperband: the most epochs of one trial
+    factor: int = 3  # hyperband
+    max_consecutive_failed_trials: int = 3
+    max_params: Optional[int] = None  # a candidate over this fails at once
+    name: str = "search"
+    directory: str = "outputs/tuner"
+    space: List[AxisSpec] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        require(self.direction in ("max", "min"), "search.direction", self.direction, "max or min")
+        require(self.max_trials > 0, "search.max_trials", self.max_trials, "> 0")
+        require(self.max_epochs > 0 and self.factor > 1, "search.max_epochs/factor", (self.max_epochs, self.factor),
+                "max_epochs > 0 and factor > 1")
+        require(self.max_params is None or self.max_params > 0, "search.max_params", self.max_params, "null or > 0")
+        names = [axis.name for axis in self.space]
+        require(len(names) == len(set(names)), "search.space", names, "axes with distinct names")
+        for axis in self.space:
+            parent = next(iter(axis.when)) if axis.when else None
+            require(parent is None or parent in names, f"search.space[{axis.name}].when", axis.when,
+                    f"a condition on another axis of the space ({names})")
+
+
+@dataclass
 class RunConfig:
     """The whole resolved configuration of one `python run.py` invocation."""
 
@@ -164,6 +236,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
 
 def register_configs() -> None:
@@ -177,6 +250,7 @@ def register_configs() -> None:
     store.store(group="schema/data", name="synthetic", node=SyntheticDataConfig, package="data")
     store.store(group="schema/train", name="train", node=TrainConfig, package="train")
     store.store(group="schema/tracking", name="tracking", node=TrackingConfig, package="tracking")
+    store.store(group="schema/search", name="search", node=SearchConfig, package="search")
     for family in FAMILIES.values():
         store.store(group="schema/model", name=family.name, node=family.spec_type, package="model")
 

@@ -29,3 +29,7 @@ def require(condition: bool, key: str, value, expectation: str) -> None:
     """Raises ConfigValueError naming the key, the value received and what was expected."""
     if not condition:
         raise ConfigValueError(f"{key} must be {expectation}. Received: {key}={value!r}")
+
+
+class ModelTooBigError(LabError):
+    """A candidate model has more parameters than the budget allows (`search.max_params`)."""

@@ -24,6 +24,17 @@ def run_train(cfg: DictConfig) -> Optional[float]:
     return result.objective
 
 
+def run_search(cfg: DictConfig) -> Optional[float]:
+    from lab.search import search  # noqa: PLC0415
+    from lab.tracking.runs import ui_hint  # noqa: PLC0415
+
+    result = search(cfg)
+    print(f"sweep {cfg.search.name}: {len(result.rows)} trials; best trial {result.best_trial} "
+          f"{cfg.search.objective}={result.best_value}")
+    print(ui_hint(cfg.tracking.uri, result.experiment_id, result.parent_run_id))
+    return result.best_value
+
+
 def data_on_command_line() -> bool:
     """Whether the user chose `data=...` (Hydra's task overrides), as opposed to the default."""
     from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
@@ -74,7 +85,7 @@ def run_list(cfg: DictConfig) -> None:
 
 
 TASKS: Dict[Task, Callable[[DictConfig], Optional[float]]] = {
-    Task.train: run_train, Task.analyze: run_analyze, Task.list: run_list}
+    Task.train: run_train, Task.search: run_search, Task.analyze: run_analyze, Task.list: run_list}
 
 
 def run_task(cfg: DictConfig) -> Optional[float]:

@@ -91,13 +91,20 @@ def sigterm_raises() -> Iterator[None]:
 
 @contextmanager
 def tracked_run(cfg: TrackingConfig, run_name: str, tags: Optional[Dict[str, str]] = None,
-                parent_run_id: Optional[str] = None) -> Iterator[TrackedRun]:
-    """Opens a run in `cfg.experiment` at `cfg.uri` and closes it with the status it earned."""
+                parent_run_id: Optional[str] = None, resume_run_id: Optional[str] = None) -> Iterator[TrackedRun]:
+    """Opens a run in `cfg.experiment` at `cfg.uri` (or reopens `resume_run_id`) and closes it with
+    the status it earned."""
     client = MlflowClient(tracking_uri=cfg.uri)
     all_tags = dict(tags or {})
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
-    run = client.create_run(experiment_id(client, cfg.experiment, cfg.uri), run_name=run_name, tags=all_tags)
+    if resume_run_id:
+        client.update_run(resume_run_id, status="RUNNING")
+        run = client.get_run(resume_run_id)
+        if ERROR_TAG in run.data.tags:  # from the attempt that failed or was killed
+            client.delete_tag(resume_run_id, ERROR_TAG)
+    else:
+        run = client.create_run(experiment_id(client, cfg.experiment, cfg.uri), run_name=run_name, tags=all_tags)
     tracked = TrackedRun(client, run.info.run_id, run.info.experiment_id)
     with sigterm_raises():
         try:

@@ -15,6 +15,7 @@ from lab.analysis import analyze_model
 from lab.config import RunConfig, to_run_config
 from lab.data import Splits, load_splits
 from lab.models import build_model
+from lab.errors import ModelTooBigError
 from lab.models.heads import MAIN_OUTPUT
 from lab.tracking import TrackedRun, tracked_run
 from lab.tracking.callback import MlflowEpochLogger
@@ -84,12 +85,18 @@ def best_epoch(history: Dict[str, List[float]]):
     return float(scores[best]), best + 1
 
 
-def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun) -> TrainResult:
+def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun,
+                     max_params: Optional[int] = None) -> TrainResult:
+    """Builds, compiles, fits and tests one model, logging to `run`; the body of `train` and of
+    every search trial. A model over `max_params` parameters fails before any training."""
     spec = cfg.model
     net = build_model(spec, splits.input_shape, splits.classes)
     analysis = analyze_model(net, cfg.train.precision.value)
     counts = {k: v for k, v in analysis.totals.items() if k.startswith("params_")}
     run.log_metrics(analysis.totals)  # params_*, macs, activations, activation_bytes
+    if max_params is not None and counts["params_total"] > max_params:
+        raise ModelTooBigError(f"{spec.name} has {counts['params_total']:,} parameters, over the budget "
+                               f"search.max_params={max_params:,}")
     run.log_text(summary_text(net), "model_summary.txt")
     run.log_text(analysis.to_json(), "analysis.json")
 

@@ -1,0 +1,72 @@
+"""`task=search`: a keras-tuner sweep over the axes of `search.space`, tracked in MLflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import keras
+from omegaconf import DictConfig, OmegaConf
+
+from lab import runtime
+from lab.config import to_run_config
+from lab.data import load_splits
+from lab.search.report import summary_markdown, to_csv, trial_rows
+from lab.search.sweep import PARENT, LabTuner, Sweep, make_oracle, open_parent
+from lab.tracking import tracked_run
+from lab.tracking.params import flatten
+
+
+@dataclass
+class SearchResult:
+    parent_run_id: str
+    experiment_id: str
+    rows: List[dict]
+    best_trial: Optional[str]
+    best_value: Optional[float]
+
+
+def search(cfg: DictConfig) -> SearchResult:
+    """Runs (or resumes) the sweep `search.name`: one MLflow parent run, one child per trial.
+
+    Example:
+        >>> from lab.config import compose
+        >>> result = search(compose(["task=search", "data=synthetic", "search.max_trials=2"]))
+        >>> len(result.rows)
+        2
+    """
+    run_cfg = to_run_config(cfg)
+    keras.utils.set_random_seed(run_cfg.seed)
+    runtime.set_precision(run_cfg.train.precision.value)
+    tags = {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search",
+            "lab.backend": runtime.backend(), "lab.device": runtime.device_description(),
+            "lab.git_commit": runtime.git_commit()}
+    resume = open_parent(run_cfg)
+    with tracked_run(run_cfg.tracking, run_cfg.search.name, tags, resume_run_id=resume) as parent:
+        if resume is None:
+            container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+            parent.log_params(flatten({key: container[key] for key in ("search", "data", "train", "seed")}))
+            parent.log_params({"search.base_model": run_cfg.model.name})
+            parent.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        splits = load_splits(run_cfg.data, run_cfg.seed)
+        sweep = Sweep(cfg, run_cfg, splits, parent)
+        sweep.close_stale_children()
+        tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
+        tuner.search()
+        return report(tuner, sweep)
+
+
+def report(tuner: LabTuner, sweep: Sweep) -> SearchResult:
+    rows = trial_rows(tuner.oracle, sweep)
+    parent, run_cfg = sweep.parent, sweep.run_cfg
+    parent.log_text(to_csv(rows, [axis.name for axis in run_cfg.search.space]), "trials.csv")
+    parent.log_text(summary_markdown(rows, run_cfg), "summary.md")
+    best = tuner.oracle.get_best_trials(1)
+    best_trial, best_value = (best[0].trial_id, best[0].score) if best else (None, None)
+    if best_trial is not None:
+        parent.set_tags({"lab.best_trial": best_trial, "lab.best_child": sweep.child_of(best_trial)})
+        parent.log_metrics({"best_objective": best_value})
+        parent.log_text(OmegaConf.to_yaml(best[0].hyperparameters.values), "best_values.yaml")
+    return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value)
+
+

@@ -1,0 +1,69 @@
+"""A search space declared in YAML (`search.space`) as keras-tuner hyperparameters, and the config
+overrides one trial's values stand for. No architecture lives here: values only set config keys."""
+
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+from typing import Any, Dict, List
+
+import keras_tuner as kt
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from lab.config import AxisKind, AxisSpec
+from lab.errors import ConfigValueError
+
+
+def declare_axis(hp: kt.HyperParameters, axis: AxisSpec) -> None:
+    if axis.kind is AxisKind.choice:
+        hp.Choice(axis.name, list(axis.values))
+    elif axis.kind is AxisKind.int:
+        hp.Int(axis.name, int(axis.min), int(axis.max), step=int(axis.step or 1))
+    elif axis.kind is AxisKind.float:
+        hp.Float(axis.name, float(axis.min), float(axis.max), step=axis.step,
+                 sampling="log" if axis.log else "linear")
+    else:
+        hp.Boolean(axis.name)
+
+
+def declare(hp: kt.HyperParameters, axes: List[AxisSpec]) -> None:
+    """Declares every axis, conditional ones inside keras-tuner's conditional_scope."""
+    for axis in axes:
+        scope = nullcontext()
+        if axis.when:
+            parent, values = next(iter(axis.when.items()))
+            scope = hp.conditional_scope(parent, list(values))
+        with scope:
+            declare_axis(hp, axis)
+
+
+def space_of(axes: List[AxisSpec]) -> kt.HyperParameters:
+    hp = kt.HyperParameters()
+    declare(hp, axes)
+    return hp
+
+
+def trial_overrides(hp: kt.HyperParameters, axes: List[AxisSpec]) -> Dict[str, Any]:
+    """{config path: value} for the axes active in this trial."""
+    return {axis.path: hp.get(axis.name) for axis in axes if hp.is_active(axis.name)}
+
+
+def set_path(cfg: DictConfig, path: str, value: Any) -> None:
+    """Sets `a.b.c`; a `*` segment sets the key in every element of a list (`model.stages.*.blocks`)."""
+    head, _, rest = path.partition(".*.")
+    if not rest:
+        OmegaConf.update(cfg, path, value, merge=False)
+        return
+    items = OmegaConf.select(cfg, head)
+    if not isinstance(items, ListConfig):
+        raise ConfigValueError(f"A search axis path uses `*` on something that is not a list. Received: {path!r}")
+    for item in items:
+        set_path(item, rest, value)
+
+
+def apply_overrides(cfg: DictConfig, overrides: Dict[str, Any]) -> DictConfig:
+    """A copy of `cfg` with each path set; an unknown path fails naming it (the records are closed)."""
+    trial_cfg = copy.deepcopy(cfg)
+    for path, value in overrides.items():
+        set_path(trial_cfg, path, value)
+    return trial_cfg
