@@ -12,6 +12,7 @@ from lab import runtime
 from lab.config import to_run_config
 from lab.data import load_splits
 from lab.search.report import summary_markdown, to_csv, trial_rows
+from lab.search.space import validate_space
 from lab.search.sweep import PARENT, LabTuner, Sweep, make_oracle, open_parent
 from lab.tracking import tracked_run
 from lab.tracking.params import flatten
@@ -36,6 +37,7 @@ def search(cfg: DictConfig) -> SearchResult:
         2
     """
     run_cfg = to_run_config(cfg)
+    validate_space(cfg, run_cfg.search.space)  # a malformed axis fails before any run or trial
     keras.utils.set_random_seed(run_cfg.seed)
     runtime.set_precision(run_cfg.train.precision.value)
     tags = {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search",

@@ -67,3 +67,20 @@ def apply_overrides(cfg: DictConfig, overrides: Dict[str, Any]) -> DictConfig:
     for path, value in overrides.items():
         set_path(trial_cfg, path, value)
     return trial_cfg
+
+
+def example_value(axis: AxisSpec) -> Any:
+    return {AxisKind.choice: lambda: axis.values[0], AxisKind.int: lambda: int(axis.min),
+            AxisKind.float: lambda: float(axis.min), AxisKind.boolean: lambda: True}[axis.kind]()
+
+
+def validate_space(cfg: DictConfig, axes: List[AxisSpec]) -> None:
+    """Checks, before any trial, that every axis sets an existing key with a value of its type."""
+    from lab.config import to_run_config  # noqa: PLC0415
+
+    for axis in axes:
+        try:
+            to_run_config(apply_overrides(cfg, {axis.path: example_value(axis)}))
+        except Exception as error:  # noqa: BLE001  (any failure here is a malformed axis)
+            reason = str(error).splitlines()[0]
+            raise ConfigValueError(f"search.space axis {axis.name!r} cannot set {axis.path!r}: {reason}") from error

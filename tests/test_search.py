@@ -1,0 +1,123 @@
+"""Sweeps: keras-tuner drives, the lab trains, MLflow holds one parent and one child per trial."""
+
+import csv
+import io
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import FAST_TRAIN
+from lab.config import PROJECT_ROOT, compose
+from lab.errors import ConfigValueError
+from lab.search import search
+
+SWEEP = ["task=search", "data=synthetic", "model=resnet20", "train.epochs=1", *FAST_TRAIN]
+
+
+def sweep_runs(uri):
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    parents = [r for r in runs if r.data.tags.get("lab.role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("lab.role") == "trial"]
+    return client, parents, children
+
+
+def artifact(client, run, path):
+    return open(client.download_artifacts(run.info.run_id, path)).read()
+
+
+def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_path):
+    overrides = [*SWEEP, "search.max_trials=3", "search.name=three", f"search.directory={tmp_path}/tuner", *tracking]
+    result = search(compose(overrides))
+    client, [parent], children = sweep_runs(tracking.uri)
+    assert parent.info.status == "FINISHED" and parent.info.run_id == result.parent_run_id
+    assert len(children) == 3 and {c.info.status for c in children} == {"FINISHED"}
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert sorted(c.data.tags["lab.trial"] for c in children) == sorted(r["trial_id"] for r in result.rows)
+    for child in children:
+        assert {"hp.connectivity", "hp.blocks_per_stage", "hp.lr", "model.name", "train.lr"} <= set(child.data.params)
+        assert child.data.params["train.lr"] == child.data.params["hp.lr"]
+        assert {"val_accuracy", "loss", "params_total", "macs", "test_accuracy"} <= set(child.data.metrics)
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")] == [1]
+
+    rows = list(csv.DictReader(io.StringIO(artifact(client, parent, "trials.csv"))))
+    assert list(rows[0]) == ["trial_id", "status", "connectivity", "blocks_per_stage", "shortcut", "lr",
+                             "params_total", "macs", "best_epoch", "best_objective", "wall_seconds"]
+    assert [r["status"] for r in rows] == ["COMPLETED"] * 3
+    for row in rows:
+        assert (row["shortcut"] == "") == (row["connectivity"] == "plain")  # conditional axis
+        child = next(c for c in children if c.data.tags["lab.trial"] == row["trial_id"])
+        assert int(row["params_total"]) == child.data.metrics["params_total"]
+        assert float(row["best_objective"]) == pytest.approx(child.data.metrics["best_val_accuracy"])
+        assert float(row["wall_seconds"]) > 0
+    best = max(rows, key=lambda r: float(r["best_objective"]))
+    assert result.best_trial == best["trial_id"] and parent.data.tags["lab.best_trial"] == best["trial_id"]
+    assert f"Best: trial {best['trial_id']}" in artifact(client, parent, "summary.md")
+
+    # The same name again: nothing is re-run, nothing duplicated, the parent is reused.
+    again = search(compose(overrides))
+    _, parents, children_again = sweep_runs(tracking.uri)
+    assert [p.info.run_id for p in parents] == [parent.info.run_id] == [again.parent_run_id]
+    assert sorted(c.info.run_id for c in children_again) == sorted(c.info.run_id for c in children)
+
+
+def test_nan_and_over_budget_trials_fail_and_the_sweep_completes(tracking, tmp_path):
+    # Grid over lr x width: lr 1e30 makes the loss NaN; width x4 is over the parameter budget.
+    space = ("search.space=[{name: lr, path: train.lr, kind: choice, values: [0.05, 1.0e+30]},"
+             "{name: width, path: model.width_multiplier, kind: choice, values: [1.0, 4.0]}]")
+    result = search(compose([*SWEEP, "search.tuner=grid", space, "search.max_params=1000000",
+                             "search.max_consecutive_failed_trials=5", "train.schedule=constant",
+                             "search.name=faults", f"search.directory={tmp_path}/tuner", *tracking]))
+    statuses = {(r["lr"], r["width"]): r["status"] for r in result.rows}
+    assert statuses == {(0.05, 1.0): "COMPLETED", (1e30, 1.0): "FAILED", (0.05, 4.0): "FAILED",
+                        (1e30, 4.0): "FAILED"}
+    _, [parent], children = sweep_runs(tracking.uri)
+    assert parent.info.status == "FINISHED"
+    reasons = sorted(c.data.tags.get("lab.error", "").split(":")[0] for c in children if c.info.status == "FAILED")
+    assert reasons == ["ModelTooBigError", "ModelTooBigError", "NonFiniteLossError"]
+    assert [c.info.status for c in children].count("FINISHED") == 1
+
+
+def test_malformed_axis_fails_before_any_run(tracking):
+    cfg = compose([*SWEEP, "search.space=[{name: w, path: model.widht, kind: choice, values: [1]}]", *tracking])
+    with pytest.raises(ConfigValueError, match="axis 'w' cannot set 'model.widht'"):
+        search(cfg)
+    with pytest.raises(ConfigValueError, match=r"search.space\[s\].when"):
+        search(compose([*SWEEP, "search.space=[{name: s, path: model.shortcut, kind: choice, values: [A],"
+                        " when: {nothing: [1]}}]", *tracking]))
+    assert MlflowClient(tracking.uri).get_experiment_by_name("test") is None
+
+
+def test_sigkill_mid_trial_then_resume_runs_each_trial_once(tracking, tmp_path):
+    """A real sweep process killed with SIGKILL during a trial, then the same command again."""
+    command = [sys.executable, "run.py", *SWEEP, "search.max_trials=3", "search.name=killed", "train.epochs=3",
+               "data.train_size=1024", f"search.directory={tmp_path}/tuner", *tracking]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # wait until a trial has finished an epoch
+            time.sleep(0.5)
+            try:
+                _, _, children = sweep_runs(tracking.uri)
+            except Exception:  # noqa: BLE001  (the store is still being created)
+                continue
+            if any(c.info.status == "RUNNING" and "loss" in c.data.metrics for c in children):
+                break
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    _, [parent], children = sweep_runs(tracking.uri)
+    assert parent.info.status == "RUNNING" and "RUNNING" in [c.info.status for c in children]
+
+    resumed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _, parents, children = sweep_runs(tracking.uri)
+    assert [p.info.run_id for p in parents] == [parent.info.run_id] and parents[0].info.status == "FINISHED"
+    trials = [c.data.tags["lab.trial"] for c in children]
+    assert len(trials) == len(set(trials)) == 3  # exactly one child per trial
+    assert {c.info.status for c in children} == {"FINISHED"}
