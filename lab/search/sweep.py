@@ -8,8 +8,7 @@ training path: its values become config overrides and `fit_and_evaluate` trains 
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Optional
 
 import keras
@@ -51,7 +50,6 @@ class Sweep:
     run_cfg: RunConfig
     splits: Splits
     parent: TrackedRun
-    wall_seconds: Dict[str, float] = field(default_factory=dict)
 
     def child_of(self, trial_id: str) -> Optional[str]:
         runs = find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id,
@@ -75,7 +73,6 @@ class Sweep:
         trial_run_cfg = to_run_config(trial_cfg)
         tags = {"lab.role": CHILD, "lab.parent": self.parent.run_id, "lab.trial": trial.trial_id,
                 "lab.task": "search"}
-        start = time.perf_counter()
         name = f"{self.run_cfg.search.name}-trial-{trial.trial_id}"
         try:
             with tracked_run(self.run_cfg.tracking, name, tags, parent_run_id=self.parent.run_id,
@@ -85,8 +82,6 @@ class Sweep:
                 result = fit_and_evaluate(trial_run_cfg, self.splits, child, max_params=self.run_cfg.search.max_params)
         except Exception as error:  # noqa: BLE001  (any failure fails this trial, not the sweep)
             raise kt.errors.FailedTrialError(f"{type(error).__name__}: {error}") from error
-        finally:
-            self.wall_seconds[trial.trial_id] = time.perf_counter() - start
         objective = self.run_cfg.search.objective
         value = result.objective if objective == "val_accuracy" else result.history[objective][-1]
         return {objective: value}
