@@ -17,6 +17,14 @@ from lab.errors import LabError  # noqa: E402
 
 register_configs()
 
+# `python run.py` with no arguments runs the main job: the plain-vs-residual ablation, quick mode.
+MAIN_JOB = ["experiment=plain_vs_residual", "quick=true"]
+
+
+def with_main_job(argv):
+    """argv with the main job's overrides when no argument was given."""
+    return argv + MAIN_JOB if len(argv) == 1 else argv
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig):
@@ -30,4 +38,5 @@ def main(cfg: DictConfig):
 
 
 if __name__ == "__main__":
+    sys.argv = with_main_job(sys.argv)
     main()

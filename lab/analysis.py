@@ -6,7 +6,8 @@ of CNNs"): a window layer with kernel k, dilation d and stride s maps
 `rf = rf_in + (d*(k-1)) * jump_in`, `jump = jump_in * s`; a merge takes the largest of its
 spatial inputs; global pooling and flattening see the whole map. MACs (multiply-accumulates)
 count convolutions and dense layers, where nearly all the arithmetic is; normalisation,
-activations and pooling count zero.
+activations and pooling count zero. `depth` is the paper sense: weighted (conv, dense) layers on
+the longest path from input to the main output (ResNet-20: 20; shortcut projections do not add).
 """
 
 from __future__ import annotations
@@ -113,6 +114,13 @@ def compact(value: Field):
     return value[0] if value[0] == value[1] else list(value)
 
 
+def main_output(model: keras.Model) -> str:
+    """The layer of the main head of a multi-output model (its `predictions` output)."""
+    outputs = model.output
+    tensor = outputs["predictions"] if isinstance(outputs, dict) else outputs[0]
+    return tensor._keras_history.operation.name
+
+
 def analyze_model(model: keras.Model, precision: str = "float32") -> Analysis:
     """Every layer of a functional model, in topological order, with totals.
 
@@ -124,9 +132,12 @@ def analyze_model(model: keras.Model, precision: str = "float32") -> Analysis:
         269722
     """
     fields: Dict[str, Tuple[tuple, Field, Field]] = {}
+    depth: Dict[str, int] = {}  # weighted (conv, dense) layers on the longest path from the input
     rows: List[LayerStats] = []
     for layer in model.layers:
         parents = inbound(layer) if not isinstance(layer, keras.layers.InputLayer) else []
+        weighted = isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+        depth[layer.name] = max((depth[p.name] for p in parents), default=0) + int(weighted)
         in_shapes = [fields[p.name][0] for p in parents]
         out_shape = shape_of(layer.output)
         rf, jump = field_of(layer, [fields[p.name] for p in parents])
@@ -140,7 +151,8 @@ def analyze_model(model: keras.Model, precision: str = "float32") -> Analysis:
     activations = sum(row.activations for row in rows)
     totals = {"params_total": model.count_params(), "params_trainable": trainable,
               "params_non_trainable": model.count_params() - trainable, "macs": sum(r.macs for r in rows),
-              "activations": activations, "activation_bytes": activations * BYTES_PER_VALUE[precision]}
+              "activations": activations, "activation_bytes": activations * BYTES_PER_VALUE[precision],
+              "depth": depth[model.layers[-1].name] if len(model.outputs) == 1 else depth[main_output(model)]}
     input_shape = list(shape_of(model.inputs[0])[1:])
     classes = int(shape_of(model.outputs[0])[-1])
     return Analysis(model.name, input_shape, classes, precision, rows, totals)

@@ -195,6 +195,17 @@ class AxisSpec:
 
 
 @dataclass
+class AblationConfig:
+    """Which comparisons an ablation reports: the objective per value of `axis` (mean +- std over
+    `pair_by`, usually seeds) and, for each [baseline, candidate] pair, their difference paired
+    by `pair_by` with a 95% t interval."""
+
+    axis: str = "variant"
+    pair_by: str = "seed"
+    pairs: List[List[str]] = field(default_factory=list)
+
+
+@dataclass
 class SearchConfig:
     """`task=search`: a keras-tuner sweep over `space`, one MLflow child run per trial under one
     parent named `name`. Re-running the same `name` resumes it from `directory`."""
@@ -210,6 +221,7 @@ class SearchConfig:
     name: str = "search"
     directory: str = "outputs/tuner"
     space: List[AxisSpec] = field(default_factory=list)
+    ablation: Optional[AblationConfig] = None
 
     def __post_init__(self) -> None:
         require(self.direction in ("max", "min"), "search.direction", self.direction, "max or min")
@@ -219,6 +231,9 @@ class SearchConfig:
         require(self.max_params is None or self.max_params > 0, "search.max_params", self.max_params, "null or > 0")
         names = [axis.name for axis in self.space]
         require(len(names) == len(set(names)), "search.space", names, "axes with distinct names")
+        if self.ablation is not None:
+            require(self.ablation.axis in names and self.ablation.pair_by in names, "search.ablation",
+                    (self.ablation.axis, self.ablation.pair_by), f"axes of the space ({names})")
         for axis in self.space:
             parent = next(iter(axis.when)) if axis.when else None
             require(parent is None or parent in names, f"search.space[{axis.name}].when", axis.when,
@@ -237,6 +252,8 @@ class RunConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    quick: bool = False  # apply `quick_settings`: an experiment's quick mode
+    quick_settings: Dict[str, Any] = field(default_factory=dict)  # {dotted key: value}
 
 
 def register_configs() -> None:

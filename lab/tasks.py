@@ -31,6 +31,10 @@ def run_search(cfg: DictConfig) -> Optional[float]:
     result = search(cfg)
     print(f"sweep {cfg.search.name}: {len(result.rows)} trials; best trial {result.best_trial} "
           f"{cfg.search.objective}={result.best_value}")
+    if cfg.search.ablation is not None:
+        from lab.search.ablation import ablation_markdown  # noqa: PLC0415
+
+        print(ablation_markdown(result.rows, to_run_config(cfg).search.ablation, cfg.search.objective))
     print(ui_hint(cfg.tracking.uri, result.experiment_id, result.parent_run_id))
     return result.best_value
 
@@ -88,5 +92,15 @@ TASKS: Dict[Task, Callable[[DictConfig], Optional[float]]] = {
     Task.train: run_train, Task.search: run_search, Task.analyze: run_analyze, Task.list: run_list}
 
 
+def with_quick_settings(cfg: DictConfig) -> DictConfig:
+    """`quick=true` applies the experiment's `quick_settings` (dotted keys) before anything runs."""
+    if not cfg.quick:
+        return cfg
+    from lab.search.space import apply_overrides  # noqa: PLC0415
+
+    return apply_overrides(cfg, dict(cfg.quick_settings))
+
+
 def run_task(cfg: DictConfig) -> Optional[float]:
+    cfg = with_quick_settings(cfg)
     return TASKS[cfg.task](cfg)

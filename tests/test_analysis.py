@@ -127,3 +127,12 @@ def test_task_list_covers_every_variant_sorted_by_family():
     # MACs: stem 32*32*16*27 = 442,368; stage 1: 6 * 32*32*16*144 = 14,155,776; stages 2 and 3:
     # 1,179,648 (first conv) + 5 * 2,359,296 = 12,976,128 each; dense 64*10 = 640.
     assert (resnet20.params, resnet20.macs) == (271_098, 40_551_040)
+
+
+def test_depth_counts_weighted_layers_on_the_longest_path():
+    """The papers' depths: shortcut projections and auxiliary heads do not add."""
+    depths = {}
+    for name in ("resnet20", "plain56", "resnet50", "vgg16", "lenet5", "googlenet"):
+        spec = load_variant(name)
+        depths[name] = analyze_model(build_model(spec, spec.input_shape, spec.classes)).totals["depth"]
+    assert depths == {"resnet20": 20, "plain56": 56, "resnet50": 50, "vgg16": 16, "lenet5": 5, "googlenet": 22}

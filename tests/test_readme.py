@@ -1,8 +1,12 @@
 """The README's quick start stays true: CI runs its test command, and the main job exists."""
 
+import sys
+
 import re
 
 from lab.config import PROJECT_ROOT, compose, to_run_config
+
+sys.path.insert(0, str(PROJECT_ROOT))  # run.py is a script at the root, not part of the package
 
 
 def readme_commands():
@@ -21,9 +25,13 @@ def test_ci_runs_the_readme_test_command():
     assert readme_commands()[1] in [line.strip() for line in ci if not line.startswith("#")]
 
 
-def test_main_job_composes():
+def test_main_job_is_run_py_without_arguments_and_composes_the_quick_ablation():
+    from run import MAIN_JOB, with_main_job
+
     setup = readme_commands()[0]
-    job = setup.rsplit("&&", 1)[1].split()
-    assert job[:2] == [".venv/bin/python", "run.py"]
-    cfg = to_run_config(compose(job[2:]))
-    assert (cfg.model.name, cfg.data.name) == ("resnet20", "fashion_mnist")
+    assert setup.rsplit("&&", 1)[1].split() == [".venv/bin/python", "run.py"]
+    assert with_main_job(["run.py"]) == ["run.py", *MAIN_JOB]
+    assert with_main_job(["run.py", "task=train"]) == ["run.py", "task=train"]
+    cfg = to_run_config(compose(MAIN_JOB))
+    assert cfg.quick and cfg.search.name == "plain_vs_residual" and cfg.data.name == "fashion_mnist"
+    assert cfg.search.space[0].values == ["plain20", "resnet20", "plain56", "resnet56"]

@@ -57,12 +57,25 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
     best = max(rows, key=lambda r: float(r["best_objective"]))
     assert result.best_trial == best["trial_id"] and parent.data.tags["lab.best_trial"] == best["trial_id"]
     assert f"Best: trial {best['trial_id']}" in artifact(client, parent, "summary.md")
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    plots = {"degradation.png", "objective_vs_params.png", "objective_vs_macs.png", "curves.png"}
+    assert plots | {"trials.csv", "summary.md", "best_values.yaml", "config.yaml"} <= artifacts
+    for name in plots:
+        with open(client.download_artifacts(parent.info.run_id, name), "rb") as png:
+            assert png.read(8) == b"\x89PNG\r\n\x1a\n"
 
     # The same name again: nothing is re-run, nothing duplicated, the parent is reused.
     again = search(compose(overrides))
     _, parents, children_again = sweep_runs(tracking.uri)
     assert [p.info.run_id for p in parents] == [parent.info.run_id] == [again.parent_run_id]
     assert sorted(c.info.run_id for c in children_again) == sorted(c.info.run_id for c in children)
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    from lab.search.plots import pareto_front
+
+    points = [(100, 0.5), (200, 0.7), (150, 0.4), (300, 0.7), (400, 0.9), (50, 0.3)]
+    assert pareto_front(points) == [(50, 0.3), (100, 0.5), (200, 0.7), (400, 0.9)]
 
 
 def test_nan_and_over_budget_trials_fail_and_the_sweep_completes(tracking, tmp_path):

@@ -58,11 +58,43 @@ def search(cfg: DictConfig) -> SearchResult:
         return report(tuner, sweep)
 
 
+def log_plots(sweep: Sweep, rows: List[dict]) -> None:
+    """degradation.png, objective_vs_params.png, objective_vs_macs.png, curves.png on the parent."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    from lab.search import plots  # noqa: PLC0415
+
+    client, objective = sweep.parent.client, sweep.run_cfg.search.objective
+    trials, curves = [], {}
+    for row in rows:
+        child_id = sweep.child_of(row["trial_id"])
+        if child_id is None or row["best_objective"] == "":
+            continue
+        child = client.get_run(child_id)
+        params, metrics = child.data.params, child.data.metrics
+        trials.append({"objective": float(row["best_objective"]), "depth": metrics.get("depth", 0),
+                       "params_total": metrics.get("params_total", 0), "macs": metrics.get("macs", 0),
+                       "connectivity": params.get("model.connectivity", params.get("model.family", "?"))})
+        history = client.get_metric_history(child_id, objective)
+        curves[f"trial {row['trial_id']}"] = [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)]
+    if not trials:
+        return
+    figures = {"degradation.png": plots.degradation_figure(trials, objective),
+               "objective_vs_params.png": plots.cost_figure(trials, "params_total", objective),
+               "objective_vs_macs.png": plots.cost_figure(trials, "macs", objective),
+               "curves.png": plots.curves_figure(curves, objective)}
+    for name, figure in figures.items():
+        figure.tight_layout()
+        client.log_figure(sweep.parent.run_id, figure, name)
+        plt.close(figure)
+
+
 def report(tuner: LabTuner, sweep: Sweep) -> SearchResult:
     rows = trial_rows(tuner.oracle, sweep)
     parent, run_cfg = sweep.parent, sweep.run_cfg
     parent.log_text(to_csv(rows, [axis.name for axis in run_cfg.search.space]), "trials.csv")
     parent.log_text(summary_markdown(rows, run_cfg), "summary.md")
+    log_plots(sweep, rows)
     best = tuner.oracle.get_best_trials(1)
     best_trial, best_value = (best[0].trial_id, best[0].score) if best else (None, None)
     if best_trial is not None:

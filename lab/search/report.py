@@ -7,6 +7,7 @@ import io
 from typing import Dict, List
 
 from lab.config import RunConfig
+from lab.search.ablation import ablation_markdown
 
 COLUMNS = ["trial_id", "status", "params_total", "macs", "best_epoch", "best_objective", "wall_seconds"]
 
@@ -45,12 +46,14 @@ def summary_markdown(rows: List[Dict[str, object]], cfg: RunConfig) -> str:
     search = cfg.search
     done = [r for r in rows if r["status"] == "COMPLETED" and r["best_objective"] != ""]
     better = max if search.direction == "max" else min
-    lines = [f"# Sweep `{search.name}`", "",
+    lines = [f"# Sweep `{search.name}`" + (" (quick mode)" if cfg.quick else ""), "",
              f"{search.tuner.value} search over {len(search.space)} axes, objective {search.objective} "
              f"({search.direction}), data {cfg.data.name}; {len(done)} of {len(rows)} trials completed.", ""]
     if done:
         best = better(done, key=lambda r: r["best_objective"])
         lines += [f"Best: trial {best['trial_id']}, {search.objective} = {best['best_objective']:.4f}", ""]
+    if search.ablation is not None:
+        lines += [ablation_markdown(rows, search.ablation, search.objective)]
     header = list(rows[0]) if rows else []
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(r[k]) for k in header) + " |" for r in rows]

@@ -49,7 +49,13 @@ def trial_overrides(hp: kt.HyperParameters, axes: List[AxisSpec]) -> Dict[str, A
 
 
 def set_path(cfg: DictConfig, path: str, value: Any) -> None:
-    """Sets `a.b.c`; a `*` segment sets the key in every element of a list (`model.stages.*.blocks`)."""
+    """Sets `a.b.c`; a `*` segment sets the key in every element of a list (`model.stages.*.blocks`);
+    the path `model` takes a variant name and swaps in that whole variant (`values: [plain20, resnet20]`)."""
+    if path == "model":
+        from lab.config import compose  # noqa: PLC0415
+
+        cfg.model = compose([f"model={value}"]).model
+        return
     head, _, rest = path.partition(".*.")
     if not rest:
         OmegaConf.update(cfg, path, value, merge=False)
