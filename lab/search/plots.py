@@ -45,10 +45,13 @@ def cost_figure(trials: List[Dict], cost: str, objective: str):
     figure, ax = plt.subplots(figsize=(6, 4))
     scatter_by(ax, trials, cost, "connectivity", objective)
     front = pareto_front([(t[cost], t["objective"]) for t in trials])
-    ax.plot([p[0] for p in front], [p[1] for p in front], "k--", drawstyle="steps-post", label="Pareto front")
+    # Circled and joined, so a front of a single point still shows.
+    ax.plot([p[0] for p in front], [p[1] for p in front], "k--", drawstyle="steps-post", marker="o",
+            markersize=11, markerfacecolor="none", label="Pareto front")
+    ax.legend(title="connectivity", fontsize="small")
     ax.set_xscale("log")
     ax.set_xlabel(cost)
-    ax.set_title(f"{objective} vs {cost} (Pareto front dashed)")
+    ax.set_title(f"{objective} vs {cost} (Pareto front circled)")
     return figure
 
 
