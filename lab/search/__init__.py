@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import keras
+from mlflow.entities import Run
 from omegaconf import DictConfig, OmegaConf
 
 from lab import runtime
@@ -58,7 +59,7 @@ def search(cfg: DictConfig) -> SearchResult:
         return report(tuner, sweep)
 
 
-def log_plots(sweep: Sweep, rows: List[dict]) -> None:
+def log_plots(sweep: Sweep, rows: List[dict], children: Dict[str, Run]) -> None:
     """degradation.png, objective_vs_params.png, objective_vs_macs.png, curves.png on the parent."""
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
@@ -67,15 +68,14 @@ def log_plots(sweep: Sweep, rows: List[dict]) -> None:
     client, objective = sweep.parent.client, sweep.run_cfg.search.objective
     trials, curves = [], {}
     for row in rows:
-        child_id = sweep.child_of(row["trial_id"])
-        if child_id is None or row["best_objective"] == "":
+        child = children.get(row["trial_id"])
+        if child is None or row["best_objective"] == "":
             continue
-        child = client.get_run(child_id)
         params, metrics = child.data.params, child.data.metrics
         trials.append({"objective": float(row["best_objective"]), "depth": metrics.get("depth", 0),
                        "params_total": metrics.get("params_total", 0), "macs": metrics.get("macs", 0),
                        "connectivity": params.get("model.connectivity", params.get("model.family", "?"))})
-        history = client.get_metric_history(child_id, objective)
+        history = client.get_metric_history(child.info.run_id, objective)
         curves[f"trial {row['trial_id']}"] = [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)]
     if not trials:
         return
@@ -90,15 +90,15 @@ def log_plots(sweep: Sweep, rows: List[dict]) -> None:
 
 
 def report(tuner: LabTuner, sweep: Sweep) -> SearchResult:
-    rows = trial_rows(tuner.oracle, sweep)
-    parent, run_cfg = sweep.parent, sweep.run_cfg
+    parent, run_cfg, children = sweep.parent, sweep.run_cfg, sweep.children()
+    rows = trial_rows(tuner.oracle, run_cfg.search.space, children)
     parent.log_text(to_csv(rows, [axis.name for axis in run_cfg.search.space]), "trials.csv")
     parent.log_text(summary_markdown(rows, run_cfg), "summary.md")
-    log_plots(sweep, rows)
+    log_plots(sweep, rows, children)
     best = tuner.oracle.get_best_trials(1)
     best_trial, best_value = (best[0].trial_id, best[0].score) if best else (None, None)
     if best_trial is not None:
-        parent.set_tags({"lab.best_trial": best_trial, "lab.best_child": sweep.child_of(best_trial)})
+        parent.set_tags({"lab.best_trial": best_trial, "lab.best_child": children[best_trial].info.run_id})
         parent.log_metrics({"best_objective": best_value})
         parent.log_text(OmegaConf.to_yaml(best[0].hyperparameters.values), "best_values.yaml")
     return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value)

@@ -6,20 +6,20 @@ import csv
 import io
 from typing import Dict, List
 
-from lab.config import RunConfig
+from mlflow.entities import Run
+
+from lab.config import AxisSpec, RunConfig
 from lab.search.ablation import ablation_markdown
 
 COLUMNS = ["trial_id", "status", "params_total", "macs", "best_epoch", "best_objective", "wall_seconds"]
 
 
-def trial_rows(oracle, sweep) -> List[Dict[str, object]]:
+def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[Dict[str, object]]:
     """One row per keras-tuner trial: its status and values, with its MLflow child's figures."""
-    client, axes = sweep.parent.client, sweep.run_cfg.search.space
     rows = []
     for trial_id in sorted(oracle.trials, key=lambda t: (len(t), t)):  # "2" before "10"
         trial = oracle.trials[trial_id]
-        child_id = sweep.child_of(trial_id)
-        child = client.get_run(child_id) if child_id else None
+        child = children.get(trial_id)
         metrics = child.data.metrics if child else {}
         wall = (child.info.end_time - child.info.start_time) / 1000 if child and child.info.end_time else None
         values = trial.hyperparameters.values

@@ -13,6 +13,7 @@ from typing import Dict, Optional
 
 import keras
 import keras_tuner as kt
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
@@ -56,9 +57,14 @@ class Sweep:
                          trial=trial_id)
         return runs[0].info.run_id if runs else None
 
+    def children(self) -> Dict[str, Run]:
+        """Every child run of this sweep by trial id, in one query."""
+        runs = find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id)
+        return {run.data.tags["lab.trial"]: run for run in runs}
+
     def close_stale_children(self) -> None:
         """Children a killed process left RUNNING are closed KILLED (their trial will be retried)."""
-        for run in find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id):
+        for run in self.children().values():
             if run.info.status == "RUNNING":
                 self.parent.client.set_terminated(run.info.run_id, "KILLED")
 
