@@ -30,7 +30,7 @@ from omegaconf import MISSING
 from lab.errors import require
 from lab.models import layers
 from lab.models.heads import MAIN_OUTPUT, assemble_model, attach_aux_heads
-from lab.models.registry import BaseSpec, register_family
+from lab.models.registry import BaseSpec, Connectivity, register_family
 
 
 class Padding(Enum):
@@ -47,11 +47,6 @@ class PoolType(Enum):
 class Activation(Enum):
     relu = "relu"
     tanh = "tanh"  # LeNet-5's original squashing function (LeCun et al. 1998)
-
-
-class Connectivity(Enum):
-    plain = "plain"
-    residual = "residual"  # an identity shortcut around every conv that keeps its input's shape
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Callable, Dict, List, Sequence
 
 import keras
@@ -12,6 +13,15 @@ from lab.errors import SpecError, require
 from lab.models.heads import AuxHeadSpec
 
 Builder = Callable[[object, Sequence[int], int], keras.Model]
+
+
+class Connectivity(Enum):
+    """The connectivity axis, shared by the families that have it: shortcuts or none. Each family
+    says where its identity shortcuts go (ResNet: around every block; chain: around every conv
+    that keeps its input's shape)."""
+
+    plain = "plain"
+    residual = "residual"
 
 
 @dataclass

@@ -22,7 +22,7 @@ from lab.errors import SpecError, require
 from lab.models import layers
 from lab.models.heads import MAIN_OUTPUT, apply_classifier, assemble_model, attach_aux_heads
 from lab.models.layers import ZeroPadShortcut, relu
-from lab.models.registry import BaseSpec, register_family
+from lab.models.registry import BaseSpec, Connectivity, register_family
 
 
 class Stem(Enum):
@@ -33,11 +33,6 @@ class Stem(Enum):
 class Block(Enum):
     basic = "basic"  # two kxk convs
     bottleneck = "bottleneck"  # 1x1 reduce, kxk, 1x1 expand (x expansion)
-
-
-class Connectivity(Enum):
-    residual = "residual"
-    plain = "plain"
 
 
 class Shortcut(Enum):
