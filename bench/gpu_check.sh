@@ -1,35 +1,51 @@
 #!/usr/bin/env bash
 # The GPU check of the lab (JAX backend, no TensorFlow, no network), one script:
-#   bench/gpu_check.sh OUT_DIR [DATA_ROOT]
-# 1. bench/augment.py: the lab's pad-crop-flip vs Keras RandomTranslation+RandomFlip, batch 512.
-# 2. `run.py` training: ResNet-20, all of Fashion-MNIST, bf16, batch 512, augmentation on, 10 epochs.
-# Writes JSON under OUT_DIR and prints progress as it goes.
+#   bench/gpu_check.sh OUT_DIR [DATA_ROOT]          (SMOKE=1: a few steps on synthetic data, any machine)
+# 1. task=bench resnet20, bf16, batch 512: lab vs raw Keras, compilation cache cold.
+# 2. the same again: cache warm (a new process, so only the disk cache carries over).
+# 3. task=bench resnet20 float32 (lab only).   4. task=bench resnet56 bf16: lab vs raw.
+# 5. experiment=fast_fashion: three seeds in one process (compile once, then from the cache).
+# Every step has its own timeout and prints as it goes; JSON lands under OUT_DIR.
 set -uo pipefail
 OUT=${1:?usage: bench/gpu_check.sh OUT_DIR [DATA_ROOT]}
 DATA=${2:-/usr/share/datasets/fashion-mnist}
 mkdir -p "$OUT"
 export KERAS_BACKEND=${KERAS_BACKEND:-jax}
-echo "== augment benchmark"; date
-timeout 120 python3 bench/augment.py --out "$OUT" || echo "augment benchmark failed: $?"
-echo "== train resnet20"; date
-timeout 300 python3 run.py model=resnet20 data=fashion_mnist data.root="$DATA" train.epochs=10 \
-  train.batch_size=512 train.lr=0.4 train.schedule=one_cycle train.label_smoothing=0.1 \
-  train.precision=mixed_bfloat16 train.augment.pad=2 train.augment.flip=true \
-  tracking.uri="sqlite:///$OUT/mlflow.db" tracking.experiment=gpu_check hydra.run.dir="$OUT/hydra" \
-  || echo "training failed: $?"
+CACHE=$(mktemp -d)/compile_cache
+TRACK=(tracking.uri="sqlite:///$OUT/mlflow.db" hydra.run.dir="$OUT/hydra")
+DATA_ARGS=(data=fashion_mnist data.root="$DATA")
+BENCH=(train.batch_size=512 bench.steps=100 bench.epochs=3 train.compile_cache="$CACHE" bench.out="$OUT")
+FAST=()
+if [ "${SMOKE:-0}" = 1 ]; then
+  DATA_ARGS=(data=synthetic data.image_size=28 data.channels=1 data.train_size=2048)
+  BENCH=(train.batch_size=32 bench.steps=2 bench.epochs=2 train.compile_cache="$CACHE" bench.out="$OUT")
+  FAST=(quick=true)
+fi
+step() { echo "== $1"; date; shift; timeout "$@" || echo "step failed or timed out: $?"; }
+
+step "bench resnet20 bf16, cache cold" 150 python3 run.py task=bench model=resnet20 "${DATA_ARGS[@]}" "${BENCH[@]}" \
+  train.precision=mixed_bfloat16 tracking.experiment=bench "${TRACK[@]}"
+step "bench resnet20 bf16, cache warm" 120 python3 run.py task=bench model=resnet20 "${DATA_ARGS[@]}" "${BENCH[@]}" \
+  train.precision=mixed_bfloat16 tracking.experiment=bench "${TRACK[@]}"
+step "bench resnet20 float32, lab only" 90 python3 run.py task=bench model=resnet20 "${DATA_ARGS[@]}" "${BENCH[@]}" \
+  train.precision=float32 bench.raw=false tracking.experiment=bench "${TRACK[@]}"
+step "bench resnet56 bf16" 200 python3 run.py task=bench model=resnet56 "${DATA_ARGS[@]}" "${BENCH[@]}" \
+  train.precision=mixed_bfloat16 tracking.experiment=bench "${TRACK[@]}"
+step "fast_fashion, 3 seeds" 240 python3 run.py experiment=fast_fashion "${FAST[@]}" "${DATA_ARGS[@]}" \
+  train.compile_cache="$CACHE" search.directory="$OUT/tuner" "${TRACK[@]}"
 date
 python3 - "$OUT" <<'PY'
 import json, sys
 from mlflow.tracking import MlflowClient
 out = sys.argv[1]
 client = MlflowClient(f"sqlite:///{out}/mlflow.db")
-experiment = client.get_experiment_by_name("gpu_check")
-runs = client.search_runs([experiment.experiment_id]) if experiment else []
-report = [{"status": r.info.status, "tags": {k: v for k, v in r.data.tags.items() if k.startswith("lab.")},
-           "metrics": r.data.metrics,
-           "images_per_second": [m.value for m in client.get_metric_history(r.info.run_id, "images_per_second")],
+experiment = client.get_experiment_by_name("fast_fashion")
+runs = client.search_runs([experiment.experiment_id], "tags.`lab.role` = 'trial'") if experiment else []
+report = [{"seed": r.data.params.get("seed"), "status": r.info.status, "device": r.data.tags.get("lab.device"),
+           "wall_seconds": (r.info.end_time - r.info.start_time) / 1000 if r.info.end_time else None,
+           "test_accuracy": r.data.metrics.get("test_accuracy"), "compile_seconds": r.data.metrics.get("compile_seconds"),
            "epoch_seconds": [m.value for m in client.get_metric_history(r.info.run_id, "epoch_seconds")]}
           for r in runs]
-json.dump(report, open(f"{out}/train.json", "w"), indent=2)
-print(json.dumps(report, indent=1)[:3000])
+json.dump(report, open(f"{out}/fast_fashion.json", "w"), indent=1)
+print(json.dumps(report, indent=1)[:4000])
 PY

@@ -28,6 +28,7 @@ class Task(StrEnum):  # StrEnum: `${task}` interpolates as "train", not "Task.tr
     search = "search"
     analyze = "analyze"
     list = "list"
+    bench = "bench"
 
 
 class TunerName(Enum):
@@ -129,6 +130,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     precision: Precision = Precision.float32
     jit_compile: bool = True
+    # XLA's persistent compilation cache (JAX; TensorFlow's XLA), so an architecture compiles once
+    # per project, not once per seed or trial; null: off.
+    compile_cache: Optional[str] = "outputs/compile_cache"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     verbose: int = 1
 
@@ -166,6 +170,23 @@ class AnalyzeConfig:
         require(self.input_shape is None or (len(self.input_shape) == 3 and min(self.input_shape) > 0),
                 "analyze.input_shape", self.input_shape, "null or [height, width, channels], all > 0")
         require(self.classes is None or self.classes > 1, "analyze.classes", self.classes, "null or > 1")
+
+
+@dataclass
+class BenchConfig:
+    """`task=bench`: the lab's `train` beside a plain Keras `fit` of the same model on the same
+    arrays: one warm-up epoch (compile) then `epochs` timed epochs of `steps` steps each."""
+
+    steps: int = 100
+    epochs: int = 1
+    raw: bool = True  # also time plain Keras
+    sweep_trials: int = 0  # > 0: also run a sweep this long and time each trial inside and outside fit
+    out: str = "bench/results"
+
+    def __post_init__(self) -> None:
+        require(self.steps > 0, "bench.steps", self.steps, "> 0")
+        require(self.epochs > 0, "bench.epochs", self.epochs, "> 0")
+        require(self.sweep_trials >= 0, "bench.sweep_trials", self.sweep_trials, ">= 0")
 
 
 @dataclass
@@ -216,8 +237,13 @@ class SearchConfig:
     max_trials: int = 10
     max_epochs: int = 10  # hyperband: the most epochs of one trial
     factor: int = 3  # hyperband
+    executions_per_trial: int = 1  # trainings per trial (seeds seed, seed+1, ...); the objective is their mean
     max_consecutive_failed_trials: int = 3
     max_params: Optional[int] = None  # a candidate over this fails at once
+    # Between trials, a process whose resident memory grew this much (MiB) since the sweep started
+    # stops and `run.py` restarts it, resuming the sweep: TensorFlow keeps every trial's traced
+    # graphs (tf-keras#286). null: never.
+    restart_after_mib: Optional[int] = 1024
     name: str = "search"
     directory: str = "outputs/tuner"
     space: List[AxisSpec] = field(default_factory=list)
@@ -229,6 +255,9 @@ class SearchConfig:
         require(self.max_epochs > 0 and self.factor > 1, "search.max_epochs/factor", (self.max_epochs, self.factor),
                 "max_epochs > 0 and factor > 1")
         require(self.max_params is None or self.max_params > 0, "search.max_params", self.max_params, "null or > 0")
+        require(self.executions_per_trial > 0, "search.executions_per_trial", self.executions_per_trial, "> 0")
+        require(self.restart_after_mib is None or self.restart_after_mib > 0, "search.restart_after_mib",
+                self.restart_after_mib, "null or > 0")
         names = [axis.name for axis in self.space]
         require(len(names) == len(set(names)), "search.space", names, "axes with distinct names")
         if self.ablation is not None:
@@ -252,6 +281,7 @@ class RunConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
     quick: bool = False  # apply `quick_settings`: an experiment's quick mode
     quick_settings: Dict[str, Any] = field(default_factory=dict)  # {dotted key: value}
 

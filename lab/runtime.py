@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import importlib
+import os
+import re
 import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 import keras
 
 from lab.config import PROJECT_ROOT
 
+if TYPE_CHECKING:
+    from lab.config import TrainConfig
+
 
 def backend() -> str:
     return keras.backend.backend()
+
+
+def backend_version() -> str:
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend(), backend())
+    return getattr(importlib.import_module(module), "__version__", "?")
 
 
 def device_description() -> str:
@@ -35,6 +47,17 @@ def device_description() -> str:
     return "unknown"
 
 
+def resident_mib() -> float:
+    """This process's resident set size in MiB (Linux /proc; NaN elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def git_commit() -> str:
     """HEAD of the project's repository, with "-dirty" when tracked files have changed."""
     def git(*args: str) -> str:
@@ -50,3 +73,29 @@ def git_commit() -> str:
 def set_precision(policy: str) -> None:
     """Sets Keras' global dtype policy: float32, mixed_bfloat16 or mixed_float16."""
     keras.config.set_dtype_policy(policy)
+
+
+def configure(train: "TrainConfig") -> None:
+    """The process-wide settings of a training config: dtype policy and compilation cache."""
+    set_precision(train.precision.value)
+    enable_compile_cache(train.compile_cache)
+
+
+def enable_compile_cache(directory: Optional[str]) -> Optional[Path]:
+    """Points XLA's persistent compilation cache at `directory/<backend>`, so a model compiled
+    once (an ablation's first seed) loads from disk in every later process and trial.
+
+    JAX: `jax_compilation_cache_dir`. TensorFlow: `--tf_xla_persistent_cache_directory` in
+    TF_XLA_FLAGS, read when XLA first compiles. Torch has none."""
+    if directory is None or backend() == "torch":
+        return None
+    path = Path(directory).expanduser().resolve() / backend()
+    path.mkdir(parents=True, exist_ok=True)
+    if backend() == "jax":
+        jax = importlib.import_module("jax")
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)  # models, not single ops
+    elif backend() == "tensorflow":
+        flags = re.sub(r"--tf_xla_persistent_cache_directory=\S*", "", os.environ.get("TF_XLA_FLAGS", ""))
+        os.environ["TF_XLA_FLAGS"] = f"{flags.strip()} --tf_xla_persistent_cache_directory={path}".strip()
+    return path

@@ -3,6 +3,8 @@ objective a Hydra sweeper would optimise (or None)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
@@ -24,11 +26,23 @@ def run_train(cfg: DictConfig) -> Optional[float]:
     return result.objective
 
 
+def restart_process() -> None:
+    """Replaces this process with a fresh one running the same command (which resumes the sweep)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+
 def run_search(cfg: DictConfig) -> Optional[float]:
     from lab.search import search  # noqa: PLC0415
+    from lab.search.sweep import RestartSweep  # noqa: PLC0415
     from lab.tracking.runs import ui_hint  # noqa: PLC0415
 
-    result = search(cfg)
+    try:
+        result = search(cfg)
+    except RestartSweep as restart:
+        print(restart, flush=True)
+        restart_process()
     print(f"sweep {cfg.search.name}: {len(result.rows)} trials; best trial {result.best_trial} "
           f"{cfg.search.objective}={result.best_value}")
     if cfg.search.ablation is not None:
@@ -88,8 +102,17 @@ def run_list(cfg: DictConfig) -> None:
     wide_console().print(table)
 
 
+def run_bench(cfg: DictConfig) -> None:
+    from lab.benchmark import bench, print_table, write_record  # noqa: PLC0415
+
+    record = bench(cfg)
+    print_table(record)
+    print(f"wrote {write_record(record, cfg.bench.out)}")
+
+
 TASKS: Dict[Task, Callable[[DictConfig], Optional[float]]] = {
-    Task.train: run_train, Task.search: run_search, Task.analyze: run_analyze, Task.list: run_list}
+    Task.train: run_train, Task.search: run_search, Task.analyze: run_analyze, Task.list: run_list,
+    Task.bench: run_bench}
 
 
 def with_quick_settings(cfg: DictConfig) -> DictConfig:

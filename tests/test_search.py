@@ -134,3 +134,42 @@ def test_sigkill_mid_trial_then_resume_runs_each_trial_once(tracking, tmp_path):
     trials = [c.data.tags["lab.trial"] for c in children]
     assert len(trials) == len(set(trials)) == 3  # exactly one child per trial
     assert {c.info.status for c in children} == {"FINISHED"}
+
+
+def test_executions_per_trial_average_seeded_trainings_nested_in_the_trial(tracking, tmp_path):
+    result = search(compose([*SWEEP, "search.max_trials=2", "search.executions_per_trial=2", "search.name=twice",
+                             f"search.directory={tmp_path}/tuner", *tracking]))
+    client, [parent], children = sweep_runs(tracking.uri)
+    assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
+    runs = client.search_runs([parent.info.experiment_id], "tags.`lab.role` = 'execution'")
+    for child in children:
+        executions = sorted((r for r in runs if r.data.tags["lab.parent"] == child.info.run_id),
+                            key=lambda r: r.data.tags["lab.execution"])
+        assert [r.data.tags["mlflow.parentRunId"] for r in executions] == [child.info.run_id] * 2
+        seeds = [int(r.data.params["seed"]) for r in executions]
+        assert seeds == [seeds[0], seeds[0] + 1]
+        scores = [r.data.metrics["best_val_accuracy"] for r in executions]
+        row = next(r for r in result.rows if r["trial_id"] == child.data.tags["lab.trial"])
+        assert row["best_objective"] == pytest.approx(sum(scores) / 2)
+        assert child.data.metrics["objective_mean"] == pytest.approx(sum(scores) / 2)
+        curve = client.get_metric_history(child.info.run_id, "val_accuracy")
+        per_execution = [r.data.metrics["val_accuracy"] for r in executions]  # one epoch each
+        assert [m.value for m in curve] == [pytest.approx(sum(per_execution) / 2)]
+        assert child.data.metrics["params_total"] == executions[0].data.metrics["params_total"]
+
+
+def test_a_grid_sweep_over_its_memory_limit_restarts_and_resumes_in_a_fresh_process(tracking, tmp_path):
+    """The first trial of a process sets its memory baseline; growth over the limit after a later
+    trial restarts it. A reloaded grid oracle must still know where it was in the grid."""
+    command = [sys.executable, "run.py", *SWEEP, "search.tuner=grid", "search.name=restarted",
+               "search.space=[{name: seed, path: seed, kind: choice, values: [0, 1, 2]}]",
+               "search.restart_after_mib=1", f"search.directory={tmp_path}/tuner", *tracking]
+    finished = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count("restarting to resume it in a fresh process") == 1  # after trial 1 only
+    client, [parent], children = sweep_runs(tracking.uri)
+    assert parent.info.status == "FINISHED"
+    assert sorted((c.data.tags["lab.trial"], c.data.params["seed"]) for c in children) == [
+        ("0", "0"), ("1", "1"), ("2", "2")]
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert [m.step for m in client.get_metric_history(parent.info.run_id, "rss_mib")] == [1, 2, 3]

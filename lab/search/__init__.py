@@ -26,6 +26,8 @@ class SearchResult:
     rows: List[dict]
     best_trial: Optional[str]
     best_value: Optional[float]
+    trial_seconds: Dict[str, float]  # trials run by this process: keras-tuner's begin to end
+    fit_seconds: Dict[str, float]  # the same trials: time inside `fit` (the sum of their epochs)
 
 
 def search(cfg: DictConfig) -> SearchResult:
@@ -40,7 +42,7 @@ def search(cfg: DictConfig) -> SearchResult:
     run_cfg = to_run_config(cfg)
     validate_space(cfg, run_cfg.search.space)  # a malformed axis fails before any run or trial
     keras.utils.set_random_seed(run_cfg.seed)
-    runtime.set_precision(run_cfg.train.precision.value)
+    runtime.configure(run_cfg.train)
     tags = {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search",
             "lab.backend": runtime.backend(), "lab.device": runtime.device_description(),
             "lab.git_commit": runtime.git_commit()}
@@ -101,6 +103,7 @@ def report(tuner: LabTuner, sweep: Sweep) -> SearchResult:
         parent.set_tags({"lab.best_trial": best_trial, "lab.best_child": children[best_trial].info.run_id})
         parent.log_metrics({"best_objective": best_value})
         parent.log_text(OmegaConf.to_yaml(best[0].hyperparameters.values), "best_values.yaml")
-    return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value)
+    return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value,
+                        dict(tuner.trial_seconds), dict(sweep.fit_seconds))
 
 

@@ -8,23 +8,52 @@ training path: its values become config overrides and `fit_and_evaluate` trains 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 import keras
 import keras_tuner as kt
+from keras_tuner.src.tuners.gridsearch import LinkedList
+import numpy as np
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from lab import runtime
 from lab.config import RunConfig, TunerName, to_run_config
 from lab.data import Splits
 from lab.search.space import apply_overrides, space_of, trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.params import flatten
-from lab.tracking.runs import TrackedRun, experiment_id
+from lab.tracking.runs import Suspended, TrackedRun, experiment_id
 
-PARENT, CHILD = "parent", "trial"
+PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
+
+
+class RestartSweep(Suspended):
+    """Between trials: this process should end and a fresh one resume the sweep (`run.py` does it)."""
+
+
+class ResumableGridOracle(kt.oracles.GridSearchOracle):
+    """keras-tuner's grid oracle keeps its place in the grid (its value-ordered trial list and the
+    queue of trials whose successor is still to try) only in memory, so a reloaded grid sweep
+    stops after the trials it already had. This one saves both with the rest of its state."""
+
+    def get_state(self):
+        state = super().get_state()
+        order, index = [], self._ordered_ids._next_index[None]
+        while index is not None:
+            order.append(self._ordered_ids._memory[index])
+            index = self._ordered_ids._next_index[index]
+        return {**state, "lab_grid_order": order, "lab_grid_populate_next": list(self._populate_next)}
+
+    def set_state(self, state):
+        super().set_state(state)
+        self._ordered_ids = LinkedList()
+        for trial_id in state.get("lab_grid_order", []):
+            self._ordered_ids.insert(trial_id)
+        self._populate_next = list(state.get("lab_grid_populate_next", []))
 
 
 def make_oracle(cfg: RunConfig) -> kt.Oracle:
@@ -33,7 +62,7 @@ def make_oracle(cfg: RunConfig) -> kt.Oracle:
                   hyperparameters=space_of(search.space), max_consecutive_failed_trials=search.max_consecutive_failed_trials)
     if search.tuner is TunerName.hyperband:
         return kt.oracles.HyperbandOracle(max_epochs=search.max_epochs, factor=search.factor, **common)
-    oracles = {TunerName.random: kt.oracles.RandomSearchOracle, TunerName.grid: kt.oracles.GridSearchOracle,
+    oracles = {TunerName.random: kt.oracles.RandomSearchOracle, TunerName.grid: ResumableGridOracle,
                TunerName.bayesian: kt.oracles.BayesianOptimizationOracle}
     return oracles[search.tuner](max_trials=search.max_trials, **common)
 
@@ -51,6 +80,8 @@ class Sweep:
     run_cfg: RunConfig
     splits: Splits
     parent: TrackedRun
+    baseline_rss_mib: Optional[float] = None  # after this process's first trial
+    fit_seconds: Dict[str, float] = field(default_factory=dict)  # per trial: the sum of its epochs
 
     def child_of(self, trial_id: str) -> Optional[str]:
         runs = find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id,
@@ -62,6 +93,20 @@ class Sweep:
         runs = find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id)
         return {run.data.tags["lab.trial"]: run for run in runs}
 
+    def check_memory(self, trials: int, remaining: Optional[int]) -> None:
+        """Logs the resident memory after each trial (parent metric `rss_mib`, step = trials so far)
+        and stops the process with `RestartSweep` once it has grown `search.restart_after_mib`
+        since this process's first trial (which sets the baseline: compilers, allocator pools)."""
+        rss = runtime.resident_mib()
+        self.parent.log_metrics({"rss_mib": rss}, step=trials)
+        if self.baseline_rss_mib is None:
+            self.baseline_rss_mib = rss
+            return
+        limit, growth = self.run_cfg.search.restart_after_mib, rss - self.baseline_rss_mib
+        if limit is not None and growth > limit and remaining != 0:
+            raise RestartSweep(f"resident memory grew {growth:.0f} MiB since this process's first trial "
+                               f"(search.restart_after_mib={limit}): restarting to resume it in a fresh process")
+
     def close_stale_children(self) -> None:
         """Children a killed process left RUNNING are closed KILLED (their trial will be retried)."""
         for run in self.children().values():
@@ -69,28 +114,76 @@ class Sweep:
                 self.parent.client.set_terminated(run.info.run_id, "KILLED")
 
     def run_trial(self, trial: kt.engine.trial.Trial) -> Dict[str, float]:
-        from lab.training.train import fit_and_evaluate  # noqa: PLC0415
-
         hp = trial.hyperparameters
         overrides = trial_overrides(hp, self.run_cfg.search.space)
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial (trained from scratch)
             overrides["train.epochs"] = int(hp.get("tuner/epochs"))
         trial_cfg = apply_overrides(self.cfg, overrides)
-        trial_run_cfg = to_run_config(trial_cfg)
         tags = {"lab.role": CHILD, "lab.parent": self.parent.run_id, "lab.trial": trial.trial_id,
                 "lab.task": "search"}
-        name = f"{self.run_cfg.search.name}-trial-{trial.trial_id}"
         try:
-            with tracked_run(self.run_cfg.tracking, name, tags, parent_run_id=self.parent.run_id,
-                             resume_run_id=self.child_of(trial.trial_id)) as child:
+            with tracked_run(self.run_cfg.tracking, self.trial_name(trial.trial_id), tags,
+                             parent_run_id=self.parent.run_id, resume_run_id=self.child_of(trial.trial_id)) as child:
                 child.log_params({f"hp.{k}": v for k, v in hp.values.items()})
                 child.log_params(flatten(OmegaConf.to_container(trial_cfg, resolve=True, enum_to_str=True)))
-                result = fit_and_evaluate(trial_run_cfg, self.splits, child, max_params=self.run_cfg.search.max_params)
+                results = self.train_executions(trial.trial_id, trial_cfg, child)
+            self.fit_seconds[trial.trial_id] = sum(sum(r.history.get("epoch_seconds", [])) for r in results)
         except Exception as error:  # noqa: BLE001  (any failure fails this trial, not the sweep)
             raise kt.errors.FailedTrialError(f"{type(error).__name__}: {error}") from error
         objective = self.run_cfg.search.objective
-        value = result.objective if objective == "val_accuracy" else result.history[objective][-1]
-        return {objective: value}
+        return {objective: float(np.mean([self.objective_of(result) for result in results]))}
+
+    def trial_name(self, trial_id: str) -> str:
+        return f"{self.run_cfg.search.name}-trial-{trial_id}"
+
+    def objective_of(self, result) -> float:
+        """`val_accuracy`: the best epoch's (test accuracy without a validation split);
+        `test_accuracy`/`test_loss`: the final test figures; any other logged metric: its last epoch."""
+        objective = self.run_cfg.search.objective
+        finals = {"val_accuracy": result.objective, "test_accuracy": result.test_accuracy, "test_loss": result.test_loss}
+        return finals[objective] if objective in finals else result.history[objective][-1]
+
+    def train_executions(self, trial_id: str, trial_cfg: DictConfig, child: TrackedRun) -> list:
+        """`search.executions_per_trial` trainings of the trial's config, with seeds seed, seed+1, ...
+        One execution trains in the trial's run; several each get a run nested in it, and the
+        trial's run gets their per-epoch means (as keras-tuner averages executions)."""
+        from lab.training.train import fit_and_evaluate  # noqa: PLC0415
+
+        executions, budget = self.run_cfg.search.executions_per_trial, self.run_cfg.search.max_params
+        if executions == 1:
+            return [fit_and_evaluate(to_run_config(trial_cfg), self.splits, child, max_params=budget)]
+        results = []
+        for index in range(executions):
+            cfg = to_run_config(apply_overrides(trial_cfg, {"seed": trial_cfg.seed + index}))
+            tags = {"lab.role": EXECUTION, "lab.parent": child.run_id, "lab.trial": trial_id,
+                    "lab.execution": str(index), "lab.task": "search"}
+            with tracked_run(self.run_cfg.tracking, f"{self.trial_name(trial_id)}-execution-{index}", tags,
+                             parent_run_id=child.run_id, resume_run_id=self.execution_of(child, index)) as run:
+                run.log_params({"seed": cfg.seed})
+                results.append(fit_and_evaluate(cfg, self.splits, run, max_params=budget))
+            free_memory()
+        log_mean_of_executions(child, results, self.objective_of)
+        return results
+
+    def execution_of(self, child: TrackedRun, index: int) -> Optional[str]:
+        runs = find_runs(child.client, child.experiment_id, role=EXECUTION, parent=child.run_id, execution=str(index))
+        return runs[0].info.run_id if runs else None
+
+
+def log_mean_of_executions(child: TrackedRun, results: list, objective_of) -> None:
+    """The trial's run gets the executions' per-epoch means, final means, the objective's spread
+    and the model's cost (the same for every execution)."""
+    for epoch in range(min(len(next(iter(r.history.values()), [])) for r in results)):
+        child.log_metrics({key: float(np.mean([r.history[key][epoch] for r in results]))
+                           for key in results[0].history}, step=epoch + 1)
+    scores = [objective_of(r) for r in results]
+    final = {"test_accuracy": np.mean([r.test_accuracy for r in results]),
+             "test_loss": np.mean([r.test_loss for r in results]),
+             "objective_mean": np.mean(scores), "objective_std": np.std(scores, ddof=1), **results[0].cost}
+    epochs = [r.best_epoch for r in results if r.best_epoch is not None]
+    if epochs:
+        final["best_epoch"] = float(np.median(epochs))
+    child.log_metrics(final)
 
 
 class LabTuner(kt.Tuner):
@@ -99,14 +192,22 @@ class LabTuner(kt.Tuner):
 
     def __init__(self, oracle: kt.Oracle, sweep: Sweep, directory: str, project_name: str):
         self.sweep = sweep
+        self.trial_seconds: Dict[str, float] = {}  # keras-tuner's trial begin to end, this process
+        self.trial_started = 0.0
         super().__init__(oracle, hypermodel=None, directory=directory, project_name=project_name, overwrite=False)
 
     def run_trial(self, trial, *args, **kwargs):
         return self.sweep.run_trial(trial)
 
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        self.trial_started = time.perf_counter()
+
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
+        self.trial_seconds[trial.trial_id] = time.perf_counter() - self.trial_started
         free_memory()
+        self.sweep.check_memory(len(self.oracle.trials), self.oracle.remaining_trials())
 
     def save_model(self, trial_id, model, step=0):
         """Trials keep no checkpoints: their records are in MLflow; retrain the best spec to use it."""

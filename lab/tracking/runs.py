@@ -1,7 +1,8 @@
 """One MLflow run per training, with a status that tells the truth.
 
 A run ends FINISHED only when its body returns. An exception ends it FAILED with the error as
-the `lab.error` tag; Ctrl-C (SIGINT) or SIGTERM end it KILLED. It is never left RUNNING.
+the `lab.error` tag; Ctrl-C (SIGINT) or SIGTERM end it KILLED. It is left RUNNING only when the
+process hands it on to the process that resumes it (`Suspended`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class Terminated(BaseException):
     """Raised in the main thread when the process receives SIGTERM."""
 
 
+class Suspended(BaseException):
+    """The process stops on purpose and another one resumes its runs: they stay RUNNING."""
+
+
 def artifact_location(uri: str) -> Optional[str]:
     """For a SQLite store, artifacts live next to the database (`mlruns/` beside `mlflow.db`),
     so one folder holds everything; a server decides for itself."""
@@ -50,6 +55,17 @@ def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
         return experiment.experiment_id
 
 
+def timed(method):
+    """Adds the call's duration to the run's `logging_seconds` (the cost of tracking, measured)."""
+    def wrapper(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self.logging_seconds += time.perf_counter() - start
+    return wrapper
+
+
 @dataclass
 class TrackedRun:
     """An open MLflow run; every call is one request to the store."""
@@ -57,17 +73,22 @@ class TrackedRun:
     client: MlflowClient
     run_id: str
     experiment_id: str
+    logging_seconds: float = 0.0  # time spent in the calls below
 
+    @timed
     def log_params(self, params: Mapping[str, object]) -> None:
         self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
+    @timed
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         timestamp = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), timestamp, step) for k, v in metrics.items()])
 
+    @timed
     def set_tags(self, tags: Mapping[str, object]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()])
 
+    @timed
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
@@ -109,6 +130,8 @@ def tracked_run(cfg: TrackingConfig, run_name: str, tags: Optional[Dict[str, str
     with sigterm_raises():
         try:
             yield tracked
+        except Suspended:
+            raise
         except (KeyboardInterrupt, Terminated) as stop:
             _end(tracked, "KILLED", f"{type(stop).__name__}: {stop}".strip(": "))
             raise

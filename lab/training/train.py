@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import keras
 import numpy as np
@@ -34,7 +34,7 @@ class TrainResult:
     test_accuracy: float
     best_val_accuracy: Optional[float]
     best_epoch: Optional[int]
-    params: Dict[str, int]
+    cost: Dict[str, float]  # the analysis totals: params_*, macs, activations, depth, ...
 
     @property
     def objective(self) -> float:
@@ -85,17 +85,19 @@ def best_epoch(history: Dict[str, List[float]]):
     return float(scores[best]), best + 1
 
 
-def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun,
-                     max_params: Optional[int] = None) -> TrainResult:
+def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params: Optional[int] = None,
+                     extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
     """Builds, compiles, fits and tests one model, logging to `run`; the body of `train` and of
-    every search trial. A model over `max_params` parameters fails before any training."""
+    every search trial (seeded with `cfg.seed`). A model over `max_params` parameters fails
+    before any training."""
+    keras.utils.set_random_seed(cfg.seed)
     spec = cfg.model
     net = build_model(spec, splits.input_shape, splits.classes)
     analysis = analyze_model(net, cfg.train.precision.value)
-    counts = {k: v for k, v in analysis.totals.items() if k.startswith("params_")}
     run.log_metrics(analysis.totals)  # params_*, macs, activations, activation_bytes
-    if max_params is not None and counts["params_total"] > max_params:
-        raise ModelTooBigError(f"{spec.name} has {counts['params_total']:,} parameters, over the budget "
+    params = analysis.totals["params_total"]
+    if max_params is not None and params > max_params:
+        raise ModelTooBigError(f"{spec.name} has {params:,} parameters, over the budget "
                                f"search.max_params={max_params:,}")
     run.log_text(summary_text(net), "model_summary.txt")
     run.log_text(analysis.to_json(), "analysis.json")
@@ -104,7 +106,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun,
     steps_per_epoch = math.ceil(len(splits.x_train) / cfg.train.batch_size)
     compile_model(model, net, spec, cfg, steps_per_epoch)
     # The NaN guard comes after the logger, so the epoch that went wrong is on record.
-    callbacks = [EpochMetrics(len(splits.x_train)), MlflowEpochLogger(run), NonFiniteLossGuard()]
+    callbacks = [EpochMetrics(len(splits.x_train)), MlflowEpochLogger(run), NonFiniteLossGuard(), *extra_callbacks]
     progress = RichProgress(cfg.train.batch_size) if cfg.train.verbose else None
     validation = (splits.x_val, targets(net, splits.y_val, splits.classes)) if len(splits.x_val) else None
     try:
@@ -120,8 +122,12 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun,
     final = {"test_loss": test["loss"], "test_accuracy": test["accuracy"]}
     if best_val is not None:
         final.update(best_val_accuracy=best_val, best_epoch=best_at)
+    epochs = history.history.get("epoch_seconds", [])
+    if len(epochs) > 1:  # the first epoch compiles: its excess over a typical epoch
+        final["compile_seconds"] = epochs[0] - float(np.median(epochs[1:]))
     run.log_metrics(final)
-    return TrainResult(run.run_id, run.experiment_id, history.history, test["loss"], test["accuracy"], best_val, best_at, counts)
+    return TrainResult(run.run_id, run.experiment_id, history.history, test["loss"], test["accuracy"], best_val, best_at,
+                       dict(analysis.totals))
 
 
 def run_name(cfg: RunConfig) -> str:
@@ -143,8 +149,7 @@ def train(cfg: DictConfig) -> TrainResult:
         True
     """
     run_cfg = to_run_config(cfg)  # range checks, before any work
-    keras.utils.set_random_seed(run_cfg.seed)
-    runtime.set_precision(run_cfg.train.precision.value)
+    runtime.configure(run_cfg.train)
     with tracked_run(run_cfg.tracking, run_name(run_cfg), run_tags(run_cfg, "train")) as run:
         run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)))
         run.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")

@@ -1,0 +1,55 @@
+"""`task=bench` and the compilation cache: correct records, not speeds (timings are never asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FAST_TRAIN
+from lab.benchmark import bench, write_record
+from lab.config import PROJECT_ROOT, compose
+
+
+def test_bench_times_raw_keras_the_lab_and_a_sweep(tracking, tmp_path):
+    record = bench(compose(["task=bench", "data=synthetic", "model=resnet20", *FAST_TRAIN, "bench.steps=3",
+                            "bench.epochs=2", "bench.sweep_trials=2", f"search.directory={tmp_path}/tuner",
+                            *tracking]))
+    assert (record["backend"], record["batch_size"], record["steps"], record["precision"]) == (
+        os.environ.get("KERAS_BACKEND", "tensorflow"), 32, 3, "float32")
+    for name in ("raw", "lab"):
+        figures = record[name]
+        assert len(figures["epoch_seconds"]) == 3  # one warm-up epoch, two timed
+        assert figures["steady_step_ms"] > 0 and figures["images_per_second"] > 0
+        assert figures["compile_seconds"] == pytest.approx(
+            figures["epoch_seconds"][0] - sorted(figures["epoch_seconds"][1:])[0] / 2
+            - sorted(figures["epoch_seconds"][1:])[1] / 2, abs=2e-3)
+    assert record["lab_over_raw_step_time"] == pytest.approx(
+        record["lab"]["steady_step_ms"] / record["raw"]["steady_step_ms"], rel=1e-3)
+    assert 0 < record["lab"]["mlflow_seconds"] < record["lab"]["wall_seconds"]
+    trials = record["sweep"]["trials"]
+    assert len(trials) == 2
+    assert all(0 < t["fit_seconds"] < t["wall_seconds"] and 0 < t["outside_fit_share"] < 1 for t in trials)
+    saved = json.loads(write_record(record, str(tmp_path / "results")).read_text())
+    assert saved["lab"]["run_id"] == record["lab"]["run_id"]
+
+
+def test_a_jit_compiled_model_lands_in_the_persistent_compilation_cache(tmp_path):
+    """In a fresh process (TensorFlow reads its XLA flags once): the cache folder fills."""
+    script = f"""
+import keras, numpy as np
+from lab import runtime
+path = runtime.enable_compile_cache({str(tmp_path / 'cache')!r})
+inputs = keras.Input((8, 8, 1))
+x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+model.compile("sgd", "mse", jit_compile=True)
+model.fit(np.zeros((8, 8, 8, 1)), np.zeros((8, 2)), batch_size=4, epochs=1, verbose=0)
+print(path, sum(1 for p in path.rglob("*") if p.is_file()))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    path, files = done.stdout.split()[-2:]
+    assert path.endswith(os.environ.get("KERAS_BACKEND", "tensorflow")) and int(files) > 0
