@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check of the lab (JAX backend, no TensorFlow, no network), one script:
 #   bench/gpu_check.sh OUT_DIR [DATA_ROOT] [bench|fast|all]   (SMOKE=1: a few steps on synthetic data, any machine)
-# 1. task=bench resnet20, bf16, batch 512: lab vs raw Keras, compilation cache cold.
-# 2. the same again: cache warm (a new process, so only the disk cache carries over).
-# 3. task=bench resnet20 float32 (lab only).   4. task=bench resnet56 bf16: lab vs raw.
-# 5. task=bench of fast_fashion's network (resnet20 at width x2, bf16, lab only).
-# 6. (fast) experiment=fast_fashion: three seeds in one process (compile once, then from the cache).
+# 1. task=bench resnet20, bf16, batch 512: raw Keras and the lab, twice each, interleaved (the
+#    first pair compiles with a cold cache, the second from the warm one).
+# 2. task=bench resnet20 float32 (lab only).   3. task=bench resnet56 bf16, as 1.
+# 4. (fast) experiment=fast_fashion: three seeds in one process (compile once, then from the cache).
 # Every step has its own timeout and prints as it goes; JSON lands under OUT_DIR.
 set -uo pipefail
 OUT=${1:?usage: bench/gpu_check.sh OUT_DIR [DATA_ROOT]}
@@ -16,7 +15,7 @@ export KERAS_BACKEND=${KERAS_BACKEND:-jax}
 CACHE=${CACHE:-/tmp/lab_compile_cache}
 TRACK=(tracking.uri="sqlite:///$OUT/mlflow.db" hydra.run.dir="$OUT/hydra")
 DATA_ARGS=(data=fashion_mnist data.root="$DATA")
-BENCH=(train.batch_size=512 bench.steps=100 bench.epochs=3 train.compile_cache="$CACHE" bench.out="$OUT")
+BENCH=(train.batch_size=512 bench.steps=300 bench.epochs=3 train.compile_cache="$CACHE" bench.out="$OUT")
 FAST=()
 if [ "${SMOKE:-0}" = 1 ]; then
   DATA_ARGS=(data=synthetic data.image_size=28 data.channels=1 data.train_size=2048)
@@ -26,19 +25,15 @@ fi
 step() { echo "== $1"; date; shift; timeout "$@" || echo "step failed or timed out: $?"; }
 
 if [ "$PART" != fast ]; then
-step "bench resnet20 bf16, cache cold" 120 python3 run.py task=bench model=resnet20 "${DATA_ARGS[@]}" "${BENCH[@]}" \
-  train.precision=mixed_bfloat16 tracking.experiment=bench "${TRACK[@]}"
-step "bench resnet20 bf16, cache warm" 90 python3 run.py task=bench model=resnet20 "${DATA_ARGS[@]}" "${BENCH[@]}" \
-  train.precision=mixed_bfloat16 tracking.experiment=bench "${TRACK[@]}"
-step "bench resnet20 float32, lab only" 90 python3 run.py task=bench model=resnet20 "${DATA_ARGS[@]}" "${BENCH[@]}" \
-  train.precision=float32 bench.raw=false tracking.experiment=bench "${TRACK[@]}"
-step "bench resnet56 bf16" 180 python3 run.py task=bench model=resnet56 "${DATA_ARGS[@]}" "${BENCH[@]}" \
-  train.precision=mixed_bfloat16 tracking.experiment=bench "${TRACK[@]}"
-step "bench fast_fashion's network" 90 python3 run.py task=bench model=resnet20 model.width_multiplier=2 \
-  "${DATA_ARGS[@]}" "${BENCH[@]}" train.precision=mixed_bfloat16 bench.raw=false tracking.experiment=bench "${TRACK[@]}"
+step "bench resnet20 bf16: raw, lab, raw, lab (cold, then warm cache)" 150 python3 run.py task=bench model=resnet20 \
+  "${DATA_ARGS[@]}" "${BENCH[@]}" train.precision=mixed_bfloat16 tracking.experiment=bench "${TRACK[@]}"
+step "bench resnet20 float32, lab only" 60 python3 run.py task=bench model=resnet20 "${DATA_ARGS[@]}" "${BENCH[@]}" \
+  train.precision=float32 bench.raw=false bench.repeats=1 tracking.experiment=bench "${TRACK[@]}"
+step "bench resnet56 bf16: raw, lab, raw, lab" 180 python3 run.py task=bench model=resnet56 "${DATA_ARGS[@]}" \
+  "${BENCH[@]}" train.precision=mixed_bfloat16 tracking.experiment=bench "${TRACK[@]}"
 fi
 [ "$PART" = bench ] && exit 0
-step "fast_fashion, 3 seeds" 400 python3 run.py experiment=fast_fashion "${FAST[@]}" "${DATA_ARGS[@]}" \
+step "fast_fashion, 3 seeds" 300 python3 run.py experiment=fast_fashion "${FAST[@]}" "${DATA_ARGS[@]}" \
   train.compile_cache="$CACHE" search.directory="$OUT/tuner" "${TRACK[@]}"
 date
 python3 - "$OUT" <<'PY'

@@ -179,6 +179,7 @@ class BenchConfig:
 
     steps: int = 100
     epochs: int = 1
+    repeats: int = 2  # raw, lab, raw, lab, ...: each side's best counts
     raw: bool = True  # also time plain Keras
     sweep_trials: int = 0  # > 0: also run a sweep this long and time each trial inside and outside fit
     out: str = "bench/results"
@@ -186,6 +187,7 @@ class BenchConfig:
     def __post_init__(self) -> None:
         require(self.steps > 0, "bench.steps", self.steps, "> 0")
         require(self.epochs > 0, "bench.epochs", self.epochs, "> 0")
+        require(self.repeats > 0, "bench.repeats", self.repeats, "> 0")
         require(self.sweep_trials >= 0, "bench.sweep_trials", self.sweep_trials, ">= 0")
 
 
