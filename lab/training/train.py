@@ -91,6 +91,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
     every search trial (seeded with `cfg.seed`). A model over `max_params` parameters fails
     before any training."""
     keras.utils.set_random_seed(cfg.seed)
+    runtime.set_precision(cfg.train.precision.value)  # per run: clear_session() between trials resets it
     spec = cfg.model
     net = build_model(spec, splits.input_shape, splits.classes)
     analysis = analyze_model(net, cfg.train.precision.value)
