@@ -158,6 +158,14 @@ def test_executions_per_trial_average_seeded_trainings_nested_in_the_trial(track
         assert child.data.metrics["params_total"] == executions[0].data.metrics["params_total"]
 
 
+def test_every_trial_trains_at_the_configured_precision(tracking, tmp_path):
+    """clear_session() between trials resets Keras' global dtype policy: each trial sets its own."""
+    search(compose([*SWEEP, "search.max_trials=2", "train.precision=mixed_bfloat16", "search.name=bf16",
+                    f"search.directory={tmp_path}/tuner", *tracking]))
+    _, _, children = sweep_runs(tracking.uri)
+    assert [c.data.tags["lab.dtype_policy"] for c in children] == ["mixed_bfloat16"] * 2
+
+
 def test_a_grid_sweep_over_its_memory_limit_restarts_and_resumes_in_a_fresh_process(tracking, tmp_path):
     """The first trial of a process sets its memory baseline; growth over the limit after a later
     trial restarts it. A reloaded grid oracle must still know where it was in the grid."""

@@ -96,6 +96,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
     net = build_model(spec, splits.input_shape, splits.classes)
     analysis = analyze_model(net, cfg.train.precision.value)
     run.log_metrics(analysis.totals)  # params_*, macs, activations, activation_bytes
+    run.set_tags({"lab.dtype_policy": keras.config.dtype_policy().name})  # what the layers really used
     params = analysis.totals["params_total"]
     if max_params is not None and params > max_params:
         raise ModelTooBigError(f"{spec.name} has {params:,} parameters, over the budget "
