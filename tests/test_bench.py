@@ -41,6 +41,8 @@ def test_a_jit_compiled_model_lands_in_the_persistent_compilation_cache(tmp_path
     script = f"""
 import keras, numpy as np
 from lab import runtime
+
+pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)
 path = runtime.enable_compile_cache({str(tmp_path / 'cache')!r})
 inputs = keras.Input((8, 8, 1))
 x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)

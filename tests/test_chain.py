@@ -13,6 +13,8 @@ from lab.models.chain import (Activation, ChainSpec, Connectivity, ConvSpec, Con
 from lab.models.heads import AuxHeadSpec
 from lab.models.variants import load_variant
 
+pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)
+
 CHAIN_VARIANTS = ["lenet5", "alexnet", "zfnet", "vgg11", "vgg13", "vgg16", "vgg19"]
 
 

@@ -12,6 +12,8 @@ from lab.models.fractal import Column, DropPath, DropPathSampler, FractalBlockSp
 from lab.models.heads import AuxHeadSpec
 from lab.models.variants import load_variant
 
+pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)
+
 
 def numpy(x):
     return keras.ops.convert_to_numpy(x)

@@ -12,6 +12,8 @@ from lab.models.heads import AuxHeadSpec
 from lab.models.inception import InceptionModuleSpec, InceptionSpec, Stem, apply_inception_module
 from lab.models.variants import load_variant
 
+pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)
+
 # Table 1 of Szegedy et al. (2014): module, output depth, output size at 224x224.
 TABLE_1 = [("inception3a", 256, 28), ("inception3b", 480, 28), ("inception4a", 512, 14),
            ("inception4b", 512, 14), ("inception4c", 512, 14), ("inception4d", 528, 14),

@@ -2,8 +2,11 @@
 
 import keras
 import numpy as np
+import pytest
 
 from lab.training.preprocessing import RandomPadCropFlip, Standardize
+
+pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)
 
 
 def windows(image, pad):

@@ -14,6 +14,8 @@ from lab.models.layers import ZeroPadShortcut
 from lab.models.resnet import ResNetSpec, Shortcut, StageSpec
 from lab.models.variants import load_variant, variant_names
 
+pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)
+
 
 
 def trainable_count(model: keras.Model) -> int:

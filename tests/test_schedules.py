@@ -5,6 +5,8 @@ import pytest
 
 from lab.training.schedules import WarmupDecay
 
+pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)
+
 
 def lr(schedule, step):
     return float(keras.ops.convert_to_numpy(schedule(step)))

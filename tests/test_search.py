@@ -30,6 +30,7 @@ def artifact(client, run, path):
     return open(client.download_artifacts(run.info.run_id, path)).read()
 
 
+@pytest.mark.core
 def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_path):
     overrides = [*SWEEP, "search.max_trials=3", "search.name=three", f"search.directory={tmp_path}/tuner", *tracking]
     result = search(compose(overrides))
@@ -158,6 +159,7 @@ def test_executions_per_trial_average_seeded_trainings_nested_in_the_trial(track
         assert child.data.metrics["params_total"] == executions[0].data.metrics["params_total"]
 
 
+@pytest.mark.core
 def test_every_trial_trains_at_the_configured_precision(tracking, tmp_path):
     """clear_session() between trials resets Keras' global dtype policy: each trial sets its own."""
     search(compose([*SWEEP, "search.max_trials=2", "train.precision=mixed_bfloat16", "search.name=bf16",

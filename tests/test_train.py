@@ -69,6 +69,7 @@ def test_one_epoch_on_real_fashion_mnist_records_one_finished_run(tracking):
     assert "conv4_block3_out" in summary and "269,434" in summary
 
 
+@pytest.mark.core
 def test_training_learns_the_synthetic_classes(tracking):
     result = train(compose([*SYNTHETIC, "train.epochs=3", "train.lr=0.05", *tracking]))
     assert result.best_val_accuracy > 0.5  # chance is 0.1
@@ -76,6 +77,7 @@ def test_training_learns_the_synthetic_classes(tracking):
     assert len(result.history["loss"]) == 3 and result.history["loss"][-1] < result.history["loss"][0]
 
 
+@pytest.mark.core
 def test_auxiliary_head_is_trained_and_evaluation_reports_the_main_head(tracking):
     # 256 training and 64 validation examples: whole batches of 32, so Keras' epoch means of the
     # per-head losses (per batch) and of the total (per example) average the same way.
@@ -116,6 +118,7 @@ def test_ctrl_c_leaves_the_run_killed(tracking, monkeypatch):
     assert run.info.status == "KILLED"
 
 
+@pytest.mark.core
 def test_nan_loss_stops_with_a_clear_error_and_a_failed_run(tracking):
     with pytest.raises(NonFiniteLossError, match="in epoch 1; lower train.lr"):
         train(compose([*SYNTHETIC, "train.epochs=2", "train.lr=1e30", "train.schedule=constant", *tracking]))
@@ -170,6 +173,7 @@ def test_multirun_sweeps_seeds_into_separate_runs(tracking, tmp_path):
     assert sorted(run.info.run_name for run in found) == ["resnet20-synthetic-seed0", "resnet20-synthetic-seed1"]
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_a_float32_softmax(tracking, precision):
     result = train(compose([*SYNTHETIC, "train.epochs=1", f"train.precision={precision}", *tracking]))
