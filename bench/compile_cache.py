@@ -41,7 +41,8 @@ def sweep(work: str, name: str, args, extra) -> list:
     return [{"seed": int(r.data.params["seed"]), "compile_seconds": r.data.metrics["compile_seconds"],
              "epoch_seconds": [m.value for m in sorted(client.get_metric_history(r.info.run_id, "epoch_seconds"),
                                                        key=lambda m: m.step)],
-             "backend": r.data.tags.get("lab.backend"), "device": r.data.tags.get("lab.device")} for r in by_seed]
+             "backend": parent.data.tags.get("lab.backend"), "device": parent.data.tags.get("lab.device")}
+            for r in by_seed]
 
 
 def main():
