@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check of the lab (JAX backend, no TensorFlow, no network), one script:
 #   bench/gpu_check.sh OUT_DIR [DATA_ROOT] [bench|fast|all]   (SMOKE=1: a few steps on synthetic data, any machine)
-# 1. task=bench resnet20, bf16, batch 512: raw Keras and the lab, twice each, interleaved (the
-#    first pair compiles with a cold cache, the second from the warm one).
+# 1. task=bench resnet20, bf16, batch 512: raw Keras and the lab, twice each, in ABBA order (the
+#    first fit of each compiles with a cold cache, the second from the warm one).
 # 2. task=bench resnet20 float32 (lab only).   3. task=bench resnet56 bf16, as 1.
 # 4. (fast) experiment=fast_fashion: three seeds in one process (compile once, then from the cache).
 # Every step has its own timeout and prints as it goes; JSON lands under OUT_DIR.
@@ -25,11 +25,11 @@ fi
 step() { echo "== $1"; date; shift; timeout "$@" || echo "step failed or timed out: $?"; }
 
 if [ "$PART" != fast ]; then
-step "bench resnet20 bf16: raw, lab, raw, lab (cold, then warm cache)" 150 python3 run.py task=bench model=resnet20 \
+step "bench resnet20 bf16: raw, lab, lab, raw (cold, then warm cache)" 150 python3 run.py task=bench model=resnet20 \
   "${DATA_ARGS[@]}" "${BENCH[@]}" train.precision=mixed_bfloat16 tracking.experiment=bench "${TRACK[@]}"
 step "bench resnet20 float32, lab only" 60 python3 run.py task=bench model=resnet20 "${DATA_ARGS[@]}" "${BENCH[@]}" \
   train.precision=float32 bench.raw=false bench.repeats=1 tracking.experiment=bench "${TRACK[@]}"
-step "bench resnet56 bf16: raw, lab, raw, lab" 180 python3 run.py task=bench model=resnet56 "${DATA_ARGS[@]}" \
+step "bench resnet56 bf16: raw, lab, lab, raw" 180 python3 run.py task=bench model=resnet56 "${DATA_ARGS[@]}" \
   "${BENCH[@]}" train.precision=mixed_bfloat16 tracking.experiment=bench "${TRACK[@]}"
 fi
 [ "$PART" = bench ] && exit 0

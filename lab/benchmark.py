@@ -7,8 +7,9 @@ One process, one model, the same uint8 arrays for both contenders:
   augmentation, standardisation, schedule, MLflow logging), plus the same clock.
 Each fit runs one warm-up epoch and `bench.epochs` timed epochs of `bench.steps` steps. The warm-up
 epoch minus a steady epoch is the compile time. The pair runs `bench.repeats` times, interleaved
-(raw, lab, raw, lab: a noisy machine or an unlucky autotuning affects both), and each side's
-best steady step time is compared; later repeats show the compile from the warm cache. Optionally a small sweep measures each trial's
+in ABBA order (raw, lab, lab, raw: a noisy machine, an unlucky autotuning or the first fit's
+warm-up affects both sides alike), and each side's best steady step time is compared; later
+repeats show the compile from the warm cache. Optionally a small sweep measures each trial's
 time outside `fit` (build, compile, oracle, logging). Prints a table and writes JSON to `bench.out`.
 """
 
@@ -181,10 +182,13 @@ def bench(cfg: DictConfig) -> Dict[str, object]:
                                  **environment(run_cfg)}
     splits = bench_splits(run_cfg)
     raw_fits, lab_fits = [], []
-    for _ in range(run_cfg.bench.repeats):
-        if run_cfg.bench.raw:
-            raw_fits.append(timed(lambda: raw_keras_fit(run_cfg, splits)))
-        lab_fits.append(timed(lambda: lab_fit(cfg, splits)))
+    for repeat in range(run_cfg.bench.repeats):  # raw, lab, lab, raw, ...: neither side always goes first
+        order = ["raw", "lab"] if repeat % 2 == 0 else ["lab", "raw"]
+        for side in order:
+            if side == "raw" and run_cfg.bench.raw:
+                raw_fits.append(timed(lambda: raw_keras_fit(run_cfg, splits)))
+            elif side == "lab":
+                lab_fits.append(timed(lambda: lab_fit(cfg, splits)))
     record["lab"] = summarize(lab_fits)
     if raw_fits:
         record["raw"] = summarize(raw_fits)

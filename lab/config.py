@@ -179,7 +179,7 @@ class BenchConfig:
 
     steps: int = 100
     epochs: int = 1
-    repeats: int = 2  # raw, lab, raw, lab, ...: each side's best counts
+    repeats: int = 2  # ABBA order: raw, lab, lab, raw, ...; each side's best counts
     raw: bool = True  # also time plain Keras
     sweep_trials: int = 0  # > 0: also run a sweep this long and time each trial inside and outside fit
     out: str = "bench/results"
