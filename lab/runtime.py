@@ -22,8 +22,7 @@ def backend() -> str:
 
 
 def backend_version() -> str:
-    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend(), backend())
-    return getattr(importlib.import_module(module), "__version__", "?")
+    return getattr(importlib.import_module(backend()), "__version__", "?")
 
 
 def device_description() -> str:
