@@ -34,7 +34,7 @@ from lab.data import Splits, load_splits
 from lab.models import build_model
 from lab.search.space import apply_overrides
 from lab.tracking import tracked_run
-from lab.training.train import fit_and_evaluate, run_tags, targets
+from lab.training.train import compile_seconds, fit_and_evaluate, run_tags, targets
 
 
 class EpochClock(keras.callbacks.Callback):
@@ -72,7 +72,7 @@ class FitTiming:
 
     @property
     def compile_seconds(self) -> float:
-        return self.epoch_seconds[0] - statistics.median(self.epoch_seconds[1:])
+        return compile_seconds(self.epoch_seconds)
 
     def figures(self) -> Dict[str, float]:
         return {"compile_seconds": round(self.compile_seconds, 3), "steady_step_ms": round(self.steady_step_ms, 3),

@@ -85,6 +85,11 @@ def best_epoch(history: Dict[str, List[float]]):
     return float(scores[best]), best + 1
 
 
+def compile_seconds(epoch_seconds: Sequence[float]) -> float:
+    """The first epoch compiles: its excess over the median of the later epochs."""
+    return epoch_seconds[0] - float(np.median(epoch_seconds[1:]))
+
+
 def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params: Optional[int] = None,
                      extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
     """Builds, compiles, fits and tests one model, logging to `run`; the body of `train` and of
@@ -125,8 +130,8 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
     if best_val is not None:
         final.update(best_val_accuracy=best_val, best_epoch=best_at)
     epochs = history.history.get("epoch_seconds", [])
-    if len(epochs) > 1:  # the first epoch compiles: its excess over a typical epoch
-        final["compile_seconds"] = epochs[0] - float(np.median(epochs[1:]))
+    if len(epochs) > 1:
+        final["compile_seconds"] = compile_seconds(epochs)
     run.log_metrics(final)
     return TrainResult(run.run_id, run.experiment_id, history.history, test["loss"], test["accuracy"], best_val, best_at,
                        dict(analysis.totals))
