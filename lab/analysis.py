@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Tuple
 import keras
 import numpy as np
 
+from lab.models.heads import MAIN_OUTPUT
 from lab.models.layers import ZeroPadShortcut
 
 Field = Tuple[int, int]  # (height, width) of a receptive field or jump
@@ -115,9 +116,9 @@ def compact(value: Field):
 
 
 def main_output(model: keras.Model) -> str:
-    """The layer of the main head of a multi-output model (its `predictions` output)."""
+    """The layer of the main head of a multi-output model (its `MAIN_OUTPUT` output)."""
     outputs = model.output
-    tensor = outputs["predictions"] if isinstance(outputs, dict) else outputs[0]
+    tensor = outputs[MAIN_OUTPUT] if isinstance(outputs, dict) else outputs[0]
     return tensor._keras_history.operation.name
 
 
