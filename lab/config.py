@@ -242,7 +242,7 @@ class SearchConfig:
     executions_per_trial: int = 1  # trainings per trial (seeds seed, seed+1, ...); the objective is their mean
     max_consecutive_failed_trials: int = 3
     max_params: Optional[int] = None  # a candidate over this fails at once
-    # Between trials, a process whose resident memory grew this much (MiB) since the sweep started
+    # Between trials, a process whose resident memory grew this much (MiB) since its first trial
     # stops and `run.py` restarts it, resuming the sweep: TensorFlow keeps every trial's traced
     # graphs (tf-keras#286). null: never.
     restart_after_mib: Optional[int] = 1024
