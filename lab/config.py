@@ -38,6 +38,17 @@ class TunerName(Enum):
     hyperband = "hyperband"
 
 
+class Role(Enum):
+    """A sweep's process: `none` runs it alone; keras-tuner's distributed mode has one `chief` (the
+    oracle, serving gRPC) and `worker`s (each trains trials); `launcher` starts a chief plus
+    local workers, one per GPU."""
+
+    none = "none"
+    chief = "chief"
+    worker = "worker"
+    launcher = "launcher"
+
+
 class AxisKind(Enum):
     choice = "choice"
     int = "int"
@@ -229,6 +240,37 @@ class AblationConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """keras-tuner's distributed mode (`search.distributed.*`). The gRPC channel has no
+    authentication: keep `address` on loopback or a private network (README, "Scale out")."""
+
+    role: Role = Role.none
+    address: str = "127.0.0.1:8000"  # HOST:PORT the chief binds to and workers connect to
+    worker: int = 0  # this worker's index: its keras-tuner id is `worker<N>`; a restarted worker resumes its trial
+    connect_timeout_s: float = 300.0  # how long a worker waits for the chief before giving up
+    workers: Optional[int] = None  # launcher: local workers (null: one per device)
+    devices: Optional[List[int]] = None  # launcher: GPU ids to pin workers to (null: every GPU nvidia-smi lists)
+    max_restarts: int = 3  # launcher: restarts of a process killed by a signal (it resumes its trial)
+
+    def __post_init__(self) -> None:
+        host, _, port = self.address.rpartition(":")
+        require(bool(host) and port.isdigit() and 0 < int(port) < 65536, "search.distributed.address",
+                self.address, "HOST:PORT")
+        require(self.worker >= 0, "search.distributed.worker", self.worker, ">= 0")
+        require(self.connect_timeout_s > 0, "search.distributed.connect_timeout_s", self.connect_timeout_s, "> 0")
+        require(self.workers is None or self.workers > 0, "search.distributed.workers", self.workers, "null or > 0")
+        require(self.max_restarts >= 0, "search.distributed.max_restarts", self.max_restarts, ">= 0")
+
+    @property
+    def host(self) -> str:
+        return self.address.rpartition(":")[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
+
+@dataclass
 class SearchConfig:
     """`task=search`: a keras-tuner sweep over `space`, one MLflow child run per trial under one
     parent named `name`. Re-running the same `name` resumes it from `directory`."""
@@ -250,6 +292,7 @@ class SearchConfig:
     directory: str = "outputs/tuner"
     space: List[AxisSpec] = field(default_factory=list)
     ablation: Optional[AblationConfig] = None
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def __post_init__(self) -> None:
         require(self.direction in ("max", "min"), "search.direction", self.direction, "max or min")

@@ -10,7 +10,7 @@ from typing import Callable, Dict, Optional
 
 from omegaconf import DictConfig
 
-from lab.config import Task, to_run_config
+from lab.config import Role, Task, to_run_config
 
 
 def run_train(cfg: DictConfig) -> Optional[float]:
@@ -38,11 +38,20 @@ def run_search(cfg: DictConfig) -> Optional[float]:
     from lab.search.sweep import RestartSweep  # noqa: PLC0415
     from lab.tracking.runs import ui_hint  # noqa: PLC0415
 
+    role = to_run_config(cfg).search.distributed.role
+    if role is Role.launcher:
+        from lab.search.launcher import launch  # noqa: PLC0415
+
+        return launch(cfg)
     try:
         result = search(cfg)
     except RestartSweep as restart:
         print(restart, flush=True)
         restart_process()
+    if role is Role.worker:
+        print(f"worker {cfg.search.distributed.worker} ran trials {', '.join(result.trial_seconds) or 'none'} "
+              f"of sweep {cfg.search.name}; the chief reports the sweep")
+        return None
     print(f"sweep {cfg.search.name}: {len(result.rows)} trials; best trial {result.best_trial} "
           f"{cfg.search.objective}={result.best_value}")
     if cfg.search.ablation is not None:
@@ -124,6 +133,13 @@ def with_quick_settings(cfg: DictConfig) -> DictConfig:
     return apply_overrides(cfg, dict(cfg.quick_settings))
 
 
+TRACKED = (Task.train, Task.search, Task.bench)
+
+
 def run_task(cfg: DictConfig) -> Optional[float]:
     cfg = with_quick_settings(cfg)
+    if cfg.task in TRACKED:
+        from lab.tracking.server import check_reachable  # noqa: PLC0415
+
+        check_reachable(cfg.tracking.uri)  # before any data is loaded or model built
     return TASKS[cfg.task](cfg)

@@ -7,15 +7,20 @@ from typing import Dict, List, Optional
 
 import keras
 from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from lab import runtime
-from lab.config import to_run_config
+from lab.config import Role, to_run_config
+from lab.errors import LabError, require
 from lab.data import load_splits
 from lab.search.report import summary_markdown, to_csv, trial_rows
 from lab.search.space import validate_space
+from lab.search.distributed import set_role_environment, wait_for_chief
 from lab.search.sweep import PARENT, LabTuner, Sweep, make_oracle, open_parent
 from lab.tracking import tracked_run
+from lab.tracking.runs import TrackedRun
+from lab.tracking.server import check_reachable
 from lab.tracking.params import flatten
 
 
@@ -32,6 +37,8 @@ class SearchResult:
 
 def search(cfg: DictConfig) -> SearchResult:
     """Runs (or resumes) the sweep `search.name`: one MLflow parent run, one child per trial.
+    With `search.distributed.role=chief` this process serves the oracle and reports; with
+    `worker` it trains trials for the chief at `search.distributed.address`.
 
     Example:
         >>> from lab.config import compose
@@ -41,8 +48,15 @@ def search(cfg: DictConfig) -> SearchResult:
     """
     run_cfg = to_run_config(cfg)
     validate_space(cfg, run_cfg.search.space)  # a malformed axis fails before any run or trial
+    dist = run_cfg.search.distributed
+    require(dist.role is not Role.launcher, "search.distributed.role", dist.role.value,
+            "none, chief or worker here (the launcher is `python run.py task=search search.distributed.role=launcher`)")
+    check_reachable(run_cfg.tracking.uri)
+    set_role_environment(dist)
     keras.utils.set_random_seed(run_cfg.seed)
     runtime.configure(run_cfg.train)
+    if dist.role is Role.worker:
+        return work_for_chief(cfg, run_cfg)
     tags = {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search",
             "lab.backend": runtime.backend(), "lab.device": runtime.device_description(),
             "lab.git_commit": runtime.git_commit()}
@@ -53,12 +67,33 @@ def search(cfg: DictConfig) -> SearchResult:
             parent.log_params(flatten({key: container[key] for key in ("search", "data", "train", "seed")}))
             parent.log_params({"search.base_model": run_cfg.model.name})
             parent.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-        splits = load_splits(run_cfg.data, run_cfg.seed)
+        chief = dist.role is Role.chief
+        splits = None if chief else load_splits(run_cfg.data, run_cfg.seed)  # the chief trains nothing
         sweep = Sweep(cfg, run_cfg, splits, parent)
-        sweep.close_stale_children()
+        if not chief:  # a chief's workers may still be training their runs
+            sweep.close_stale_children()
         tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
         tuner.search()
+        sweep.close_stale_children()  # nothing runs any more
         return report(tuner, sweep)
+
+
+def work_for_chief(cfg: DictConfig, run_cfg) -> SearchResult:
+    """A distributed worker: trials come from the chief, their runs go under the chief's parent run."""
+    dist = run_cfg.search.distributed
+    wait_for_chief(dist)  # the chief opens the parent run before it listens
+    parent_id = open_parent(run_cfg)
+    if parent_id is None:
+        raise LabError(f"the chief at {dist.address} has no parent run for search.name={run_cfg.search.name} "
+                       f"in {run_cfg.tracking.uri}: give every role the same search.name and tracking.uri")
+    client = MlflowClient(run_cfg.tracking.uri)
+    parent = TrackedRun(client, parent_id, client.get_run(parent_id).info.experiment_id)  # the chief closes it
+    sweep = Sweep(cfg, run_cfg, load_splits(run_cfg.data, run_cfg.seed), parent)
+    tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
+    tuner.search()
+    rows = [{"trial_id": trial_id, "wall_seconds": seconds} for trial_id, seconds in tuner.trial_seconds.items()]
+    return SearchResult(parent_id, parent.experiment_id, rows, None, None,
+                        dict(tuner.trial_seconds), dict(sweep.fit_seconds))
 
 
 def log_plots(sweep: Sweep, rows: List[dict], children: Dict[str, Run]) -> None:

@@ -8,6 +8,8 @@ training path: its values become config overrides and `fit_and_evaluate` trains 
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Dict, Optional
@@ -21,8 +23,9 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from lab import runtime
-from lab.config import RunConfig, TunerName, to_run_config
+from lab.config import Role, RunConfig, TunerName, to_run_config
 from lab.data import Splits
+from lab.search.distributed import PacedOracleClient, serve
 from lab.search.space import apply_overrides, space_of, trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.params import flatten
@@ -35,7 +38,45 @@ class RestartSweep(Suspended):
     """Between trials: this process should end and a fresh one resume the sweep (`run.py` does it)."""
 
 
-class ResumableGridOracle(kt.oracles.GridSearchOracle):
+class KeepsTrialOwners:
+    """For keras-tuner's oracles. A reloaded oracle re-queues every trial that was running, for
+    whichever tuner asks first. For a chief restarted while its workers train, that would start a
+    second copy of a trial a worker is still running. With `keep_owners` (the chief), a trial
+    stays with the worker that had it: the worker ends it normally, or, restarted with the same
+    index, gets it back. Other owners (a single-process sweep's `tuner0`) are re-queued as before.
+
+    Also: keras-tuner saves the oracle before it drops an ended trial from the running ones, so
+    a chief killed after a trial ended would reload it as running and train it again. Here the
+    oracle is saved once more after, and a reload never re-queues a trial that has ended."""
+
+    keep_owners = False
+    owners_at_reload: dict = {}
+
+    def reload(self):
+        super().reload()  # re-queues the running trials (their owners were read by set_state)
+        for tuner_id, trial in self.owners_at_reload.items():
+            if trial.trial_id not in self._retry_queue:
+                continue
+            if trial.status in (kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED):
+                self._retry_queue.remove(trial.trial_id)
+            elif self.keep_owners and tuner_id.startswith("worker"):
+                self._retry_queue.remove(trial.trial_id)
+                self.ongoing_trials[tuner_id] = trial
+                self.tuner_ids.add(tuner_id)
+
+    def set_state(self, state):
+        super().set_state(state)
+        self.owners_at_reload = dict(self.ongoing_trials)
+
+    @kt.synchronized
+    def end_trial(self, trial):
+        while trial.trial_id in self._retry_queue:
+            self._retry_queue.remove(trial.trial_id)
+        super().end_trial(trial)
+        self.save()  # now without the ended trial among the running ones
+
+
+class ResumableGridOracle(KeepsTrialOwners, kt.oracles.GridSearchOracle):
     """keras-tuner's grid oracle keeps its place in the grid (its value-ordered trial list and the
     queue of trials whose successor is still to try) only in memory, so a reloaded grid sweep
     stops after the trials it already had. This one saves both with the rest of its state."""
@@ -56,14 +97,32 @@ class ResumableGridOracle(kt.oracles.GridSearchOracle):
         self._populate_next = list(state.get("lab_grid_populate_next", []))
 
 
+class RandomOracle(KeepsTrialOwners, kt.oracles.RandomSearchOracle):
+    pass
+
+
+class BayesianOracle(KeepsTrialOwners, kt.oracles.BayesianOptimizationOracle):
+    pass
+
+
+class HyperbandOracle(KeepsTrialOwners, kt.oracles.HyperbandOracle):
+    pass
+
+
 def make_oracle(cfg: RunConfig) -> kt.Oracle:
+    search = cfg.search
+    oracle = new_oracle(cfg)
+    oracle.keep_owners = search.distributed.role is Role.chief
+    return oracle
+
+
+def new_oracle(cfg: RunConfig) -> kt.Oracle:
     search = cfg.search
     common = dict(objective=kt.Objective(search.objective, search.direction), seed=cfg.seed,
                   hyperparameters=space_of(search.space), max_consecutive_failed_trials=search.max_consecutive_failed_trials)
     if search.tuner is TunerName.hyperband:
-        return kt.oracles.HyperbandOracle(max_epochs=search.max_epochs, factor=search.factor, **common)
-    oracles = {TunerName.random: kt.oracles.RandomSearchOracle, TunerName.grid: ResumableGridOracle,
-               TunerName.bayesian: kt.oracles.BayesianOptimizationOracle}
+        return HyperbandOracle(max_epochs=search.max_epochs, factor=search.factor, **common)
+    oracles = {TunerName.random: RandomOracle, TunerName.grid: ResumableGridOracle, TunerName.bayesian: BayesianOracle}
     return oracles[search.tuner](max_trials=search.max_trials, **common)
 
 
@@ -78,7 +137,7 @@ class Sweep:
 
     cfg: DictConfig
     run_cfg: RunConfig
-    splits: Splits
+    splits: Optional[Splits]  # None on a distributed chief, which trains nothing
     parent: TrackedRun
     baseline_rss_mib: Optional[float] = None  # after this process's first trial
     fit_seconds: Dict[str, float] = field(default_factory=dict)  # per trial: the sum of its epochs
@@ -93,12 +152,13 @@ class Sweep:
         runs = find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id)
         return {run.data.tags["lab.trial"]: run for run in runs}
 
-    def check_memory(self, trials: int, remaining: Optional[int]) -> None:
-        """Logs the resident memory after each trial (parent metric `rss_mib`, step = trials so far)
-        and stops the process with `RestartSweep` once it has grown `search.restart_after_mib`
-        since this process's first trial (which sets the baseline: compilers, allocator pools)."""
+    def check_memory(self, trials: int, remaining: Optional[int], metric: str = "rss_mib") -> None:
+        """Logs the resident memory after each trial (parent metric `rss_mib`, or `rss_mib/workerN`
+        per distributed worker; step = trials so far) and stops the process with `RestartSweep`
+        once it has grown `search.restart_after_mib` since this process's first trial (which sets
+        the baseline: compilers, allocator pools)."""
         rss = runtime.resident_mib()
-        self.parent.log_metrics({"rss_mib": rss}, step=trials)
+        self.parent.log_metrics({metric: rss}, step=trials)
         if self.baseline_rss_mib is None:
             self.baseline_rss_mib = rss
             return
@@ -124,6 +184,7 @@ class Sweep:
         try:
             with tracked_run(self.run_cfg.tracking, self.trial_name(trial.trial_id), tags,
                              parent_run_id=self.parent.run_id, resume_run_id=self.child_of(trial.trial_id)) as child:
+                child.set_tags(where_it_runs())  # a retried trial's run names the process that finished it
                 child.log_params({f"hp.{k}": v for k, v in hp.values.items()})
                 child.log_params(flatten(OmegaConf.to_container(trial_cfg, resolve=True, enum_to_str=True)))
                 results = self.train_executions(trial.trial_id, trial_cfg, child)
@@ -188,13 +249,26 @@ def log_mean_of_executions(child: TrackedRun, results: list, objective_of) -> No
 
 class LabTuner(kt.Tuner):
     """keras-tuner's Tuner with the lab's trial: models are built and trained by the lab's own
-    code, and each trial is an MLflow child run. Memory is freed between trials."""
+    code, and each trial is an MLflow child run. Memory is freed between trials. In distributed
+    mode (`search.distributed.role`), the chief serves the oracle and workers ask it for trials."""
 
     def __init__(self, oracle: kt.Oracle, sweep: Sweep, directory: str, project_name: str):
         self.sweep = sweep
         self.trial_seconds: Dict[str, float] = {}  # keras-tuner's trial begin to end, this process
         self.trial_started = 0.0
         super().__init__(oracle, hypermodel=None, directory=directory, project_name=project_name, overwrite=False)
+        if self._is_worker():  # keras-tuner wrapped the oracle in its gRPC client
+            self.oracle = PacedOracleClient(self.oracle._oracle)
+
+    @property
+    def role(self) -> Role:
+        return self.sweep.run_cfg.search.distributed.role
+
+    def search(self, *args, **kwargs):
+        if self.role is not Role.chief:
+            return super().search(*args, **kwargs)
+        self.save()
+        serve(self.oracle, self.sweep.run_cfg.search.distributed)
 
     def run_trial(self, trial, *args, **kwargs):
         return self.sweep.run_trial(trial)
@@ -207,13 +281,22 @@ class LabTuner(kt.Tuner):
         super().on_trial_end(trial)
         self.trial_seconds[trial.trial_id] = time.perf_counter() - self.trial_started
         free_memory()
-        self.sweep.check_memory(len(self.oracle.trials), self.oracle.remaining_trials())
+        if self._is_worker():  # the oracle is on the chief: count this worker's trials
+            self.sweep.check_memory(len(self.trial_seconds), None, f"rss_mib/{self.tuner_id}")
+        else:
+            self.sweep.check_memory(len(self.oracle.trials), self.oracle.remaining_trials())
 
     def save_model(self, trial_id, model, step=0):
         """Trials keep no checkpoints: their records are in MLflow; retrain the best spec to use it."""
 
     def load_model(self, trial):
         raise NotImplementedError("The lab does not keep trial models: retrain the best spec with task=train")
+
+
+def where_it_runs() -> Dict[str, str]:
+    """Which tuner (keras-tuner's id), host and process run a trial."""
+    return {"lab.tuner": os.environ.get("KERASTUNER_TUNER_ID", "tuner0"), "lab.host": socket.gethostname(),
+            "lab.pid": str(os.getpid())}
 
 
 def free_memory() -> None:

@@ -1,0 +1,190 @@
+"""`search.distributed.role=launcher`: a chief plus local workers on one machine, one per GPU.
+
+Each role is `python run.py` with the user's own overrides plus its role, so what runs is
+exactly what a user would start by hand on several machines. Workers are pinned to one GPU each
+(`CUDA_VISIBLE_DEVICES`, read by TensorFlow and JAX alike); the chief gets none. A process killed
+by a signal (SIGKILL, the OOM killer) is started again with the same role and index, up to
+`max_restarts` times: a worker gets its interrupted trial back from the chief, a chief resumes
+from its saved state. When the tracking URI is a SQLite file, the launcher serves it with
+`mlflow server` on loopback for the run, so every process writes through one server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+from omegaconf import DictConfig
+
+from lab.config import PROJECT_ROOT, to_run_config
+from lab.errors import LabError
+from lab.tracking.runs import sigterm_raises
+from lab.tracking.server import free_port, is_server, local_server
+
+RUN_PY = PROJECT_ROOT / "run.py"
+OWN_KEYS = ("search.distributed.role", "search.distributed.worker", "tracking.uri")  # set per role
+POLL_S = 0.5
+
+
+class LaunchFailed(LabError):
+    """A role exited with an error (or was killed more often than `max_restarts`)."""
+
+
+@dataclass
+class Role:
+    """One `run.py` process of the sweep, restarted when a signal kills it."""
+
+    name: str
+    argv: List[str]
+    env: Dict[str, str]
+    log_path: Path
+    process: Optional[subprocess.Popen] = None
+    restarts: int = 0
+    exit_code: Optional[int] = None
+    threads: List[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, str(RUN_PY), *self.argv], env=self.env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        thread = threading.Thread(target=relay, args=(self.process.stdout, self.name, self.log_path), daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def poll(self) -> Optional[int]:
+        return self.process.poll() if self.exit_code is None else self.exit_code
+
+
+def relay(stream, name: str, log_path: Path) -> None:
+    """Copies a role's output to ours, each line prefixed with the role, and to its log file."""
+    with open(log_path, "a") as log:
+        for line in stream:
+            print(f"[{name}] {line}", end="", flush=True)
+            log.write(line)
+            log.flush()
+
+
+def visible_gpus() -> List[int]:
+    """GPU indices as `nvidia-smi -L` lists them ([] without NVIDIA GPUs)."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False).stdout
+    return [index for index, line in enumerate(line for line in listing.splitlines() if line.startswith("GPU "))]
+
+
+def user_overrides() -> List[str]:
+    """The command line's overrides, less the keys each role sets for itself."""
+    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
+
+    if not HydraConfig.initialized():
+        raise LabError("the launcher starts `python run.py` processes: run it as "
+                       "`python run.py task=search search.distributed.role=launcher ...`")
+    return [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0].lstrip("+~") not in OWN_KEYS]
+
+
+def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir: Path, env: Dict[str, str]) -> List[Role]:
+    """The chief (no GPU) and the workers, worker i pinned to device i mod len(devices)."""
+    dist = to_run_config(cfg).search.distributed
+    devices = visible_gpus() if dist.devices is None else list(dist.devices)
+    count = dist.workers or max(len(devices), 1)
+    common = [*overrides, f"tracking.uri={tracking_uri}"]
+    roles = [Role("chief", [*common, "search.distributed.role=chief", f"hydra.run.dir={log_dir / 'chief'}"], {**env, "CUDA_VISIBLE_DEVICES": ""},
+                  log_dir / "chief.log")]
+    for index in range(count):
+        pinned = {"CUDA_VISIBLE_DEVICES": str(devices[index % len(devices)])} if devices else {}
+        roles.append(Role(f"worker{index}", [*common, "search.distributed.role=worker",
+                                              f"search.distributed.worker={index}", f"hydra.run.dir={log_dir / f'worker{index}'}"],
+                          {**env, **pinned},
+                          log_dir / f"worker{index}.log"))
+    return roles
+
+
+@contextmanager
+def tracking_for_roles(uri: str, log_dir: Path) -> Iterator[str]:
+    """The URI every role logs to: the given server, or `mlflow server` over the given SQLite file."""
+    if is_server(uri):
+        yield uri
+        return
+    if not uri.startswith("sqlite:///"):
+        raise LabError(f"tracking.uri={uri}: the launcher needs a SQLite file or an http(s):// server")
+    with local_server(uri, log_dir / "mlflow-server.log", free_port()) as served:
+        print(f"serving {uri} at {served} for the sweep's processes", flush=True)
+        yield served
+
+
+def launch(cfg: DictConfig, env: Optional[Dict[str, str]] = None) -> None:
+    """Runs the chief and workers to the end of the sweep; raises `LaunchFailed` if one fails
+    (the others are then terminated: their runs end KILLED and the sweep resumes next time)."""
+    from lab.tasks import output_dir  # noqa: PLC0415
+
+    overrides, log_dir = user_overrides(), output_dir() / "launcher"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    max_restarts = to_run_config(cfg).search.distributed.max_restarts
+    with sigterm_raises(), tracking_for_roles(cfg.tracking.uri, log_dir) as uri:  # SIGTERM cleans up too
+        roles = plan_roles(cfg, overrides, uri, log_dir, dict(env or os.environ))
+        print(f"launching {', '.join(map(label, roles))}; logs in {log_dir}", flush=True)
+        for role in roles:
+            role.start()
+        try:
+            supervise(roles, max_restarts)
+        except BaseException:
+            stop_all(roles, grace_s=0)
+            raise
+        stop_all(roles, grace_s=60)
+
+
+def label(role: Role) -> str:
+    device = role.env.get("CUDA_VISIBLE_DEVICES")
+    return f"{role.name} (GPU {device})" if role.name != "chief" and device else role.name
+
+
+def supervise(roles: List[Role], max_restarts: int) -> None:
+    """Until the chief exits: restarts roles killed by a signal, fails on an error exit."""
+    chief, workers = roles[0], roles[1:]
+    while True:
+        for role in roles:
+            code = role.poll()
+            if code is None or role.exit_code is not None:
+                continue
+            if code < 0 and role.restarts < max_restarts:
+                role.restarts += 1
+                print(f"{role.name} was killed by signal {-code}: restart {role.restarts} of {max_restarts}",
+                      flush=True)
+                role.start()
+                continue
+            role.exit_code = code
+            if code != 0:
+                raise LaunchFailed(f"{role.name} exited with {describe(code)} (log {role.log_path})")
+        if chief.exit_code == 0:
+            return
+        if all(worker.exit_code is not None for worker in workers):
+            raise LaunchFailed("every worker has exited but the chief still waits for trials "
+                               f"(log {chief.log_path})")
+        time.sleep(POLL_S)
+
+
+def describe(code: int) -> str:
+    return f"signal {-code}" if code < 0 else f"status {code}"
+
+
+def stop_all(roles: List[Role], grace_s: float) -> None:
+    """Waits up to `grace_s` for the roles to exit on their own (workers do once the chief has
+    stopped them), then terminates what is left (SIGTERM: their runs end KILLED)."""
+    deadline = time.monotonic() + grace_s
+    for role in roles:
+        if role.process is None:
+            continue
+        try:
+            role.process.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            role.process.terminate()
+            role.process.wait()
+        for thread in role.threads:
+            thread.join(timeout=5)

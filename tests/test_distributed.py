@@ -1,0 +1,241 @@
+"""keras-tuner's distributed mode with a real `mlflow server`, and the faults it must survive.
+
+Every process here is a real `python run.py` on loopback; each test is bounded in time.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras_tuner as kt
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import FAST_TRAIN
+from lab.config import PROJECT_ROOT, DistributedConfig, compose, to_run_config
+from lab.search.distributed import AddressInUseError, start_server
+from lab.search.sweep import make_oracle
+from lab.tracking.server import free_port, local_server
+
+DEADLINE_S = 420  # any one sweep here; a hang fails the test instead of stalling CI
+SMALL = ["task=search", "data=synthetic", "data.train_size=256", "data.test_size=64", "model=resnet20",
+         "train.epochs=2", *FAST_TRAIN, "tracking.experiment=dist"]
+
+
+def sweep_args(tmp_path, name, trials, port, *extra):
+    return [*SMALL, f"search.name={name}", f"search.max_trials={trials}", f"search.directory={tmp_path}/tuner",
+            f"search.distributed.address=127.0.0.1:{port}", *extra]
+
+
+def start(args, log: Path, role: str, *extra) -> subprocess.Popen:
+    role_args = [f"search.distributed.role={role}", *extra, f"hydra.run.dir={log.parent}/hydra-{log.stem}"]
+    return subprocess.Popen([sys.executable, "run.py", *args, *role_args], cwd=PROJECT_ROOT,
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+
+def worker(args, log, index):
+    return start(args, log, "worker", f"search.distributed.worker={index}")
+
+
+def finish(process: subprocess.Popen, log: Path) -> int:
+    try:
+        return process.wait(timeout=DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"{log.name} did not finish within {DEADLINE_S} s:\n{log.read_text()[-3000:]}")
+
+
+def runs_of(uri, role):
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("dist")
+    if experiment is None:
+        return client, []
+    return client, [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("lab.role") == role]
+
+
+def assert_complete(uri, trials, epochs=2):
+    """One parent, FINISHED; one FINISHED child per trial id, each under it with one point per epoch."""
+    client, [parent] = runs_of(uri, "parent")
+    _, children = runs_of(uri, "trial")
+    assert parent.info.status == "FINISHED"
+    assert sorted(c.data.tags["lab.trial"] for c in children) == [str(t) for t in range(trials)]
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    csv = open(client.download_artifacts(parent.info.run_id, "trials.csv")).read().splitlines()
+    assert len(csv) == trials + 1 and all(",COMPLETED," in line for line in csv[1:])
+    return client, parent, children
+
+
+def steps(client, run, metric="val_accuracy"):
+    return sorted(m.step for m in client.get_metric_history(run.info.run_id, metric))
+
+
+def wait_for(condition, what, timeout=DEADLINE_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def server(tmp_path):
+    with local_server(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "mlflow-server.log") as uri:
+        yield uri
+
+
+def test_chief_and_two_workers_run_each_trial_once_under_one_parent(server, tmp_path):
+    args = sweep_args(tmp_path, "six", 6, free_port(), f"tracking.uri={server}")
+    logs = [tmp_path / name for name in ("chief.log", "worker0.log", "worker1.log")]
+    processes = [start(args, logs[0], "chief"), worker(args, logs[1], 0), worker(args, logs[2], 1)]
+    codes = [finish(p, log) for p, log in zip(processes, logs)]
+    assert codes == [0, 0, 0], "\n".join(log.read_text()[-2000:] for log in logs)
+    client, parent, children = assert_complete(server, 6)
+    for child in children:
+        assert steps(client, child) == [1, 2]  # logged exactly once
+    by_worker = {c.data.tags["lab.tuner"] for c in children}
+    assert by_worker <= {"worker0", "worker1"} and len(by_worker) == 2  # both took trials, the chief none
+    assert "sweep six: 6 trials" in logs[0].read_text()
+
+
+def test_launcher_restarts_a_worker_killed_mid_trial(tmp_path):
+    """The launcher serves the SQLite store through `mlflow server`; a worker SIGKILLed after its
+    trial's first epoch is restarted, gets that trial back, and finishes it in the same run."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = sweep_args(tmp_path, "killed", 4, free_port(), f"tracking.uri={uri}", "train.epochs=4",
+                      "search.distributed.workers=2")
+    log = tmp_path / "launcher.log"
+    launcher = start(args, log, "launcher")
+
+    def running_child_after_one_epoch():
+        client, children = runs_of(uri, "trial")
+        return next((c for c in children if c.info.status == "RUNNING" and steps(client, c)), None)
+
+    victim = wait_for(running_child_after_one_epoch, "a trial's first epoch")
+    os.kill(int(victim.data.tags["lab.pid"]), signal.SIGKILL)
+    assert finish(launcher, log) == 0, log.read_text()[-3000:]
+    output = log.read_text()
+    assert "killed by signal 9: restart 1 of 3" in output
+    client, parent, children = assert_complete(uri, 4, epochs=4)
+    retried = next(c for c in children if c.info.run_id == victim.info.run_id)
+    assert retried.data.tags["lab.pid"] != victim.data.tags["lab.pid"]  # finished by the restarted worker
+    assert sorted(set(steps(client, retried))) == [1, 2, 3, 4]  # the killed attempt's epochs stay in its history
+    for child in children:
+        if child.info.run_id != victim.info.run_id:
+            assert steps(client, child) == [1, 2, 3, 4]  # no other trial's work was lost or repeated
+
+
+def test_chief_killed_and_restarted_continues_the_sweep(server, tmp_path):
+    port = free_port()
+    args = sweep_args(tmp_path, "chief", 6, port, f"tracking.uri={server}", "train.epochs=3")
+    logs = [tmp_path / name for name in ("chief.log", "worker0.log", "worker1.log", "chief-again.log")]
+    chief = start(args, logs[0], "chief")
+    workers = [worker(args, logs[1], 0), worker(args, logs[2], 1)]
+
+    def finished_children():
+        _, children = runs_of(server, "trial")
+        return len([c for c in children if c.info.status == "FINISHED"]) >= 2
+
+    wait_for(finished_children, "two finished trials")
+    chief.send_signal(signal.SIGKILL)
+    chief.wait()
+    chief = start(args, logs[3], "chief")
+    codes = [finish(p, log) for p, log in zip([chief, *workers], [logs[3], logs[1], logs[2]])]
+    assert codes == [0, 0, 0], "\n".join(log.read_text()[-2000:] for log in logs)
+    client, parent, children = assert_complete(server, 6, epochs=3)
+    for child in children:
+        assert steps(client, child) == [1, 2, 3]  # none re-run after the chief came back
+
+
+def test_four_processes_writing_at_once_lose_no_metric(server, tmp_path):
+    script = (
+        "import sys\n"
+        "from lab.config import TrackingConfig\n"
+        "from lab.tracking import tracked_run\n"
+        "with tracked_run(TrackingConfig(uri=sys.argv[1], experiment='dist'), sys.argv[2]) as run:\n"
+        "    for step in range(100):\n"
+        "        run.log_metrics({f'm{k}': step * k for k in range(5)}, step=step)\n"
+        "        run.set_tags({'lab.step': step})\n")
+    writers = [subprocess.Popen([sys.executable, "-c", script, server, f"writer{i}"], cwd=PROJECT_ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(4)]
+    outputs = [w.communicate(timeout=DEADLINE_S)[0] for w in writers]
+    assert [w.returncode for w in writers] == [0] * 4, outputs
+    client = MlflowClient(server)
+    runs = client.search_runs([client.get_experiment_by_name("dist").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == [f"writer{i}" for i in range(4)]
+    for run in runs:
+        assert run.info.status == "FINISHED" and run.data.tags["lab.step"] == "99"
+        for k in range(5):
+            history = client.get_metric_history(run.info.run_id, f"m{k}")
+            assert sorted((m.step, m.value) for m in history) == [(s, float(s * k)) for s in range(100)]
+    server_log = (tmp_path / "mlflow-server.log").read_text()
+    assert "database is locked" not in server_log and '" 500' not in server_log
+
+
+@pytest.mark.parametrize("task", ["train", "search"])
+def test_unreachable_tracking_server_is_one_line_naming_it_before_any_training(task, tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run([sys.executable, "run.py", f"task={task}", "data=synthetic", f"tracking.uri={uri}",
+                             f"hydra.run.dir={tmp_path}/hydra"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # the rest: TF's start-up log
+    assert error.startswith(f"error: the MLflow tracking server at tracking.uri={uri} is unreachable")
+    assert result.stderr.strip().endswith(error) and "Traceback" not in result.stderr
+    assert result.stdout == ""  # stopped before any data, model or run
+
+
+def test_worker_without_a_chief_gives_up_naming_the_address(tmp_path):
+    port = free_port()
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = sweep_args(tmp_path, "alone", 2, port, f"tracking.uri={uri}", "search.distributed.connect_timeout_s=2")
+    process = worker(args, tmp_path / "worker.log", 0)
+    assert finish(process, tmp_path / "worker.log") == 2
+    output = (tmp_path / "worker.log").read_text()
+    assert f"error: no keras-tuner chief answered at search.distributed.address=127.0.0.1:{port} within 2 s" in output
+
+
+def test_a_second_chief_on_a_taken_port_is_refused():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        dist = DistributedConfig(address=f"127.0.0.1:{taken.getsockname()[1]}")
+        with pytest.raises(AddressInUseError, match=f"search.distributed.address={dist.address}"):
+            start_server(kt.oracles.RandomSearchOracle(max_trials=1), dist)
+
+
+def owners_oracle(tmp_path, role):
+    cfg = to_run_config(compose(["task=search", f"search.distributed.role={role}", "search.max_trials=5"]))
+    oracle = make_oracle(cfg)
+    oracle._set_project_dir(str(tmp_path), "owners")
+    return oracle
+
+
+@pytest.mark.core
+def test_restarted_chief_leaves_running_trials_with_their_workers(tmp_path):
+    first = owners_oracle(tmp_path, "chief")
+    running = {tuner: first.create_trial(tuner).trial_id for tuner in ("worker0", "worker1")}
+    first.save()
+
+    chief = owners_oracle(tmp_path, "chief")
+    chief.reload()
+    assert {tuner: trial.trial_id for tuner, trial in chief.ongoing_trials.items()} == running
+    assert chief._retry_queue == [] and chief.tuner_ids == {"worker0", "worker1"}
+    assert chief.create_trial("worker0").trial_id == running["worker0"]  # a restarted worker gets its own back
+    assert chief.create_trial("worker2").trial_id not in running.values()  # a new worker gets a new one
+    trial = chief.ongoing_trials["worker1"]
+    trial.status = "COMPLETED"
+    chief.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+    chief.end_trial(trial)
+    assert "worker1" not in chief.ongoing_trials and trial.trial_id not in chief._retry_queue
+
+    alone = owners_oracle(tmp_path, "none")  # a single process re-queues them, as keras-tuner does
+    alone.reload()
+    assert alone.ongoing_trials == {} and sorted(alone._retry_queue) == sorted(
+        [running["worker0"], chief.ongoing_trials["worker2"].trial_id])
