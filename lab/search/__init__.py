@@ -57,18 +57,25 @@ def search(cfg: DictConfig) -> SearchResult:
     runtime.configure(run_cfg.train)
     if dist.role is Role.worker:
         return work_for_chief(cfg, run_cfg)
+    return lead_sweep(cfg, run_cfg)
+
+
+def lead_sweep(cfg: DictConfig, run_cfg) -> SearchResult:
+    """A sweep in one process, or a distributed chief: owns the parent run and the oracle, and
+    reports at the end."""
+    dist = run_cfg.search.distributed
     tags = {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search",
             "lab.backend": runtime.backend(), "lab.device": runtime.device_description(),
             "lab.git_commit": runtime.git_commit()}
-    resume = open_parent(run_cfg)
+    chief = dist.role is Role.chief
+    splits = None if chief else load_splits(run_cfg.data, run_cfg.seed)  # the chief trains nothing
+    resume = open_parent(run_cfg)  # (after the data: a bad data path must not mark an earlier sweep FAILED)
     with tracked_run(run_cfg.tracking, run_cfg.search.name, tags, resume_run_id=resume) as parent:
         if resume is None:
             container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
             parent.log_params(flatten({key: container[key] for key in ("search", "data", "train", "seed")}))
             parent.log_params({"search.base_model": run_cfg.model.name})
             parent.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-        chief = dist.role is Role.chief
-        splits = None if chief else load_splits(run_cfg.data, run_cfg.seed)  # the chief trains nothing
         sweep = Sweep(cfg, run_cfg, splits, parent)
         if not chief:  # a chief's workers may still be training their runs
             sweep.close_stale_children()
@@ -81,6 +88,7 @@ def search(cfg: DictConfig) -> SearchResult:
 def work_for_chief(cfg: DictConfig, run_cfg) -> SearchResult:
     """A distributed worker: trials come from the chief, their runs go under the chief's parent run."""
     dist = run_cfg.search.distributed
+    splits = load_splits(run_cfg.data, run_cfg.seed)  # bad data fail before the wait
     wait_for_chief(dist)  # the chief opens the parent run before it listens
     parent_id = open_parent(run_cfg)
     if parent_id is None:
@@ -88,7 +96,7 @@ def work_for_chief(cfg: DictConfig, run_cfg) -> SearchResult:
                        f"in {run_cfg.tracking.uri}: give every role the same search.name and tracking.uri")
     client = MlflowClient(run_cfg.tracking.uri)
     parent = TrackedRun(client, parent_id, client.get_run(parent_id).info.experiment_id)  # the chief closes it
-    sweep = Sweep(cfg, run_cfg, load_splits(run_cfg.data, run_cfg.seed), parent)
+    sweep = Sweep(cfg, run_cfg, splits, parent)
     tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
     tuner.search()
     rows = [{"trial_id": trial_id, "wall_seconds": seconds} for trial_id, seconds in tuner.trial_seconds.items()]

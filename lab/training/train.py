@@ -157,10 +157,10 @@ def train(cfg: DictConfig) -> TrainResult:
     """
     run_cfg = to_run_config(cfg)  # range checks, before any work
     runtime.configure(run_cfg.train)
+    splits = load_splits(run_cfg.data, run_cfg.seed)  # a bad data path or file fails before any run exists
     with tracked_run(run_cfg.tracking, run_name(run_cfg), run_tags(run_cfg, "train")) as run:
         run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)))
         run.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-        splits = load_splits(run_cfg.data, run_cfg.seed)
         run.log_params({"data.source": splits.source, "data.train_examples": len(splits.x_train),
                         "data.val_examples": len(splits.x_val), "data.test_examples": len(splits.x_test)})
         return fit_and_evaluate(run_cfg, splits, run)
