@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from conftest import FAST_TRAIN
 from lab.config import PROJECT_ROOT, DistributedConfig, compose, to_run_config
 from lab.search.distributed import AddressInUseError, start_server
+from lab.search.launcher import plan_roles
 from lab.search.sweep import make_oracle
 from lab.tracking.server import free_port, local_server
 
@@ -239,3 +240,18 @@ def test_restarted_chief_leaves_running_trials_with_their_workers(tmp_path):
     alone.reload()
     assert alone.ongoing_trials == {} and sorted(alone._retry_queue) == sorted(
         [running["worker0"], chief.ongoing_trials["worker2"].trial_id])
+
+
+@pytest.mark.core
+def test_launcher_pins_each_worker_to_a_device_and_the_chief_to_none(tmp_path):
+    cfg = compose(["task=search", "search.distributed.role=launcher", "search.distributed.devices=[0,1]",
+                   "search.distributed.workers=3"])
+    roles = plan_roles(cfg, ["experiment=deep_vs_wide"], "http://127.0.0.1:5000", tmp_path, {"PATH": "/bin"})
+    assert [r.name for r in roles] == ["chief", "worker0", "worker1", "worker2"]
+    assert [r.env["CUDA_VISIBLE_DEVICES"] for r in roles] == ["", "0", "1", "0"]
+    assert {r.env.get("XLA_PYTHON_CLIENT_MEM_FRACTION") for r in roles[1:]} == {"0.45"}  # two share GPU 0
+    assert roles[0].argv[-2:-1] == ["search.distributed.role=chief"]
+    assert roles[3].argv[:2] == ["experiment=deep_vs_wide", "tracking.uri=http://127.0.0.1:5000"]
+    assert "search.distributed.worker=2" in roles[3].argv and roles[3].env["PATH"] == "/bin"
+    alone = plan_roles(compose(["task=search", "search.distributed.devices=[]"]), [], "u", tmp_path, {})
+    assert [r.name for r in alone] == ["chief", "worker0"] and "CUDA_VISIBLE_DEVICES" not in alone[1].env

@@ -98,12 +98,24 @@ def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir
     roles = [Role("chief", [*common, "search.distributed.role=chief", f"hydra.run.dir={log_dir / 'chief'}"], {**env, "CUDA_VISIBLE_DEVICES": ""},
                   log_dir / "chief.log")]
     for index in range(count):
-        pinned = {"CUDA_VISIBLE_DEVICES": str(devices[index % len(devices)])} if devices else {}
+        pinned = pin(devices, index, count)
         roles.append(Role(f"worker{index}", [*common, "search.distributed.role=worker",
                                               f"search.distributed.worker={index}", f"hydra.run.dir={log_dir / f'worker{index}'}"],
                           {**env, **pinned},
                           log_dir / f"worker{index}.log"))
     return roles
+
+
+def pin(devices: List[int], index: int, count: int) -> Dict[str, str]:
+    """Worker `index`'s environment: its GPU, and where several workers share one, each its share
+    of the memory (JAX and TensorFlow would otherwise each claim most of it at start)."""
+    if not devices:
+        return {}
+    sharing = -(-count // len(devices))  # workers on the busiest device
+    env = {"CUDA_VISIBLE_DEVICES": str(devices[index % len(devices)])}
+    if sharing > 1:
+        env.update({"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / sharing:.2f}", "TF_FORCE_GPU_ALLOW_GROWTH": "true"})
+    return env
 
 
 @contextmanager

@@ -294,9 +294,9 @@ class LabTuner(kt.Tuner):
 
 
 def where_it_runs() -> Dict[str, str]:
-    """Which tuner (keras-tuner's id), host and process run a trial."""
+    """Which tuner (keras-tuner's id), host, process and device run a trial."""
     return {"lab.tuner": os.environ.get("KERASTUNER_TUNER_ID", "tuner0"), "lab.host": socket.gethostname(),
-            "lab.pid": str(os.getpid())}
+            "lab.pid": str(os.getpid()), "lab.device": runtime.device_description()}
 
 
 def free_memory() -> None:
