@@ -251,6 +251,9 @@ class DistributedConfig:
     workers: Optional[int] = None  # launcher: local workers (null: one per device)
     devices: Optional[List[int]] = None  # launcher: GPU ids to pin workers to (null: every GPU nvidia-smi lists)
     max_restarts: int = 3  # launcher: restarts of a process killed by a signal (it resumes its trial)
+    # chief: trials its saved state lists as running go back in the queue instead of waiting for
+    # their workers (the launcher sets it when it starts every process afresh)
+    requeue_running: bool = False
 
     def __post_init__(self) -> None:
         host, _, port = self.address.rpartition(":")

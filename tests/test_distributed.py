@@ -211,8 +211,8 @@ def test_a_second_chief_on_a_taken_port_is_refused():
             start_server(kt.oracles.RandomSearchOracle(max_trials=1), dist)
 
 
-def owners_oracle(tmp_path, role):
-    cfg = to_run_config(compose(["task=search", f"search.distributed.role={role}", "search.max_trials=5"]))
+def owners_oracle(tmp_path, role, *extra):
+    cfg = to_run_config(compose(["task=search", f"search.distributed.role={role}", "search.max_trials=5", *extra]))
     oracle = make_oracle(cfg)
     oracle._set_project_dir(str(tmp_path), "owners")
     return oracle
@@ -236,10 +236,13 @@ def test_restarted_chief_leaves_running_trials_with_their_workers(tmp_path):
     chief.end_trial(trial)
     assert "worker1" not in chief.ongoing_trials and trial.trial_id not in chief._retry_queue
 
+    still_running = sorted([running["worker0"], chief.ongoing_trials["worker2"].trial_id])
     alone = owners_oracle(tmp_path, "none")  # a single process re-queues them, as keras-tuner does
     alone.reload()
-    assert alone.ongoing_trials == {} and sorted(alone._retry_queue) == sorted(
-        [running["worker0"], chief.ongoing_trials["worker2"].trial_id])
+    assert alone.ongoing_trials == {} and sorted(alone._retry_queue) == still_running
+    afresh = owners_oracle(tmp_path, "chief", "search.distributed.requeue_running=true")  # the launcher's first start
+    afresh.reload()
+    assert afresh.ongoing_trials == {} and sorted(afresh._retry_queue) == still_running
 
 
 @pytest.mark.core
@@ -251,6 +254,7 @@ def test_launcher_pins_each_worker_to_a_device_and_the_chief_to_none(tmp_path):
     assert [r.env["CUDA_VISIBLE_DEVICES"] for r in roles] == ["", "0", "1", "0"]
     assert {r.env.get("XLA_PYTHON_CLIENT_MEM_FRACTION") for r in roles[1:]} == {"0.45"}  # two share GPU 0
     assert roles[0].argv[-2:-1] == ["search.distributed.role=chief"]
+    assert roles[0].first_start_only == ["search.distributed.requeue_running=true"]  # its workers all start anew
     assert roles[3].argv[:2] == ["experiment=deep_vs_wide", "tracking.uri=http://127.0.0.1:5000"]
     assert "search.distributed.worker=2" in roles[3].argv and roles[3].env["PATH"] == "/bin"
     alone = plan_roles(compose(["task=search", "search.distributed.devices=[]"]), [], "u", tmp_path, {})

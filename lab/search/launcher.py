@@ -6,7 +6,8 @@ exactly what a user would start by hand on several machines. Workers are pinned 
 by a signal (SIGKILL, the OOM killer) is started again with the same role and index, up to
 `max_restarts` times: a worker gets its interrupted trial back from the chief, a chief resumes
 from its saved state. When the tracking URI is a SQLite file, the launcher serves it with
-`mlflow server` on loopback for the run, so every process writes through one server.
+`mlflow server` on loopback for the run, so every process writes through one server (where
+only mlflow-skinny is installed, as on the GPU machines here, they write the file directly).
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from omegaconf import DictConfig
 from lab.config import PROJECT_ROOT, to_run_config
 from lab.errors import LabError
 from lab.tracking.runs import sigterm_raises
-from lab.tracking.server import free_port, is_server, local_server
+from lab.tracking.server import free_port, is_server, local_server, server_installed
 
 RUN_PY = PROJECT_ROOT / "run.py"
-OWN_KEYS = ("search.distributed.role", "search.distributed.worker", "tracking.uri")  # set per role
+OWN_KEYS = ("search.distributed.role", "search.distributed.worker", "search.distributed.requeue_running",
+            "tracking.uri")  # set per role
 POLL_S = 0.5
+CHIEF_GRACE_S = 300.0  # after the last worker exits, for the chief's report
 
 
 class LaunchFailed(LabError):
@@ -47,12 +50,14 @@ class Role:
     env: Dict[str, str]
     log_path: Path
     process: Optional[subprocess.Popen] = None
+    first_start_only: List[str] = field(default_factory=list)  # overrides for its first start
     restarts: int = 0
     exit_code: Optional[int] = None
     threads: List[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, str(RUN_PY), *self.argv], env=self.env,
+        argv = [*self.argv, *(self.first_start_only if not self.threads else [])]
+        self.process = subprocess.Popen([sys.executable, str(RUN_PY), *argv], env=self.env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         thread = threading.Thread(target=relay, args=(self.process.stdout, self.name, self.log_path), daemon=True)
         thread.start()
@@ -95,8 +100,11 @@ def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir
     devices = visible_gpus() if dist.devices is None else list(dist.devices)
     count = dist.workers or max(len(devices), 1)
     common = [*overrides, f"tracking.uri={tracking_uri}"]
-    roles = [Role("chief", [*common, "search.distributed.role=chief", f"hydra.run.dir={log_dir / 'chief'}"], {**env, "CUDA_VISIBLE_DEVICES": ""},
-                  log_dir / "chief.log")]
+    # Every worker starts now, so no trial the chief's saved state lists as running has a worker
+    # left: those go back in the queue. A chief restarted later leaves them with their workers.
+    roles = [Role("chief", [*common, "search.distributed.role=chief", f"hydra.run.dir={log_dir / 'chief'}"],
+                  {**env, "CUDA_VISIBLE_DEVICES": ""}, log_dir / "chief.log",
+                  first_start_only=["search.distributed.requeue_running=true"])]
     for index in range(count):
         pinned = pin(devices, index, count)
         roles.append(Role(f"worker{index}", [*common, "search.distributed.role=worker",
@@ -126,6 +134,10 @@ def tracking_for_roles(uri: str, log_dir: Path) -> Iterator[str]:
         return
     if not uri.startswith("sqlite:///"):
         raise LabError(f"tracking.uri={uri}: the launcher needs a SQLite file or an http(s):// server")
+    if not server_installed():
+        print(f"no `mlflow server` here (mlflow-skinny?): the roles write {uri} directly", flush=True)
+        yield uri
+        return
     with local_server(uri, log_dir / "mlflow-server.log", free_port()) as served:
         print(f"serving {uri} at {served} for the sweep's processes", flush=True)
         yield served
@@ -157,9 +169,13 @@ def label(role: Role) -> str:
     return f"{role.name} (GPU {device})" if role.name != "chief" and device else role.name
 
 
-def supervise(roles: List[Role], max_restarts: int) -> None:
-    """Until the chief exits: restarts roles killed by a signal, fails on an error exit."""
+def supervise(roles: List[Role], max_restarts: int, chief_grace_s: float = CHIEF_GRACE_S) -> None:
+    """Until the chief exits: restarts roles killed by a signal, fails on an error exit. Workers
+    exit once the chief has no trial left for them; the chief then writes its report. If it is
+    still running `chief_grace_s` after the last worker left, it waits for a trial no worker
+    here holds (a worker index from an earlier run of the sweep): that fails, naming its log."""
     chief, workers = roles[0], roles[1:]
+    workers_done_at = None
     while True:
         for role in roles:
             code = role.poll()
@@ -176,9 +192,11 @@ def supervise(roles: List[Role], max_restarts: int) -> None:
                 raise LaunchFailed(f"{role.name} exited with {describe(code)} (log {role.log_path})")
         if chief.exit_code == 0:
             return
-        if all(worker.exit_code is not None for worker in workers):
-            raise LaunchFailed("every worker has exited but the chief still waits for trials "
-                               f"(log {chief.log_path})")
+        if workers_done_at is None and all(worker.exit_code is not None for worker in workers):
+            workers_done_at = time.monotonic()
+        if workers_done_at is not None and time.monotonic() - workers_done_at > chief_grace_s:
+            raise LaunchFailed(f"every worker has finished but the chief still runs after {chief_grace_s:g} s: it "
+                               f"waits for a trial held by a worker index not started here (log {chief.log_path})")
         time.sleep(POLL_S)
 
 

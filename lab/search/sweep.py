@@ -112,7 +112,7 @@ class HyperbandOracle(KeepsTrialOwners, kt.oracles.HyperbandOracle):
 def make_oracle(cfg: RunConfig) -> kt.Oracle:
     search = cfg.search
     oracle = new_oracle(cfg)
-    oracle.keep_owners = search.distributed.role is Role.chief
+    oracle.keep_owners = search.distributed.role is Role.chief and not search.distributed.requeue_running
     return oracle
 
 

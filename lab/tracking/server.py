@@ -7,6 +7,7 @@ file has one writer; PostgreSQL takes many (README, "Scale out").
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -62,11 +63,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+def mlflow_executable() -> Path:
+    return Path(sys.executable).with_name("mlflow")
+
+
+def server_installed() -> bool:
+    """Whether `mlflow server` can run here (mlflow-skinny has the client and the SQL store, no server)."""
+    return mlflow_executable().exists() and importlib.util.find_spec("uvicorn") is not None
+
+
 def server_command(store_uri: str, port: int, host: str = "127.0.0.1") -> list:
     """`mlflow server` for `store_uri`. A SQLite store gets one server worker (one writer to the
     file) and keeps its artifacts in `mlruns/` beside the database, where the embedded store
     puts them, so runs read the same with or without the server."""
-    command = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", store_uri,
+    command = [str(mlflow_executable()), "server", "--backend-store-uri", store_uri,
                "--host", host, "--port", str(port)]
     if store_uri.startswith("sqlite:///"):
         root = Path(store_uri[len("sqlite:///"):]).expanduser().resolve().parent / "mlruns"
