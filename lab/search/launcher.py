@@ -42,7 +42,7 @@ class LaunchFailed(LabError):
 
 
 @dataclass
-class Role:
+class RoleProcess:
     """One `run.py` process of the sweep, restarted when a signal kills it."""
 
     name: str
@@ -94,7 +94,7 @@ def user_overrides() -> List[str]:
     return [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0].lstrip("+~") not in OWN_KEYS]
 
 
-def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir: Path, env: Dict[str, str]) -> List[Role]:
+def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir: Path, env: Dict[str, str]) -> List[RoleProcess]:
     """The chief (no GPU) and the workers, worker i pinned to device i mod len(devices)."""
     dist = to_run_config(cfg).search.distributed
     devices = visible_gpus() if dist.devices is None else list(dist.devices)
@@ -102,12 +102,12 @@ def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir
     common = [*overrides, f"tracking.uri={tracking_uri}"]
     # Every worker starts now, so no trial the chief's saved state lists as running has a worker
     # left: those go back in the queue. A chief restarted later leaves them with their workers.
-    roles = [Role("chief", [*common, "search.distributed.role=chief", f"hydra.run.dir={log_dir / 'chief'}"],
+    roles = [RoleProcess("chief", [*common, "search.distributed.role=chief", f"hydra.run.dir={log_dir / 'chief'}"],
                   {**env, "CUDA_VISIBLE_DEVICES": ""}, log_dir / "chief.log",
                   first_start_only=["search.distributed.requeue_running=true"])]
     for index in range(count):
         pinned = pin(devices, index, count)
-        roles.append(Role(f"worker{index}", [*common, "search.distributed.role=worker",
+        roles.append(RoleProcess(f"worker{index}", [*common, "search.distributed.role=worker",
                                               f"search.distributed.worker={index}", f"hydra.run.dir={log_dir / f'worker{index}'}"],
                           {**env, **pinned},
                           log_dir / f"worker{index}.log"))
@@ -164,12 +164,12 @@ def launch(cfg: DictConfig, env: Optional[Dict[str, str]] = None) -> None:
         stop_all(roles, grace_s=60)
 
 
-def label(role: Role) -> str:
+def label(role: RoleProcess) -> str:
     device = role.env.get("CUDA_VISIBLE_DEVICES")
     return f"{role.name} (GPU {device})" if role.name != "chief" and device else role.name
 
 
-def supervise(roles: List[Role], max_restarts: int, chief_grace_s: float = CHIEF_GRACE_S) -> None:
+def supervise(roles: List[RoleProcess], max_restarts: int, chief_grace_s: float = CHIEF_GRACE_S) -> None:
     """Until the chief exits: restarts roles killed by a signal, fails on an error exit. Workers
     exit once the chief has no trial left for them; the chief then writes its report. If it is
     still running `chief_grace_s` after the last worker left, it waits for a trial no worker
@@ -204,7 +204,7 @@ def describe(code: int) -> str:
     return f"signal {-code}" if code < 0 else f"status {code}"
 
 
-def stop_all(roles: List[Role], grace_s: float) -> None:
+def stop_all(roles: List[RoleProcess], grace_s: float) -> None:
     """Waits up to `grace_s` for the roles to exit on their own (workers do once the chief has
     stopped them), then terminates what is left (SIGTERM: their runs end KILLED)."""
     deadline = time.monotonic() + grace_s
