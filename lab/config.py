@@ -249,7 +249,9 @@ class DistributedConfig:
     worker: int = 0  # this worker's index: its keras-tuner id is `worker<N>`; a restarted worker resumes its trial
     connect_timeout_s: float = 300.0  # how long a worker waits for the chief before giving up
     workers: Optional[int] = None  # launcher: local workers (null: one per device)
-    devices: Optional[List[int]] = None  # launcher: GPU ids to pin workers to (null: every GPU nvidia-smi lists)
+    # launcher: GPUs to pin workers to, numbered as nvidia-smi does (null: those CUDA_VISIBLE_DEVICES
+    # names, else every GPU nvidia-smi lists)
+    devices: Optional[List[int]] = None
     max_restarts: int = 3  # launcher: restarts of a process killed by a signal (it resumes its trial)
     # chief: trials its saved state lists as running go back in the queue instead of waiting for
     # their workers (the launcher sets it when it starts every process afresh)

@@ -2,6 +2,7 @@
 error naming the value, a non-zero exit, and the earlier results left exactly as they were."""
 
 import hashlib
+import socket
 import subprocess
 import sys
 
@@ -15,7 +16,8 @@ from test_data import write_idx_set
 
 ENTRIES = {"train": ["task=train"], "search": ["task=search"],
            "worker": ["task=search", "search.distributed.role=worker", "search.distributed.connect_timeout_s=1"],
-           "launcher": ["task=search", "search.distributed.role=launcher"]}
+           "launcher": ["task=search", "search.distributed.role=launcher"],
+           "chief": ["task=search", "search.distributed.role=chief"]}
 MALFORMED_SPACE = "search.space=[{name: depth, path: model.no_such_key, kind: int, min: 1, max: 3}]"
 
 
@@ -58,6 +60,7 @@ CASES = [  # entry, bad override, what the error must name
     ("search", "data.root=/no/such/folder", "/no/such/folder"),
     ("train", "data.root={root}/corrupt", "train-labels-idx1-ubyte.gz"),
     ("search", "search.distributed.address=no-port", "search.distributed.address='no-port'"),
+    ("chief", "search.distributed.address=127.0.0.1:{taken}", "cannot listen at"),  # another chief's port
 ]
 
 
@@ -68,7 +71,11 @@ def test_bad_input_is_named_exits_non_zero_and_keeps_earlier_results(earlier, en
     data = [] if bad.startswith("data=") else ["data=fashion_mnist" if "data.root" in bad else "data=synthetic"]
     command = [sys.executable, "run.py", *ENTRIES[entry], *data, "model=resnet20", *FAST_TRAIN, *overrides,
                bad.replace("{root}", str(root)), f"hydra.run.dir={root}/hydra"]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    with socket.socket() as taken:  # a port another process listens on
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        command = [part.replace("{taken}", str(taken.getsockname()[1])) for part in command]
+        result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0, result.stdout[-2000:]
     assert named in result.stderr, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]

@@ -16,11 +16,10 @@ from lab.errors import LabError, require
 from lab.data import load_splits
 from lab.search.report import summary_markdown, to_csv, trial_rows
 from lab.search.space import validate_space
-from lab.search.distributed import set_role_environment, wait_for_chief
+from lab.search.distributed import check_address_free, set_role_environment, wait_for_chief
 from lab.search.sweep import PARENT, LabTuner, Sweep, make_oracle, open_parent
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
-from lab.tracking.server import check_reachable
 from lab.tracking.params import flatten
 
 
@@ -51,7 +50,6 @@ def search(cfg: DictConfig) -> SearchResult:
     dist = run_cfg.search.distributed
     require(dist.role is not Role.launcher, "search.distributed.role", dist.role.value,
             "none, chief or worker here (the launcher is `python run.py task=search search.distributed.role=launcher`)")
-    check_reachable(run_cfg.tracking.uri)
     set_role_environment(dist)
     keras.utils.set_random_seed(run_cfg.seed)
     runtime.configure(run_cfg.train)
@@ -68,6 +66,8 @@ def lead_sweep(cfg: DictConfig, run_cfg) -> SearchResult:
             "lab.backend": runtime.backend(), "lab.device": runtime.device_description(),
             "lab.git_commit": runtime.git_commit()}
     chief = dist.role is Role.chief
+    if chief:  # before it touches the sweep's runs or state
+        check_address_free(dist)
     splits = None if chief else load_splits(run_cfg.data, run_cfg.seed)  # the chief trains nothing
     resume = open_parent(run_cfg)  # (after the data: a bad data path must not mark an earlier sweep FAILED)
     with tracked_run(run_cfg.tracking, run_cfg.search.name, tags, resume_run_id=resume) as parent:

@@ -14,6 +14,7 @@ answers, and paces itself while the oracle is busy (grid, Hyperband) instead of 
 from __future__ import annotations
 
 import os
+import socket
 import time
 from concurrent import futures
 from typing import Callable
@@ -22,6 +23,7 @@ import grpc
 from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_chief, oracle_client
 from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.src.engine.oracle import LOCKS
 
 from lab.config import DistributedConfig, Role
 from lab.errors import LabError
@@ -68,6 +70,18 @@ def wait_for_chief(dist: DistributedConfig) -> None:
             ) from None
 
 
+def check_address_free(dist: DistributedConfig) -> None:
+    """Before a chief touches the sweep's runs or state: nobody else listens at its address."""
+    with socket.socket() as probe:
+        # As servers do (gRPC too): the closing connections of a chief that just died own no port.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((dist.host, dist.port))
+        except OSError as error:
+            raise AddressInUseError(f"the chief cannot listen at search.distributed.address={dist.address} "
+                                    f"({error.strerror}): another chief may be running there; choose another port") from None
+
+
 def start_server(oracle, dist: DistributedConfig):
     """keras-tuner's `OracleServicer` for `oracle`, listening at `dist.address` (port not shared)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
@@ -103,19 +117,49 @@ def serve(oracle, dist: DistributedConfig, say: Callable[[str], None] = print) -
 
 
 def waiting_for(oracle) -> str:
-    running = {tuner: trial.trial_id for tuner, trial in oracle.ongoing_trials.items()}
-    idle = sorted(set(oracle.tuner_ids) - set(running))
+    with LOCKS[oracle]:  # the oracle's own lock: the gRPC thread changes these
+        running = {tuner: trial.trial_id for tuner, trial in oracle.ongoing_trials.items()}
+        idle = sorted(set(oracle.tuner_ids) - set(running))
     parts = [f"{tuner} (trial {trial})" for tuner, trial in sorted(running.items())] + [f"{t} (idle)" for t in idle]
     return ", ".join(parts) or "a worker to ask for a trial"
 
 
 class PacedOracleClient(oracle_client.OracleClient):
-    """keras-tuner's client, pausing before it asks again when the oracle has no trial ready
-    (keras-tuner's loop re-asks at once, flooding the chief while a grid or a Hyperband bracket
-    waits for running trials)."""
+    """keras-tuner's client, with two changes. It pauses before asking again when the oracle has
+    no trial ready (keras-tuner's loop re-asks at once, flooding the chief while a grid or a
+    Hyperband bracket waits for running trials). And it retries a call the chief dropped by
+    dying (UNAVAILABLE) for up to `patience_s`: keras-tuner's `wait_for_ready` covers only calls
+    not yet sent, so a worker would otherwise die with a chief restart."""
+
+    def __init__(self, oracle, patience_s: float):
+        super().__init__(oracle)
+        self.stub = RetryingStub(self.stub, patience_s)
 
     def create_trial(self, tuner_id):
         trial = super().create_trial(tuner_id)
         if trial.status == trial_module.TrialStatus.IDLE:
             time.sleep(IDLE_PAUSE_S)
         return trial
+
+
+class RetryingStub:
+    """A gRPC stub whose calls are retried while the server is UNAVAILABLE. Every call of
+    keras-tuner's service can be repeated safely here: asking for a trial again returns the same
+    one, and the chief ignores a second end of the same trial."""
+
+    def __init__(self, stub, patience_s: float):
+        self.stub, self.patience_s = stub, patience_s
+
+    def __getattr__(self, name):
+        method = getattr(self.stub, name)
+
+        def call(*args, **kwargs):
+            deadline = time.monotonic() + self.patience_s
+            while True:
+                try:
+                    return method(*args, **kwargs)
+                except grpc.RpcError as error:
+                    if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                        raise
+                    time.sleep(1.0)
+        return call

@@ -35,6 +35,7 @@ OWN_KEYS = ("search.distributed.role", "search.distributed.worker", "search.dist
             "tracking.uri")  # set per role
 POLL_S = 0.5
 CHIEF_GRACE_S = 300.0  # after the last worker exits, for the chief's report
+KILL_AFTER_S = 30.0  # after SIGTERM, before SIGKILL
 
 
 class LaunchFailed(LabError):
@@ -76,12 +77,15 @@ def relay(stream, name: str, log_path: Path) -> None:
             log.flush()
 
 
-def visible_gpus() -> List[int]:
-    """GPU indices as `nvidia-smi -L` lists them ([] without NVIDIA GPUs)."""
+def visible_gpus(env: Dict[str, str]) -> List[str]:
+    """The GPUs workers may use: those `CUDA_VISIBLE_DEVICES` already names, else every GPU
+    `nvidia-smi -L` lists (by index; [] without NVIDIA GPUs)."""
+    if env.get("CUDA_VISIBLE_DEVICES", "").strip():
+        return [device.strip() for device in env["CUDA_VISIBLE_DEVICES"].split(",") if device.strip()]
     if shutil.which("nvidia-smi") is None:
         return []
     listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False).stdout
-    return [index for index, line in enumerate(line for line in listing.splitlines() if line.startswith("GPU "))]
+    return [str(index) for index, _ in enumerate(line for line in listing.splitlines() if line.startswith("GPU "))]
 
 
 def user_overrides() -> List[str]:
@@ -97,7 +101,9 @@ def user_overrides() -> List[str]:
 def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir: Path, env: Dict[str, str]) -> List[RoleProcess]:
     """The chief (no GPU) and the workers, worker i pinned to device i mod len(devices)."""
     dist = to_run_config(cfg).search.distributed
-    devices = visible_gpus() if dist.devices is None else list(dist.devices)
+    devices = visible_gpus(env) if dist.devices is None else [str(device) for device in dist.devices]
+    users_numbering = "CUDA_DEVICE_ORDER" in env or (dist.devices is None and env.get("CUDA_VISIBLE_DEVICES", "").strip())
+    order = {} if users_numbering else {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}  # CUDA numbers GPUs as nvidia-smi does
     count = dist.workers or max(len(devices), 1)
     common = [*overrides, f"tracking.uri={tracking_uri}"]
     # Every worker starts now, so no trial the chief's saved state lists as running has a worker
@@ -106,7 +112,7 @@ def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir
                   {**env, "CUDA_VISIBLE_DEVICES": ""}, log_dir / "chief.log",
                   first_start_only=["search.distributed.requeue_running=true"])]
     for index in range(count):
-        pinned = pin(devices, index, count)
+        pinned = {**order, **pin(devices, index, count)} if devices else {}
         roles.append(RoleProcess(f"worker{index}", [*common, "search.distributed.role=worker",
                                               f"search.distributed.worker={index}", f"hydra.run.dir={log_dir / f'worker{index}'}"],
                           {**env, **pinned},
@@ -114,13 +120,13 @@ def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir
     return roles
 
 
-def pin(devices: List[int], index: int, count: int) -> Dict[str, str]:
+def pin(devices: List[str], index: int, count: int) -> Dict[str, str]:
     """Worker `index`'s environment: its GPU, and where several workers share one, each its share
     of the memory (JAX and TensorFlow would otherwise each claim most of it at start)."""
     if not devices:
         return {}
     sharing = -(-count // len(devices))  # workers on the busiest device
-    env = {"CUDA_VISIBLE_DEVICES": str(devices[index % len(devices)])}
+    env = {"CUDA_VISIBLE_DEVICES": devices[index % len(devices)]}
     if sharing > 1:
         env.update({"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / sharing:.2f}", "TF_FORCE_GPU_ALLOW_GROWTH": "true"})
     return env
@@ -154,9 +160,9 @@ def launch(cfg: DictConfig, env: Optional[Dict[str, str]] = None) -> None:
     with sigterm_raises(), tracking_for_roles(cfg.tracking.uri, log_dir) as uri:  # SIGTERM cleans up too
         roles = plan_roles(cfg, overrides, uri, log_dir, dict(env or os.environ))
         print(f"launching {', '.join(map(label, roles))}; logs in {log_dir}", flush=True)
-        for role in roles:
-            role.start()
         try:
+            for role in roles:
+                role.start()
             supervise(roles, max_restarts)
         except BaseException:
             stop_all(roles, grace_s=0)
@@ -186,6 +192,8 @@ def supervise(roles: List[RoleProcess], max_restarts: int, chief_grace_s: float 
                 print(f"{role.name} was killed by signal {-code}: restart {role.restarts} of {max_restarts}",
                       flush=True)
                 role.start()
+                if role is chief:
+                    workers_done_at = None  # its report starts again
                 continue
             role.exit_code = code
             if code != 0:
@@ -215,6 +223,10 @@ def stop_all(roles: List[RoleProcess], grace_s: float) -> None:
             role.process.wait(max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             role.process.terminate()
-            role.process.wait()
+            try:
+                role.process.wait(KILL_AFTER_S)
+            except subprocess.TimeoutExpired:  # stuck in native code (a compile): no clean end
+                role.process.kill()
+                role.process.wait()
         for thread in role.threads:
             thread.join(timeout=5)

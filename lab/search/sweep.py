@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
@@ -39,15 +40,19 @@ class RestartSweep(Suspended):
 
 
 class KeepsTrialOwners:
-    """For keras-tuner's oracles. A reloaded oracle re-queues every trial that was running, for
-    whichever tuner asks first. For a chief restarted while its workers train, that would start a
-    second copy of a trial a worker is still running. With `keep_owners` (the chief), a trial
-    stays with the worker that had it: the worker ends it normally, or, restarted with the same
-    index, gets it back. Other owners (a single-process sweep's `tuner0`) are re-queued as before.
+    """For keras-tuner's oracles, so that a chief can be restarted while its workers train.
 
-    Also: keras-tuner saves the oracle before it drops an ended trial from the running ones, so
-    a chief killed after a trial ended would reload it as running and train it again. Here the
-    oracle is saved once more after, and a reload never re-queues a trial that has ended."""
+    A reloaded keras-tuner oracle re-queues every trial that was running, for whichever tuner
+    asks first: a second copy of a trial a worker is still training. With `keep_owners` (the
+    chief), a trial stays with the worker that had it: the worker ends it normally, or,
+    restarted with the same index, gets it back. Other owners (a single-process sweep's
+    `tuner0`) are re-queued as before.
+
+    keras-tuner also saves the oracle before its last bookkeeping: before it drops an ended
+    trial from the running ones (a restarted chief would train it again) and before it notes a
+    new trial's start (a restarted chief then fails to end that trial). Here the oracle is saved
+    once more after both, a reload never re-queues an ended trial, and ending a trial twice (a
+    worker retrying a call the dying chief had already answered) changes nothing."""
 
     keep_owners = False
     owners_at_reload: dict = {}
@@ -57,23 +62,38 @@ class KeepsTrialOwners:
         for tuner_id, trial in self.owners_at_reload.items():
             if trial.trial_id not in self._retry_queue:
                 continue
-            if trial.status in (kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED):
+            if ended(trial):
                 self._retry_queue.remove(trial.trial_id)
             elif self.keep_owners and tuner_id.startswith("worker"):
                 self._retry_queue.remove(trial.trial_id)
                 self.ongoing_trials[tuner_id] = trial
                 self.tuner_ids.add(tuner_id)
+                self._display.trial_start.setdefault(trial.trial_id, datetime.now())
+                self._display.trial_number.setdefault(trial.trial_id, len(self.trials))
 
     def set_state(self, state):
         super().set_state(state)
         self.owners_at_reload = dict(self.ongoing_trials)
 
     @kt.synchronized
+    def create_trial(self, tuner_id):
+        trial = super().create_trial(tuner_id)
+        if trial.status == kt.engine.trial.TrialStatus.RUNNING:
+            self.save()  # now with the trial's start
+        return trial
+
+    @kt.synchronized
     def end_trial(self, trial):
+        if trial.trial_id in self.end_order and ended(self.trials[trial.trial_id]):
+            return  # already ended: a retried call
         while trial.trial_id in self._retry_queue:
             self._retry_queue.remove(trial.trial_id)
         super().end_trial(trial)
         self.save()  # now without the ended trial among the running ones
+
+
+def ended(trial) -> bool:
+    return trial.status in (kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED)
 
 
 class ResumableGridOracle(KeepsTrialOwners, kt.oracles.GridSearchOracle):
@@ -258,7 +278,7 @@ class LabTuner(kt.Tuner):
         self.trial_started = 0.0
         super().__init__(oracle, hypermodel=None, directory=directory, project_name=project_name, overwrite=False)
         if self._is_worker():  # keras-tuner wrapped the oracle in its gRPC client
-            self.oracle = PacedOracleClient(self.oracle._oracle)
+            self.oracle = PacedOracleClient(self.oracle._oracle, sweep.run_cfg.search.distributed.connect_timeout_s)
 
     @property
     def role(self) -> Role:
@@ -268,6 +288,9 @@ class LabTuner(kt.Tuner):
         if self.role is not Role.chief:
             return super().search(*args, **kwargs)
         self.save()
+        if nothing_left(self.oracle):  # a finished sweep: no worker would come to be told so
+            print("every trial of this sweep has ended: reporting", flush=True)
+            return
         serve(self.oracle, self.sweep.run_cfg.search.distributed)
 
     def run_trial(self, trial, *args, **kwargs):
@@ -291,6 +314,10 @@ class LabTuner(kt.Tuner):
 
     def load_model(self, trial):
         raise NotImplementedError("The lab does not keep trial models: retrain the best spec with task=train")
+
+
+def nothing_left(oracle) -> bool:
+    return not oracle.ongoing_trials and not oracle._retry_queue and oracle.remaining_trials() == 0
 
 
 def where_it_runs() -> Dict[str, str]:

@@ -1,8 +1,9 @@
 """MLflow tracking servers: checking one answers before any work, and starting one on loopback.
 
-Several processes (a distributed sweep's chief and workers) write through one `mlflow server`;
-they never open a SQLite file themselves. For SQLite the server runs one worker process, so the
-file has one writer; PostgreSQL takes many (README, "Scale out").
+Several processes (a distributed sweep's chief and workers) write through one `mlflow server`.
+For SQLite the server runs one worker process, so the file has one writer; PostgreSQL takes many
+(README, "Scaling out"). Where the server is not installed (mlflow-skinny), the launcher lets its
+processes write the SQLite file directly.
 """
 
 from __future__ import annotations
