@@ -31,10 +31,25 @@ def sweep_args(tmp_path, name, trials, port, *extra):
             f"search.distributed.address=127.0.0.1:{port}", *extra]
 
 
+SPAWNED = []  # every role a test started: none may outlive it
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind():
+    yield
+    while SPAWNED:
+        process = SPAWNED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def start(args, log: Path, role: str, *extra) -> subprocess.Popen:
     role_args = [f"search.distributed.role={role}", *extra, f"hydra.run.dir={log.parent}/hydra-{log.stem}"]
-    return subprocess.Popen([sys.executable, "run.py", *args, *role_args], cwd=PROJECT_ROOT,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, "run.py", *args, *role_args], cwd=PROJECT_ROOT,
+                               stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    SPAWNED.append(process)
+    return process
 
 
 def worker(args, log, index):
