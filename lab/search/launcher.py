@@ -27,8 +27,8 @@ from omegaconf import DictConfig
 
 from lab.config import PROJECT_ROOT, to_run_config
 from lab.errors import LabError
-from lab.tracking.runs import sigterm_raises
-from lab.tracking.server import free_port, is_server, local_server, server_installed
+from lab.tracking.runs import is_server, sigterm_raises
+from lab.tracking.server import local_server, server_installed
 
 RUN_PY = PROJECT_ROOT / "run.py"
 OWN_KEYS = ("search.distributed.role", "search.distributed.worker", "search.distributed.requeue_running",
@@ -144,7 +144,7 @@ def tracking_for_roles(uri: str, log_dir: Path) -> Iterator[str]:
         print(f"no `mlflow server` here (mlflow-skinny?): the roles write {uri} directly", flush=True)
         yield uri
         return
-    with local_server(uri, log_dir / "mlflow-server.log", free_port()) as served:
+    with local_server(uri, log_dir / "mlflow-server.log") as served:
         print(f"serving {uri} at {served} for the sweep's processes", flush=True)
         yield served
 

@@ -33,6 +33,11 @@ class Suspended(BaseException):
     """The process stops on purpose and another one resumes its runs: they stay RUNNING."""
 
 
+def is_server(uri: str) -> bool:
+    """Whether `uri` names a tracking server (as opposed to a store this process opens itself)."""
+    return uri.startswith(("http://", "https://"))
+
+
 def artifact_location(uri: str) -> Optional[str]:
     """For a SQLite store, artifacts live next to the database (`mlruns/` beside `mlflow.db`),
     so one folder holds everything; a server decides for itself."""
@@ -143,7 +148,7 @@ def tracked_run(cfg: TrackingConfig, run_name: str, tags: Optional[Dict[str, str
 
 def ui_hint(uri: str, experiment: str, run_id: str) -> str:
     """How to look at a run: the `mlflow ui` command for a SQLite store, the page for a server."""
-    if uri.startswith(("http://", "https://")):
+    if is_server(uri):
         return f"open {uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
     mlflow = Path(sys.executable).with_name("mlflow")
     try:

@@ -22,16 +22,13 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from lab.errors import LabError
+from lab.tracking.runs import artifact_location, is_server
 
 START_TIMEOUT_S = 120.0
 
 
 class TrackingUnreachableError(LabError):
     """`tracking.uri` names a server that does not answer."""
-
-
-def is_server(uri: str) -> bool:
-    return uri.startswith(("http://", "https://"))
 
 
 def health(uri: str, timeout: float) -> Optional[str]:
@@ -80,8 +77,7 @@ def server_command(store_uri: str, port: int, host: str = "127.0.0.1") -> list:
     command = [str(mlflow_executable()), "server", "--backend-store-uri", store_uri,
                "--host", host, "--port", str(port)]
     if store_uri.startswith("sqlite:///"):
-        root = Path(store_uri[len("sqlite:///"):]).expanduser().resolve().parent / "mlruns"
-        command += ["--workers", "1", "--default-artifact-root", root.as_uri(), "--no-serve-artifacts"]
+        command += ["--workers", "1", "--default-artifact-root", artifact_location(store_uri), "--no-serve-artifacts"]
     return command
 
 
