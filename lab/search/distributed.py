@@ -70,6 +70,11 @@ def wait_for_chief(dist: DistributedConfig) -> None:
             ) from None
 
 
+def address_in_use(dist: DistributedConfig, reason: str) -> AddressInUseError:
+    return AddressInUseError(f"the chief cannot listen at search.distributed.address={dist.address} ({reason}): "
+                             "another chief may be running there; choose another port")
+
+
 def check_address_free(dist: DistributedConfig) -> None:
     """Before a chief touches the sweep's runs or state: nobody else listens at its address."""
     with socket.socket() as probe:
@@ -78,8 +83,7 @@ def check_address_free(dist: DistributedConfig) -> None:
         try:
             probe.bind((dist.host, dist.port))
         except OSError as error:
-            raise AddressInUseError(f"the chief cannot listen at search.distributed.address={dist.address} "
-                                    f"({error.strerror}): another chief may be running there; choose another port") from None
+            raise address_in_use(dist, error.strerror) from None
 
 
 def start_server(oracle, dist: DistributedConfig):
@@ -94,8 +98,7 @@ def start_server(oracle, dist: DistributedConfig):
     else:
         reason = "the port is taken"
     if not bound:
-        raise AddressInUseError(f"the chief cannot listen at search.distributed.address={dist.address} ({reason}): "
-                                "another chief may be running there; choose another port")
+        raise address_in_use(dist, reason)
     server.start()
     return server, servicer
 

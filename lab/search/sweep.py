@@ -193,7 +193,7 @@ class Sweep:
             if run.info.status == "RUNNING":
                 self.parent.client.set_terminated(run.info.run_id, "KILLED")
 
-    def run_trial(self, trial: kt.engine.trial.Trial) -> Dict[str, float]:
+    def run_trial(self, trial: kt.engine.trial.Trial, tuner_id: str) -> Dict[str, float]:
         hp = trial.hyperparameters
         overrides = trial_overrides(hp, self.run_cfg.search.space)
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial (trained from scratch)
@@ -204,7 +204,7 @@ class Sweep:
         try:
             with tracked_run(self.run_cfg.tracking, self.trial_name(trial.trial_id), tags,
                              parent_run_id=self.parent.run_id, resume_run_id=self.child_of(trial.trial_id)) as child:
-                child.set_tags(where_it_runs())  # a retried trial's run names the process that finished it
+                child.set_tags(where_it_runs(tuner_id))  # a retried trial's run names the process that finished it
                 child.log_params({f"hp.{k}": v for k, v in hp.values.items()})
                 child.log_params(flatten(OmegaConf.to_container(trial_cfg, resolve=True, enum_to_str=True)))
                 results = self.train_executions(trial.trial_id, trial_cfg, child)
@@ -294,7 +294,7 @@ class LabTuner(kt.Tuner):
         serve(self.oracle, self.sweep.run_cfg.search.distributed)
 
     def run_trial(self, trial, *args, **kwargs):
-        return self.sweep.run_trial(trial)
+        return self.sweep.run_trial(trial, self.tuner_id)
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
@@ -320,9 +320,9 @@ def nothing_left(oracle) -> bool:
     return not oracle.ongoing_trials and not oracle._retry_queue and oracle.remaining_trials() == 0
 
 
-def where_it_runs() -> Dict[str, str]:
+def where_it_runs(tuner_id: str) -> Dict[str, str]:
     """Which tuner (keras-tuner's id), host, process and device run a trial."""
-    return {"lab.tuner": os.environ.get("KERASTUNER_TUNER_ID", "tuner0"), "lab.host": socket.gethostname(),
+    return {"lab.tuner": tuner_id, "lab.host": socket.gethostname(),
             "lab.pid": str(os.getpid()), "lab.device": runtime.device_description()}
 
 
