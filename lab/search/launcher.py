@@ -57,7 +57,7 @@ class RoleProcess:
     threads: List[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
-        argv = [*self.argv, *(self.first_start_only if not self.threads else [])]
+        argv = [*self.argv, *(self.first_start_only if self.restarts == 0 else [])]
         self.process = subprocess.Popen([sys.executable, str(RUN_PY), *argv], env=self.env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         thread = threading.Thread(target=relay, args=(self.process.stdout, self.name, self.log_path), daemon=True)
@@ -77,11 +77,13 @@ def relay(stream, name: str, log_path: Path) -> None:
             log.flush()
 
 
-def visible_gpus(env: Dict[str, str]) -> List[str]:
-    """The GPUs workers may use: those `CUDA_VISIBLE_DEVICES` already names, else every GPU
-    `nvidia-smi -L` lists (by index; [] without NVIDIA GPUs)."""
-    if env.get("CUDA_VISIBLE_DEVICES", "").strip():
-        return [device.strip() for device in env["CUDA_VISIBLE_DEVICES"].split(",") if device.strip()]
+def users_gpus(env: Dict[str, str]) -> List[str]:
+    """The GPUs `CUDA_VISIBLE_DEVICES` names ([] when it is unset or empty)."""
+    return [device.strip() for device in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if device.strip()]
+
+
+def smi_gpus() -> List[str]:
+    """Every GPU `nvidia-smi -L` lists, by index ([] without NVIDIA GPUs)."""
     if shutil.which("nvidia-smi") is None:
         return []
     listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False).stdout
@@ -101,8 +103,9 @@ def user_overrides() -> List[str]:
 def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir: Path, env: Dict[str, str]) -> List[RoleProcess]:
     """The chief (no GPU) and the workers, worker i pinned to device i mod len(devices)."""
     dist = to_run_config(cfg).search.distributed
-    devices = visible_gpus(env) if dist.devices is None else [str(device) for device in dist.devices]
-    users_numbering = "CUDA_DEVICE_ORDER" in env or (dist.devices is None and env.get("CUDA_VISIBLE_DEVICES", "").strip())
+    given = users_gpus(env) if dist.devices is None else []
+    devices = [str(device) for device in dist.devices] if dist.devices is not None else given or smi_gpus()
+    users_numbering = "CUDA_DEVICE_ORDER" in env or bool(given)
     order = {} if users_numbering else {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}  # CUDA numbers GPUs as nvidia-smi does
     count = dist.workers or max(len(devices), 1)
     common = [*overrides, f"tracking.uri={tracking_uri}"]
@@ -123,8 +126,6 @@ def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir
 def pin(devices: List[str], index: int, count: int) -> Dict[str, str]:
     """Worker `index`'s environment: its GPU, and where several workers share one, each its share
     of the memory (JAX and TensorFlow would otherwise each claim most of it at start)."""
-    if not devices:
-        return {}
     sharing = -(-count // len(devices))  # workers on the busiest device
     env = {"CUDA_VISIBLE_DEVICES": devices[index % len(devices)]}
     if sharing > 1:
