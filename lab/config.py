@@ -228,15 +228,70 @@ class AxisSpec:
         require(self.when is None or len(self.when) == 1, f"{key}.when", self.when, "one {axis: [values]} entry")
 
 
+class Metric(Enum):
+    """What a comparison measures, per run. Errors are 1 - accuracy. `train_*` are the final
+    epoch's training figures (Keras' running mean over that epoch's batches, augmentation on, as
+    in He et al.'s training curves): the degradation problem is about training error."""
+
+    train_error = "train_error"
+    train_loss = "train_loss"
+    test_error = "test_error"
+    test_loss = "test_loss"
+    objective = "objective"  # the sweep's objective (search.objective, in its direction)
+
+
+class Expectation(Enum):
+    """What the paper claims of the candidate against the baseline on the comparison's metric."""
+
+    better = "better"
+    worse = "worse"
+    not_worse = "not_worse"  # no worse than the baseline by more than `margin`
+
+
+@dataclass
+class ComparisonConfig:
+    """One comparison of an ablation: `candidate` against `baseline` (values of the ablation's
+    axis) on `metric`, paired by seed. `expect` is the published claim it tests (null: report
+    the verdict only); `claim` says it in one line."""
+
+    baseline: str = MISSING
+    candidate: str = MISSING
+    metric: Metric = Metric.objective
+    expect: Optional[Expectation] = None
+    margin: float = 0.0  # not_worse: how much worse still counts as "no worse", in the metric's units
+    claim: str = ""
+
+    def __post_init__(self) -> None:
+        require(self.margin >= 0, "search.ablation.pairs.margin", self.margin, ">= 0")
+        require(self.expect is not Expectation.not_worse or self.margin > 0, "search.ablation.pairs.margin",
+                self.margin, "> 0 for expect: not_worse (the largest difference that still counts as no worse)")
+
+
+@dataclass
+class CurvesConfig:
+    """The per-epoch error figure of an ablation: one line per value of the axis (mean over seeds),
+    coloured by `colour_by` and dashed where `dash_by` is one of `dashed` (keys of a trial run's
+    params or metrics, e.g. `depth`, `model.connectivity`; null: by the axis value)."""
+
+    colour_by: Optional[str] = None
+    dash_by: Optional[str] = None
+    dashed: List[str] = field(default_factory=list)
+
+
 @dataclass
 class AblationConfig:
-    """Which comparisons an ablation reports: the objective per value of `axis` (mean +- std over
-    `pair_by`, usually seeds) and, for each [baseline, candidate] pair, their difference paired
-    by `pair_by` with a 95% t interval."""
+    """An ablation: a grid over the values of `axis` x `pair_by` (usually seeds). The report
+    gives each value's figures (mean +- std over `pair_by`) and, for each comparison in `pairs`,
+    the paired difference with a 95% t interval, a Holm-adjusted verdict and, where the
+    comparison states what the paper found, whether the lab reproduced it. `source` names the
+    paper and its figure or table, `claim` its finding in one line."""
 
     axis: str = "variant"
     pair_by: str = "seed"
-    pairs: List[List[str]] = field(default_factory=list)
+    source: str = ""
+    claim: str = ""
+    pairs: List[ComparisonConfig] = field(default_factory=list)
+    curves: CurvesConfig = field(default_factory=CurvesConfig)
 
 
 @dataclass
@@ -313,6 +368,11 @@ class SearchConfig:
         if self.ablation is not None:
             require(self.ablation.axis in names and self.ablation.pair_by in names, "search.ablation",
                     (self.ablation.axis, self.ablation.pair_by), f"axes of the space ({names})")
+            axis = self.space[names.index(self.ablation.axis)]
+            for pair in self.ablation.pairs:
+                require(axis.values is None or {pair.baseline, pair.candidate} <= set(map(str, axis.values)),
+                        "search.ablation.pairs", f"{pair.baseline} vs {pair.candidate}",
+                        f"values of the axis {axis.name!r} ({axis.values})")
         for axis in self.space:
             parent = next(iter(axis.when)) if axis.when else None
             require(parent is None or parent in names, f"search.space[{axis.name}].when", axis.when,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import platform
 import re
 import subprocess
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 import keras
 
@@ -23,6 +25,17 @@ def backend() -> str:
 
 def backend_version() -> str:
     return getattr(importlib.import_module(backend()), "__version__", "?")
+
+
+def provenance() -> Dict[str, str]:
+    """Where and with what a result was measured: for the files results are kept in."""
+    import importlib.metadata as metadata  # noqa: PLC0415
+
+    versions = {name: metadata.version(name) for name in ("keras", "keras-tuner", "mlflow")}
+    return {"machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPU cores)",
+            "device": device_description(), "backend": f"{backend()} {backend_version()}",
+            "python": platform.python_version(), **versions, "git commit": git_commit(),
+            "command": " ".join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "(library call)"}
 
 
 def device_description() -> str:

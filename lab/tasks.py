@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lab.config import Role, Task, to_run_config
+from lab.errors import LabError
 
 
 def run_train(cfg: DictConfig) -> Optional[float]:
@@ -54,10 +55,16 @@ def run_search(cfg: DictConfig) -> Optional[float]:
         return None
     print(f"sweep {cfg.search.name}: {len(result.rows)} trials; best trial {result.best_trial} "
           f"{cfg.search.objective}={result.best_value}")
-    if cfg.search.ablation is not None:
-        from lab.search.ablation import ablation_markdown  # noqa: PLC0415
+    search_cfg = to_run_config(cfg).search
+    if search_cfg.ablation is not None:
+        from lab.search.report import ablation_markdown  # noqa: PLC0415
 
-        print(ablation_markdown(result.rows, to_run_config(cfg).search.ablation, cfg.search.objective))
+        print(ablation_markdown(result.rows, search_cfg.ablation, search_cfg.objective, search_cfg.direction))
+    for name, path in result.figures.items():
+        if name == "error_curves.png":
+            print(f"error curves (training and validation error per epoch): {path}")
+    if result.summary:
+        print(f"summary: {result.summary}")
     print(ui_hint(cfg.tracking.uri, result.experiment_id, result.parent_run_id))
     return result.best_value
 
@@ -124,20 +131,42 @@ TASKS: Dict[Task, Callable[[DictConfig], Optional[float]]] = {
     Task.bench: run_bench}
 
 
-def with_quick_settings(cfg: DictConfig) -> DictConfig:
-    """`quick=true` applies the experiment's `quick_settings` (dotted keys) before anything runs."""
+def command_line_keys() -> List[str]:
+    """The config keys set on the command line (`train.epochs=3` -> `train.epochs`), not group choices."""
+    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
+
+    if not HydraConfig.initialized():
+        return []
+    return [o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task if "=" in o]
+
+
+def with_quick_settings(cfg: DictConfig, given: Sequence[str] = ()) -> DictConfig:
+    """`quick=true` applies the experiment's `quick_settings` (dotted keys) before anything runs,
+    except those the command line set (`given`): `quick=true train.epochs=5` trains 5 epochs."""
     if not cfg.quick:
         return cfg
-    from lab.search.space import apply_overrides  # noqa: PLC0415
+    from lab.search.space import apply_overrides, by_name  # noqa: PLC0415
 
-    return apply_overrides(cfg, dict(cfg.quick_settings))
+    def canonical(key: str) -> str:
+        try:
+            return by_name(cfg, key)
+        except LabError:
+            return key
+
+    chosen = [canonical(key) for key in given]
+    settings = OmegaConf.to_container(cfg.quick_settings, resolve=True)  # before they change what they refer to
+    kept = {key: value for key, value in settings.items()
+            if not any(canonical(key) == c or canonical(key).startswith(c + ".") for c in chosen)}
+    quick = apply_overrides(cfg, kept)
+    quick.quick_settings = settings
+    return quick
 
 
 TRACKED = (Task.train, Task.search, Task.bench)
 
 
 def run_task(cfg: DictConfig) -> Optional[float]:
-    cfg = with_quick_settings(cfg)
+    cfg = with_quick_settings(cfg, command_line_keys())
     if cfg.task in TRACKED:
         from lab.tracking.server import check_reachable  # noqa: PLC0415
 

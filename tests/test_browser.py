@@ -35,7 +35,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SWEEP_NAME = "browser"
 EPOCHS = 2
 PER_EPOCH_METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
-SERVED_PLOTS = ("degradation.png", "objective_vs_params.png")
+SERVED_PLOTS = ("objective_vs_depth.png", "objective_vs_params.png")
 PAGE_WAIT_SECONDS = 30
 
 

@@ -25,6 +25,15 @@ def test_ci_runs_the_readme_test_command():
     assert readme_commands()[1] in [line.strip() for line in ci if not line.startswith("#")]
 
 
+def test_ci_runs_the_slow_tests_right_after_the_readme_command_and_the_readme_names_them():
+    ci = [line.strip() for line in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#")]
+    slow = ".venv/bin/python -m pytest -m slow"
+    assert ci[ci.index(readme_commands()[1]) + 1] == slow
+    quick_start = (PROJECT_ROOT / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert f"`{slow}`" in quick_start
+
+
 def test_main_job_is_run_py_without_arguments_and_composes_the_quick_ablation():
     from run import MAIN_JOB, with_main_job
 

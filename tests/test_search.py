@@ -47,7 +47,8 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
 
     rows = list(csv.DictReader(io.StringIO(artifact(client, parent, "trials.csv"))))
     assert list(rows[0]) == ["trial_id", "status", "connectivity", "blocks_per_stage", "shortcut", "lr",
-                             "params_total", "macs", "best_epoch", "best_objective", "wall_seconds"]
+                             "params_total", "macs", "best_epoch", "best_objective", "train_loss", "train_error",
+                             "test_loss", "test_error", "not_trained", "wall_seconds"]
     assert [r["status"] for r in rows] == ["COMPLETED"] * 3
     for row in rows:
         assert (row["shortcut"] == "") == (row["connectivity"] == "plain")  # conditional axis
@@ -55,11 +56,15 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
         assert int(row["params_total"]) == child.data.metrics["params_total"]
         assert float(row["best_objective"]) == pytest.approx(child.data.metrics["best_val_accuracy"])
         assert float(row["wall_seconds"]) > 0
+        assert float(row["train_loss"]) == pytest.approx(child.data.metrics["loss"], abs=1e-6)
+        assert float(row["test_error"]) == pytest.approx(1 - child.data.metrics["test_accuracy"], abs=1e-6)
+        assert child.data.tags["lab.trained"] in ("true", "false")
+        assert (row["not_trained"] == "") == (child.data.tags["lab.trained"] == "true")
     best = max(rows, key=lambda r: float(r["best_objective"]))
     assert result.best_trial == best["trial_id"] and parent.data.tags["lab.best_trial"] == best["trial_id"]
     assert f"Best: trial {best['trial_id']}" in artifact(client, parent, "summary.md")
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    plots = {"degradation.png", "objective_vs_params.png", "objective_vs_macs.png", "curves.png"}
+    plots = {"objective_vs_depth.png", "objective_vs_params.png", "objective_vs_macs.png", "curves.png"}
     assert plots | {"trials.csv", "summary.md", "best_values.yaml", "config.yaml"} <= artifacts
     for name in plots:
         with open(client.download_artifacts(parent.info.run_id, name), "rb") as png:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import keras
@@ -11,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from lab import runtime
-from lab.config import Role, to_run_config
+from lab.config import AblationConfig, Role, to_run_config
 from lab.errors import LabError, require
 from lab.data import load_splits
 from lab.search.report import summary_markdown, to_csv, trial_rows
@@ -32,6 +33,8 @@ class SearchResult:
     best_value: Optional[float]
     trial_seconds: Dict[str, float]  # trials run by this process: keras-tuner's begin to end
     fit_seconds: Dict[str, float]  # the same trials: time inside `fit` (the sum of their epochs)
+    figures: Dict[str, str] = field(default_factory=dict)  # parent's PNG artifacts: name -> path or URI
+    summary: Optional[str] = None  # where summary.md is
 
 
 def search(cfg: DictConfig) -> SearchResult:
@@ -104,42 +107,94 @@ def work_for_chief(cfg: DictConfig, run_cfg) -> SearchResult:
                         dict(tuner.trial_seconds), dict(sweep.fit_seconds))
 
 
-def log_plots(sweep: Sweep, rows: List[dict], children: Dict[str, Run]) -> None:
-    """degradation.png, objective_vs_params.png, objective_vs_macs.png, curves.png on the parent."""
+def colour_value(run: Run, key: str) -> str:
+    """A trial run's value for `key`: a param (`model.connectivity`, `hp.variant`) or a metric (`depth`)."""
+    if key in run.data.params:
+        return run.data.params[key]
+    value = run.data.metrics.get(key)
+    return "?" if value is None else f"{value:g}"
+
+
+def log_plots(sweep: Sweep, rows: List[dict], children: Dict[str, Run]) -> Dict[str, str]:
+    """objective_vs_depth.png, objective_vs_params.png, objective_vs_macs.png, curves.png (coloured
+    by the sweep's first axis) and, for an ablation, error_curves.png, on the parent; returns
+    {name: where the file is}."""
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     from lab.search import plots  # noqa: PLC0415
 
-    client, objective = sweep.parent.client, sweep.run_cfg.search.objective
+    client, search_cfg = sweep.parent.client, sweep.run_cfg.search
+    objective, colour_key = search_cfg.objective, f"hp.{search_cfg.space[0].name}" if search_cfg.space else "hp.?"
     trials, curves = [], {}
     for row in rows:
         child = children.get(row["trial_id"])
         if child is None or row["best_objective"] == "":
             continue
-        params, metrics = child.data.params, child.data.metrics
+        metrics = child.data.metrics
         trials.append({"objective": float(row["best_objective"]), "depth": metrics.get("depth", 0),
                        "params_total": metrics.get("params_total", 0), "macs": metrics.get("macs", 0),
-                       "connectivity": params.get("model.connectivity", params.get("model.family", "?"))})
+                       colour_key: colour_value(child, colour_key)})
         history = client.get_metric_history(child.info.run_id, objective)
         curves[f"trial {row['trial_id']}"] = [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)]
     if not trials:
-        return
-    figures = {"degradation.png": plots.degradation_figure(trials, objective),
-               "objective_vs_params.png": plots.cost_figure(trials, "params_total", objective),
-               "objective_vs_macs.png": plots.cost_figure(trials, "macs", objective),
+        return {}
+    figures = {"objective_vs_depth.png": plots.depth_figure(trials, colour_key, objective),
+               "objective_vs_params.png": plots.cost_figure(trials, "params_total", colour_key, objective),
+               "objective_vs_macs.png": plots.cost_figure(trials, "macs", colour_key, objective),
                "curves.png": plots.curves_figure(curves, objective)}
+    if search_cfg.ablation is not None:
+        figures["error_curves.png"] = plots.error_curves_figure(
+            ablation_curves(client, search_cfg.ablation, rows, children),
+            f"{search_cfg.name}: {search_cfg.ablation.source or 'ablation'}")
     for name, figure in figures.items():
         figure.tight_layout()
         client.log_figure(sweep.parent.run_id, figure, name)
         plt.close(figure)
+    return {name: artifact_path(client, sweep.parent.run_id, name) for name in figures}
+
+
+def artifact_path(client: MlflowClient, run_id: str, name: str) -> str:
+    """A local path for a file store's artifact, else its URI."""
+    uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{name}"
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def mean_curve(client: MlflowClient, runs: List[Run], accuracy_key: str) -> List[tuple]:
+    """[(epoch, 1 - mean accuracy over the runs)] for the epochs every run logged."""
+    per_run = [{m.step: m.value for m in client.get_metric_history(r.info.run_id, accuracy_key)} for r in runs]
+    epochs = sorted(set.intersection(*(set(h) for h in per_run))) if per_run else []
+    return [(epoch, 1 - sum(h[epoch] for h in per_run) / len(per_run)) for epoch in epochs]
+
+
+def ablation_curves(client: MlflowClient, cfg: AblationConfig, rows: List[dict], children: Dict[str, Run]):
+    """One mean error curve per value of the ablation's axis, over its trained runs."""
+    from lab.search import plots  # noqa: PLC0415
+    from lab.search.ablation import usable  # noqa: PLC0415
+
+    by_value: Dict[str, List[Run]] = {}
+    for row in usable(rows):
+        if row["trial_id"] in children:
+            by_value.setdefault(str(row[cfg.axis]), []).append(children[row["trial_id"]])
+    style = cfg.curves
+    curves = []
+    for value, runs in by_value.items():
+        group = colour_value(runs[0], style.colour_by) if style.colour_by else value
+        dashed = style.dash_by is not None and colour_value(runs[0], style.dash_by) in style.dashed
+        curves.append(plots.ErrorCurve(value, group, dashed, mean_curve(client, runs, "accuracy"),
+                                       mean_curve(client, runs, "val_accuracy"), len(runs)))
+    return curves
 
 
 def report(tuner: LabTuner, sweep: Sweep) -> SearchResult:
     parent, run_cfg, children = sweep.parent, sweep.run_cfg, sweep.children()
     rows = trial_rows(tuner.oracle, run_cfg.search.space, children)
     parent.log_text(to_csv(rows, [axis.name for axis in run_cfg.search.space]), "trials.csv")
-    parent.log_text(summary_markdown(rows, run_cfg), "summary.md")
-    log_plots(sweep, rows, children)
+    figures = log_plots(sweep, rows, children)
+    started = parent.client.get_run(parent.run_id).info.start_time / 1000
+    facts = {**runtime.provenance(), "sweep wall time": f"{time.time() - started:.0f} s since the parent run started "
+             "(a resumed sweep counts from its first start)"}
+    summary = summary_markdown(rows, run_cfg, "\n".join(f"- {key}: {value}" for key, value in facts.items()))
+    parent.log_text(summary, "summary.md")
     best = tuner.oracle.get_best_trials(1)
     best_trial, best_value = (best[0].trial_id, best[0].score) if best else (None, None)
     if best_trial is not None:
@@ -147,6 +202,7 @@ def report(tuner: LabTuner, sweep: Sweep) -> SearchResult:
         parent.log_metrics({"best_objective": best_value})
         parent.log_text(OmegaConf.to_yaml(best[0].hyperparameters.values), "best_values.yaml")
     return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value,
-                        dict(tuner.trial_seconds), dict(sweep.fit_seconds))
+                        dict(tuner.trial_seconds), dict(sweep.fit_seconds), figures,
+                        artifact_path(parent.client, parent.run_id, "summary.md"))
 
 

@@ -1,15 +1,18 @@
-"""The comparison plots a sweep's parent run holds (PNG, matplotlib's Agg backend):
-the degradation plot (objective vs depth, one colour per connectivity), objective vs parameters
-and vs MACs with the Pareto front marked, and every trial's validation curve overlaid."""
+"""The comparison plots a sweep's parent run holds (PNG, matplotlib's Agg backend): objective vs
+depth, vs parameters and vs MACs (Pareto front marked), coloured by the sweep's first axis;
+every trial's objective curve overlaid; and, for an ablation, the error curves of He et al.'s
+Fig. 1: training and validation error per epoch, one line per compared value (mean over seeds)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 Point = Tuple[float, float]
 
@@ -33,22 +36,22 @@ def scatter_by(ax, trials: List[Dict], x: str, colour_key: str, objective: str) 
     ax.grid(alpha=0.3)
 
 
-def degradation_figure(trials: List[Dict], objective: str):
+def depth_figure(trials: List[Dict], colour_key: str, objective: str):
     figure, ax = plt.subplots(figsize=(6, 4))
-    scatter_by(ax, trials, "depth", "connectivity", objective)
+    scatter_by(ax, trials, "depth", colour_key, objective)
     ax.set_xlabel("depth (weighted layers on the longest path)")
     ax.set_title(f"{objective} vs depth")
     return figure
 
 
-def cost_figure(trials: List[Dict], cost: str, objective: str):
+def cost_figure(trials: List[Dict], cost: str, colour_key: str, objective: str):
     figure, ax = plt.subplots(figsize=(6, 4))
-    scatter_by(ax, trials, cost, "connectivity", objective)
+    scatter_by(ax, trials, cost, colour_key, objective)
     front = pareto_front([(t[cost], t["objective"]) for t in trials])
     # Circled and joined, so a front of a single point still shows.
     ax.plot([p[0] for p in front], [p[1] for p in front], "k--", drawstyle="steps-post", marker="o",
             markersize=11, markerfacecolor="none", label="Pareto front")
-    ax.legend(title="connectivity", fontsize="small")
+    ax.legend(title=colour_key, fontsize="small")
     ax.set_xscale("log")
     ax.set_xlabel(cost)
     ax.set_title(f"{objective} vs {cost} (Pareto front circled)")
@@ -65,4 +68,37 @@ def curves_figure(curves: Dict[str, List[Point]], metric: str):
     ax.grid(alpha=0.3)
     if len(curves) <= 12:
         ax.legend(fontsize="x-small")
+    return figure
+
+
+@dataclass
+class ErrorCurve:
+    """One compared value's mean curves over seeds: [(epoch, error)] for training and validation."""
+
+    label: str
+    colour_group: str
+    dashed: bool
+    train: List[Point]
+    val: List[Point]
+    runs: int
+
+
+def error_curves_figure(curves: List[ErrorCurve], title: str):
+    """Training error (left) and validation error (right) per epoch, as He et al. 2015 Fig. 1."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    groups = sorted({c.colour_group for c in curves}, key=lambda g: (len(g), g))
+    colours = {g: plt.cm.tab10(i % 10) for i, g in enumerate(groups)}
+    for curve in sorted(curves, key=lambda c: c.label):
+        style = dict(color=colours[curve.colour_group], linestyle="--" if curve.dashed else "-", marker=".",
+                     label=f"{curve.label} (n={curve.runs})")
+        for ax, points in zip(axes, (curve.train, curve.val)):
+            if points:
+                ax.plot([p[0] for p in points], [100 * p[1] for p in points], **style)
+    for ax, what in zip(axes, ("training error (each epoch's running mean)", "validation error")):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(f"{what}, %")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    figure.suptitle(title)
     return figure

@@ -1,17 +1,31 @@
-"""What a sweep's parent run holds at the end: `trials.csv` (one row per trial) and `summary.md`."""
+"""What a sweep's parent run holds at the end: `trials.csv` (one row per trial), `summary.md`
+and, for an ablation, the verdicts on the paper's claim (also printed on the terminal)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from typing import Dict, List
 
 from mlflow.entities import Run
 
-from lab.config import AxisSpec, RunConfig
-from lab.search.ablation import ablation_markdown
+from lab.config import AblationConfig, AxisSpec, RunConfig
+from lab.search.ablation import ALPHA, COLUMNS, MIN_PAIRS, left_out, value_stats, verdicts
+from lab.training.trained import NOT_TRAINED_TAG
 
-COLUMNS = ["trial_id", "status", "params_total", "macs", "best_epoch", "best_objective", "wall_seconds"]
+COLUMNS_BEFORE_AXES = ["trial_id", "status"]
+COLUMNS_AFTER_AXES = ["params_total", "macs", "best_epoch", "best_objective", "train_loss", "train_error",
+                      "test_loss", "test_error", "not_trained", "wall_seconds"]
+
+
+def final_figures(metrics: Dict[str, float]) -> Dict[str, object]:
+    """A trial run's final figures: `loss`/`accuracy` hold the last epoch's training values."""
+    def rounded(key, transform=lambda v: v):
+        return round(transform(metrics[key]), 6) if key in metrics else ""
+
+    return {"train_loss": rounded("loss"), "train_error": rounded("accuracy", lambda a: 1 - a),
+            "test_loss": rounded("test_loss"), "test_error": rounded("test_accuracy", lambda a: 1 - a)}
 
 
 def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[Dict[str, object]]:
@@ -21,6 +35,7 @@ def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[D
         trial = oracle.trials[trial_id]
         child = children.get(trial_id)
         metrics = child.data.metrics if child else {}
+        tags = child.data.tags if child else {}
         wall = (child.info.end_time - child.info.start_time) / 1000 if child and child.info.end_time else None
         values = trial.hyperparameters.values
         rows.append({"trial_id": trial_id, "status": trial.status,
@@ -30,31 +45,104 @@ def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[D
                      "macs": int(metrics["macs"]) if "macs" in metrics else "",
                      "best_epoch": int(metrics["best_epoch"]) if "best_epoch" in metrics else "",
                      "best_objective": trial.score if trial.score is not None else "",
+                     **final_figures(metrics),
+                     "not_trained": tags.get(NOT_TRAINED_TAG, ""),
                      "wall_seconds": round(wall, 2) if wall is not None else ""})
     return rows
 
 
 def to_csv(rows: List[Dict[str, object]], axes: List[str]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS[:2] + axes + COLUMNS[2:])
+    writer = csv.DictWriter(out, fieldnames=COLUMNS_BEFORE_AXES + axes + COLUMNS_AFTER_AXES)
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
 
 
-def summary_markdown(rows: List[Dict[str, object]], cfg: RunConfig) -> str:
+def number(value: float, signed: bool = False) -> str:
+    return "n/a" if math.isnan(value) else (f"{value:+.4f}" if signed else f"{value:.4f}")
+
+
+def value_table(rows: List[Dict[str, object]], cfg: AblationConfig, objective: str) -> List[str]:
+    columns = ["train_error", "train_loss", "test_error", "best_objective"]
+    total: Dict[str, int] = {}
+    for row in rows:
+        total[str(row[cfg.axis])] = total.get(str(row[cfg.axis]), 0) + 1
+    lines = [f"### Per {cfg.axis} (mean +- std over {cfg.pair_by}; trained runs only)", "",
+             f"| {cfg.axis} | trained | train error | train loss | test error | {objective} |", "|---|---|---|---|---|---|"]
+    for s in value_stats(rows, cfg.axis, columns):
+        cells = [f"{number(s.mean[c])} +- {number(s.std[c])}" for c in columns]
+        lines.append(f"| {s.value} | {s.n} of {total.get(s.value, s.n)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def comparison_table(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str) -> List[str]:
+    lines = [f"### Comparisons (candidate - baseline, paired by {cfg.pair_by})", "",
+             f"Intervals: 95% paired Student t. Verdicts: at {1 - ALPHA:.0%} after Holm's adjustment for the "
+             f"{len(cfg.pairs)} comparisons of this experiment; fewer than {MIN_PAIRS} trained pairs: "
+             "`inconclusive at this budget`. A `not_worse` claim is reproduced only when the interval's "
+             "worse end is within its margin.", "",
+             "| claim | baseline | candidate | metric | n | difference | 95% interval | p (Holm) | verdict | "
+             "paper | outcome |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for v in verdicts(rows, cfg, direction):
+        c, d = v.comparison, v.difference
+        expect = "" if c.expect is None else c.expect.value + (f" (margin {c.margin:g})" if c.margin else "")
+        lines.append(f"| {c.claim} | {c.baseline} | {c.candidate} | {COLUMNS[c.metric]} | {d.n} | "
+                     f"{number(d.mean, True)} | [{number(d.low, True)}, {number(d.high, True)}] | {v.p_holm:.4f} | "
+                     f"{v.verdict} | {expect} | {v.outcome or ''} |")
+    return lines
+
+
+def left_out_lines(rows: List[Dict[str, object]], cfg: AblationConfig) -> List[str]:
+    out = left_out(rows)
+    if not out:
+        return ["Every run trained and completed; none is left out."]
+    lines = ["### Left out of the comparisons", ""]
+    for row in out:
+        reason = row.get("not_trained") or f"trial {row['status']}"
+        lines.append(f"- trial {row['trial_id']} ({cfg.axis} {row[cfg.axis]}, {cfg.pair_by} {row[cfg.pair_by]}): "
+                     f"{reason}")
+    return lines
+
+
+def outcome_line(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str) -> str:
+    outcomes = [v.outcome for v in verdicts(rows, cfg, direction) if v.outcome is not None]
+    if not outcomes:
+        return "The experiment states no claim to test."
+    counts = ", ".join(f"{outcomes.count(o)} {o}" for o in ("reproduced", "contradicted", "inconclusive")
+                       if outcomes.count(o))
+    return f"Claims tested: {len(outcomes)}; {counts}."
+
+
+def ablation_markdown(rows: List[Dict[str, object]], cfg: AblationConfig, objective: str, direction: str) -> str:
+    """The claim, what the lab measured, and whether it reproduced the claim."""
+    lines = ["## Claim", "", f"Source: {cfg.source or 'not stated'}", "", f"> {cfg.claim or 'not stated'}", "",
+             f"**{outcome_line(rows, cfg, direction)}**", "",
+             "Training error and loss: the final epoch's (Keras' running mean over its batches). Test error: "
+             "on the test set after the last epoch. A run that did not train (a non-finite loss, or a final "
+             "training loss above chance, ln of the class count) is left out and listed below.", ""]
+    lines += value_table(rows, cfg, objective) + [""]
+    lines += comparison_table(rows, cfg, direction) + [""]
+    lines += left_out_lines(rows, cfg)
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(rows: List[Dict[str, object]], cfg: RunConfig, header: str = "") -> str:
     search = cfg.search
     done = [r for r in rows if r["status"] == "COMPLETED" and r["best_objective"] != ""]
     better = max if search.direction == "max" else min
-    lines = [f"# Sweep `{search.name}`" + (" (quick mode)" if cfg.quick else ""), "",
-             f"{search.tuner.value} search over {len(search.space)} axes, objective {search.objective} "
-             f"({search.direction}), data {cfg.data.name}; {len(done)} of {len(rows)} trials completed.", ""]
+    lines = [f"# Sweep `{search.name}`" + (" (quick mode)" if cfg.quick else ""), ""]
+    if header:
+        lines += [header, ""]
+    lines += [f"{search.tuner.value} search over {len(search.space)} axes, objective {search.objective} "
+              f"({search.direction}), data {cfg.data.name}; {len(done)} of {len(rows)} trials completed.", ""]
     if done:
         best = better(done, key=lambda r: r["best_objective"])
         lines += [f"Best: trial {best['trial_id']}, {search.objective} = {best['best_objective']:.4f}", ""]
     if search.ablation is not None:
-        lines += [ablation_markdown(rows, search.ablation, search.objective)]
-    header = list(rows[0]) if rows else []
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(r[k]) for k in header) + " |" for r in rows]
+        lines += [ablation_markdown(rows, search.ablation, search.objective, search.direction)]
+    header_row = list(rows[0]) if rows else []
+    lines += ["## Trials", "", "| " + " | ".join(header_row) + " |", "|" + "---|" * len(header_row)]
+    lines += ["| " + " | ".join(str(r[k]) for k in header_row) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+

@@ -48,9 +48,33 @@ def trial_overrides(hp: kt.HyperParameters, axes: List[AxisSpec]) -> Dict[str, A
     return {axis.path: hp.get(axis.name) for axis in axes if hp.is_active(axis.name)}
 
 
+def by_name(cfg: DictConfig, path: str) -> str:
+    """`search.space.seed.values` -> `search.space.1.values`: a list of named records (the axes of a
+    space) is indexed by name, so a setting survives a reordering of the list."""
+    parts, node = path.split("."), cfg
+    for i, part in enumerate(parts):
+        if isinstance(node, ListConfig):
+            if part == "*":
+                break
+            if not part.isdigit():
+                names = [item.get("name") if isinstance(item, DictConfig) else None for item in node]
+                if part not in names:
+                    raise ConfigValueError(f"{'.'.join(parts[:i])} has no entry named {part!r} (it has {names}). "
+                                           f"Received: {path}")
+                parts[i] = str(names.index(part))
+            node = node[int(parts[i])] if int(parts[i]) < len(node) else None
+        elif isinstance(node, DictConfig):
+            node = node[part] if part in node else None
+        else:
+            break
+    return ".".join(parts)
+
+
 def set_path(cfg: DictConfig, path: str, value: Any) -> None:
     """Sets `a.b.c`; a `*` segment sets the key in every element of a list (`model.stages.*.blocks`);
-    the path `model` takes a variant name and swaps in that whole variant (`values: [plain20, resnet20]`)."""
+    a list of named records takes names (`search.space.seed.values`); the path `model` takes a
+    variant name and swaps in that whole variant (`values: [plain20, resnet20]`)."""
+    path = by_name(cfg, path)
     if path == "model":
         from lab.config import compose  # noqa: PLC0415
 

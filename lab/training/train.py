@@ -15,7 +15,7 @@ from lab.analysis import analyze_model
 from lab.config import RunConfig, to_run_config
 from lab.data import Splits, load_splits
 from lab.models import build_model
-from lab.errors import ModelTooBigError
+from lab.errors import ModelTooBigError, NonFiniteLossError
 from lab.models.heads import MAIN_OUTPUT
 from lab.tracking import TrackedRun, tracked_run
 from lab.tracking.callback import MlflowEpochLogger
@@ -23,6 +23,7 @@ from lab.tracking.params import flatten
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
 from lab.training.optimizers import make_optimizer
 from lab.training.preprocessing import RandomPadCropFlip, Standardize
+from lab.training.trained import not_trained_reason, trained_tags
 
 
 @dataclass
@@ -90,6 +91,12 @@ def compile_seconds(epoch_seconds: Sequence[float]) -> float:
     return epoch_seconds[0] - float(np.median(epoch_seconds[1:]))
 
 
+def evaluation_batch(cfg: RunConfig) -> int:
+    """Evaluation runs in inference mode, where the batch size changes no result, and large
+    batches are faster on CPU than a small training batch."""
+    return max(cfg.train.batch_size, 256)
+
+
 def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params: Optional[int] = None,
                      extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
     """Builds, compiles, fits and tests one model, logging to `run`; the body of `train` and of
@@ -119,12 +126,16 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
     try:
         history = model.fit(splits.x_train, targets(net, splits.y_train, splits.classes),
                             batch_size=cfg.train.batch_size, epochs=cfg.train.epochs, validation_data=validation,
-                            shuffle=True, verbose=0, callbacks=callbacks + ([progress] if progress else []))
+                            validation_batch_size=evaluation_batch(cfg), shuffle=True, verbose=0, callbacks=callbacks + ([progress] if progress else []))
+    except NonFiniteLossError as error:
+        run.set_tags(trained_tags(str(error)))
+        raise
     finally:
         if progress:
             progress.on_train_end()
     test = main_head_logs(model.evaluate(splits.x_test, targets(net, splits.y_test, splits.classes),
-                                         batch_size=cfg.train.batch_size, return_dict=True, verbose=0))
+                                         batch_size=evaluation_batch(cfg), return_dict=True, verbose=0))
+    run.set_tags(trained_tags(not_trained_reason(history.history, splits.classes, test["loss"])))
     best_val, best_at = best_epoch(history.history)
     final = {"test_loss": test["loss"], "test_accuracy": test["accuracy"]}
     if best_val is not None:

@@ -1,0 +1,30 @@
+"""Did a run train? A comparison only counts networks that did: a run with a non-finite loss, or
+whose final training loss is above chance (ln of the class count: what predicting the uniform
+distribution scores, with or without label smoothing), is flagged and left out of ablations."""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional
+
+TRAINED_TAG = "lab.trained"  # "true" or "false" on every training run
+NOT_TRAINED_TAG = "lab.not_trained"  # the reason, on runs that did not train
+
+
+def not_trained_reason(history: Dict[str, List[float]], classes: int, test_loss: Optional[float]) -> Optional[str]:
+    """Why the run does not count as trained, or None when it does."""
+    losses = history.get("loss", [])
+    if not losses:
+        return "no training epoch finished"
+    final, chance = losses[-1], math.log(classes)
+    if not math.isfinite(final):
+        return f"non-finite training loss ({final}) at epoch {len(losses)}"
+    if final > chance:
+        return f"final training loss {final:.3f} above chance ln({classes}) = {chance:.3f}"
+    if test_loss is not None and not math.isfinite(test_loss):
+        return f"non-finite test loss ({test_loss})"
+    return None
+
+
+def trained_tags(reason: Optional[str]) -> Dict[str, str]:
+    return {TRAINED_TAG: "true"} if reason is None else {TRAINED_TAG: "false", NOT_TRAINED_TAG: reason}
