@@ -79,16 +79,19 @@ class DataConfig:
     """Which dataset, where its files are, and how much of it to use.
 
     `limit` keeps the first N training examples; the validation split (`val_fraction`,
-    seeded by the run's seed) is then carved from those N.
+    seeded by the run's seed) is then carved from those N. `test_limit` keeps the first N test
+    examples (the same ones for every run, so comparisons stay paired); null: all of them.
     """
 
     name: str = MISSING
     root: Optional[str] = None
     limit: Optional[int] = None
     val_fraction: float = 0.1
+    test_limit: Optional[int] = None
 
     def __post_init__(self) -> None:
         require(self.limit is None or self.limit > 1, "data.limit", self.limit, "null or > 1")
+        require(self.test_limit is None or self.test_limit > 0, "data.test_limit", self.test_limit, "null or > 0")
         require(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "in [0, 1)")
 
 

@@ -152,7 +152,17 @@ def test_split_is_seeded_disjoint_and_respects_the_limit():
     np.testing.assert_array_equal(a.x_val, b.x_val)
     assert a.x_val[:, 0, 0, 0].tolist() != c.x_val[:, 0, 0, 0].tolist()
     assert a.x_train.shape[1:] == (4, 4, 1)  # channel axis added
-    assert len(a.x_test) == 10  # the test set is never limited
+    assert len(a.x_test) == 10  # `limit` never limits the test set
+
+
+def test_test_limit_keeps_the_first_test_examples_whatever_the_seed():
+    a = split(tiny_dataset(), limit=None, val_fraction=0.2, seed=3, test_limit=4)
+    b = split(tiny_dataset(), limit=None, val_fraction=0.2, seed=4, test_limit=4)
+    full = split(tiny_dataset(), limit=None, val_fraction=0.2, seed=3)
+    np.testing.assert_array_equal(a.x_test, full.x_test[:4])
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    with pytest.raises(ConfigValueError, match="data.test_limit=500"):
+        load_splits(SyntheticDataConfig(test_limit=500), seed=0)
 
 
 def test_training_statistics_come_from_the_training_split_only():

@@ -46,7 +46,10 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
     if cfg.limit is not None and cfg.limit > len(dataset.x_train):
         raise ConfigValueError(f"data.limit is larger than the {len(dataset.x_train)} training examples of "
                                f"{cfg.name}. Received: data.limit={cfg.limit}")
-    return split(dataset, cfg.limit, cfg.val_fraction, seed)
+    if cfg.test_limit is not None and cfg.test_limit > len(dataset.x_test):
+        raise ConfigValueError(f"data.test_limit is larger than the {len(dataset.x_test)} test examples of "
+                               f"{cfg.name}. Received: data.test_limit={cfg.test_limit}")
+    return split(dataset, cfg.limit, cfg.val_fraction, seed, cfg.test_limit)
 
 
 __all__ = ["DATASETS", "ImageDataset", "Splits", "input_spec", "load_dataset", "load_splits"]

@@ -54,8 +54,10 @@ def channel_stats(images: np.ndarray) -> Tuple[Tuple[float, ...], Tuple[float, .
     return tuple(pixels.mean(axis=0).tolist()), tuple(np.maximum(pixels.std(axis=0), 1e-3).tolist())
 
 
-def split(dataset: ImageDataset, limit: Optional[int], val_fraction: float, seed: int) -> Splits:
-    """Keeps the first `limit` training examples, then carves a seeded validation split from them.
+def split(dataset: ImageDataset, limit: Optional[int], val_fraction: float, seed: int,
+          test_limit: Optional[int] = None) -> Splits:
+    """Keeps the first `limit` training examples, then carves a seeded validation split from them;
+    keeps the first `test_limit` test examples.
 
     The same (limit, val_fraction, seed) always gives the same split, whatever the backend.
     """
@@ -69,6 +71,7 @@ def split(dataset: ImageDataset, limit: Optional[int], val_fraction: float, seed
     mean, std = channel_stats(x_train)
     return Splits(
         name=dataset.name, x_train=x_train, y_train=y[train_idx], x_val=x[val_idx], y_val=y[val_idx],
-        x_test=as_nhwc(dataset.x_test), y_test=dataset.y_test.astype(np.int32), classes=dataset.classes,
+        x_test=as_nhwc(dataset.x_test)[:test_limit], y_test=dataset.y_test.astype(np.int32)[:test_limit],
+        classes=dataset.classes,
         source=dataset.source, mean=mean, std=std,
     )
