@@ -59,7 +59,8 @@ def run_search(cfg: DictConfig) -> Optional[float]:
     if search_cfg.ablation is not None:
         from lab.search.report import ablation_markdown  # noqa: PLC0415
 
-        print(ablation_markdown(result.rows, search_cfg.ablation, search_cfg.objective, search_cfg.direction))
+        print(ablation_markdown(result.rows, search_cfg.ablation, search_cfg.objective, search_cfg.direction,
+                                bool(cfg.quick)))
     for name, path in result.figures.items():
         if name == "error_curves.png":
             print(f"error curves (training and validation error per epoch): {path}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -185,14 +184,23 @@ def ablation_curves(client: MlflowClient, cfg: AblationConfig, rows: List[dict],
     return curves
 
 
+def sweep_wall_time(children: Dict[str, Run]) -> str:
+    """From the first trial's start to the last trial's end, and summed over trials (a resumed
+    sweep's pause counts in the first, not in the second)."""
+    spans = [(c.info.start_time, c.info.end_time) for c in children.values() if c.info.end_time]
+    if not spans:
+        return "no trial ended"
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    return (f"{(last - first) / 1000:.0f} s from the first trial's start to the last trial's end "
+            f"({sum(e - s for s, e in spans) / 1000:.0f} s summed over {len(spans)} trials)")
+
+
 def report(tuner: LabTuner, sweep: Sweep) -> SearchResult:
     parent, run_cfg, children = sweep.parent, sweep.run_cfg, sweep.children()
     rows = trial_rows(tuner.oracle, run_cfg.search.space, children)
     parent.log_text(to_csv(rows, [axis.name for axis in run_cfg.search.space]), "trials.csv")
     figures = log_plots(sweep, rows, children)
-    started = parent.client.get_run(parent.run_id).info.start_time / 1000
-    facts = {**runtime.provenance(), "sweep wall time": f"{time.time() - started:.0f} s since the parent run started "
-             "(a resumed sweep counts from its first start)"}
+    facts = {**runtime.provenance(), "sweep wall time": sweep_wall_time(children)}
     summary = summary_markdown(rows, run_cfg, "\n".join(f"- {key}: {value}" for key, value in facts.items()))
     parent.log_text(summary, "summary.md")
     best = tuner.oracle.get_best_trials(1)

@@ -28,6 +28,11 @@ def final_figures(metrics: Dict[str, float]) -> Dict[str, object]:
             "test_loss": rounded("test_loss"), "test_error": rounded("test_accuracy", lambda a: 1 - a)}
 
 
+def declared(axis: AxisSpec, value):
+    """The axis value as the space declares it: keras-tuner keeps a boolean choice as 0/1."""
+    return next((v for v in axis.values if v == value and type(v) is not type(value)), value) if axis.values else value
+
+
 def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[Dict[str, object]]:
     """One row per keras-tuner trial: its status and values, with its MLflow child's figures."""
     rows = []
@@ -39,8 +44,8 @@ def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[D
         wall = (child.info.end_time - child.info.start_time) / 1000 if child and child.info.end_time else None
         values = trial.hyperparameters.values
         rows.append({"trial_id": trial_id, "status": trial.status,
-                     **{axis.name: values.get(axis.name, "") if trial.hyperparameters.is_active(axis.name) else ""
-                        for axis in axes},
+                     **{axis.name: declared(axis, values.get(axis.name, "")) if trial.hyperparameters.is_active(axis.name)
+                        else "" for axis in axes},
                      "params_total": int(metrics["params_total"]) if "params_total" in metrics else "",
                      "macs": int(metrics["macs"]) if "macs" in metrics else "",
                      "best_epoch": int(metrics["best_epoch"]) if "best_epoch" in metrics else "",
@@ -79,7 +84,7 @@ def value_table(rows: List[Dict[str, object]], cfg: AblationConfig, objective: s
 def comparison_table(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str) -> List[str]:
     lines = [f"### Comparisons (candidate - baseline, paired by {cfg.pair_by})", "",
              f"Intervals: 95% paired Student t. Verdicts: at {1 - ALPHA:.0%} after Holm's adjustment for the "
-             f"{len(cfg.pairs)} comparisons of this experiment; fewer than {MIN_PAIRS} trained pairs: "
+             f"{len(cfg.pairs)} comparison{'s' if len(cfg.pairs) != 1 else ''} of this experiment; fewer than {MIN_PAIRS} trained pairs: "
              "`inconclusive at this budget`. A `not_worse` claim is reproduced only when the interval's "
              "worse end is within its margin.", "",
              "| claim | baseline | candidate | metric | n | difference | 95% interval | p (Holm) | verdict | "
@@ -114,11 +119,16 @@ def outcome_line(rows: List[Dict[str, object]], cfg: AblationConfig, direction: 
     return f"Claims tested: {len(outcomes)}; {counts}."
 
 
-def ablation_markdown(rows: List[Dict[str, object]], cfg: AblationConfig, objective: str, direction: str) -> str:
+QUICK_CAVEAT = ("Quick mode: a budget far below the paper's protocol. Each outcome says what this budget shows; "
+                "a claim about fully trained networks is tested by the full protocol (without quick=true).")
+
+
+def ablation_markdown(rows: List[Dict[str, object]], cfg: AblationConfig, objective: str, direction: str,
+                      quick: bool = False) -> str:
     """The claim, what the lab measured, and whether it reproduced the claim."""
     lines = ["## Claim", "", f"Source: {cfg.source or 'not stated'}", "", f"> {cfg.claim or 'not stated'}", "",
-             f"**{outcome_line(rows, cfg, direction)}**", "",
-             "Training error and loss: the final epoch's (Keras' running mean over its batches). Test error: "
+             f"**{outcome_line(rows, cfg, direction)}**", ""] + ([QUICK_CAVEAT, ""] if quick else [])
+    lines += ["Training error and loss: the final epoch's (Keras' running mean over its batches). Test error: "
              "on the test set after the last epoch. A run that did not train (a non-finite loss, or a final "
              "training loss above chance, ln of the class count) is left out and listed below.", ""]
     lines += value_table(rows, cfg, objective) + [""]
@@ -140,7 +150,7 @@ def summary_markdown(rows: List[Dict[str, object]], cfg: RunConfig, header: str 
         best = better(done, key=lambda r: r["best_objective"])
         lines += [f"Best: trial {best['trial_id']}, {search.objective} = {best['best_objective']:.4f}", ""]
     if search.ablation is not None:
-        lines += [ablation_markdown(rows, search.ablation, search.objective, search.direction)]
+        lines += [ablation_markdown(rows, search.ablation, search.objective, search.direction, cfg.quick)]
     header_row = list(rows[0]) if rows else []
     lines += ["## Trials", "", "| " + " | ".join(header_row) + " |", "|" + "---|" * len(header_row)]
     lines += ["| " + " | ".join(str(r[k]) for k in header_row) + " |" for r in rows]
