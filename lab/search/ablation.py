@@ -22,7 +22,7 @@ BETTER, WORSE, SAME, UNDECIDED = ("candidate better", "candidate worse", "no det
                                   "inconclusive at this budget")
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
 
-# Metric -> (trial-row column, lower is better); the objective's direction is the sweep's.
+# Metric -> its trial-row column (lower_is_better says which way each points).
 COLUMNS = {Metric.train_error: "train_error", Metric.train_loss: "train_loss", Metric.test_error: "test_error",
            Metric.test_loss: "test_loss", Metric.objective: "best_objective"}
 
@@ -37,7 +37,8 @@ def usable(rows: List[Dict[str, object]]) -> List[Dict[str, object]]:
 
 
 def left_out(rows: List[Dict[str, object]]) -> List[Dict[str, object]]:
-    return [r for r in rows if r not in usable(rows)]
+    kept = usable(rows)
+    return [r for r in rows if r not in kept]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Dict, List
 from mlflow.entities import Run
 
 from lab.config import AblationConfig, AxisSpec, RunConfig
-from lab.search.ablation import ALPHA, COLUMNS, MIN_PAIRS, left_out, value_stats, verdicts
+from lab.search.ablation import ALPHA, COLUMNS, MIN_PAIRS, Verdict, left_out, value_stats, verdicts
 from lab.training.trained import NOT_TRAINED_TAG
 
 COLUMNS_BEFORE_AXES = ["trial_id", "status"]
@@ -81,7 +81,7 @@ def value_table(rows: List[Dict[str, object]], cfg: AblationConfig, objective: s
     return lines
 
 
-def comparison_table(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str) -> List[str]:
+def comparison_table(found: List[Verdict], cfg: AblationConfig) -> List[str]:
     lines = [f"### Comparisons (candidate - baseline, paired by {cfg.pair_by})", "",
              f"Intervals: 95% paired Student t. Verdicts: at {1 - ALPHA:.0%} after Holm's adjustment for the "
              f"{len(cfg.pairs)} comparison{'s' if len(cfg.pairs) != 1 else ''} of this experiment; fewer than {MIN_PAIRS} trained pairs: "
@@ -89,7 +89,7 @@ def comparison_table(rows: List[Dict[str, object]], cfg: AblationConfig, directi
              "worse end is within its margin.", "",
              "| claim | baseline | candidate | metric | n | difference | 95% interval | p (Holm) | verdict | "
              "paper | outcome |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for v in verdicts(rows, cfg, direction):
+    for v in found:
         c, d = v.comparison, v.difference
         expect = "" if c.expect is None else c.expect.value + (f" (margin {c.margin:g})" if c.margin else "")
         lines.append(f"| {c.claim} | {c.baseline} | {c.candidate} | {COLUMNS[c.metric]} | {d.n} | "
@@ -110,8 +110,8 @@ def left_out_lines(rows: List[Dict[str, object]], cfg: AblationConfig) -> List[s
     return lines
 
 
-def outcome_line(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str) -> str:
-    outcomes = [v.outcome for v in verdicts(rows, cfg, direction) if v.outcome is not None]
+def outcome_line(found: List[Verdict]) -> str:
+    outcomes = [v.outcome for v in found if v.outcome is not None]
     if not outcomes:
         return "The experiment states no claim to test."
     counts = ", ".join(f"{outcomes.count(o)} {o}" for o in ("reproduced", "contradicted", "inconclusive")
@@ -126,13 +126,14 @@ QUICK_CAVEAT = ("Quick mode: a budget far below the paper's protocol. Each outco
 def ablation_markdown(rows: List[Dict[str, object]], cfg: AblationConfig, objective: str, direction: str,
                       quick: bool = False) -> str:
     """The claim, what the lab measured, and whether it reproduced the claim."""
+    found = verdicts(rows, cfg, direction)
     lines = ["## Claim", "", f"Source: {cfg.source or 'not stated'}", "", f"> {cfg.claim or 'not stated'}", "",
-             f"**{outcome_line(rows, cfg, direction)}**", ""] + ([QUICK_CAVEAT, ""] if quick else [])
+             f"**{outcome_line(found)}**", ""] + ([QUICK_CAVEAT, ""] if quick else [])
     lines += ["Training error and loss: the final epoch's (Keras' running mean over its batches). Test error: "
              "on the test set after the last epoch. A run that did not train (a non-finite loss, or a final "
              "training loss above chance, ln of the class count) is left out and listed below.", ""]
     lines += value_table(rows, cfg, objective) + [""]
-    lines += comparison_table(rows, cfg, direction) + [""]
+    lines += comparison_table(found, cfg) + [""]
     lines += left_out_lines(rows, cfg)
     return "\n".join(lines) + "\n"
 
