@@ -81,6 +81,9 @@ class DataConfig:
     `limit` keeps the first N training examples; the validation split (`val_fraction`,
     seeded by the run's seed) is then carved from those N. `test_limit` keeps the first N test
     examples (the same ones for every run, so comparisons stay paired); null: all of them.
+    `downsample` averages each k x k block of pixels into one (area averaging, as Chrabaszcz et al.
+    2017 built their downsampled ImageNet): 2 turns Fashion-MNIST's 28x28 into 14x14 and CIFAR's
+    32x32 into 16x16, a quarter of every network's MACs; 1 keeps the native images.
     """
 
     name: str = MISSING
@@ -88,9 +91,11 @@ class DataConfig:
     limit: Optional[int] = None
     val_fraction: float = 0.1
     test_limit: Optional[int] = None
+    downsample: int = 1
 
     def __post_init__(self) -> None:
         require(self.limit is None or self.limit > 1, "data.limit", self.limit, "null or > 1")
+        require(self.downsample >= 1, "data.downsample", self.downsample, ">= 1")
         require(self.test_limit is None or self.test_limit > 0, "data.test_limit", self.test_limit, "null or > 0")
         require(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "in [0, 1)")
 
@@ -147,6 +152,10 @@ class TrainConfig:
     # XLA's persistent compilation cache (JAX; TensorFlow's XLA), so an architecture compiles once
     # per project, not once per seed or trial; null: off.
     compile_cache: Optional[str] = "outputs/compile_cache"
+    # A run of the same network under the same protocol as this process's previous run (the next
+    # seed of an ablation grid) trains that run's compiled model, reset to its own initial state,
+    # instead of tracing its own step again (lab/training/reuse.py); false: always trace.
+    reuse_compiled: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     verbose: int = 1
 
@@ -295,6 +304,13 @@ class AblationConfig:
     claim: str = ""
     pairs: List[ComparisonConfig] = field(default_factory=list)
     curves: CurvesConfig = field(default_factory=CurvesConfig)
+    # The fewest SGD steps a network must have trained for the claim to be about it (a claim on
+    # fully trained networks needs the full protocol). A sweep whose runs trained fewer shows its
+    # differences but draws no verdict: every comparison is `inconclusive at this budget`.
+    min_steps: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.min_steps >= 0, "search.ablation.min_steps", self.min_steps, ">= 0")
 
 
 @dataclass

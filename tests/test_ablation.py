@@ -216,12 +216,17 @@ def check_main_job_record(stdout: str, uri: str, sweep: str, seeds) -> None:
     # The verdicts, recomputed from the runs' own metrics (not from the report).
     table = [{"trial_id": c.data.tags["lab.trial"], "status": "COMPLETED", "variant": c.data.params["model.name"],
               "seed": c.data.params["seed"], "best_objective": c.data.metrics["best_val_accuracy"], "not_trained": "",
-              "train_error": 1 - c.data.metrics["accuracy"], "test_error": 1 - c.data.metrics["test_accuracy"]}
+              "train_error": 1 - c.data.metrics["accuracy"], "test_error": 1 - c.data.metrics["test_accuracy"],
+              "train_steps": c.data.metrics["train_steps"]}
              for c in children]
     cfg = to_run_config(compose(["experiment=plain_vs_residual"])).search.ablation
-    degradation, fixed, fixed_test, _ = found = verdicts(table, cfg, "max")
+    degradation, fixed, fixed_test, deep_residual = found = verdicts(table, cfg, "max")
     assert degradation.difference.mean > 0.1 and fixed.difference.mean < -0.1 and fixed_test.difference.mean < -0.1
-    assert "contradicted" not in [v.outcome for v in found]
+    # (a), (b) and (c), each reproduced: (a) and (b) with intervals excluding zero after Holm, (c)
+    # with the interval's worse end inside its margin.
+    assert [v.outcome for v in found] == ["reproduced"] * 4, [(v.comparison.claim, v.verdict) for v in found]
+    assert degradation.difference.low > 0 and fixed.difference.high < 0 and fixed_test.difference.high < 0
+    assert deep_residual.difference.high <= deep_residual.comparison.margin
     for v in found:
         row = printed_comparison(stdout, v.comparison.claim)
         low, high = (float(x) for x in row[6].strip("[]").split(","))
@@ -236,3 +241,33 @@ def check_main_job_record(stdout: str, uri: str, sweep: str, seeds) -> None:
     summary = open(client.download_artifacts(parent.info.run_id, "summary.md")).read()
     assert "(quick mode)" in summary and "Holm" in summary and "- backend: tensorflow" in summary
     assert "error_curves.png" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
+def test_a_claim_on_longer_training_than_the_runs_had_gets_no_verdict():
+    """`search.ablation.min_steps`: differences are shown, but a sweep shorter than the claim needs
+    is `inconclusive at this budget`, however clear its difference."""
+    clear = errors([("a", s, 0.10 + 0.01 * s) for s in range(3)] + [("b", s, 0.3 + 0.011 * s) for s in range(3)])
+    claim = ComparisonConfig("a", "b", Metric.train_error, Expectation.better)
+    for steps, verdict, outcome in ((338, "inconclusive at this budget", "inconclusive"),
+                                    (12000, "candidate worse", "contradicted")):
+        table = [{**row, "train_steps": steps} for row in clear]
+        [v] = verdicts(table, ablation(claim, min_steps=12000), "max")
+        assert (v.verdict, v.outcome) == (verdict, outcome) and v.difference.mean == pytest.approx(0.201, abs=1e-4)
+    short = ablation_markdown([{**row, "train_steps": 338} for row in clear], ablation(claim, min_steps=12000),
+                              "val_accuracy", "max")
+    assert "the shortest-trained network took 338 SGD steps" in short and "at least 12,000 steps" in short
+    assert "| +0.2010 |" in short  # the measured difference is still reported
+    [unknown] = verdicts(clear, ablation(claim, min_steps=12000), "max")  # no run logged its steps
+    assert unknown.verdict == "inconclusive at this budget"
+    assert verdicts(clear, ablation(claim), "max")[0].verdict == "candidate worse"  # min_steps 0: no budget rule
+
+
+def test_every_ablation_states_the_budget_its_claim_needs():
+    """The full protocol (30 epochs of 54,000 images at batch 128) meets every claim's min_steps;
+    each quick mode either meets it or is inconclusive by design."""
+    for path in sorted((PROJECT_ROOT / "experiments").glob("*.yaml")):
+        cfg = to_run_config(compose([f"experiment={path.stem}"]))
+        if cfg.search.ablation is None or not cfg.search.ablation.pairs:
+            continue
+        full_steps = cfg.train.epochs * math.ceil(54_000 / cfg.train.batch_size)
+        assert 0 < cfg.search.ablation.min_steps <= full_steps, path.stem

@@ -187,3 +187,21 @@ def test_synthetic_data_are_fixed_and_shaped_by_config():
     assert a.x_train.shape[1:] == (12, 12, 2) and a.classes == 4
     assert len(a.x_train) + len(a.x_val) == 64 and len(a.x_test) == 16
     np.testing.assert_array_equal(a.x_train, b.x_train)
+
+
+def test_downsample_averages_pixel_blocks_of_train_and_test_images_alike():
+    from lab.data import input_spec
+    from lab.data.dataset import downsampled
+
+    block = np.array([[0, 2, 10, 10], [4, 6, 10, 11], [255, 255, 1, 2], [255, 254, 3, 3]], np.uint8)[None, :, :, None]
+    np.testing.assert_array_equal(downsampled(block, 2)[0, :, :, 0], [[3, 10], [255, 2]])  # 10.25 -> 10, 254.75 -> 255, 2.25 -> 2
+    assert downsampled(block, 1) is block
+    cfg = SyntheticDataConfig(train_size=64, test_size=16, image_size=12, channels=2, downsample=3)
+    s = load_splits(cfg, seed=0)
+    assert s.x_train.shape[1:] == s.x_test.shape[1:] == (4, 4, 2) == input_spec(cfg)[0] and s.x_train.dtype == np.uint8
+    full = load_splits(SyntheticDataConfig(train_size=64, test_size=16, image_size=12, channels=2), seed=0)
+    np.testing.assert_array_equal(s.x_test, downsampled(full.x_test, 3))
+    with pytest.raises(ConfigValueError, match="data.downsample=5"):
+        load_splits(SyntheticDataConfig(image_size=12, downsample=5), seed=0)
+    with pytest.raises(ConfigValueError, match="data.downsample=5"):
+        input_spec(SyntheticDataConfig(image_size=12, downsample=5))

@@ -47,7 +47,7 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
 
     rows = list(csv.DictReader(io.StringIO(artifact(client, parent, "trials.csv"))))
     assert list(rows[0]) == ["trial_id", "status", "connectivity", "blocks_per_stage", "shortcut", "lr",
-                             "params_total", "macs", "best_epoch", "best_objective", "train_loss", "train_error",
+                             "params_total", "macs", "train_steps", "best_epoch", "best_objective", "train_loss", "train_error",
                              "test_loss", "test_error", "not_trained", "wall_seconds"]
     assert [r["status"] for r in rows] == ["COMPLETED"] * 3
     for row in rows:

@@ -179,3 +179,27 @@ def test_mixed_precision_trains_with_a_float32_softmax(tracking, precision):
     result = train(compose([*SYNTHETIC, "train.epochs=1", f"train.precision={precision}", *tracking]))
     assert np.isfinite(result.test_loss)
     assert keras.config.dtype_policy().name == precision
+
+
+def test_a_reused_compiled_model_trains_exactly_as_a_fresh_one(tracking):
+    """Seed 1 after seed 0 of the same network reuses seed 0's compiled model (lab/training/reuse.py),
+    reset to seed 1's initial state: its history must be the fresh model's."""
+    from lab.training import reuse
+
+    def history(seed, reuse_compiled):
+        cfg = compose([*SYNTHETIC, "train.epochs=2", "data.train_size=256", "data.val_fraction=0.25", f"seed={seed}",
+                       f"train.reuse_compiled={str(reuse_compiled).lower()}", *tracking])
+        result = train(cfg)
+        keras.backend.clear_session()  # as a sweep does between trials
+        return result
+
+    reuse.forget()
+    fresh = history(1, False)
+    first = history(0, True)
+    reused = history(1, True)
+    assert reuse._last.runs == 2  # seed 1 trained seed 0's compiled model
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(reused.history[key], fresh.history[key], rtol=1e-5, atol=1e-6, err_msg=key)
+        assert not np.allclose(first.history[key], fresh.history[key]), f"seed 0 and 1 should differ on {key}"
+    assert reused.test_loss == pytest.approx(fresh.test_loss, rel=1e-5)
+    reuse.forget()

@@ -28,10 +28,19 @@ SHAPES = {"fashion_mnist": ((28, 28, 1), 10), "mnist": ((28, 28, 1), 10), "cifar
 def input_spec(cfg: DataConfig) -> Tuple[Tuple[int, int, int], int]:
     """(image shape, classes) of a dataset, without loading it."""
     if cfg.name == "synthetic":
-        return (cfg.image_size, cfg.image_size, cfg.channels), cfg.classes
-    if cfg.name not in SHAPES:
+        (height, width, channels), classes = (cfg.image_size, cfg.image_size, cfg.channels), cfg.classes
+    elif cfg.name in SHAPES:
+        (height, width, channels), classes = SHAPES[cfg.name]
+    else:
         raise ConfigValueError(f"Unknown dataset. Received: data.name={cfg.name!r}; known: {sorted(DATASETS)}")
-    return SHAPES[cfg.name]
+    check_downsample(cfg, height, width)
+    return (height // cfg.downsample, width // cfg.downsample, channels), classes
+
+
+def check_downsample(cfg: DataConfig, height: int, width: int) -> None:
+    if height % cfg.downsample or width % cfg.downsample:
+        raise ConfigValueError(f"data.downsample must divide {cfg.name}'s {height}x{width} images. "
+                               f"Received: data.downsample={cfg.downsample}")
 
 
 def load_dataset(cfg: DataConfig) -> ImageDataset:
@@ -49,7 +58,8 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
     if cfg.test_limit is not None and cfg.test_limit > len(dataset.x_test):
         raise ConfigValueError(f"data.test_limit is larger than the {len(dataset.x_test)} test examples of "
                                f"{cfg.name}. Received: data.test_limit={cfg.test_limit}")
-    return split(dataset, cfg.limit, cfg.val_fraction, seed, cfg.test_limit)
+    check_downsample(cfg, *dataset.x_train.shape[1:3])
+    return split(dataset, cfg.limit, cfg.val_fraction, seed, cfg.test_limit, cfg.downsample)
 
 
 __all__ = ["DATASETS", "ImageDataset", "Splits", "input_spec", "load_dataset", "load_splits"]

@@ -2,7 +2,8 @@
 metric, paired by seed) gets a 95% paired Student-t interval, a p-value adjusted for the number
 of comparisons (Holm), a verdict, and, where the experiment states the paper's claim, whether
 the lab reproduced it. Runs that did not train take no part: a comparison left with fewer than
-two trained pairs is `inconclusive at this budget`."""
+two trained pairs is `inconclusive at this budget`, and so is every comparison of a sweep whose
+networks trained fewer SGD steps than its claim needs (`search.ablation.min_steps`)."""
 
 from __future__ import annotations
 
@@ -107,8 +108,20 @@ class Verdict:
     outcome: Optional[str]  # REPRODUCED, CONTRADICTED or INCONCLUSIVE; None without a stated claim
 
 
-def verdict_of(d: PairedDifference, p_holm: float, lower_better: bool) -> str:
-    if d.n < MIN_PAIRS:
+def fewest_steps(rows: List[Dict[str, object]]) -> Optional[int]:
+    """The fewest SGD steps any run the comparisons use trained (None when no run logged them)."""
+    steps = [int(r["train_steps"]) for r in usable(rows) if r.get("train_steps", "") != ""]
+    return min(steps) if steps else None
+
+
+def too_short(rows: List[Dict[str, object]], cfg: AblationConfig) -> bool:
+    """Whether the runs trained fewer steps than the claim needs (`search.ablation.min_steps`)."""
+    steps = fewest_steps(rows)
+    return cfg.min_steps > 0 and (steps is None or steps < cfg.min_steps)
+
+
+def verdict_of(d: PairedDifference, p_holm: float, lower_better: bool, short: bool = False) -> str:
+    if d.n < MIN_PAIRS or short:
         return UNDECIDED
     if p_holm >= ALPHA:
         return SAME
@@ -137,9 +150,10 @@ def verdicts(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str)
     trained pairs count with p = 1, so leaving runs out never makes the others look stronger)."""
     diffs = [paired_difference(rows, cfg, c.baseline, c.candidate, COLUMNS[c.metric]) for c in cfg.pairs]
     adjusted = holm([d.p for d in diffs])
+    short = too_short(rows, cfg)
     result = []
     for comparison, d, p_holm in zip(cfg.pairs, diffs, adjusted):
         lower_better = lower_is_better(comparison.metric, direction)
-        verdict = verdict_of(d, p_holm, lower_better)
+        verdict = verdict_of(d, p_holm, lower_better, short)
         result.append(Verdict(comparison, d, p_holm, verdict, outcome_of(comparison, d, verdict, lower_better)))
     return result

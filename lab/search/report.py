@@ -11,11 +11,11 @@ from typing import Dict, List
 from mlflow.entities import Run
 
 from lab.config import AblationConfig, AxisSpec, RunConfig
-from lab.search.ablation import ALPHA, COLUMNS, MIN_PAIRS, Verdict, left_out, value_stats, verdicts
+from lab.search.ablation import ALPHA, COLUMNS, MIN_PAIRS, Verdict, fewest_steps, left_out, too_short, value_stats, verdicts
 from lab.training.trained import NOT_TRAINED_TAG
 
 COLUMNS_BEFORE_AXES = ["trial_id", "status"]
-COLUMNS_AFTER_AXES = ["params_total", "macs", "best_epoch", "best_objective", "train_loss", "train_error",
+COLUMNS_AFTER_AXES = ["params_total", "macs", "train_steps", "best_epoch", "best_objective", "train_loss", "train_error",
                       "test_loss", "test_error", "not_trained", "wall_seconds"]
 
 
@@ -48,6 +48,7 @@ def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[D
                         else "" for axis in axes},
                      "params_total": int(metrics["params_total"]) if "params_total" in metrics else "",
                      "macs": int(metrics["macs"]) if "macs" in metrics else "",
+                     "train_steps": int(metrics["train_steps"]) if "train_steps" in metrics else "",
                      "best_epoch": int(metrics["best_epoch"]) if "best_epoch" in metrics else "",
                      "best_objective": trial.score if trial.score is not None else "",
                      **final_figures(metrics),
@@ -123,12 +124,25 @@ QUICK_CAVEAT = ("Quick mode: a budget far below the paper's protocol. Each outco
                 "a claim about fully trained networks is tested by the full protocol (without quick=true).")
 
 
+def budget_lines(rows: List[Dict[str, object]], cfg: AblationConfig) -> List[str]:
+    """What the runs' training budget allows this experiment to say."""
+    steps = fewest_steps(rows)
+    trained = "no run logged its steps" if steps is None else f"the shortest-trained network took {steps:,} SGD steps"
+    if too_short(rows, cfg):
+        return [f"Budget: {trained}; this claim is about networks trained at least {cfg.min_steps:,} steps "
+                "(`search.ablation.min_steps`), so no verdict is drawn: every comparison is "
+                "`inconclusive at this budget`, its difference shown as measured.", ""]
+    needs = f" (the claim needs {cfg.min_steps:,}: `search.ablation.min_steps`)" if cfg.min_steps else ""
+    return [f"Budget: {trained}{needs}.", ""]
+
+
 def ablation_markdown(rows: List[Dict[str, object]], cfg: AblationConfig, objective: str, direction: str,
                       quick: bool = False) -> str:
     """The claim, what the lab measured, and whether it reproduced the claim."""
     found = verdicts(rows, cfg, direction)
     lines = ["## Claim", "", f"Source: {cfg.source or 'not stated'}", "", f"> {cfg.claim or 'not stated'}", "",
              f"**{outcome_line(found)}**", ""] + ([QUICK_CAVEAT, ""] if quick else [])
+    lines += budget_lines(rows, cfg)
     lines += ["Training error and loss: the final epoch's (Keras' running mean over its batches). Test error: "
              "on the test set after the last epoch. A run that did not train (a non-finite loss, or a final "
              "training loss above chance, ln of the class count) is left out and listed below.", ""]

@@ -55,16 +55,27 @@ class RandomPadCropFlip(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="lab")
 class Standardize(keras.layers.Layer):
-    """(x - mean) / std per channel, from uint8 (or any) input to the layer's compute dtype."""
+    """(x - mean) / std per channel, from uint8 (or any) input to the layer's compute dtype.
+
+    The statistics are (non-trainable) weights, not constants of the traced step: a compiled
+    model reused for another seed (`lab.training.reuse`) gets that seed's split's statistics
+    with the rest of its initial state."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], **kwargs):
         super().__init__(**kwargs)
         self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
 
+    def build(self, input_shape):
+        channels = (len(self.mean),)
+        self.channel_mean = self.add_weight(channels, keras.initializers.Constant(self.mean), name="mean",
+                                            trainable=False, dtype="float32")
+        self.channel_std = self.add_weight(channels, keras.initializers.Constant(self.std), name="std",
+                                           trainable=False, dtype="float32")
+
     def call(self, images):
         x = ops.cast(images, self.compute_dtype)
-        mean = ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
-        std = ops.convert_to_tensor(self.std, dtype=self.compute_dtype)
+        mean = ops.cast(self.channel_mean, self.compute_dtype)
+        std = ops.cast(self.channel_std, self.compute_dtype)
         return (x - mean) / std
 
     def compute_output_shape(self, input_shape):

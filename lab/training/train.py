@@ -22,6 +22,7 @@ from lab.tracking.callback import MlflowEpochLogger
 from lab.tracking.params import flatten
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
 from lab.training.optimizers import make_optimizer
+from lab.training import reuse
 from lab.training.preprocessing import RandomPadCropFlip, Standardize
 from lab.training.trained import not_trained_reason, trained_tags
 
@@ -119,6 +120,9 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
     model = training_model(net, splits, cfg)
     steps_per_epoch = math.ceil(len(splits.x_train) / cfg.train.batch_size)
     compile_model(model, net, spec, cfg, steps_per_epoch)
+    if cfg.train.reuse_compiled:
+        model = reuse.model_to_fit(model, reuse.reuse_key(spec, splits.input_shape, splits.classes, cfg.train,
+                                                          steps_per_epoch, len(splits.x_val) > 0))
     # The NaN guard comes after the logger, so the epoch that went wrong is on record.
     callbacks = [EpochMetrics(len(splits.x_train)), MlflowEpochLogger(run), NonFiniteLossGuard(), *extra_callbacks]
     progress = RichProgress(cfg.train.batch_size) if cfg.train.verbose else None
@@ -137,7 +141,8 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
                                          batch_size=evaluation_batch(cfg), return_dict=True, verbose=0))
     run.set_tags(trained_tags(not_trained_reason(history.history, splits.classes, test["loss"])))
     best_val, best_at = best_epoch(history.history)
-    final = {"test_loss": test["loss"], "test_accuracy": test["accuracy"]}
+    final = {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
+             "train_steps": int(keras.ops.convert_to_numpy(model.optimizer.iterations))}
     if best_val is not None:
         final.update(best_val_accuracy=best_val, best_epoch=best_at)
     epochs = history.history.get("epoch_seconds", [])
