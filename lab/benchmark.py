@@ -34,6 +34,7 @@ from lab.data import Splits, load_splits
 from lab.models import build_model
 from lab.search.space import apply_overrides
 from lab.tracking import tracked_run
+from lab.training import reuse
 from lab.training.train import compile_seconds, fit_and_evaluate, run_tags, targets
 
 
@@ -106,7 +107,9 @@ def raw_keras_fit(cfg: RunConfig, splits: Splits) -> FitTiming:
 
 
 def lab_fit(cfg: DictConfig, splits: Splits) -> Dict[str, object]:
-    """The lab's own training path, tracked in MLflow like any run, with the same clock."""
+    """The lab's own training path, tracked in MLflow like any run, with the same clock. Each
+    repeat builds and compiles its model, as the raw side does (no compiled-model reuse)."""
+    reuse.forget()
     run_cfg = to_run_config(cfg)
     clock = EpochClock()
     with tracked_run(run_cfg.tracking, f"bench-{run_cfg.model.name}", run_tags(run_cfg, "bench")) as run:
