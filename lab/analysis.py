@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Tuple
 import keras
 import numpy as np
 
+from lab.keras_internals import inbound_layers, producing_layer
 from lab.models.heads import MAIN_OUTPUT
 from lab.models.layers import ZeroPadShortcut
 
@@ -102,11 +103,6 @@ def macs_of(layer, input_shapes: List[tuple], output_shape: tuple) -> int:
     return 0
 
 
-def inbound(layer) -> List[keras.layers.Layer]:
-    node = layer._inbound_nodes[0]
-    return [tensor._keras_history.operation for tensor in node.input_tensors]
-
-
 def shape_of(tensor) -> tuple:
     return tuple(tensor.shape)
 
@@ -119,7 +115,7 @@ def main_output(model: keras.Model) -> str:
     """The layer of the main head of a multi-output model (its `MAIN_OUTPUT` output)."""
     outputs = model.output
     tensor = outputs[MAIN_OUTPUT] if isinstance(outputs, dict) else outputs[0]
-    return tensor._keras_history.operation.name
+    return producing_layer(tensor).name
 
 
 def analyze_model(model: keras.Model, precision: str = "float32") -> Analysis:
@@ -136,7 +132,7 @@ def analyze_model(model: keras.Model, precision: str = "float32") -> Analysis:
     depth: Dict[str, int] = {}  # weighted (conv, dense) layers on the longest path from the input
     rows: List[LayerStats] = []
     for layer in model.layers:
-        parents = inbound(layer) if not isinstance(layer, keras.layers.InputLayer) else []
+        parents = inbound_layers(layer) if not isinstance(layer, keras.layers.InputLayer) else []
         weighted = isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
         depth[layer.name] = max((depth[p.name] for p in parents), default=0) + int(weighted)
         in_shapes = [fields[p.name][0] for p in parents]

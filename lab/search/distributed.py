@@ -9,6 +9,7 @@ What the lab adds around keras-tuner's pieces: the chief refuses a port another 
 (gRPC would share it silently through SO_REUSEPORT), says which workers it is waiting for, and
 stops as soon as the last worker is done; a worker gives up with a clear error when no chief
 answers, and paces itself while the oracle is busy (grid, Hyperband) instead of spinning.
+The keras-tuner internals all this touches live in `kt_compat.py`.
 """
 
 from __future__ import annotations
@@ -20,16 +21,12 @@ from concurrent import futures
 from typing import Callable
 
 import grpc
-from keras_tuner.src import protos
-from keras_tuner.src.distribute import oracle_chief, oracle_client
-from keras_tuner.src.engine import trial as trial_module
-from keras_tuner.src.engine.oracle import LOCKS
 
 from lab.config import DistributedConfig, Role
 from lab.errors import LabError
+from lab.search.kt_compat import add_oracle_service, chief_may_exit, trials_by_tuner
 
 ENVIRONMENT = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-IDLE_PAUSE_S = 1.0  # a worker's wait before asking again when the oracle has no trial ready
 WAITING_REPORT_S = 60.0  # how often the chief says which workers it still waits for
 
 
@@ -89,8 +86,7 @@ def check_address_free(dist: DistributedConfig) -> None:
 def start_server(oracle, dist: DistributedConfig):
     """keras-tuner's `OracleServicer` for `oracle`, listening at `dist.address` (port not shared)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    servicer = add_oracle_service(server, oracle)
     try:
         bound = server.add_insecure_port(dist.address)
     except RuntimeError as error:
@@ -110,7 +106,7 @@ def serve(oracle, dist: DistributedConfig, say: Callable[[str], None] = print) -
     say(f"keras-tuner chief serving at {dist.address}; start workers with search.distributed.role=worker")
     last_report = time.monotonic()
     try:
-        while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+        while not chief_may_exit(servicer, oracle):
             time.sleep(0.5)
             if time.monotonic() - last_report > WAITING_REPORT_S:
                 say(f"chief waiting for: {waiting_for(oracle)}")
@@ -120,49 +116,6 @@ def serve(oracle, dist: DistributedConfig, say: Callable[[str], None] = print) -
 
 
 def waiting_for(oracle) -> str:
-    with LOCKS[oracle]:  # the oracle's own lock: the gRPC thread changes these
-        running = {tuner: trial.trial_id for tuner, trial in oracle.ongoing_trials.items()}
-        idle = sorted(set(oracle.tuner_ids) - set(running))
+    running, idle = trials_by_tuner(oracle)
     parts = [f"{tuner} (trial {trial})" for tuner, trial in sorted(running.items())] + [f"{t} (idle)" for t in idle]
     return ", ".join(parts) or "a worker to ask for a trial"
-
-
-class PacedOracleClient(oracle_client.OracleClient):
-    """keras-tuner's client, with two changes. It pauses before asking again when the oracle has
-    no trial ready (keras-tuner's loop re-asks at once, flooding the chief while a grid or a
-    Hyperband bracket waits for running trials). And it retries a call the chief dropped by
-    dying (UNAVAILABLE) for up to `patience_s`: keras-tuner's `wait_for_ready` covers only calls
-    not yet sent, so a worker would otherwise die with a chief restart."""
-
-    def __init__(self, oracle, patience_s: float):
-        super().__init__(oracle)
-        self.stub = RetryingStub(self.stub, patience_s)
-
-    def create_trial(self, tuner_id):
-        trial = super().create_trial(tuner_id)
-        if trial.status == trial_module.TrialStatus.IDLE:
-            time.sleep(IDLE_PAUSE_S)
-        return trial
-
-
-class RetryingStub:
-    """A gRPC stub whose calls are retried while the server is UNAVAILABLE. Every call of
-    keras-tuner's service can be repeated safely here: asking for a trial again returns the same
-    one, and the chief ignores a second end of the same trial."""
-
-    def __init__(self, stub, patience_s: float):
-        self.stub, self.patience_s = stub, patience_s
-
-    def __getattr__(self, name):
-        method = getattr(self.stub, name)
-
-        def call(*args, **kwargs):
-            deadline = time.monotonic() + self.patience_s
-            while True:
-                try:
-                    return method(*args, **kwargs)
-                except grpc.RpcError as error:
-                    if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
-                        raise
-                    time.sleep(1.0)
-        return call

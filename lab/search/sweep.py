@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 import socket
 import time
-from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 import keras
 import keras_tuner as kt
-from keras_tuner.src.tuners.gridsearch import LinkedList
 import numpy as np
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -26,7 +24,9 @@ from omegaconf import DictConfig, OmegaConf
 from lab import runtime
 from lab.config import Role, RunConfig, TunerName, to_run_config
 from lab.data import Splits
-from lab.search.distributed import PacedOracleClient, serve
+from lab.search.distributed import serve
+from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
+                                    ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
 from lab.search.space import apply_overrides, space_of, trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.params import flatten
@@ -37,96 +37,6 @@ PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
 
 class RestartSweep(Suspended):
     """Between trials: this process should end and a fresh one resume the sweep (`run.py` does it)."""
-
-
-class KeepsTrialOwners:
-    """For keras-tuner's oracles, so that a chief can be restarted while its workers train.
-
-    A reloaded keras-tuner oracle re-queues every trial that was running, for whichever tuner
-    asks first: a second copy of a trial a worker is still training. With `keep_owners` (the
-    chief), a trial stays with the worker that had it: the worker ends it normally, or,
-    restarted with the same index, gets it back. Other owners (a single-process sweep's
-    `tuner0`) are re-queued as before.
-
-    keras-tuner also saves the oracle before its last bookkeeping: before it drops an ended
-    trial from the running ones (a restarted chief would train it again) and before it notes a
-    new trial's start (a restarted chief then fails to end that trial). Here the oracle is saved
-    once more after both, a reload never re-queues an ended trial, and ending a trial twice (a
-    worker retrying a call the dying chief had already answered) changes nothing."""
-
-    keep_owners = False
-    owners_at_reload: dict = {}
-
-    def reload(self):
-        super().reload()  # re-queues the running trials (their owners were read by set_state)
-        for tuner_id, trial in self.owners_at_reload.items():
-            if trial.trial_id not in self._retry_queue:
-                continue
-            if ended(trial):
-                self._retry_queue.remove(trial.trial_id)
-            elif self.keep_owners and tuner_id.startswith("worker"):
-                self._retry_queue.remove(trial.trial_id)
-                self.ongoing_trials[tuner_id] = trial
-                self.tuner_ids.add(tuner_id)
-                self._display.trial_start.setdefault(trial.trial_id, datetime.now())
-                self._display.trial_number.setdefault(trial.trial_id, len(self.trials))
-
-    def set_state(self, state):
-        super().set_state(state)
-        self.owners_at_reload = dict(self.ongoing_trials)
-
-    @kt.synchronized
-    def create_trial(self, tuner_id):
-        trial = super().create_trial(tuner_id)
-        if trial.status == kt.engine.trial.TrialStatus.RUNNING:
-            self.save()  # now with the trial's start
-        return trial
-
-    @kt.synchronized
-    def end_trial(self, trial):
-        if trial.trial_id in self.end_order and ended(self.trials[trial.trial_id]):
-            return  # already ended: a retried call
-        while trial.trial_id in self._retry_queue:
-            self._retry_queue.remove(trial.trial_id)
-        super().end_trial(trial)
-        self.save()  # now without the ended trial among the running ones
-
-
-def ended(trial) -> bool:
-    return trial.status in (kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED)
-
-
-class ResumableGridOracle(KeepsTrialOwners, kt.oracles.GridSearchOracle):
-    """keras-tuner's grid oracle keeps its place in the grid (its value-ordered trial list and the
-    queue of trials whose successor is still to try) only in memory, so a reloaded grid sweep
-    stops after the trials it already had. This one saves both with the rest of its state."""
-
-    def get_state(self):
-        state = super().get_state()
-        order, index = [], self._ordered_ids._next_index[None]
-        while index is not None:
-            order.append(self._ordered_ids._memory[index])
-            index = self._ordered_ids._next_index[index]
-        return {**state, "lab_grid_order": order, "lab_grid_populate_next": list(self._populate_next)}
-
-    def set_state(self, state):
-        super().set_state(state)
-        self._ordered_ids = LinkedList()
-        for trial_id in state.get("lab_grid_order", []):
-            self._ordered_ids.insert(trial_id)
-        self._populate_next = list(state.get("lab_grid_populate_next", []))
-
-
-class RandomOracle(KeepsTrialOwners, kt.oracles.RandomSearchOracle):
-    pass
-
-
-class BayesianOracle(KeepsTrialOwners, kt.oracles.BayesianOptimizationOracle):
-    pass
-
-
-class HyperbandOracle(KeepsTrialOwners, kt.oracles.HyperbandOracle):
-    pass
 
 
 def make_oracle(cfg: RunConfig) -> kt.Oracle:
@@ -277,8 +187,9 @@ class LabTuner(kt.Tuner):
         self.trial_seconds: Dict[str, float] = {}  # keras-tuner's trial begin to end, this process
         self.trial_started = 0.0
         super().__init__(oracle, hypermodel=None, directory=directory, project_name=project_name, overwrite=False)
-        if self._is_worker():  # keras-tuner wrapped the oracle in its gRPC client
-            self.oracle = PacedOracleClient(self.oracle._oracle, sweep.run_cfg.search.distributed.connect_timeout_s)
+        if is_worker(self):  # keras-tuner wrapped the oracle in its gRPC client
+            self.oracle = PacedOracleClient(oracle_behind_client(self.oracle),
+                                            sweep.run_cfg.search.distributed.connect_timeout_s)
 
     @property
     def role(self) -> Role:
@@ -304,7 +215,7 @@ class LabTuner(kt.Tuner):
         super().on_trial_end(trial)
         self.trial_seconds[trial.trial_id] = time.perf_counter() - self.trial_started
         free_memory()
-        if self._is_worker():  # the oracle is on the chief: count this worker's trials
+        if is_worker(self):  # the oracle is on the chief: count this worker's trials
             self.sweep.check_memory(len(self.trial_seconds), None, f"rss_mib/{self.tuner_id}")
         else:
             self.sweep.check_memory(len(self.oracle.trials), self.oracle.remaining_trials())
@@ -314,10 +225,6 @@ class LabTuner(kt.Tuner):
 
     def load_model(self, trial):
         raise NotImplementedError("The lab does not keep trial models: retrain the best spec with task=train")
-
-
-def nothing_left(oracle) -> bool:
-    return not oracle.ongoing_trials and not oracle._retry_queue and oracle.remaining_trials() == 0
 
 
 def where_it_runs(tuner_id: str) -> Dict[str, str]:
