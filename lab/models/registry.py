@@ -69,7 +69,7 @@ def build_model(spec, input_shape: Sequence[int], classes: int) -> keras.Model:
         >>> from lab.models.variants import load_variant
         >>> model = build_model(load_variant("resnet20"), (32, 32, 3), 10)
         >>> model.count_params()
-        270410
+        271098
     """
     family = FAMILIES.get(getattr(spec, "family", None))
     if family is None:
