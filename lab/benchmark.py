@@ -32,7 +32,7 @@ from lab import runtime
 from lab.config import RunConfig, to_run_config
 from lab.data import Splits, load_splits
 from lab.models import build_model
-from lab.search.space import apply_overrides
+from lab.overrides import apply_overrides
 from lab.tracking import tracked_run
 from lab.training import reuse
 from lab.training.train import compile_seconds, fit_and_evaluate, run_tags, targets

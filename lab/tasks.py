@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lab.config import Role, Task, to_run_config
-from lab.errors import LabError
+from lab.command_line import command_line_keys, output_dir
+from lab.overrides import with_quick_settings
 
 
 def run_train(cfg: DictConfig) -> Optional[float]:
@@ -72,17 +72,7 @@ def run_search(cfg: DictConfig) -> Optional[float]:
 
 def data_on_command_line() -> bool:
     """Whether the user chose `data=...` (Hydra's task overrides), as opposed to the default."""
-    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
-
-    if not HydraConfig.initialized():
-        return False
-    return any(o.split("=", 1)[0].lstrip("+~") == "data" for o in HydraConfig.get().overrides.task)
-
-
-def output_dir() -> Path:
-    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
-
-    return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path.cwd()
+    return "data" in command_line_keys()
 
 
 def run_analyze(cfg: DictConfig) -> None:
@@ -130,37 +120,6 @@ def run_bench(cfg: DictConfig) -> None:
 TASKS: Dict[Task, Callable[[DictConfig], Optional[float]]] = {
     Task.train: run_train, Task.search: run_search, Task.analyze: run_analyze, Task.list: run_list,
     Task.bench: run_bench}
-
-
-def command_line_keys() -> List[str]:
-    """The config keys set on the command line (`train.epochs=3` -> `train.epochs`), not group choices."""
-    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
-
-    if not HydraConfig.initialized():
-        return []
-    return [o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task if "=" in o]
-
-
-def with_quick_settings(cfg: DictConfig, given: Sequence[str] = ()) -> DictConfig:
-    """`quick=true` applies the experiment's `quick_settings` (dotted keys) before anything runs,
-    except those the command line set (`given`): `quick=true train.epochs=5` trains 5 epochs."""
-    if not cfg.quick:
-        return cfg
-    from lab.search.space import apply_overrides, by_name  # noqa: PLC0415
-
-    def canonical(key: str) -> str:
-        try:
-            return by_name(cfg, key)
-        except LabError:
-            return key
-
-    chosen = [canonical(key) for key in given]
-    settings = OmegaConf.to_container(cfg.quick_settings, resolve=True)  # before they change what they refer to
-    kept = {key: value for key, value in settings.items()
-            if not any(canonical(key) == c or canonical(key).startswith(c + ".") for c in chosen)}
-    quick = apply_overrides(cfg, kept)
-    quick.quick_settings = settings
-    return quick
 
 
 TRACKED = (Task.train, Task.search, Task.bench)

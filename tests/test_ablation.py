@@ -16,7 +16,7 @@ from lab.errors import ConfigValueError
 from lab.search.ablation import holm, paired_difference, value_stats, verdicts
 from lab.search.report import ablation_markdown
 from lab.training.trained import not_trained_reason
-from lab.tasks import with_quick_settings
+from lab.overrides import with_quick_settings
 
 
 def rows(table, column="best_objective"):

@@ -20,7 +20,7 @@ from lab.search.distributed import check_address_free, set_role_environment, wai
 from lab.search.sweep import PARENT, LabTuner, Sweep, make_oracle, open_parent
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
-from lab.tracking.params import flatten
+from lab.overrides import flatten
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import Dict, Iterator, List, Optional
 
 from omegaconf import DictConfig
 
+from lab import command_line
 from lab.config import PROJECT_ROOT, to_run_config
 from lab.errors import LabError
 from lab.tracking.runs import is_server, sigterm_raises
@@ -92,12 +93,10 @@ def smi_gpus() -> List[str]:
 
 def user_overrides() -> List[str]:
     """The command line's overrides, less the keys each role sets for itself."""
-    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
-
-    if not HydraConfig.initialized():
+    if not command_line.in_hydra_run():
         raise LabError("the launcher starts `python run.py` processes: run it as "
                        "`python run.py task=search search.distributed.role=launcher ...`")
-    return [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0].lstrip("+~") not in OWN_KEYS]
+    return [o for o in command_line.overrides() if command_line.override_key(o) not in OWN_KEYS]
 
 
 def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir: Path, env: Dict[str, str]) -> List[RoleProcess]:
@@ -153,9 +152,7 @@ def tracking_for_roles(uri: str, log_dir: Path) -> Iterator[str]:
 def launch(cfg: DictConfig, env: Optional[Dict[str, str]] = None) -> None:
     """Runs the chief and workers to the end of the sweep; raises `LaunchFailed` if one fails
     (the others are then terminated: their runs end KILLED and the sweep resumes next time)."""
-    from lab.tasks import output_dir  # noqa: PLC0415
-
-    overrides, log_dir = user_overrides(), output_dir() / "launcher"
+    overrides, log_dir = user_overrides(), command_line.output_dir() / "launcher"
     log_dir.mkdir(parents=True, exist_ok=True)
     max_restarts = to_run_config(cfg).search.distributed.max_restarts
     with sigterm_raises(), tracking_for_roles(cfg.tracking.uri, log_dir) as uri:  # SIGTERM cleans up too

@@ -3,15 +3,15 @@ overrides one trial's values stand for. No architecture lives here: values only 
 
 from __future__ import annotations
 
-import copy
 from contextlib import nullcontext
 from typing import Any, Dict, List
 
 import keras_tuner as kt
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lab.config import AxisKind, AxisSpec
 from lab.errors import ConfigValueError
+from lab.overrides import apply_overrides
 
 
 def declare_axis(hp: kt.HyperParameters, axis: AxisSpec) -> None:
@@ -46,57 +46,6 @@ def space_of(axes: List[AxisSpec]) -> kt.HyperParameters:
 def trial_overrides(hp: kt.HyperParameters, axes: List[AxisSpec]) -> Dict[str, Any]:
     """{config path: value} for the axes active in this trial."""
     return {axis.path: hp.get(axis.name) for axis in axes if hp.is_active(axis.name)}
-
-
-def by_name(cfg: DictConfig, path: str) -> str:
-    """`search.space.seed.values` -> `search.space.1.values`: a list of named records (the axes of a
-    space) is indexed by name, so a setting survives a reordering of the list."""
-    parts, node = path.split("."), cfg
-    for i, part in enumerate(parts):
-        if isinstance(node, ListConfig):
-            if part == "*":
-                break
-            if not part.isdigit():
-                names = [item.get("name") if isinstance(item, DictConfig) else None for item in node]
-                if part not in names:
-                    raise ConfigValueError(f"{'.'.join(parts[:i])} has no entry named {part!r} (it has {names}). "
-                                           f"Received: {path}")
-                parts[i] = str(names.index(part))
-            node = node[int(parts[i])] if int(parts[i]) < len(node) else None
-        elif isinstance(node, DictConfig):
-            node = node[part] if part in node else None
-        else:
-            break
-    return ".".join(parts)
-
-
-def set_path(cfg: DictConfig, path: str, value: Any) -> None:
-    """Sets `a.b.c`; a `*` segment sets the key in every element of a list (`model.stages.*.blocks`);
-    a list of named records takes names (`search.space.seed.values`); the path `model` takes a
-    variant name and swaps in that whole variant (`values: [plain20, resnet20]`)."""
-    path = by_name(cfg, path)
-    if path == "model":
-        from lab.config import compose  # noqa: PLC0415
-
-        cfg.model = compose([f"model={value}"]).model
-        return
-    head, _, rest = path.partition(".*.")
-    if not rest:
-        OmegaConf.update(cfg, path, value, merge=False)
-        return
-    items = OmegaConf.select(cfg, head)
-    if not isinstance(items, ListConfig):
-        raise ConfigValueError(f"A search axis path uses `*` on something that is not a list. Received: {path!r}")
-    for item in items:
-        set_path(item, rest, value)
-
-
-def apply_overrides(cfg: DictConfig, overrides: Dict[str, Any]) -> DictConfig:
-    """A copy of `cfg` with each path set; an unknown path fails naming it (the records are closed)."""
-    trial_cfg = copy.deepcopy(cfg)
-    for path, value in overrides.items():
-        set_path(trial_cfg, path, value)
-    return trial_cfg
 
 
 def example_value(axis: AxisSpec) -> Any:

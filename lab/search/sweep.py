@@ -19,7 +19,7 @@ import keras_tuner as kt
 import numpy as np
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from lab import runtime
 from lab.config import Role, RunConfig, TunerName, to_run_config
@@ -27,9 +27,9 @@ from lab.data import Splits
 from lab.search.distributed import serve
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
                                     ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
-from lab.search.space import apply_overrides, space_of, trial_overrides
+from lab.overrides import apply_overrides, flat_config
+from lab.search.space import space_of, trial_overrides
 from lab.tracking import tracked_run
-from lab.tracking.params import flatten
 from lab.tracking.runs import Suspended, TrackedRun, experiment_id
 
 PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
@@ -116,7 +116,7 @@ class Sweep:
                              parent_run_id=self.parent.run_id, resume_run_id=self.child_of(trial.trial_id)) as child:
                 child.set_tags(where_it_runs(tuner_id))  # a retried trial's run names the process that finished it
                 child.log_params({f"hp.{k}": v for k, v in hp.values.items()})
-                child.log_params(flatten(OmegaConf.to_container(trial_cfg, resolve=True, enum_to_str=True)))
+                child.log_params(flat_config(trial_cfg))
                 results = self.train_executions(trial.trial_id, trial_cfg, child)
             self.fit_seconds[trial.trial_id] = sum(sum(r.history.get("epoch_seconds", [])) for r in results)
         except Exception as error:  # noqa: BLE001  (any failure fails this trial, not the sweep)

@@ -19,7 +19,7 @@ from lab.errors import ModelTooBigError, NonFiniteLossError
 from lab.models.heads import MAIN_OUTPUT
 from lab.tracking import TrackedRun, tracked_run
 from lab.tracking.callback import MlflowEpochLogger
-from lab.tracking.params import flatten
+from lab.overrides import flat_config
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
 from lab.training.optimizers import make_optimizer
 from lab.training import reuse
@@ -175,7 +175,7 @@ def train(cfg: DictConfig) -> TrainResult:
     runtime.configure(run_cfg.train)
     splits = load_splits(run_cfg.data, run_cfg.seed)  # a bad data path or file fails before any run exists
     with tracked_run(run_cfg.tracking, run_name(run_cfg), run_tags(run_cfg, "train")) as run:
-        run.log_params(flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)))
+        run.log_params(flat_config(cfg))
         run.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
         run.log_params({"data.source": splits.source, "data.train_examples": len(splits.x_train),
                         "data.val_examples": len(splits.x_val), "data.test_examples": len(splits.x_test)})
