@@ -143,7 +143,7 @@ def summarize(fits: List[Dict[str, object]]) -> Dict[str, object]:
 def sweep_overhead(cfg: DictConfig) -> Dict[str, object]:
     """A small sweep: per trial, its wall time (keras-tuner's trial begin to end, so the oracle
     and its state files count) against the time inside `fit` (the sum of its epochs)."""
-    from lab.search import search  # noqa: PLC0415
+    from lab.search.run import search  # noqa: PLC0415
 
     run_cfg = to_run_config(cfg)
     result = search(apply_overrides(cfg, {"search.max_trials": run_cfg.bench.sweep_trials,

@@ -35,7 +35,7 @@ def restart_process() -> None:
 
 
 def run_search(cfg: DictConfig) -> Optional[float]:
-    from lab.search import search  # noqa: PLC0415
+    from lab.search.run import search  # noqa: PLC0415
     from lab.search.sweep import RestartSweep  # noqa: PLC0415
     from lab.tracking.runs import ui_hint  # noqa: PLC0415
 

@@ -24,7 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import FAST_TRAIN
 from lab.config import PROJECT_ROOT, compose
-from lab.search import search
+from lab.search.run import search
 from lab.tracking.server import local_server
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import FAST_TRAIN
 from lab.config import PROJECT_ROOT, compose
-from lab.search import search
+from lab.search.run import search
 from test_data import write_idx_set
 
 ENTRIES = {"train": ["task=train"], "search": ["task=search"],

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from conftest import FAST_TRAIN
 from lab.config import PROJECT_ROOT, compose
 from lab.errors import ConfigValueError
-from lab.search import search
+from lab.search.run import search
 
 SWEEP = ["task=search", "data=synthetic", "model=resnet20", "train.epochs=1", *FAST_TRAIN]
 

@@ -1,0 +1,217 @@
+"""`search(cfg)`, the body of `task=search`: runs or resumes a sweep (alone, as a distributed chief or
+as a worker), then reports it on its MLflow parent run (trials.csv, summary.md, figures)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import keras
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from lab import runtime
+from lab.config import AblationConfig, Role, to_run_config
+from lab.errors import LabError, require
+from lab.data import load_splits
+from lab.search.report import summary_markdown, to_csv, trial_rows
+from lab.search.space import validate_space
+from lab.search.distributed import check_address_free, set_role_environment, wait_for_chief
+from lab.search.sweep import PARENT, LabTuner, Sweep, make_oracle, open_parent
+from lab.tracking import tracked_run
+from lab.tracking.runs import TrackedRun
+from lab.overrides import flatten
+
+
+@dataclass
+class SearchResult:
+    parent_run_id: str
+    experiment_id: str
+    rows: List[dict]
+    best_trial: Optional[str]
+    best_value: Optional[float]
+    trial_seconds: Dict[str, float]  # trials run by this process: keras-tuner's begin to end
+    fit_seconds: Dict[str, float]  # the same trials: time inside `fit` (the sum of their epochs)
+    figures: Dict[str, str] = field(default_factory=dict)  # parent's PNG artifacts: name -> path or URI
+    summary: Optional[str] = None  # where summary.md is
+
+
+def search(cfg: DictConfig) -> SearchResult:
+    """Runs (or resumes) the sweep `search.name`: one MLflow parent run, one child per trial.
+    With `search.distributed.role=chief` this process serves the oracle and reports; with
+    `worker` it trains trials for the chief at `search.distributed.address`.
+
+    Example:
+        >>> from lab.config import compose
+        >>> result = search(compose(["task=search", "data=synthetic", "search.max_trials=2"]))
+        >>> len(result.rows)
+        2
+    """
+    run_cfg = to_run_config(cfg)
+    validate_space(cfg, run_cfg.search.space)  # a malformed axis fails before any run or trial
+    dist = run_cfg.search.distributed
+    require(dist.role is not Role.launcher, "search.distributed.role", dist.role.value,
+            "none, chief or worker here (the launcher is `python run.py task=search search.distributed.role=launcher`)")
+    set_role_environment(dist)
+    keras.utils.set_random_seed(run_cfg.seed)
+    runtime.configure(run_cfg.train)
+    if dist.role is Role.worker:
+        return work_for_chief(cfg, run_cfg)
+    return lead_sweep(cfg, run_cfg)
+
+
+def lead_sweep(cfg: DictConfig, run_cfg) -> SearchResult:
+    """A sweep in one process, or a distributed chief: owns the parent run and the oracle, and
+    reports at the end."""
+    dist = run_cfg.search.distributed
+    tags = {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search",
+            "lab.backend": runtime.backend(), "lab.device": runtime.device_description(),
+            "lab.git_commit": runtime.git_commit()}
+    chief = dist.role is Role.chief
+    if chief:  # before it touches the sweep's runs or state
+        check_address_free(dist)
+    splits = None if chief else load_splits(run_cfg.data, run_cfg.seed)  # the chief trains nothing
+    resume = open_parent(run_cfg)  # (after the data: a bad data path must not mark an earlier sweep FAILED)
+    with tracked_run(run_cfg.tracking, run_cfg.search.name, tags, resume_run_id=resume) as parent:
+        if resume is None:
+            container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+            parent.log_params(flatten({key: container[key] for key in ("search", "data", "train", "seed")}))
+            parent.log_params({"search.base_model": run_cfg.model.name})
+            parent.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        sweep = Sweep(cfg, run_cfg, splits, parent)
+        if not chief:  # a chief's workers may still be training their runs
+            sweep.close_stale_children()
+        tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
+        tuner.search()
+        sweep.close_stale_children()  # nothing runs any more
+        return report(tuner, sweep)
+
+
+def work_for_chief(cfg: DictConfig, run_cfg) -> SearchResult:
+    """A distributed worker: trials come from the chief, their runs go under the chief's parent run."""
+    dist = run_cfg.search.distributed
+    splits = load_splits(run_cfg.data, run_cfg.seed)  # bad data fail before the wait
+    wait_for_chief(dist)  # the chief opens the parent run before it listens
+    parent_id = open_parent(run_cfg)
+    if parent_id is None:
+        raise LabError(f"the chief at {dist.address} has no parent run for search.name={run_cfg.search.name} "
+                       f"in {run_cfg.tracking.uri}: give every role the same search.name and tracking.uri")
+    client = MlflowClient(run_cfg.tracking.uri)
+    parent = TrackedRun(client, parent_id, client.get_run(parent_id).info.experiment_id)  # the chief closes it
+    sweep = Sweep(cfg, run_cfg, splits, parent)
+    tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
+    tuner.search()
+    rows = [{"trial_id": trial_id, "wall_seconds": seconds} for trial_id, seconds in tuner.trial_seconds.items()]
+    return SearchResult(parent_id, parent.experiment_id, rows, None, None,
+                        dict(tuner.trial_seconds), dict(sweep.fit_seconds))
+
+
+def colour_value(run: Run, key: str) -> str:
+    """A trial run's value for `key`: a param (`model.connectivity`, `hp.variant`) or a metric (`depth`)."""
+    if key in run.data.params:
+        return run.data.params[key]
+    value = run.data.metrics.get(key)
+    return "?" if value is None else f"{value:g}"
+
+
+def log_plots(sweep: Sweep, rows: List[dict], children: Dict[str, Run]) -> Dict[str, str]:
+    """objective_vs_depth.png, objective_vs_params.png, objective_vs_macs.png, curves.png (coloured
+    by the sweep's first axis) and, for an ablation, error_curves.png, on the parent; returns
+    {name: where the file is}."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    from lab.search import plots  # noqa: PLC0415
+
+    client, search_cfg = sweep.parent.client, sweep.run_cfg.search
+    objective, colour_key = search_cfg.objective, f"hp.{search_cfg.space[0].name}" if search_cfg.space else "hp.?"
+    trials, curves = [], {}
+    for row in rows:
+        child = children.get(row["trial_id"])
+        if child is None or row["best_objective"] == "":
+            continue
+        metrics = child.data.metrics
+        trials.append({"objective": float(row["best_objective"]), "depth": metrics.get("depth", 0),
+                       "params_total": metrics.get("params_total", 0), "macs": metrics.get("macs", 0),
+                       colour_key: colour_value(child, colour_key)})
+        history = client.get_metric_history(child.info.run_id, objective)
+        curves[f"trial {row['trial_id']}"] = [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)]
+    if not trials:
+        return {}
+    figures = {"objective_vs_depth.png": plots.depth_figure(trials, colour_key, objective),
+               "objective_vs_params.png": plots.cost_figure(trials, "params_total", colour_key, objective),
+               "objective_vs_macs.png": plots.cost_figure(trials, "macs", colour_key, objective),
+               "curves.png": plots.curves_figure(curves, objective)}
+    if search_cfg.ablation is not None:
+        figures["error_curves.png"] = plots.error_curves_figure(
+            ablation_curves(client, search_cfg.ablation, rows, children),
+            f"{search_cfg.name}: {search_cfg.ablation.source or 'ablation'}")
+    for name, figure in figures.items():
+        figure.tight_layout()
+        client.log_figure(sweep.parent.run_id, figure, name)
+        plt.close(figure)
+    return {name: artifact_path(client, sweep.parent.run_id, name) for name in figures}
+
+
+def artifact_path(client: MlflowClient, run_id: str, name: str) -> str:
+    """A local path for a file store's artifact, else its URI."""
+    uri = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{name}"
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def mean_curve(client: MlflowClient, runs: List[Run], accuracy_key: str) -> List[tuple]:
+    """[(epoch, 1 - mean accuracy over the runs)] for the epochs every run logged."""
+    per_run = [{m.step: m.value for m in client.get_metric_history(r.info.run_id, accuracy_key)} for r in runs]
+    epochs = sorted(set.intersection(*(set(h) for h in per_run))) if per_run else []
+    return [(epoch, 1 - sum(h[epoch] for h in per_run) / len(per_run)) for epoch in epochs]
+
+
+def ablation_curves(client: MlflowClient, cfg: AblationConfig, rows: List[dict], children: Dict[str, Run]):
+    """One mean error curve per value of the ablation's axis, over its trained runs."""
+    from lab.search import plots  # noqa: PLC0415
+    from lab.search.ablation import usable  # noqa: PLC0415
+
+    by_value: Dict[str, List[Run]] = {}
+    for row in usable(rows):
+        if row["trial_id"] in children:
+            by_value.setdefault(str(row[cfg.axis]), []).append(children[row["trial_id"]])
+    style = cfg.curves
+    curves = []
+    for value, runs in by_value.items():
+        group = colour_value(runs[0], style.colour_by) if style.colour_by else value
+        dashed = style.dash_by is not None and colour_value(runs[0], style.dash_by) in style.dashed
+        curves.append(plots.ErrorCurve(value, group, dashed, mean_curve(client, runs, "accuracy"),
+                                       mean_curve(client, runs, "val_accuracy"), len(runs)))
+    return curves
+
+
+def sweep_wall_time(children: Dict[str, Run]) -> str:
+    """From the first trial's start to the last trial's end, and summed over trials (a resumed
+    sweep's pause counts in the first, not in the second)."""
+    spans = [(c.info.start_time, c.info.end_time) for c in children.values() if c.info.end_time]
+    if not spans:
+        return "no trial ended"
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    return (f"{(last - first) / 1000:.0f} s from the first trial's start to the last trial's end "
+            f"({sum(e - s for s, e in spans) / 1000:.0f} s summed over {len(spans)} trials)")
+
+
+def report(tuner: LabTuner, sweep: Sweep) -> SearchResult:
+    parent, run_cfg, children = sweep.parent, sweep.run_cfg, sweep.children()
+    rows = trial_rows(tuner.oracle, run_cfg.search.space, children)
+    parent.log_text(to_csv(rows, [axis.name for axis in run_cfg.search.space]), "trials.csv")
+    figures = log_plots(sweep, rows, children)
+    facts = {**runtime.provenance(), "sweep wall time": sweep_wall_time(children)}
+    summary = summary_markdown(rows, run_cfg, "\n".join(f"- {key}: {value}" for key, value in facts.items()))
+    parent.log_text(summary, "summary.md")
+    best = tuner.oracle.get_best_trials(1)
+    best_trial, best_value = (best[0].trial_id, best[0].score) if best else (None, None)
+    if best_trial is not None:
+        parent.set_tags({"lab.best_trial": best_trial, "lab.best_child": children[best_trial].info.run_id})
+        parent.log_metrics({"best_objective": best_value})
+        parent.log_text(OmegaConf.to_yaml(best[0].hyperparameters.values), "best_values.yaml")
+    return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value,
+                        dict(tuner.trial_seconds), dict(sweep.fit_seconds), figures,
+                        artifact_path(parent.client, parent.run_id, "summary.md"))
+
+
