@@ -36,8 +36,8 @@ step "warm the compilation cache" 90 python3 run.py task=train "${COMMON[@]}" tr
 for mode in single w1 w2; do
   case $mode in
     single) ROLE=(search.distributed.role=none) ;;
-    w1) ROLE=(search.distributed.role=launcher "search.distributed.devices=$DEVICES" search.distributed.workers=1) ;;
-    w2) ROLE=(search.distributed.role=launcher "search.distributed.devices=$DEVICES" search.distributed.workers=2) ;;
+    w1) ROLE=(search.distributed.role=launcher "search.distributed.devices=$DEVICES" search.distributed.local_workers=1) ;;
+    w2) ROLE=(search.distributed.role=launcher "search.distributed.devices=$DEVICES" search.distributed.local_workers=2) ;;
   esac
   echo "$mode start $(date +%s.%N)" >> "$OUT/phases.txt"
   step "sweep $mode" 150 python3 run.py "${COMMON[@]}" "${GRID[@]}" search.name="$mode" \

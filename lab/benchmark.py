@@ -26,13 +26,11 @@ from typing import Dict, List, Optional
 
 import keras
 import numpy as np
-from omegaconf import DictConfig
 
 from lab import runtime
-from lab.config import RunConfig, to_run_config
+from lab.config import RunConfig
 from lab.data import Splits, load_splits
 from lab.models import build_model
-from lab.overrides import apply_overrides
 from lab.tracking import tracked_run
 from lab.training import reuse
 from lab.training.train import compile_seconds, fit_and_evaluate, run_tags, targets
@@ -106,19 +104,18 @@ def raw_keras_fit(cfg: RunConfig, splits: Splits) -> FitTiming:
     return FitTiming(clock.seconds, cfg.bench.steps, cfg.train.batch_size)
 
 
-def lab_fit(cfg: DictConfig, splits: Splits) -> Dict[str, object]:
+def lab_fit(cfg: RunConfig, splits: Splits) -> Dict[str, object]:
     """The lab's own training path, tracked in MLflow like any run, with the same clock. Each
     repeat builds and compiles its model, as the raw side does (no compiled-model reuse)."""
     reuse.forget()
-    run_cfg = to_run_config(cfg)
     clock = EpochClock()
-    with tracked_run(run_cfg.tracking, f"bench-{run_cfg.model.name}", run_tags(run_cfg, "bench")) as run:
-        fit_and_evaluate(run_cfg, splits, run, extra_callbacks=[clock])
-    timing = FitTiming(clock.seconds, run_cfg.bench.steps, run_cfg.train.batch_size)
+    with tracked_run(cfg.tracking, f"bench-{cfg.model.name}", run_tags(cfg, "bench")) as run:
+        fit_and_evaluate(cfg, splits, run, extra_callbacks=[clock])
+    timing = FitTiming(clock.seconds, cfg.bench.steps, cfg.train.batch_size)
     return {"timing": timing, "mlflow_seconds": run.logging_seconds, "run_id": run.run_id}
 
 
-def timed(fit) -> Dict[str, object]:
+def with_wall_seconds(fit) -> Dict[str, object]:
     start = time.perf_counter()
     result = fit()
     result = result if isinstance(result, dict) else {"timing": result}
@@ -140,15 +137,14 @@ def summarize(fits: List[Dict[str, object]]) -> Dict[str, object]:
     return summary
 
 
-def sweep_overhead(cfg: DictConfig) -> Dict[str, object]:
+def sweep_overhead(cfg: RunConfig) -> Dict[str, object]:
     """A small sweep: per trial, its wall time (keras-tuner's trial begin to end, so the oracle
     and its state files count) against the time inside `fit` (the sum of its epochs)."""
     from lab.search.run import search  # noqa: PLC0415
 
-    run_cfg = to_run_config(cfg)
-    result = search(apply_overrides(cfg, {"search.max_trials": run_cfg.bench.sweep_trials,
-                                          "search.name": f"bench-{int(time.time())}",
-                                          "search.restart_after_mib": None}))
+    result = search(cfg.with_overrides({"search.max_trials": cfg.bench.sweep_trials,
+                                        "search.name": f"bench-{int(time.time())}",
+                                        "search.restart_after_mib": None}))
     trials = []
     for trial_id, wall in result.trial_seconds.items():
         fit = result.fit_seconds.get(trial_id)
@@ -176,10 +172,10 @@ def cache_entries(cfg: RunConfig) -> Optional[int]:
     return sum(1 for _ in path.rglob("*") if _.is_file()) if path.exists() else 0
 
 
-def bench(cfg: DictConfig) -> Dict[str, object]:
+def bench(given: RunConfig) -> Dict[str, object]:
     """Runs the benchmark described in the module docstring; returns the JSON record."""
-    cfg = apply_overrides(cfg, {"data.val_fraction": 0.0, "train.epochs": 1 + cfg.bench.epochs, "train.verbose": 0})
-    run_cfg = to_run_config(cfg)
+    run_cfg = given.with_overrides({"data.val_fraction": 0.0, "train.epochs": 1 + given.bench.epochs,
+                                    "train.verbose": 0})
     runtime.configure(run_cfg.train)
     record: Dict[str, object] = {"benchmark": "lab_vs_raw", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                  **environment(run_cfg)}
@@ -189,9 +185,9 @@ def bench(cfg: DictConfig) -> Dict[str, object]:
         order = ["raw", "lab"] if repeat % 2 == 0 else ["lab", "raw"]
         for side in order:
             if side == "raw" and run_cfg.bench.raw:
-                raw_fits.append(timed(lambda: raw_keras_fit(run_cfg, splits)))
+                raw_fits.append(with_wall_seconds(lambda: raw_keras_fit(run_cfg, splits)))
             elif side == "lab":
-                lab_fits.append(timed(lambda: lab_fit(cfg, splits)))
+                lab_fits.append(with_wall_seconds(lambda: lab_fit(run_cfg, splits)))
     record["lab"] = summarize(lab_fits)
     if raw_fits:
         record["raw"] = summarize(raw_fits)
@@ -199,7 +195,7 @@ def bench(cfg: DictConfig) -> Dict[str, object]:
         record["lab_over_raw_per_repeat"] = [round(lab["timing"].steady_step_ms / raw["timing"].steady_step_ms, 4)
                                              for raw, lab in zip(raw_fits, lab_fits)]
     if run_cfg.bench.sweep_trials:
-        record["sweep"] = sweep_overhead(cfg)
+        record["sweep"] = sweep_overhead(run_cfg)
     return record
 
 

@@ -320,9 +320,9 @@ class DistributedConfig:
 
     role: Role = Role.none
     address: str = "127.0.0.1:8000"  # HOST:PORT the chief binds to and workers connect to
-    worker: int = 0  # this worker's index: its keras-tuner id is `worker<N>`; a restarted worker resumes its trial
+    worker_index: int = 0  # this worker's index: its keras-tuner id is `worker<N>`; a restarted worker resumes its trial
     connect_timeout_s: float = 300.0  # how long a worker waits for the chief before giving up
-    workers: Optional[int] = None  # launcher: local workers (null: one per device)
+    local_workers: Optional[int] = None  # launcher: workers it starts here (null: one per device)
     # launcher: GPUs to pin workers to, numbered as nvidia-smi does (null: those CUDA_VISIBLE_DEVICES
     # names, else every GPU nvidia-smi lists)
     devices: Optional[List[int]] = None
@@ -335,9 +335,10 @@ class DistributedConfig:
         host, _, port = self.address.rpartition(":")
         require(bool(host) and port.isdigit() and 0 < int(port) < 65536, "search.distributed.address",
                 self.address, "HOST:PORT")
-        require(self.worker >= 0, "search.distributed.worker", self.worker, ">= 0")
+        require(self.worker_index >= 0, "search.distributed.worker_index", self.worker_index, ">= 0")
         require(self.connect_timeout_s > 0, "search.distributed.connect_timeout_s", self.connect_timeout_s, "> 0")
-        require(self.workers is None or self.workers > 0, "search.distributed.workers", self.workers, "null or > 0")
+        require(self.local_workers is None or self.local_workers > 0, "search.distributed.local_workers", self.local_workers,
+                "null or > 0")
         require(self.max_restarts >= 0, "search.distributed.max_restarts", self.max_restarts, ">= 0")
 
     @property
@@ -370,6 +371,9 @@ class SearchConfig:
     name: str = "search"
     directory: str = "outputs/tuner"
     space: List[AxisSpec] = field(default_factory=list)
+    # What the sweep's scatter plots colour trials by: a trial run's param (`hp.connectivity`,
+    # `model.block`) or metric (`depth`). null: the first axis of the space.
+    colour_by: Optional[str] = None
     ablation: Optional[AblationConfig] = None
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
@@ -414,6 +418,13 @@ class RunConfig:
     quick: bool = False  # apply `quick_settings`: an experiment's quick mode
     quick_settings: Dict[str, Any] = field(default_factory=dict)  # {dotted key: value}
 
+    def with_overrides(self, overrides: Dict[str, Any]) -> "RunConfig":
+        """A copy with each dotted path set (a trial's values, an execution's seed, a whole
+        `model` variant by name), checked again as the original was (`lab.overrides.set_path`)."""
+        from lab.overrides import apply_overrides  # noqa: PLC0415
+
+        return to_run_config(apply_overrides(OmegaConf.structured(self), overrides, variant_node))
+
 
 def register_configs() -> None:
     """Registers the schemas with Hydra. Config files select theirs in their defaults list:
@@ -455,6 +466,28 @@ def unknown_keys(given: Any, typed: Any, prefix: str = "") -> List[str]:
         return [extra for i in range(min(len(given), len(typed)))
                 for extra in unknown_keys(given._get_node(i), typed._get_node(i), f"{prefix}[{i}]")]
     return []
+
+
+def run_config(overrides: Optional[List[str]] = None) -> RunConfig:
+    """What `python run.py OVERRIDES` runs: composed, with the experiment's quick settings when
+    `quick=true` (keys the overrides set win), and checked (for tests and tools)."""
+    from lab.command_line import override_key  # noqa: PLC0415
+
+    overrides = list(overrides or [])
+    return checked_run_config(compose(overrides), [override_key(o) for o in overrides if "=" in o])
+
+
+def checked_run_config(composed: DictConfig, given: List[str]) -> RunConfig:
+    """The one conversion: Hydra's composed config, with the experiment's quick settings when
+    `quick=true` (except the keys in `given`, which the command line set), as a checked `RunConfig`."""
+    from lab.overrides import with_quick_settings  # noqa: PLC0415
+
+    return to_run_config(with_quick_settings(composed, given, variant_node))
+
+
+def variant_node(name: str) -> DictConfig:
+    """The composed `model` node of a registered variant (`conf/model/NAME.yaml`)."""
+    return compose([f"model={name}"]).model
 
 
 def compose(overrides: Optional[List[str]] = None) -> DictConfig:

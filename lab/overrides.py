@@ -5,17 +5,22 @@ that importing this module loads none of them).
 - `set_path` / `apply_overrides`: `train.epochs`, `model.stages.*.blocks` (every element of a
   list), `search.space.seed.values` (a list of named records, by name), `model` (a whole variant).
 - `with_quick_settings`: an experiment's quick mode.
-- `flatten` / `flat_config`: the resolved config as flat MLflow params (`model.stages.0.width`).
+- `flatten` / `flat_config` / `config_yaml`: a run's config as flat MLflow params
+  (`model.stages.0.width`) and as YAML.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lab.errors import ConfigValueError, LabError
+
+# A variant's name -> its composed `model` node (`lab.config.variant_node`); passed in, so that
+# this module imports no config schema (and through it, no Keras).
+VariantLoader = Callable[[str], DictConfig]
 
 
 def by_name(cfg: DictConfig, path: str) -> str:
@@ -40,15 +45,15 @@ def by_name(cfg: DictConfig, path: str) -> str:
     return ".".join(parts)
 
 
-def set_path(cfg: DictConfig, path: str, value: Any) -> None:
+def set_path(cfg: DictConfig, path: str, value: Any, load_variant: Optional[VariantLoader] = None) -> None:
     """Sets `a.b.c`; a `*` segment sets the key in every element of a list (`model.stages.*.blocks`);
     a list of named records takes names (`search.space.seed.values`); the path `model` takes a
-    variant name and swaps in that whole variant (`values: [plain20, resnet20]`)."""
+    variant name and swaps in that whole variant (`values: [plain20, resnet20]`) from `load_variant`."""
     path = by_name(cfg, path)
     if path == "model":
-        from lab.config import compose  # noqa: PLC0415
-
-        cfg.model = compose([f"model={value}"]).model
+        if load_variant is None:
+            raise ConfigValueError(f"model={value}: a whole variant is set through RunConfig.with_overrides")
+        cfg.model = load_variant(value)
         return
     head, _, rest = path.partition(".*.")
     if not rest:
@@ -61,15 +66,17 @@ def set_path(cfg: DictConfig, path: str, value: Any) -> None:
         set_path(item, rest, value)
 
 
-def apply_overrides(cfg: DictConfig, overrides: Dict[str, Any]) -> DictConfig:
+def apply_overrides(cfg: DictConfig, overrides: Dict[str, Any],
+                    load_variant: Optional[VariantLoader] = None) -> DictConfig:
     """A copy of `cfg` with each path set; an unknown path fails naming it (the records are closed)."""
     trial_cfg = copy.deepcopy(cfg)
     for path, value in overrides.items():
-        set_path(trial_cfg, path, value)
+        set_path(trial_cfg, path, value, load_variant)
     return trial_cfg
 
 
-def with_quick_settings(cfg: DictConfig, given: Sequence[str] = ()) -> DictConfig:
+def with_quick_settings(cfg: DictConfig, given: Sequence[str] = (),
+                        load_variant: Optional[VariantLoader] = None) -> DictConfig:
     """`quick=true` applies the experiment's `quick_settings` (dotted keys) before anything runs,
     except those the command line set (`given`): `quick=true train.epochs=5` trains 5 epochs."""
     if not cfg.quick:
@@ -84,7 +91,7 @@ def with_quick_settings(cfg: DictConfig, given: Sequence[str] = ()) -> DictConfi
     settings = OmegaConf.to_container(cfg.quick_settings, resolve=True)  # before they change what they refer to
     kept = {key: value for key, value in settings.items()
             if not any(canonical(key) == c or canonical(key).startswith(c + ".") for c in chosen)}
-    quick = apply_overrides(cfg, kept)
+    quick = apply_overrides(cfg, kept, load_variant)
     quick.quick_settings = settings
     return quick
 
@@ -103,6 +110,11 @@ def flatten(node: Any, prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
-def flat_config(cfg: DictConfig) -> Dict[str, Any]:
-    """The resolved config as flat params (enums as their names)."""
-    return flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+def flat_config(cfg: Any) -> Dict[str, Any]:
+    """A `RunConfig` (or any part of one) as flat params, enums as their names."""
+    return flatten(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True))
+
+
+def config_yaml(cfg: Any) -> str:
+    """A `RunConfig` as the YAML a run logs (`config.yaml`)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True)

@@ -38,6 +38,11 @@ def provenance() -> Dict[str, str]:
             "command": " ".join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "(library call)"}
 
 
+def provenance_tags() -> Dict[str, str]:
+    """The MLflow tags every run of the lab carries: backend, device and code version."""
+    return {"lab.backend": backend(), "lab.device": device_description(), "lab.git_commit": git_commit()}
+
+
 def device_description() -> str:
     """The accelerator the backend will use, e.g. "gpu:NVIDIA H200" or "cpu"; isolated here so that
     no model or training code imports a backend directly."""

@@ -1,5 +1,5 @@
-"""Dispatch of `python run.py task=NAME`: each task takes the composed config and returns the
-objective a Hydra sweeper would optimise (or None)."""
+"""Dispatch of `python run.py task=NAME`. The composed config is turned into the typed, checked
+`RunConfig` once, here (quick mode applied first); every task and everything below takes that."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from typing import Callable, Dict, Optional
 
 from omegaconf import DictConfig
 
-from lab.config import Role, Task, to_run_config
+from lab.config import Role, RunConfig, Task, checked_run_config
 from lab.command_line import command_line_keys, output_dir
-from lab.overrides import with_quick_settings
 
 
-def run_train(cfg: DictConfig) -> Optional[float]:
+def run_train(cfg: RunConfig) -> Optional[float]:
     from lab.tracking.runs import ui_hint  # noqa: PLC0415  (imports Keras: only when a task runs)
     from lab.training import train  # noqa: PLC0415
 
@@ -24,7 +23,7 @@ def run_train(cfg: DictConfig) -> Optional[float]:
     print(f"test_accuracy {result.test_accuracy:.4f}{best}")
     print(f"MLflow run {result.run_id} in {cfg.tracking.uri}")
     print(ui_hint(cfg.tracking.uri, result.experiment_id, result.run_id))
-    return result.objective
+    return result.selection_accuracy  # what a Hydra sweeper (`-m`) optimises
 
 
 def restart_process() -> None:
@@ -34,12 +33,12 @@ def restart_process() -> None:
     os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
-def run_search(cfg: DictConfig) -> Optional[float]:
+def run_search(cfg: RunConfig) -> Optional[float]:
     from lab.search.run import search  # noqa: PLC0415
     from lab.search.sweep import RestartSweep  # noqa: PLC0415
     from lab.tracking.runs import ui_hint  # noqa: PLC0415
 
-    role = to_run_config(cfg).search.distributed.role
+    role = cfg.search.distributed.role
     if role is Role.launcher:
         from lab.search.launcher import launch  # noqa: PLC0415
 
@@ -50,17 +49,17 @@ def run_search(cfg: DictConfig) -> Optional[float]:
         print(restart, flush=True)
         restart_process()
     if role is Role.worker:
-        print(f"worker {cfg.search.distributed.worker} ran trials {', '.join(result.trial_seconds) or 'none'} "
+        print(f"worker {cfg.search.distributed.worker_index} ran trials {', '.join(result.trial_seconds) or 'none'} "
               f"of sweep {cfg.search.name}; the chief reports the sweep")
         return None
     print(f"sweep {cfg.search.name}: {len(result.rows)} trials; best trial {result.best_trial} "
           f"{cfg.search.objective}={result.best_value}")
-    search_cfg = to_run_config(cfg).search
+    search_cfg = cfg.search
     if search_cfg.ablation is not None:
         from lab.search.report import ablation_markdown  # noqa: PLC0415
 
         print(ablation_markdown(result.rows, search_cfg.ablation, search_cfg.objective, search_cfg.direction,
-                                bool(cfg.quick)))
+                                cfg.quick))
     for name, path in result.figures.items():
         if name == "error_curves.png":
             print(f"error curves (training and validation error per epoch): {path}")
@@ -75,18 +74,17 @@ def data_on_command_line() -> bool:
     return "data" in command_line_keys()
 
 
-def run_analyze(cfg: DictConfig) -> None:
+def run_analyze(cfg: RunConfig) -> None:
     from lab.analysis import analyze_model, render_table  # noqa: PLC0415
     from lab.data import input_spec  # noqa: PLC0415
     from lab.models import build_model  # noqa: PLC0415
 
-    run_cfg = to_run_config(cfg)
-    shape, classes = run_cfg.model.input_shape, run_cfg.model.classes
+    shape, classes = cfg.model.input_shape, cfg.model.classes
     if data_on_command_line():
-        shape, classes = input_spec(run_cfg.data)
-    shape = run_cfg.analyze.input_shape or shape
-    classes = run_cfg.analyze.classes or classes
-    analysis = analyze_model(build_model(run_cfg.model, shape, classes), run_cfg.train.precision.value)
+        shape, classes = input_spec(cfg.data)
+    shape = cfg.analyze.input_shape or shape
+    classes = cfg.analyze.classes or classes
+    analysis = analyze_model(build_model(cfg.model, shape, classes), cfg.train.precision.value)
     render_table(analysis)
     path = output_dir() / "analysis.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +92,7 @@ def run_analyze(cfg: DictConfig) -> None:
     print(f"wrote {path}")
 
 
-def run_list(cfg: DictConfig) -> None:
+def run_list(cfg: RunConfig) -> None:
     from rich.table import Table  # noqa: PLC0415
 
     from lab.analysis import wide_console  # noqa: PLC0415
@@ -109,7 +107,7 @@ def run_list(cfg: DictConfig) -> None:
     wide_console().print(table)
 
 
-def run_bench(cfg: DictConfig) -> None:
+def run_bench(cfg: RunConfig) -> None:
     from lab.benchmark import bench, print_table, write_record  # noqa: PLC0415
 
     record = bench(cfg)
@@ -117,7 +115,7 @@ def run_bench(cfg: DictConfig) -> None:
     print(f"wrote {write_record(record, cfg.bench.out)}")
 
 
-TASKS: Dict[Task, Callable[[DictConfig], Optional[float]]] = {
+TASKS: Dict[Task, Callable[[RunConfig], Optional[float]]] = {
     Task.train: run_train, Task.search: run_search, Task.analyze: run_analyze, Task.list: run_list,
     Task.bench: run_bench}
 
@@ -125,8 +123,9 @@ TASKS: Dict[Task, Callable[[DictConfig], Optional[float]]] = {
 TRACKED = (Task.train, Task.search, Task.bench)
 
 
-def run_task(cfg: DictConfig) -> Optional[float]:
-    cfg = with_quick_settings(cfg, command_line_keys())
+def run_task(composed: DictConfig) -> Optional[float]:
+    """Hydra's composed config -> quick mode -> `RunConfig` (range checks) -> the task."""
+    cfg = checked_run_config(composed, command_line_keys())
     if cfg.task in TRACKED:
         from lab.tracking.server import check_reachable  # noqa: PLC0415
 

@@ -11,7 +11,7 @@ from omegaconf import open_dict
 
 from conftest import needs_fashion_mnist
 from lab.config import (AblationConfig, ComparisonConfig, Expectation, Metric, PROJECT_ROOT, compose,
-                        to_run_config)
+                        run_config, to_run_config)
 from lab.errors import ConfigValueError
 from lab.search.ablation import holm, paired_difference, value_stats, verdicts
 from lab.search.report import ablation_markdown
@@ -218,7 +218,7 @@ def check_main_job_record(stdout: str, uri: str, sweep: str, seeds) -> None:
               "train_error": 1 - c.data.metrics["accuracy"], "test_error": 1 - c.data.metrics["test_accuracy"],
               "train_steps": c.data.metrics["train_steps"]}
              for c in children]
-    cfg = to_run_config(compose(["experiment=plain_vs_residual"])).search.ablation
+    cfg = run_config(["experiment=plain_vs_residual"]).search.ablation
     degradation, fixed, fixed_test, deep_residual = found = verdicts(table, cfg, "max")
     assert degradation.difference.mean > 0.1 and fixed.difference.mean < -0.1 and fixed_test.difference.mean < -0.1
     # (a), (b) and (c), each reproduced: (a) and (b) with intervals excluding zero after Holm, (c)
@@ -265,7 +265,7 @@ def test_every_ablation_states_the_budget_its_claim_needs():
     """The full protocol (30 epochs of 54,000 images at batch 128) meets every claim's min_steps;
     each quick mode either meets it or is inconclusive by design."""
     for path in sorted((PROJECT_ROOT / "experiments").glob("*.yaml")):
-        cfg = to_run_config(compose([f"experiment={path.stem}"]))
+        cfg = run_config([f"experiment={path.stem}"])
         if cfg.search.ablation is None or not cfg.search.ablation.pairs:
             continue
         full_steps = cfg.train.epochs * math.ceil(54_000 / cfg.train.batch_size)

@@ -23,7 +23,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import FAST_TRAIN
-from lab.config import PROJECT_ROOT, compose
+from lab.config import PROJECT_ROOT, run_config
 from lab.search.run import search
 from lab.tracking.server import local_server
 
@@ -77,7 +77,7 @@ def sweep(tmp_path_factory) -> Sweep:
     uri = f"sqlite:///{store / 'mlflow.db'}"
     keras.utils.set_random_seed(0)  # conftest's function-scoped seeded_float32 has not run yet
     keras.config.set_dtype_policy("float32")
-    result = search(compose([
+    result = search(run_config([
         "task=search", "data=synthetic", "data.train_size=128", "data.test_size=64", "model=resnet20",
         f"train.epochs={EPOCHS}", *FAST_TRAIN, "search.max_trials=2", f"search.name={SWEEP_NAME}",
         f"search.directory={store / 'tuner'}", f"tracking.uri={uri}", f"tracking.experiment={SWEEP_NAME}"]))

@@ -7,13 +7,13 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from lab.config import PROJECT_ROOT, RunConfig, compose, to_run_config
+from lab.config import PROJECT_ROOT, RunConfig, compose, run_config
 from lab.errors import ConfigValueError
 from lab.models.resnet import ResNetSpec
 
 
 def test_default_config_composes_to_typed_records():
-    cfg = to_run_config(compose())
+    cfg = run_config()
     assert isinstance(cfg, RunConfig)
     assert isinstance(cfg.model, ResNetSpec)
     assert (cfg.model.name, cfg.data.name, cfg.tracking.uri) == ("resnet20", "fashion_mnist", "sqlite:///mlflow.db")
@@ -21,7 +21,7 @@ def test_default_config_composes_to_typed_records():
 
 
 def test_overrides_reach_nested_stage_records():
-    cfg = to_run_config(compose(["model.stages.0.width=24", "train.precision=mixed_bfloat16"]))
+    cfg = run_config(["model.stages.0.width=24", "train.precision=mixed_bfloat16"])
     assert cfg.model.stages[0].width == 24
     assert cfg.train.precision.value == "mixed_bfloat16"
 
@@ -59,7 +59,7 @@ def test_wrong_type_fails_naming_the_key(override, key):
 ])
 def test_out_of_range_value_fails_naming_the_key(override, key):
     with pytest.raises(ConfigValueError) as error:
-        to_run_config(compose([override]))
+        run_config([override])
     assert key in str(error.value)
 
 
@@ -68,7 +68,7 @@ def test_out_of_range_value_fails_naming_the_key(override, key):
 def test_appended_unknown_key_fails_naming_it(override, key):
     """Hydra's `+key=value` bypasses the closed records; the typed conversion catches it."""
     with pytest.raises(ConfigValueError, match=key.replace("[", r"\[").replace("]", r"\]")):
-        to_run_config(compose([override]))
+        run_config([override])
 
 
 def test_run_py_rejects_a_typo_before_loading_anything(tmp_path):
@@ -95,5 +95,5 @@ def test_every_experiment_composes():
     names = sorted(p.stem for p in (root / "experiments").glob("*.yaml"))
     assert names, "experiments/ is empty"
     for name in names:
-        cfg = to_run_config(compose([f"experiment={name}"]))
+        cfg = run_config([f"experiment={name}"])
         assert cfg.train.epochs > 0

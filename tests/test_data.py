@@ -205,3 +205,15 @@ def test_downsample_averages_pixel_blocks_of_train_and_test_images_alike():
         load_splits(SyntheticDataConfig(image_size=12, downsample=5), seed=0)
     with pytest.raises(ConfigValueError, match="data.downsample=5"):
         input_spec(SyntheticDataConfig(image_size=12, downsample=5))
+
+
+def test_every_dataset_states_its_shape_and_an_unknown_name_fails_listing_the_known_ones():
+    from lab.config import DataConfig
+    from lab.data import DATASETS, SHAPES, input_spec, load_dataset
+
+    assert set(SHAPES) | {"synthetic"} == set(DATASETS)  # `task=analyze data=NAME` needs no file
+    for name in SHAPES:
+        assert input_spec(DataConfig(name=name)) == SHAPES[name]
+    for call in (input_spec, load_dataset):
+        with pytest.raises(ConfigValueError, match=r"Unknown dataset. Received: data.name='svhn'; known: \['cifar10'"):
+            call(DataConfig(name="svhn"))

@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import FAST_TRAIN
-from lab.config import PROJECT_ROOT, DistributedConfig, compose, to_run_config
+from lab.config import PROJECT_ROOT, DistributedConfig, run_config
 from lab.search.distributed import AddressInUseError, check_address_free, start_server
 from lab.search.launcher import plan_roles
 from lab.search.sweep import make_oracle
@@ -53,7 +53,7 @@ def start(args, log: Path, role: str, *extra) -> subprocess.Popen:
 
 
 def worker(args, log, index):
-    return start(args, log, "worker", f"search.distributed.worker={index}")
+    return start(args, log, "worker", f"search.distributed.worker_index={index}")
 
 
 def finish(process: subprocess.Popen, log: Path) -> int:
@@ -123,7 +123,7 @@ def test_launcher_restarts_a_worker_killed_mid_trial(tmp_path):
     trial's first epoch is restarted, gets that trial back, and finishes it in the same run."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     args = sweep_args(tmp_path, "killed", 4, free_port(), f"tracking.uri={uri}", "train.epochs=4",
-                      "data.train_size=1536", "search.distributed.workers=2")  # epochs of seconds: time to kill
+                      "data.train_size=1536", "search.distributed.local_workers=2")  # epochs of seconds: time to kill
     log = tmp_path / "launcher.log"
     launcher = start(args, log, "launcher")
 
@@ -235,7 +235,7 @@ def test_a_second_chief_on_a_taken_port_is_refused():
 
 
 def owners_oracle(tmp_path, role, *extra):
-    cfg = to_run_config(compose(["task=search", f"search.distributed.role={role}", "search.max_trials=5", *extra]))
+    cfg = run_config(["task=search", f"search.distributed.role={role}", "search.max_trials=5", *extra])
     oracle = make_oracle(cfg)
     oracle._set_project_dir(str(tmp_path), "owners")
     return oracle
@@ -275,8 +275,8 @@ def test_restarted_chief_leaves_running_trials_with_their_workers(tmp_path):
 
 @pytest.mark.core
 def test_launcher_pins_each_worker_to_a_device_and_the_chief_to_none(tmp_path):
-    cfg = compose(["task=search", "search.distributed.role=launcher", "search.distributed.devices=[0,1]",
-                   "search.distributed.workers=3"])
+    cfg = run_config(["task=search", "search.distributed.role=launcher", "search.distributed.devices=[0,1]",
+                   "search.distributed.local_workers=3"])
     roles = plan_roles(cfg, ["experiment=deep_vs_wide"], "http://127.0.0.1:5000", tmp_path, {"PATH": "/bin"})
     assert [r.name for r in roles] == ["chief", "worker0", "worker1", "worker2"]
     assert [r.env["CUDA_VISIBLE_DEVICES"] for r in roles] == ["", "0", "1", "0"]
@@ -284,10 +284,10 @@ def test_launcher_pins_each_worker_to_a_device_and_the_chief_to_none(tmp_path):
     assert roles[0].argv[-2:-1] == ["search.distributed.role=chief"]
     assert roles[0].first_start_only == ["search.distributed.requeue_running=true"]  # its workers all start anew
     assert {r.env["CUDA_DEVICE_ORDER"] for r in roles[1:]} == {"PCI_BUS_ID"}  # CUDA numbers GPUs as nvidia-smi
-    users = plan_roles(compose(["task=search"]), [], "u", tmp_path, {"CUDA_VISIBLE_DEVICES": "2,3"})
+    users = plan_roles(run_config(["task=search"]), [], "u", tmp_path, {"CUDA_VISIBLE_DEVICES": "2,3"})
     assert [r.env["CUDA_VISIBLE_DEVICES"] for r in users] == ["", "2", "3"]  # only the GPUs the user gave
     assert "CUDA_DEVICE_ORDER" not in users[1].env  # numbered as the user numbered them
     assert roles[3].argv[:2] == ["experiment=deep_vs_wide", "tracking.uri=http://127.0.0.1:5000"]
-    assert "search.distributed.worker=2" in roles[3].argv and roles[3].env["PATH"] == "/bin"
-    alone = plan_roles(compose(["task=search", "search.distributed.devices=[]"]), [], "u", tmp_path, {})
+    assert "search.distributed.worker_index=2" in roles[3].argv and roles[3].env["PATH"] == "/bin"
+    alone = plan_roles(run_config(["task=search", "search.distributed.devices=[]"]), [], "u", tmp_path, {})
     assert [r.name for r in alone] == ["chief", "worker0"] and "CUDA_VISIBLE_DEVICES" not in alone[1].env

@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import FAST_TRAIN
-from lab.config import PROJECT_ROOT, compose
+from lab.config import PROJECT_ROOT, run_config
 from lab.search.run import search
 from test_data import write_idx_set
 
@@ -27,7 +27,7 @@ def earlier(tmp_path_factory):
     root = tmp_path_factory.mktemp("earlier")
     overrides = [f"tracking.uri=sqlite:///{root}/mlflow.db", "tracking.experiment=kept", "search.name=kept",
                  f"search.directory={root}/tuner"]
-    search(compose(["task=search", "data=synthetic", "model=resnet20", "train.epochs=1", *FAST_TRAIN,
+    search(run_config(["task=search", "data=synthetic", "model=resnet20", "train.epochs=1", *FAST_TRAIN,
                     "search.max_trials=2", *overrides]))
     corrupt = root / "corrupt"
     corrupt.mkdir()

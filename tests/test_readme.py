@@ -4,7 +4,7 @@ import sys
 
 import re
 
-from lab.config import PROJECT_ROOT, compose, to_run_config
+from lab.config import PROJECT_ROOT, run_config
 
 sys.path.insert(0, str(PROJECT_ROOT))  # run.py is a script at the root, not part of the package
 
@@ -41,6 +41,6 @@ def test_main_job_is_run_py_without_arguments_and_composes_the_quick_ablation():
     assert setup.rsplit("&&", 1)[1].split() == [".venv/bin/python", "run.py"]
     assert with_main_job(["run.py"]) == ["run.py", *MAIN_JOB]
     assert with_main_job(["run.py", "task=train"]) == ["run.py", "task=train"]
-    cfg = to_run_config(compose(MAIN_JOB))
-    assert cfg.quick and cfg.search.name == "plain_vs_residual" and cfg.data.name == "fashion_mnist"
+    cfg = run_config(MAIN_JOB)
+    assert cfg.quick and cfg.search.name == "plain_vs_residual_quick" and cfg.data.name == "fashion_mnist"
     assert cfg.search.space[0].values == ["plain20", "resnet20", "plain56", "resnet56"]

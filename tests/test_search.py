@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import FAST_TRAIN
-from lab.config import PROJECT_ROOT, compose
+from lab.config import PROJECT_ROOT, run_config
 from lab.errors import ConfigValueError
 from lab.search.run import search
 
@@ -33,7 +33,7 @@ def artifact(client, run, path):
 @pytest.mark.core
 def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_path):
     overrides = [*SWEEP, "search.max_trials=3", "search.name=three", f"search.directory={tmp_path}/tuner", *tracking]
-    result = search(compose(overrides))
+    result = search(run_config(overrides))
     client, [parent], children = sweep_runs(tracking.uri)
     assert parent.info.status == "FINISHED" and parent.info.run_id == result.parent_run_id
     assert len(children) == 3 and {c.info.status for c in children} == {"FINISHED"}
@@ -71,10 +71,24 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
             assert png.read(8) == b"\x89PNG\r\n\x1a\n"
 
     # The same name again: nothing is re-run, nothing duplicated, the parent is reused.
-    again = search(compose(overrides))
+    again = search(run_config(overrides))
     _, parents, children_again = sweep_runs(tracking.uri)
     assert [p.info.run_id for p in parents] == [parent.info.run_id] == [again.parent_run_id]
     assert sorted(c.info.run_id for c in children_again) == sorted(c.info.run_id for c in children)
+
+
+def test_the_plots_colour_by_what_the_sweep_says_else_its_first_axis():
+    from lab.search import plots
+    from lab.search.run import colour_key_of
+
+    assert colour_key_of(run_config(SWEEP).search) == "hp.connectivity"
+    assert colour_key_of(run_config(["experiment=deep_vs_wide"]).search) == "hp.variant"
+    chosen = run_config([*SWEEP, "search.colour_by=model.block"]).search
+    assert colour_key_of(chosen) == "model.block"
+    trials = [{"objective": 0.5, "depth": 20, "model.block": "basic"}, {"objective": 0.6, "depth": 50, "model.block": "bottleneck"}]
+    legend = plots.depth_figure(trials, colour_key_of(chosen), "val_accuracy").axes[0].get_legend()
+    assert legend.get_title().get_text() == "model.block"
+    assert [text.get_text() for text in legend.get_texts()] == ["basic", "bottleneck"]
 
 
 def test_pareto_front_keeps_only_undominated_points():
@@ -88,7 +102,7 @@ def test_nan_and_over_budget_trials_fail_and_the_sweep_completes(tracking, tmp_p
     # Grid over lr x width: lr 1e30 makes the loss NaN; width x4 is over the parameter budget.
     space = ("search.space=[{name: lr, path: train.lr, kind: choice, values: [0.05, 1.0e+30]},"
              "{name: width, path: model.width_multiplier, kind: choice, values: [1.0, 4.0]}]")
-    result = search(compose([*SWEEP, "search.tuner=grid", space, "search.max_params=1000000",
+    result = search(run_config([*SWEEP, "search.tuner=grid", space, "search.max_params=1000000",
                              "search.max_consecutive_failed_trials=5", "train.schedule=constant",
                              "search.name=faults", f"search.directory={tmp_path}/tuner", *tracking]))
     statuses = {(r["lr"], r["width"]): r["status"] for r in result.rows}
@@ -102,11 +116,11 @@ def test_nan_and_over_budget_trials_fail_and_the_sweep_completes(tracking, tmp_p
 
 
 def test_malformed_axis_fails_before_any_run(tracking):
-    cfg = compose([*SWEEP, "search.space=[{name: w, path: model.widht, kind: choice, values: [1]}]", *tracking])
+    cfg = run_config([*SWEEP, "search.space=[{name: w, path: model.widht, kind: choice, values: [1]}]", *tracking])
     with pytest.raises(ConfigValueError, match="axis 'w' cannot set 'model.widht'"):
         search(cfg)
     with pytest.raises(ConfigValueError, match=r"search.space\[s\].when"):
-        search(compose([*SWEEP, "search.space=[{name: s, path: model.shortcut, kind: choice, values: [A],"
+        search(run_config([*SWEEP, "search.space=[{name: s, path: model.shortcut, kind: choice, values: [A],"
                         " when: {nothing: [1]}}]", *tracking]))
     assert MlflowClient(tracking.uri).get_experiment_by_name("test") is None
 
@@ -143,7 +157,7 @@ def test_sigkill_mid_trial_then_resume_runs_each_trial_once(tracking, tmp_path):
 
 
 def test_executions_per_trial_average_seeded_trainings_nested_in_the_trial(tracking, tmp_path):
-    result = search(compose([*SWEEP, "search.max_trials=2", "search.executions_per_trial=2", "search.name=twice",
+    result = search(run_config([*SWEEP, "search.max_trials=2", "search.executions_per_trial=2", "search.name=twice",
                              f"search.directory={tmp_path}/tuner", *tracking]))
     client, [parent], children = sweep_runs(tracking.uri)
     assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
@@ -167,7 +181,7 @@ def test_executions_per_trial_average_seeded_trainings_nested_in_the_trial(track
 @pytest.mark.core
 def test_every_trial_trains_at_the_configured_precision(tracking, tmp_path):
     """clear_session() between trials resets Keras' global dtype policy: each trial sets its own."""
-    search(compose([*SWEEP, "search.max_trials=2", "train.precision=mixed_bfloat16", "search.name=bf16",
+    search(run_config([*SWEEP, "search.max_trials=2", "train.precision=mixed_bfloat16", "search.name=bf16",
                     f"search.directory={tmp_path}/tuner", *tracking]))
     _, _, children = sweep_runs(tracking.uri)
     assert [c.data.tags["lab.dtype_policy"] for c in children] == ["mixed_bfloat16"] * 2

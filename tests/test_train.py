@@ -15,7 +15,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from conftest import FAST_TRAIN, needs_fashion_mnist
-from lab.config import PROJECT_ROOT, compose
+from lab.config import PROJECT_ROOT, run_config
 from lab.errors import NonFiniteLossError
 from lab.training import train
 
@@ -33,7 +33,7 @@ def runs(uri, experiment="test"):
 
 @needs_fashion_mnist
 def test_one_epoch_on_real_fashion_mnist_records_one_finished_run(tracking):
-    result = train(compose(["data=fashion_mnist", "data.limit=400", "train.epochs=1", *FAST_TRAIN, *tracking]))
+    result = train(run_config(["data=fashion_mnist", "data.limit=400", "train.epochs=1", *FAST_TRAIN, *tracking]))
     client, [run] = runs(tracking.uri)
     assert run.info.status == "FINISHED" and run.info.run_id == result.run_id
 
@@ -71,7 +71,7 @@ def test_one_epoch_on_real_fashion_mnist_records_one_finished_run(tracking):
 
 @pytest.mark.core
 def test_training_learns_the_synthetic_classes(tracking):
-    result = train(compose([*SYNTHETIC, "train.epochs=3", "train.lr=0.05", *tracking]))
+    result = train(run_config([*SYNTHETIC, "train.epochs=3", "train.lr=0.05", *tracking]))
     assert result.best_val_accuracy > 0.5  # chance is 0.1
     assert result.test_accuracy > 0.5
     assert len(result.history["loss"]) == 3 and result.history["loss"][-1] < result.history["loss"][0]
@@ -81,7 +81,7 @@ def test_training_learns_the_synthetic_classes(tracking):
 def test_auxiliary_head_is_trained_and_evaluation_reports_the_main_head(tracking):
     # 256 training and 64 validation examples: whole batches of 32, so Keras' epoch means of the
     # per-head losses (per batch) and of the total (per example) average the same way.
-    result = train(compose([*SYNTHETIC, "train.epochs=1", "model.aux_heads=[{tap: conv3, loss_weight: 0.3}]",
+    result = train(run_config([*SYNTHETIC, "train.epochs=1", "model.aux_heads=[{tap: conv3, loss_weight: 0.3}]",
                             "data.train_size=320", "data.val_fraction=0.2", *tracking]))
     history = result.history
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "total_loss", "aux_conv3_loss"} <= set(history)
@@ -100,7 +100,7 @@ def test_an_exception_during_training_leaves_the_run_failed_with_the_reason(trac
 
     monkeypatch.setattr(keras.Model, "fit", broken_fit)
     with pytest.raises(RuntimeError, match="injected failure"):
-        train(compose([*SYNTHETIC, "train.epochs=1", *tracking]))
+        train(run_config([*SYNTHETIC, "train.epochs=1", *tracking]))
     _, [run] = runs(tracking.uri)
     assert run.info.status == "FAILED"
     assert run.data.tags["lab.error"] == "RuntimeError: injected failure"
@@ -113,7 +113,7 @@ def test_ctrl_c_leaves_the_run_killed(tracking, monkeypatch):
 
     monkeypatch.setattr(keras.Model, "fit", interrupted_fit)
     with pytest.raises(KeyboardInterrupt):
-        train(compose([*SYNTHETIC, "train.epochs=1", *tracking]))
+        train(run_config([*SYNTHETIC, "train.epochs=1", *tracking]))
     _, [run] = runs(tracking.uri)
     assert run.info.status == "KILLED"
 
@@ -121,7 +121,7 @@ def test_ctrl_c_leaves_the_run_killed(tracking, monkeypatch):
 @pytest.mark.core
 def test_nan_loss_stops_with_a_clear_error_and_a_failed_run(tracking):
     with pytest.raises(NonFiniteLossError, match="in epoch 1; lower train.lr"):
-        train(compose([*SYNTHETIC, "train.epochs=2", "train.lr=1e30", "train.schedule=constant", *tracking]))
+        train(run_config([*SYNTHETIC, "train.epochs=2", "train.lr=1e30", "train.schedule=constant", *tracking]))
     client, [run] = runs(tracking.uri)
     assert run.info.status == "FAILED" and "NonFiniteLossError" in run.data.tags["lab.error"]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1]  # epoch 1 kept
@@ -132,7 +132,7 @@ def test_missing_data_root_is_named_before_any_run_is_opened(tracking, tmp_path)
     from lab.errors import DataNotFoundError
 
     with pytest.raises(DataNotFoundError, match="nowhere"):
-        train(compose([*SYNTHETIC, "data=fashion_mnist", f"data.root={tmp_path}/nowhere", *tracking]))
+        train(run_config([*SYNTHETIC, "data=fashion_mnist", f"data.root={tmp_path}/nowhere", *tracking]))
     _, found = runs(tracking.uri)
     assert found == []  # bad input, not a failed training: nothing to record
 
@@ -176,7 +176,7 @@ def test_multirun_sweeps_seeds_into_separate_runs(tracking, tmp_path):
 @pytest.mark.core
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains_with_a_float32_softmax(tracking, precision):
-    result = train(compose([*SYNTHETIC, "train.epochs=1", f"train.precision={precision}", *tracking]))
+    result = train(run_config([*SYNTHETIC, "train.epochs=1", f"train.precision={precision}", *tracking]))
     assert np.isfinite(result.test_loss)
     assert keras.config.dtype_policy().name == precision
 
@@ -187,7 +187,7 @@ def test_a_reused_compiled_model_trains_exactly_as_a_fresh_one(tracking):
     from lab.training import reuse
 
     def history(seed, reuse_compiled):
-        cfg = compose([*SYNTHETIC, "train.epochs=2", "data.train_size=256", "data.val_fraction=0.25", f"seed={seed}",
+        cfg = run_config([*SYNTHETIC, "train.epochs=2", "data.train_size=256", "data.val_fraction=0.25", f"seed={seed}",
                        f"train.reuse_compiled={str(reuse_compiled).lower()}", *tracking])
         result = train(cfg)
         keras.backend.clear_session()  # as a sweep does between trials

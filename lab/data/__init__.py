@@ -25,14 +25,20 @@ SHAPES = {"fashion_mnist": ((28, 28, 1), 10), "mnist": ((28, 28, 1), 10), "cifar
           "cifar100": ((32, 32, 3), 100)}
 
 
+def known_dataset(cfg: DataConfig) -> Callable[[DataConfig], ImageDataset]:
+    """The loader of `data.name`; an unknown name fails listing the known ones."""
+    if cfg.name not in DATASETS:
+        raise ConfigValueError(f"Unknown dataset. Received: data.name={cfg.name!r}; known: {sorted(DATASETS)}")
+    return DATASETS[cfg.name]
+
+
 def input_spec(cfg: DataConfig) -> Tuple[Tuple[int, int, int], int]:
     """(image shape, classes) of a dataset, without loading it."""
+    known_dataset(cfg)
     if cfg.name == "synthetic":
         (height, width, channels), classes = (cfg.image_size, cfg.image_size, cfg.channels), cfg.classes
-    elif cfg.name in SHAPES:
-        (height, width, channels), classes = SHAPES[cfg.name]
     else:
-        raise ConfigValueError(f"Unknown dataset. Received: data.name={cfg.name!r}; known: {sorted(DATASETS)}")
+        (height, width, channels), classes = SHAPES[cfg.name]
     check_downsample(cfg, height, width)
     return (height // cfg.downsample, width // cfg.downsample, channels), classes
 
@@ -44,9 +50,7 @@ def check_downsample(cfg: DataConfig, height: int, width: int) -> None:
 
 
 def load_dataset(cfg: DataConfig) -> ImageDataset:
-    if cfg.name not in DATASETS:
-        raise ConfigValueError(f"Unknown dataset. Received: data.name={cfg.name!r}; known: {sorted(DATASETS)}")
-    return DATASETS[cfg.name](cfg)
+    return known_dataset(cfg)(cfg)
 
 
 def load_splits(cfg: DataConfig, seed: int) -> Splits:

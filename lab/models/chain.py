@@ -29,7 +29,7 @@ from omegaconf import MISSING
 
 from lab.errors import require
 from lab.models import layers
-from lab.models.heads import MAIN_OUTPUT, assemble_model, attach_aux_heads
+from lab.models.heads import assemble_model, attach_aux_heads, softmax_output
 from lab.models.registry import BaseSpec, Connectivity, register_family
 
 
@@ -210,8 +210,7 @@ def apply_dense_head(x, spec: ChainSpec, classes: int):
         x = keras.layers.Dense(width, activation=spec.activation.value, name=f"fc{i}")(x)
         if spec.dropout:
             x = keras.layers.Dropout(spec.dropout, name=f"fc{i}_dropout")(x)
-    # float32 so that mixed precision never computes the softmax in 16 bits.
-    return keras.layers.Dense(classes, activation="softmax", dtype="float32", name=MAIN_OUTPUT)(x)
+    return softmax_output(x, classes)
 
 
 @register_family("chain", ChainSpec)

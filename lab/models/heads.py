@@ -48,6 +48,12 @@ def aux_output_name(tap: str) -> str:
     return f"aux_{tap}"
 
 
+def softmax_output(x, classes: int, name: str = MAIN_OUTPUT):
+    """The softmax layer of every head, in float32 so that mixed precision never computes the
+    softmax in 16 bits."""
+    return keras.layers.Dense(classes, activation="softmax", dtype="float32", name=name)(x)
+
+
 def apply_classifier(x, classes: int, name: str, hidden: int = 0, dropout: float = 0.0):
     """Global average pool, optional hidden layer and dropout, softmax in float32."""
     prefix = "" if name == MAIN_OUTPUT else f"{name}_"
@@ -56,8 +62,7 @@ def apply_classifier(x, classes: int, name: str, hidden: int = 0, dropout: float
         x = keras.layers.Dense(hidden, activation="relu", name=f"{prefix}fc")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name=f"{prefix}dropout")(x)
-    # float32 so that mixed precision never computes the softmax in 16 bits.
-    return keras.layers.Dense(classes, activation="softmax", dtype="float32", name=name)(x)
+    return softmax_output(x, classes, name)
 
 
 def apply_aux_head(x, head: AuxHeadSpec, classes: int, name: str):
@@ -74,7 +79,7 @@ def apply_aux_head(x, head: AuxHeadSpec, classes: int, name: str):
         x = keras.layers.Dense(head.hidden, activation="relu", name=f"{name}_fc")(x)
     if head.dropout:
         x = keras.layers.Dropout(head.dropout, name=f"{name}_dropout")(x)
-    return keras.layers.Dense(classes, activation="softmax", dtype="float32", name=name)(x)
+    return softmax_output(x, classes, name)
 
 
 def attach_aux_heads(taps: Mapping[str, object], heads: List[AuxHeadSpec], classes: int) -> Dict[str, object]:

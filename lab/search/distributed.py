@@ -41,7 +41,7 @@ class AddressInUseError(LabError):
 def tuner_id(dist: DistributedConfig) -> str:
     """keras-tuner's id for this process: `chief` or `worker<N>` (a restarted worker keeps its id,
     so the chief hands it the trial it was running)."""
-    return "chief" if dist.role is Role.chief else f"worker{dist.worker}"
+    return "chief" if dist.role is Role.chief else f"worker{dist.worker_index}"
 
 
 def set_role_environment(dist: DistributedConfig) -> None:

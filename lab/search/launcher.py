@@ -23,16 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
-from omegaconf import DictConfig
-
 from lab import command_line
-from lab.config import PROJECT_ROOT, to_run_config
+from lab.config import PROJECT_ROOT, RunConfig
 from lab.errors import LabError
-from lab.tracking.runs import is_server, sigterm_raises
+from lab.tracking.runs import is_server, sigterm_raises, sqlite_file
 from lab.tracking.server import local_server, server_installed
 
 RUN_PY = PROJECT_ROOT / "run.py"
-OWN_KEYS = ("search.distributed.role", "search.distributed.worker", "search.distributed.requeue_running",
+OWN_KEYS = ("search.distributed.role", "search.distributed.worker_index", "search.distributed.requeue_running",
             "tracking.uri")  # set per role
 POLL_S = 0.5
 CHIEF_GRACE_S = 300.0  # after the last worker exits, for the chief's report
@@ -99,14 +97,14 @@ def user_overrides() -> List[str]:
     return [o for o in command_line.overrides() if command_line.override_key(o) not in OWN_KEYS]
 
 
-def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir: Path, env: Dict[str, str]) -> List[RoleProcess]:
+def plan_roles(cfg: RunConfig, overrides: List[str], tracking_uri: str, log_dir: Path, env: Dict[str, str]) -> List[RoleProcess]:
     """The chief (no GPU) and the workers, worker i pinned to device i mod len(devices)."""
-    dist = to_run_config(cfg).search.distributed
+    dist = cfg.search.distributed
     given = users_gpus(env) if dist.devices is None else []
     devices = [str(device) for device in dist.devices] if dist.devices is not None else given or smi_gpus()
     users_numbering = "CUDA_DEVICE_ORDER" in env or bool(given)
     order = {} if users_numbering else {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}  # CUDA numbers GPUs as nvidia-smi does
-    count = dist.workers or max(len(devices), 1)
+    count = dist.local_workers or max(len(devices), 1)
     common = [*overrides, f"tracking.uri={tracking_uri}"]
     # Every worker starts now, so no trial the chief's saved state lists as running has a worker
     # left: those go back in the queue. A chief restarted later leaves them with their workers.
@@ -116,7 +114,7 @@ def plan_roles(cfg: DictConfig, overrides: List[str], tracking_uri: str, log_dir
     for index in range(count):
         pinned = {**order, **pin(devices, index, count)} if devices else {}
         roles.append(RoleProcess(f"worker{index}", [*common, "search.distributed.role=worker",
-                                              f"search.distributed.worker={index}", f"hydra.run.dir={log_dir / f'worker{index}'}"],
+                                              f"search.distributed.worker_index={index}", f"hydra.run.dir={log_dir / f'worker{index}'}"],
                           {**env, **pinned},
                           log_dir / f"worker{index}.log"))
     return roles
@@ -138,7 +136,7 @@ def tracking_for_roles(uri: str, log_dir: Path) -> Iterator[str]:
     if is_server(uri):
         yield uri
         return
-    if not uri.startswith("sqlite:///"):
+    if sqlite_file(uri) is None:
         raise LabError(f"tracking.uri={uri}: the launcher needs a SQLite file or an http(s):// server")
     if not server_installed():
         print(f"no `mlflow server` here (mlflow-skinny?): the roles write {uri} directly", flush=True)
@@ -149,12 +147,12 @@ def tracking_for_roles(uri: str, log_dir: Path) -> Iterator[str]:
         yield served
 
 
-def launch(cfg: DictConfig, env: Optional[Dict[str, str]] = None) -> None:
+def launch(cfg: RunConfig, env: Optional[Dict[str, str]] = None) -> None:
     """Runs the chief and workers to the end of the sweep; raises `LaunchFailed` if one fails
     (the others are then terminated: their runs end KILLED and the sweep resumes next time)."""
     overrides, log_dir = user_overrides(), command_line.output_dir() / "launcher"
     log_dir.mkdir(parents=True, exist_ok=True)
-    max_restarts = to_run_config(cfg).search.distributed.max_restarts
+    max_restarts = cfg.search.distributed.max_restarts
     with sigterm_raises(), tracking_for_roles(cfg.tracking.uri, log_dir) as uri:  # SIGTERM cleans up too
         roles = plan_roles(cfg, overrides, uri, log_dir, dict(env or os.environ))
         print(f"launching {', '.join(map(label, roles))}; logs in {log_dir}", flush=True)

@@ -1,5 +1,5 @@
 """The comparison plots a sweep's parent run holds (PNG, matplotlib's Agg backend): objective vs
-depth, vs parameters and vs MACs (Pareto front marked), coloured by the sweep's first axis;
+depth, vs parameters and vs MACs (Pareto front marked), coloured by `search.colour_by` (default: the first axis);
 every trial's objective curve overlaid; and, for an ablation, the error curves of He et al.'s
 Fig. 1: training and validation error per epoch, one line per compared value (mean over seeds)."""
 

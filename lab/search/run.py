@@ -9,10 +9,10 @@ from typing import Dict, List, Optional
 import keras
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from lab import runtime
-from lab.config import AblationConfig, Role, to_run_config
+from lab.config import AblationConfig, Role, RunConfig, SearchConfig
 from lab.errors import LabError, require
 from lab.data import load_splits
 from lab.search.report import summary_markdown, to_csv, trial_rows
@@ -21,7 +21,7 @@ from lab.search.distributed import check_address_free, set_role_environment, wai
 from lab.search.sweep import PARENT, LabTuner, Sweep, make_oracle, open_parent
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
-from lab.overrides import flatten
+from lab.overrides import config_yaml, flat_config
 
 
 @dataclass
@@ -37,37 +37,34 @@ class SearchResult:
     summary: Optional[str] = None  # where summary.md is
 
 
-def search(cfg: DictConfig) -> SearchResult:
+def search(cfg: RunConfig) -> SearchResult:
     """Runs (or resumes) the sweep `search.name`: one MLflow parent run, one child per trial.
     With `search.distributed.role=chief` this process serves the oracle and reports; with
     `worker` it trains trials for the chief at `search.distributed.address`.
 
     Example:
-        >>> from lab.config import compose
-        >>> result = search(compose(["task=search", "data=synthetic", "search.max_trials=2"]))
+        >>> from lab.config import run_config
+        >>> result = search(run_config(["task=search", "data=synthetic", "search.max_trials=2"]))
         >>> len(result.rows)
         2
     """
-    run_cfg = to_run_config(cfg)
-    validate_space(cfg, run_cfg.search.space)  # a malformed axis fails before any run or trial
-    dist = run_cfg.search.distributed
+    validate_space(cfg)  # a malformed axis fails before any run or trial
+    dist = cfg.search.distributed
     require(dist.role is not Role.launcher, "search.distributed.role", dist.role.value,
             "none, chief or worker here (the launcher is `python run.py task=search search.distributed.role=launcher`)")
     set_role_environment(dist)
-    keras.utils.set_random_seed(run_cfg.seed)
-    runtime.configure(run_cfg.train)
+    keras.utils.set_random_seed(cfg.seed)
+    runtime.configure(cfg.train)
     if dist.role is Role.worker:
-        return work_for_chief(cfg, run_cfg)
-    return lead_sweep(cfg, run_cfg)
+        return work_for_chief(cfg)
+    return lead_sweep(cfg)
 
 
-def lead_sweep(cfg: DictConfig, run_cfg) -> SearchResult:
+def lead_sweep(run_cfg: RunConfig) -> SearchResult:
     """A sweep in one process, or a distributed chief: owns the parent run and the oracle, and
     reports at the end."""
     dist = run_cfg.search.distributed
-    tags = {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search",
-            "lab.backend": runtime.backend(), "lab.device": runtime.device_description(),
-            "lab.git_commit": runtime.git_commit()}
+    tags = {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search", **runtime.provenance_tags()}
     chief = dist.role is Role.chief
     if chief:  # before it touches the sweep's runs or state
         check_address_free(dist)
@@ -75,11 +72,11 @@ def lead_sweep(cfg: DictConfig, run_cfg) -> SearchResult:
     resume = open_parent(run_cfg)  # (after the data: a bad data path must not mark an earlier sweep FAILED)
     with tracked_run(run_cfg.tracking, run_cfg.search.name, tags, resume_run_id=resume) as parent:
         if resume is None:
-            container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-            parent.log_params(flatten({key: container[key] for key in ("search", "data", "train", "seed")}))
-            parent.log_params({"search.base_model": run_cfg.model.name})
-            parent.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-        sweep = Sweep(cfg, run_cfg, splits, parent)
+            parent.log_params({f"{key}.{name}": value for key in ("search", "data", "train")
+                               for name, value in flat_config(getattr(run_cfg, key)).items()})
+            parent.log_params({"seed": run_cfg.seed, "search.base_model": run_cfg.model.name})
+            parent.log_text(config_yaml(run_cfg), "config.yaml")
+        sweep = Sweep(run_cfg, splits, parent)
         if not chief:  # a chief's workers may still be training their runs
             sweep.close_stale_children()
         tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
@@ -88,7 +85,7 @@ def lead_sweep(cfg: DictConfig, run_cfg) -> SearchResult:
         return report(tuner, sweep)
 
 
-def work_for_chief(cfg: DictConfig, run_cfg) -> SearchResult:
+def work_for_chief(run_cfg: RunConfig) -> SearchResult:
     """A distributed worker: trials come from the chief, their runs go under the chief's parent run."""
     dist = run_cfg.search.distributed
     splits = load_splits(run_cfg.data, run_cfg.seed)  # bad data fail before the wait
@@ -99,7 +96,7 @@ def work_for_chief(cfg: DictConfig, run_cfg) -> SearchResult:
                        f"in {run_cfg.tracking.uri}: give every role the same search.name and tracking.uri")
     client = MlflowClient(run_cfg.tracking.uri)
     parent = TrackedRun(client, parent_id, client.get_run(parent_id).info.experiment_id)  # the chief closes it
-    sweep = Sweep(cfg, run_cfg, splits, parent)
+    sweep = Sweep(run_cfg, splits, parent)
     tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
     tuner.search()
     rows = [{"trial_id": trial_id, "wall_seconds": seconds} for trial_id, seconds in tuner.trial_seconds.items()]
@@ -115,16 +112,23 @@ def colour_value(run: Run, key: str) -> str:
     return "?" if value is None else f"{value:g}"
 
 
+def colour_key_of(search_cfg: SearchConfig) -> str:
+    """`search.colour_by`, else the first axis (`hp.NAME`)."""
+    if search_cfg.colour_by:
+        return search_cfg.colour_by
+    return f"hp.{search_cfg.space[0].name}" if search_cfg.space else "hp.?"
+
+
 def log_plots(sweep: Sweep, rows: List[dict], children: Dict[str, Run]) -> Dict[str, str]:
     """objective_vs_depth.png, objective_vs_params.png, objective_vs_macs.png, curves.png (coloured
-    by the sweep's first axis) and, for an ablation, error_curves.png, on the parent; returns
+    by `search.colour_by`) and, for an ablation, error_curves.png, on the parent; returns
     {name: where the file is}."""
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     from lab.search import plots  # noqa: PLC0415
 
     client, search_cfg = sweep.parent.client, sweep.run_cfg.search
-    objective, colour_key = search_cfg.objective, f"hp.{search_cfg.space[0].name}" if search_cfg.space else "hp.?"
+    objective, colour_key = search_cfg.objective, colour_key_of(search_cfg)
     trials, curves = [], {}
     for row in rows:
         child = children.get(row["trial_id"])

@@ -7,11 +7,8 @@ from contextlib import nullcontext
 from typing import Any, Dict, List
 
 import keras_tuner as kt
-from omegaconf import DictConfig
-
-from lab.config import AxisKind, AxisSpec
+from lab.config import AxisKind, AxisSpec, RunConfig
 from lab.errors import ConfigValueError
-from lab.overrides import apply_overrides
 
 
 def declare_axis(hp: kt.HyperParameters, axis: AxisSpec) -> None:
@@ -53,13 +50,11 @@ def example_value(axis: AxisSpec) -> Any:
             AxisKind.float: lambda: float(axis.min), AxisKind.boolean: lambda: True}[axis.kind]()
 
 
-def validate_space(cfg: DictConfig, axes: List[AxisSpec]) -> None:
+def validate_space(cfg: RunConfig) -> None:
     """Checks, before any trial, that every axis sets an existing key with a value of its type."""
-    from lab.config import to_run_config  # noqa: PLC0415
-
-    for axis in axes:
+    for axis in cfg.search.space:
         try:
-            to_run_config(apply_overrides(cfg, {axis.path: example_value(axis)}))
+            cfg.with_overrides({axis.path: example_value(axis)})
         except Exception as error:  # noqa: BLE001  (any failure here is a malformed axis)
             reason = str(error).splitlines()[0]
             raise ConfigValueError(f"search.space axis {axis.name!r} cannot set {axis.path!r}: {reason}") from error

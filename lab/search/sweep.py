@@ -19,15 +19,14 @@ import keras_tuner as kt
 import numpy as np
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
 
 from lab import runtime
-from lab.config import Role, RunConfig, TunerName, to_run_config
+from lab.config import Role, RunConfig, TunerName
 from lab.data import Splits
 from lab.search.distributed import serve
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
                                     ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
-from lab.overrides import apply_overrides, flat_config
+from lab.overrides import flat_config
 from lab.search.space import space_of, trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.runs import Suspended, TrackedRun, experiment_id
@@ -65,7 +64,6 @@ def find_runs(client: MlflowClient, experiment: str, **tags: str):
 class Sweep:
     """What every trial shares: the base config, the data (loaded once), the parent run."""
 
-    cfg: DictConfig
     run_cfg: RunConfig
     splits: Optional[Splits]  # None on a distributed chief, which trains nothing
     parent: TrackedRun
@@ -108,7 +106,7 @@ class Sweep:
         overrides = trial_overrides(hp, self.run_cfg.search.space)
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial (trained from scratch)
             overrides["train.epochs"] = int(hp.get("tuner/epochs"))
-        trial_cfg = apply_overrides(self.cfg, overrides)
+        trial_cfg = self.run_cfg.with_overrides(overrides)
         tags = {"lab.role": CHILD, "lab.parent": self.parent.run_id, "lab.trial": trial.trial_id,
                 "lab.task": "search"}
         try:
@@ -131,10 +129,10 @@ class Sweep:
         """`val_accuracy`: the best epoch's (test accuracy without a validation split);
         `test_accuracy`/`test_loss`: the final test figures; any other logged metric: its last epoch."""
         objective = self.run_cfg.search.objective
-        finals = {"val_accuracy": result.objective, "test_accuracy": result.test_accuracy, "test_loss": result.test_loss}
+        finals = {"val_accuracy": result.selection_accuracy, "test_accuracy": result.test_accuracy, "test_loss": result.test_loss}
         return finals[objective] if objective in finals else result.history[objective][-1]
 
-    def train_executions(self, trial_id: str, trial_cfg: DictConfig, child: TrackedRun) -> list:
+    def train_executions(self, trial_id: str, trial_cfg: RunConfig, child: TrackedRun) -> list:
         """`search.executions_per_trial` trainings of the trial's config, with seeds seed, seed+1, ...
         One execution trains in the trial's run; several each get a run nested in it, and the
         trial's run gets their per-epoch means (as keras-tuner averages executions)."""
@@ -142,10 +140,10 @@ class Sweep:
 
         executions, budget = self.run_cfg.search.executions_per_trial, self.run_cfg.search.max_params
         if executions == 1:
-            return [fit_and_evaluate(to_run_config(trial_cfg), self.splits, child, max_params=budget)]
+            return [fit_and_evaluate(trial_cfg, self.splits, child, max_params=budget)]
         results = []
         for index in range(executions):
-            cfg = to_run_config(apply_overrides(trial_cfg, {"seed": trial_cfg.seed + index}))
+            cfg = trial_cfg.with_overrides({"seed": trial_cfg.seed + index})
             tags = {"lab.role": EXECUTION, "lab.parent": child.run_id, "lab.trial": trial_id,
                     "lab.execution": str(index), "lab.task": "search"}
             with tracked_run(self.run_cfg.tracking, f"{self.trial_name(trial_id)}-execution-{index}", tags,

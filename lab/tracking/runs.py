@@ -38,13 +38,22 @@ def is_server(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
 
 
+def sqlite_file(uri: str) -> Optional[Path]:
+    """The database file of a `sqlite:///PATH` store; None for any other URI."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix):]).expanduser() if uri.startswith(prefix) else None
+
+
 def artifact_location(uri: str) -> Optional[str]:
     """For a SQLite store, artifacts live next to the database (`mlruns/` beside `mlflow.db`),
     so one folder holds everything; a server decides for itself."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
-        return None
-    return (Path(uri[len(prefix):]).expanduser().resolve().parent / "mlruns").as_uri()
+    database = sqlite_file(uri)
+    return None if database is None else (database.resolve().parent / "mlruns").as_uri()
+
+
+def mlflow_executable() -> Path:
+    """The `mlflow` command of this Python environment."""
+    return Path(sys.executable).with_name("mlflow")
 
 
 def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
@@ -60,7 +69,7 @@ def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
         return experiment.experiment_id
 
 
-def timed(method):
+def counts_as_logging(method):
     """Adds the call's duration to the run's `logging_seconds` (the cost of tracking, measured)."""
     def wrapper(self, *args, **kwargs):
         start = time.perf_counter()
@@ -80,20 +89,20 @@ class TrackedRun:
     experiment_id: str
     logging_seconds: float = 0.0  # time spent in the calls below
 
-    @timed
+    @counts_as_logging
     def log_params(self, params: Mapping[str, object]) -> None:
         self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
-    @timed
+    @counts_as_logging
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         timestamp = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), timestamp, step) for k, v in metrics.items()])
 
-    @timed
+    @counts_as_logging
     def set_tags(self, tags: Mapping[str, object]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()])
 
-    @timed
+    @counts_as_logging
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
@@ -150,7 +159,7 @@ def ui_hint(uri: str, experiment: str, run_id: str) -> str:
     """How to look at a run: the `mlflow ui` command for a SQLite store, the page for a server."""
     if is_server(uri):
         return f"open {uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
-    mlflow = Path(sys.executable).with_name("mlflow")
+    mlflow = mlflow_executable()
     try:
         mlflow = mlflow.relative_to(Path.cwd())
     except ValueError:

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from lab.errors import LabError
-from lab.tracking.runs import artifact_location, is_server
+from lab.tracking.runs import artifact_location, is_server, mlflow_executable, sqlite_file
 
 START_TIMEOUT_S = 120.0
 
@@ -61,10 +60,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def mlflow_executable() -> Path:
-    return Path(sys.executable).with_name("mlflow")
-
-
 def server_installed() -> bool:
     """Whether `mlflow server` can run here (mlflow-skinny has the client and the SQL store, no server)."""
     return mlflow_executable().exists() and importlib.util.find_spec("uvicorn") is not None
@@ -76,7 +71,7 @@ def server_command(store_uri: str, port: int, host: str = "127.0.0.1") -> list:
     puts them, so runs read the same with or without the server."""
     command = [str(mlflow_executable()), "server", "--backend-store-uri", store_uri,
                "--host", host, "--port", str(port)]
-    if store_uri.startswith("sqlite:///"):
+    if sqlite_file(store_uri) is not None:
         command += ["--workers", "1", "--default-artifact-root", artifact_location(store_uri), "--no-serve-artifacts"]
     return command
 

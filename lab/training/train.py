@@ -8,18 +8,17 @@ from typing import Dict, List, Optional, Sequence
 
 import keras
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 from lab import runtime
 from lab.analysis import analyze_model
-from lab.config import RunConfig, to_run_config
+from lab.config import RunConfig
 from lab.data import Splits, load_splits
 from lab.models import build_model
 from lab.errors import ModelTooBigError, NonFiniteLossError
-from lab.models.heads import MAIN_OUTPUT
+from lab.models.heads import MAIN_OUTPUT, aux_output_name
 from lab.tracking import TrackedRun, tracked_run
 from lab.tracking.callback import MlflowEpochLogger
-from lab.overrides import flat_config
+from lab.overrides import config_yaml, flat_config
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
 from lab.training.optimizers import make_optimizer
 from lab.training import reuse
@@ -39,8 +38,10 @@ class TrainResult:
     cost: Dict[str, float]  # the analysis totals: params_*, macs, activations, depth, ...
 
     @property
-    def objective(self) -> float:
-        """What a sweep maximises: the best validation accuracy (test accuracy without a validation split)."""
+    def selection_accuracy(self) -> float:
+        """The best epoch's validation accuracy, or the test accuracy without a validation split:
+        what a sweep with `search.objective=val_accuracy` compares (any other objective is read
+        from the history or the test figures: `Sweep.objective_of`)."""
         return self.best_val_accuracy if self.best_val_accuracy is not None else self.test_accuracy
 
 
@@ -66,7 +67,7 @@ def compile_model(model: keras.Model, net: keras.Model, spec, cfg: RunConfig, st
     accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
     options = dict(optimizer=make_optimizer(cfg.train, steps_per_epoch), jit_compile=cfg.train.jit_compile)
     if isinstance(net.output, dict):
-        weights = {MAIN_OUTPUT: 1.0, **{f"aux_{h.tap}": h.loss_weight for h in spec.aux_heads}}
+        weights = {MAIN_OUTPUT: 1.0, **{aux_output_name(h.tap): h.loss_weight for h in spec.aux_heads}}
         model.compile(loss={name: loss for name in net.output}, loss_weights=weights,
                       metrics={MAIN_OUTPUT: [accuracy]}, **options)
     else:
@@ -158,25 +159,23 @@ def run_name(cfg: RunConfig) -> str:
 
 
 def run_tags(cfg: RunConfig, task: str) -> Dict[str, str]:
-    return {"lab.task": task, "lab.backend": runtime.backend(), "lab.device": runtime.device_description(),
-            "lab.git_commit": runtime.git_commit(), "lab.model": cfg.model.name, "lab.family": cfg.model.family}
+    return {"lab.task": task, **runtime.provenance_tags(), "lab.model": cfg.model.name, "lab.family": cfg.model.family}
 
 
-def train(cfg: DictConfig) -> TrainResult:
+def train(cfg: RunConfig) -> TrainResult:
     """Seeds, loads data, builds, compiles, fits and tests; everything goes to one MLflow run.
 
     Example:
-        >>> from lab.config import compose
-        >>> result = train(compose(["data=synthetic", "train.epochs=1", "model=resnet20"]))
+        >>> from lab.config import run_config
+        >>> result = train(run_config(["data=synthetic", "train.epochs=1", "model=resnet20"]))
         >>> 0.0 <= result.test_accuracy <= 1.0
         True
     """
-    run_cfg = to_run_config(cfg)  # range checks, before any work
-    runtime.configure(run_cfg.train)
-    splits = load_splits(run_cfg.data, run_cfg.seed)  # a bad data path or file fails before any run exists
-    with tracked_run(run_cfg.tracking, run_name(run_cfg), run_tags(run_cfg, "train")) as run:
+    runtime.configure(cfg.train)
+    splits = load_splits(cfg.data, cfg.seed)  # a bad data path or file fails before any run exists
+    with tracked_run(cfg.tracking, run_name(cfg), run_tags(cfg, "train")) as run:
         run.log_params(flat_config(cfg))
-        run.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        run.log_text(config_yaml(cfg), "config.yaml")
         run.log_params({"data.source": splits.source, "data.train_examples": len(splits.x_train),
                         "data.val_examples": len(splits.x_val), "data.test_examples": len(splits.x_test)})
-        return fit_and_evaluate(run_cfg, splits, run)
+        return fit_and_evaluate(cfg, splits, run)
