@@ -114,25 +114,3 @@ def test_task_analyze_takes_the_input_of_data_given_on_the_command_line(tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     analysis = json.loads((tmp_path / "analysis.json").read_text())
     assert (analysis["input_shape"], analysis["classes"]) == ([32, 32, 3], 100)
-
-
-def test_task_list_covers_every_variant_sorted_by_family():
-    from lab.models.variants import summarize_variants, variant_names
-
-    rows = summarize_variants()
-    assert sorted(row.name for row in rows) == variant_names()
-    assert [row.family for row in rows] == sorted(row.family for row in rows)
-    assert {row.family for row in rows} == {"resnet", "chain", "inception", "fractal"}
-    resnet20 = next(row for row in rows if row.name == "resnet20")
-    # MACs: stem 32*32*16*27 = 442,368; stage 1: 6 * 32*32*16*144 = 14,155,776; stages 2 and 3:
-    # 1,179,648 (first conv) + 5 * 2,359,296 = 12,976,128 each; dense 64*10 = 640.
-    assert (resnet20.params, resnet20.macs) == (271_098, 40_551_040)
-
-
-def test_depth_counts_weighted_layers_on_the_longest_path():
-    """The papers' depths: shortcut projections and auxiliary heads do not add."""
-    depths = {}
-    for name in ("resnet20", "plain56", "resnet50", "vgg16", "lenet5", "googlenet"):
-        spec = load_variant(name)
-        depths[name] = analyze_model(build_model(spec, spec.input_shape, spec.classes)).totals["depth"]
-    assert depths == {"resnet20": 20, "plain56": 56, "resnet50": 50, "vgg16": 16, "lenet5": 5, "googlenet": 22}

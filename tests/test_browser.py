@@ -8,6 +8,7 @@ explicit driver path, so Selenium Manager never runs. Screenshots go to test-art
 import os
 import re
 import struct
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from conftest import FAST_TRAIN
 from lab.config import PROJECT_ROOT, run_config
 from lab.search.run import search
-from lab.tracking.server import local_server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]  # one sweep and one Chromium
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -41,9 +41,8 @@ PAGE_WAIT_SECONDS = 30
 
 @dataclass
 class Sweep:
-    """A finished sweep in a fresh SQLite store: the parent run and its trial children."""
+    """A finished sweep, logged through the test run's `mlflow server`: the parent run and its trial children."""
 
-    store: Path
     uri: str
     client: MlflowClient
     experiment_id: str
@@ -71,10 +70,9 @@ def artifacts_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory) -> Sweep:
+def sweep(tmp_path_factory, mlflow_server) -> Sweep:
     """Two trials of two epochs on a tiny synthetic set: every child has a two-step curve."""
-    store = tmp_path_factory.mktemp("browser")
-    uri = f"sqlite:///{store / 'mlflow.db'}"
+    store, uri = tmp_path_factory.mktemp("browser"), mlflow_server.uri
     keras.utils.set_random_seed(0)  # conftest's function-scoped seeded_float32 has not run yet
     keras.config.set_dtype_policy("float32")
     result = search(run_config([
@@ -88,14 +86,13 @@ def sweep(tmp_path_factory) -> Sweep:
     children = {r.info.run_name: r.info.run_id for r in runs if r.data.tags.get("lab.role") == "trial"}
     assert {r.data.tags["mlflow.parentRunId"] for r in runs if r.info.run_id in children.values()} == {
         result.parent_run_id}
-    return Sweep(store, uri, client, experiment_id, result.parent_run_id, children)
+    return Sweep(uri, client, experiment_id, result.parent_run_id, children)
 
 
 @pytest.fixture(scope="module")
 def mlflow_ui(sweep):
-    """`mlflow server` on a free loopback port against the sweep's store; yields its base URL."""
-    with local_server(sweep.uri, sweep.store / "mlflow-server.log") as base_url:
-        yield base_url
+    """The base URL of the `mlflow server` the sweep logged to."""
+    return sweep.uri
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +225,8 @@ def artifact_tree_names(driver):
 
 
 def test_parent_comparison_plots_are_served_and_rendered(sweep, mlflow_ui, driver, artifacts_dir):
-    artifact_root = sweep.store / "mlruns" / sweep.parent_id / "artifacts"
+    artifact_root = Path(urllib.parse.urlparse(sweep.client.get_run(sweep.parent_id).info.artifact_uri).path)
+    assert artifact_root.is_dir(), f"the server keeps the parent's artifacts at {artifact_root}"
     for plot in SERVED_PLOTS:
         served = served_artifact(mlflow_ui, sweep.parent_id, plot)
         assert served.startswith(PNG_SIGNATURE), served[:64]

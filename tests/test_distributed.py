@@ -19,16 +19,17 @@ from lab.config import PROJECT_ROOT, DistributedConfig, run_config
 from lab.search.distributed import AddressInUseError, check_address_free, start_server
 from lab.search.launcher import plan_roles
 from lab.search.sweep import make_oracle
-from lab.tracking.server import free_port, local_server
+from lab.tracking.server import free_port
 
 DEADLINE_S = 420  # any one sweep here; a hang fails the test instead of stalling CI
 SMALL = ["task=search", "data=synthetic", "data.train_size=256", "data.test_size=64", "model=resnet20",
-         "train.epochs=2", *FAST_TRAIN, "tracking.experiment=dist"]
+         "train.epochs=2", *FAST_TRAIN]
 
 
 def sweep_args(tmp_path, name, trials, port, *extra):
+    """A sweep in its own MLflow experiment `dist-NAME` (the tests share one `mlflow server`)."""
     return [*SMALL, f"search.name={name}", f"search.max_trials={trials}", f"search.directory={tmp_path}/tuner",
-            f"search.distributed.address=127.0.0.1:{port}", *extra]
+            f"search.distributed.address=127.0.0.1:{port}", f"tracking.experiment=dist-{name}", *extra]
 
 
 SPAWNED = []  # every role a test started: none may outlive it
@@ -64,18 +65,18 @@ def finish(process: subprocess.Popen, log: Path) -> int:
         pytest.fail(f"{log.name} did not finish within {DEADLINE_S} s:\n{log.read_text()[-3000:]}")
 
 
-def runs_of(uri, role):
+def runs_of(uri, role, sweep):
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("dist")
+    experiment = client.get_experiment_by_name(f"dist-{sweep}")
     if experiment is None:
         return client, []
     return client, [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("lab.role") == role]
 
 
-def assert_complete(uri, trials, epochs=2):
+def assert_complete(uri, sweep, trials, epochs=2):
     """One parent, FINISHED; one FINISHED child per trial id, each under it with one point per epoch."""
-    client, [parent] = runs_of(uri, "parent")
-    _, children = runs_of(uri, "trial")
+    client, [parent] = runs_of(uri, "parent", sweep)
+    _, children = runs_of(uri, "trial", sweep)
     assert parent.info.status == "FINISHED"
     assert sorted(c.data.tags["lab.trial"] for c in children) == [str(t) for t in range(trials)]
     assert {c.info.status for c in children} == {"FINISHED"}
@@ -99,19 +100,14 @@ def wait_for(condition, what, timeout=DEADLINE_S):
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-@pytest.fixture
-def server(tmp_path):
-    with local_server(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "mlflow-server.log") as uri:
-        yield uri
-
-
-def test_chief_and_two_workers_run_each_trial_once_under_one_parent(server, tmp_path):
+def test_chief_and_two_workers_run_each_trial_once_under_one_parent(mlflow_server, tmp_path):
+    server = mlflow_server.uri
     args = sweep_args(tmp_path, "six", 6, free_port(), f"tracking.uri={server}")
     logs = [tmp_path / name for name in ("chief.log", "worker0.log", "worker1.log")]
     processes = [start(args, logs[0], "chief"), worker(args, logs[1], 0), worker(args, logs[2], 1)]
     codes = [finish(p, log) for p, log in zip(processes, logs)]
     assert codes == [0, 0, 0], "\n".join(log.read_text()[-2000:] for log in logs)
-    client, parent, children = assert_complete(server, 6)
+    client, parent, children = assert_complete(server, "six", 6)
     for child in children:
         assert steps(client, child) == [1, 2]  # logged exactly once
     assert {c.data.tags["lab.tuner"] for c in children} <= {"worker0", "worker1"}  # the chief trains none
@@ -128,7 +124,7 @@ def test_launcher_restarts_a_worker_killed_mid_trial(tmp_path):
     launcher = start(args, log, "launcher")
 
     def running_child_after_one_epoch():
-        client, children = runs_of(uri, "trial")
+        client, children = runs_of(uri, "trial", "killed")
         return next((c for c in children if c.info.status == "RUNNING" and steps(client, c)), None)
 
     victim = wait_for(running_child_after_one_epoch, "a trial's first epoch")
@@ -137,7 +133,7 @@ def test_launcher_restarts_a_worker_killed_mid_trial(tmp_path):
     assert finish(launcher, log) == 0, log.read_text()[-3000:]
     output = log.read_text()
     assert "killed by signal 9: restart 1 of 3" in output
-    client, parent, children = assert_complete(uri, 4, epochs=4)
+    client, parent, children = assert_complete(uri, "killed", 4, epochs=4)
     retried = next(c for c in children if c.info.run_id == victim.info.run_id)
     assert retried.data.tags["lab.pid"] != victim.data.tags["lab.pid"]  # finished by the restarted worker
     assert sorted(set(steps(client, retried))) == [1, 2, 3, 4]  # the killed attempt's epochs stay in its history
@@ -146,7 +142,8 @@ def test_launcher_restarts_a_worker_killed_mid_trial(tmp_path):
             assert steps(client, child) == [1, 2, 3, 4]  # no other trial's work was lost or repeated
 
 
-def test_chief_killed_and_restarted_continues_the_sweep(server, tmp_path):
+def test_chief_killed_and_restarted_continues_the_sweep(mlflow_server, tmp_path):
+    server = mlflow_server.uri
     port = free_port()
     args = sweep_args(tmp_path, "chief", 6, port, f"tracking.uri={server}", "train.epochs=3")
     logs = [tmp_path / name for name in ("chief.log", "worker0.log", "worker1.log", "chief-again.log")]
@@ -154,7 +151,7 @@ def test_chief_killed_and_restarted_continues_the_sweep(server, tmp_path):
     workers = [worker(args, logs[1], 0), worker(args, logs[2], 1)]
 
     def finished_children():
-        _, children = runs_of(server, "trial")
+        _, children = runs_of(server, "trial", "chief")
         return len([c for c in children if c.info.status == "FINISHED"]) >= 2
 
     wait_for(finished_children, "two finished trials")
@@ -167,17 +164,18 @@ def test_chief_killed_and_restarted_continues_the_sweep(server, tmp_path):
         pytest.fail(f"the restarted chief failed:\n{logs[3].read_text()[-3000:]}")
     codes = [finish(p, log) for p, log in zip(workers, logs[1:3])]
     assert codes == [0, 0], "\n".join(log.read_text()[-2000:] for log in logs)
-    client, parent, children = assert_complete(server, 6, epochs=3)
+    client, parent, children = assert_complete(server, "chief", 6, epochs=3)
     for child in children:
         assert steps(client, child) == [1, 2, 3]  # none re-run after the chief came back
 
 
-def test_four_processes_writing_at_once_lose_no_metric(server, tmp_path):
+def test_four_processes_writing_at_once_lose_no_metric(mlflow_server):
+    server = mlflow_server.uri
     script = (
         "import sys\n"
         "from lab.config import TrackingConfig\n"
         "from lab.tracking import tracked_run\n"
-        "with tracked_run(TrackingConfig(uri=sys.argv[1], experiment='dist'), sys.argv[2]) as run:\n"
+        "with tracked_run(TrackingConfig(uri=sys.argv[1], experiment='writers'), sys.argv[2]) as run:\n"
         "    for step in range(100):\n"
         "        run.log_metrics({f'm{k}': step * k for k in range(5)}, step=step)\n"
         "        run.set_tags({'lab.step': step})\n")
@@ -186,14 +184,14 @@ def test_four_processes_writing_at_once_lose_no_metric(server, tmp_path):
     outputs = [w.communicate(timeout=DEADLINE_S)[0] for w in writers]
     assert [w.returncode for w in writers] == [0] * 4, outputs
     client = MlflowClient(server)
-    runs = client.search_runs([client.get_experiment_by_name("dist").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("writers").experiment_id])
     assert sorted(r.info.run_name for r in runs) == [f"writer{i}" for i in range(4)]
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["lab.step"] == "99"
         for k in range(5):
             history = client.get_metric_history(run.info.run_id, f"m{k}")
             assert sorted((m.step, m.value) for m in history) == [(s, float(s * k)) for s in range(100)]
-    server_log = (tmp_path / "mlflow-server.log").read_text()
+    server_log = mlflow_server.log.read_text()
     assert "database is locked" not in server_log and '" 500' not in server_log
 
 

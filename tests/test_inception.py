@@ -84,8 +84,14 @@ def test_batch_norm_axis_drops_conv_biases_and_adds_one_norm_per_conv():
     assert len([layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]) == 6
 
 
-def test_googlenet_module_depths_and_sizes_are_table_1():
-    model = googlenet()
+@pytest.fixture(scope="module")
+def published_googlenet():
+    """GoogLeNet at 224x224x3 with its auxiliary heads, built once for the tests that only read it."""
+    return googlenet()
+
+
+def test_googlenet_module_depths_and_sizes_are_table_1(published_googlenet):
+    model = published_googlenet
     for name, depth, size in TABLE_1:
         assert model.get_layer(f"{name}_concat").output.shape == (None, size, size, depth), name
     assert model.get_layer("pool2").output.shape == (None, 28, 28, 192)
@@ -105,11 +111,11 @@ AUX_4A = (512 * 128 + 128) + (4 * 4 * 128 * 1024 + 1024) + (1024 * 1000 + 1000) 
 AUX_4D = (528 * 128 + 128) + (4 * 4 * 128 * 1024 + 1024) + (1024 * 1000 + 1000)  # 3,190,888
 
 
-def test_googlenet_parameter_count_with_and_without_auxiliary_heads():
+def test_googlenet_parameter_count_with_and_without_auxiliary_heads(published_googlenet):
     without = googlenet(overrides=["model.aux_heads=[]"])
     assert without.count_params() == GOOGLENET
     assert GOOGLENET == pytest.approx(6.8e6, rel=0.05)
-    with_heads = googlenet()
+    with_heads = published_googlenet
     assert with_heads.count_params() == GOOGLENET + AUX_4A + AUX_4D == 13_378_280
     assert with_heads.get_layer("aux_inception4a_pool").output.shape == (None, 4, 4, 512)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import Iterable, List, Optional
 
 from omegaconf import OmegaConf
 
@@ -34,18 +34,27 @@ class VariantSummary:
     macs: int
 
 
-def summarize_variants() -> List[VariantSummary]:
-    """Every variant built for its published input, with parameters and MACs, sorted by family."""
+def summarize_variant(name: str, spec, analysis) -> VariantSummary:
+    """A variant's row of `task=list`, from the analysis of its build at its published input."""
+    return VariantSummary(name, spec.family, list(spec.input_shape), spec.classes,
+                          analysis.totals["params_total"], analysis.totals["macs"])
+
+
+def by_family(rows: Iterable[VariantSummary]) -> List[VariantSummary]:
+    return sorted(rows, key=lambda row: (row.family, row.params))
+
+
+def summarize_variants(names: Optional[List[str]] = None) -> List[VariantSummary]:
+    """Every variant (or those named) built for its published input, with parameters and MACs,
+    sorted by family."""
     import keras  # noqa: PLC0415
 
     from lab.analysis import analyze_model  # noqa: PLC0415
     from lab.models.registry import build_model  # noqa: PLC0415
 
     rows = []
-    for name in variant_names():
+    for name in names or variant_names():
         spec = load_variant(name)
-        totals = analyze_model(build_model(spec, spec.input_shape, spec.classes)).totals
-        rows.append(VariantSummary(name, spec.family, list(spec.input_shape), spec.classes,
-                                   totals["params_total"], totals["macs"]))
+        rows.append(summarize_variant(name, spec, analyze_model(build_model(spec, spec.input_shape, spec.classes))))
         keras.backend.clear_session()  # the big ImageNet models add up
-    return sorted(rows, key=lambda row: (row.family, row.params))
+    return by_family(rows)
