@@ -65,6 +65,20 @@ def test_a_grid_sweep_resumes_where_it_was_and_reports_what_is_left(tmp_path):
     assert second.trial_id != first.trial_id and second.hyperparameters.values != first.hyperparameters.values
 
 
+def test_nothing_is_left_only_when_nothing_runs_waits_for_a_retry_or_remains(tmp_path):
+    oracle = kt_compat.RandomOracle(objective=kt.Objective("score", "max"), hyperparameters=space(), max_trials=1)
+    oracle._set_project_dir(str(tmp_path), "left")
+    trials = [oracle.create_trial("tuner0")]
+    assert oracle.remaining_trials() == 0 and not kt_compat.nothing_left(oracle)  # one running
+    for trial in trials:
+        trial.status = kt.engine.trial.TrialStatus.COMPLETED
+        oracle.update_trial(trial.trial_id, {"score": 1.0})
+        oracle.end_trial(trial)
+    assert kt_compat.nothing_left(oracle)
+    oracle._retry_queue.append(trials[0].trial_id)  # a trial a killed worker left to be retried
+    assert not kt_compat.nothing_left(oracle)
+
+
 def test_owners_kept_at_reload_belong_to_each_oracle(tmp_path):
     """Not a class attribute shared by every oracle."""
     a, b = grid_oracle(tmp_path / "a"), grid_oracle(tmp_path / "b")

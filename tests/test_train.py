@@ -179,6 +179,14 @@ def test_mixed_precision_trains_with_a_float32_softmax(tracking, precision):
     result = train(run_config([*SYNTHETIC, "train.epochs=1", f"train.precision={precision}", *tracking]))
     assert np.isfinite(result.test_loss)
     assert keras.config.dtype_policy().name == precision
+    from lab.models import build_model
+    from lab.models.variants import load_variant
+
+    with_aux = load_variant("resnet20", ["model.aux_heads=[{tap: conv3, loss_weight: 0.3}]"])
+    for spec in (with_aux, load_variant("lenet5")):  # the classifier, an auxiliary head, the chain's dense head
+        model = build_model(spec, (32, 32, 3), 10)
+        assert [output.dtype for output in model.outputs] == ["float32"] * len(model.outputs), spec.name
+        assert model.get_layer("predictions").compute_dtype == "float32"
 
 
 def test_a_reused_compiled_model_trains_exactly_as_a_fresh_one(tracking):
