@@ -9,6 +9,7 @@ objects by `to_run_config`, also before any work starts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -238,6 +239,8 @@ class AxisSpec:
             require(self.min is not None and self.max is not None and self.min < self.max, f"{key}.min/max",
                     (self.min, self.max), "set, with min < max")
         require(self.when is None or len(self.when) == 1, f"{key}.when", self.when, "one {axis: [values]} entry")
+        if self.kind is AxisKind.float and self.log:
+            require(self.min is not None and self.min > 0, f"{key}.min", self.min, "> 0 on a log scale (log: true)")
 
 
 class Metric(Enum):
@@ -350,14 +353,28 @@ class DistributedConfig:
         return int(self.address.rpartition(":")[2])
 
 
+# What a trial can be judged by (`Sweep.objective_of`): the best epoch's validation accuracy
+# (the test accuracy without a validation split), the final test figures, or the last epoch's.
+OBJECTIVES = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "accuracy", "loss")
+# A sweep's name is a folder under `search.directory` and a value in MLflow queries.
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+SWEEP_NAME_RULE = ("1-100 letters, digits, '_', '.' or '-', starting with a letter or digit "
+                   "(it names a folder and an MLflow tag)")
+
+
+def objective_direction(objective: str) -> str:
+    """A loss is minimised, an accuracy maximised."""
+    return "min" if objective.endswith("loss") else "max"
+
+
 @dataclass
 class SearchConfig:
     """`task=search`: a keras-tuner sweep over `space`, one MLflow child run per trial under one
     parent named `name`. Re-running the same `name` resumes it from `directory`."""
 
     tuner: TunerName = TunerName.random
-    objective: str = "val_accuracy"
-    direction: str = "max"
+    objective: str = "val_accuracy"  # one of OBJECTIVES
+    direction: Optional[str] = None  # null: min for a loss, max for an accuracy
     max_trials: int = 10
     max_epochs: int = 10  # hyperband: the most epochs of one trial
     factor: int = 3  # hyperband
@@ -378,7 +395,13 @@ class SearchConfig:
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def __post_init__(self) -> None:
-        require(self.direction in ("max", "min"), "search.direction", self.direction, "max or min")
+        require(self.objective in OBJECTIVES, "search.objective", self.objective,
+                f"a metric every trial logs: one of {', '.join(OBJECTIVES)}")
+        natural = objective_direction(self.objective)
+        self.direction = self.direction or natural
+        require(self.direction == natural, "search.direction", self.direction,
+                f"{natural} for search.objective={self.objective} (or unset)")
+        require(SWEEP_NAME.fullmatch(self.name) is not None, "search.name", self.name, SWEEP_NAME_RULE)
         require(self.max_trials > 0, "search.max_trials", self.max_trials, "> 0")
         require(self.max_epochs > 0 and self.factor > 1, "search.max_epochs/factor", (self.max_epochs, self.factor),
                 "max_epochs > 0 and factor > 1")
@@ -418,6 +441,15 @@ class RunConfig:
     quick: bool = False  # apply `quick_settings`: an experiment's quick mode
     quick_settings: Dict[str, Any] = field(default_factory=dict)  # {dotted key: value}
 
+    def __post_init__(self) -> None:
+        if self.task is not Task.search:
+            return
+        require(bool(self.search.space), "search.space", self.search.space,
+                "at least one axis (to train one configuration, use task=train)")
+        if self.search.objective.startswith("val_") and self.search.objective != "val_accuracy":
+            require(self.data.val_fraction > 0, "search.objective", self.search.objective,
+                    "a metric this run logs: data.val_fraction=0 leaves no validation split")
+
     def with_overrides(self, overrides: Dict[str, Any]) -> "RunConfig":
         """A copy with each dotted path set (a trial's values, an execution's seed, a whole
         `model` variant by name), checked again as the original was (`lab.overrides.set_path`)."""
@@ -429,7 +461,7 @@ class RunConfig:
 def register_configs() -> None:
     """Registers the schemas with Hydra. Config files select theirs in their defaults list:
     `- /schema/model/resnet@_here_`."""
-    from lab.models import FAMILIES  # noqa: PLC0415  (importing lab.models registers every family)
+    from lab.models.specs import SPEC_TYPES  # noqa: PLC0415  (the specs import no Keras)
 
     store = ConfigStore.instance()
     store.store(name="base_config", node=RunConfig)
@@ -438,8 +470,8 @@ def register_configs() -> None:
     store.store(group="schema/train", name="train", node=TrainConfig, package="train")
     store.store(group="schema/tracking", name="tracking", node=TrackingConfig, package="tracking")
     store.store(group="schema/search", name="search", node=SearchConfig, package="search")
-    for family in FAMILIES.values():
-        store.store(group="schema/model", name=family.name, node=family.spec_type, package="model")
+    for name, spec_type in SPEC_TYPES.items():
+        store.store(group="schema/model", name=name, node=spec_type, package="model")
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:

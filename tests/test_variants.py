@@ -5,9 +5,11 @@ every trainable weight (each one receives a gradient). `task=list` covers every 
 
 Each variant is built three times in all: at its published input (whose parameter and MAC
 counts `task=list` prints, checked here from the same build), at 32x32x3 (forward, config round
-trip, then the SGD step on that same model) and at 28x28x1 (forward)."""
+trip, then the SGD step on that same model) and at 28x28x1 (forward, with an auxiliary head on
+every tap). Every build also checks that the builder's taps are exactly `spec.taps()`, the names
+the spec checks its heads against without Keras (`lab.models.heads.attach_aux_heads`)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional
 
 import keras
@@ -16,6 +18,8 @@ import pytest
 
 from lab.analysis import analyze_model
 from lab.models import build_model
+from lab.models.heads import MAIN_OUTPUT, aux_output_name
+from lab.models.specs.base import AuxHeadSpec
 from lab.models.variants import (VariantSummary, by_family, load_variant, summarize_variant, summarize_variants,
                                  variant_names)
 
@@ -24,10 +28,16 @@ VARIANTS = variant_names()
 BUILD_ONLY = {"alexnet", "zfnet", "vgg11", "vgg13", "vgg16", "vgg19"}
 
 
-def forward(model, shape, classes) -> np.ndarray:
+def forward_all(model, shape) -> Dict[str, np.ndarray]:
+    """Every head's output on two random examples, keyed by output name."""
     x = np.random.default_rng(0).normal(size=(2, *shape)).astype("float32")
     outputs = model(x, training=False)
-    return keras.ops.convert_to_numpy(outputs["predictions"] if isinstance(outputs, dict) else outputs)
+    outputs = outputs if isinstance(outputs, dict) else {MAIN_OUTPUT: outputs}
+    return {name: keras.ops.convert_to_numpy(output) for name, output in outputs.items()}
+
+
+def forward(model, shape, classes) -> np.ndarray:
+    return forward_all(model, shape)[MAIN_OUTPUT]
 
 
 def check_probabilities(probabilities, classes):
@@ -113,8 +123,15 @@ def test_at_32x32x3_forward_config_round_trip_and_one_sgd_step(name):
 
 
 @pytest.mark.parametrize("name", VARIANTS)
-def test_at_28x28x1_forward(name):
-    check_probabilities(forward(build_model(load_variant(name), (28, 28, 1), 10), (28, 28, 1), 10), 10)
+def test_at_28x28x1_forward_with_a_head_on_every_tap(name):
+    """Each tap `spec.taps()` names is a feature map of the build that takes a head, even where a
+    28x28 input leaves it 1x1; the build fails if the builder's taps are not exactly those."""
+    spec = load_variant(name)
+    spec = replace(spec, aux_heads=[AuxHeadSpec(tap=tap) for tap in spec.taps()])
+    outputs = forward_all(build_model(spec, (28, 28, 1), 10), (28, 28, 1))
+    assert sorted(outputs) == sorted([MAIN_OUTPUT, *(aux_output_name(tap) for tap in spec.taps())])
+    for probabilities in outputs.values():
+        check_probabilities(probabilities, 10)
 
 
 @SHARES_BUILDS

@@ -2,7 +2,8 @@
 
 One builder covers LeNet-5 (LeCun et al. 1998) in its ReLU/max-pool form, single-stream AlexNet
 (Krizhevsky et al. 2012), ZFNet (Zeiler & Fergus 2013) and VGG A/B/D/E (Simonyan & Zisserman
-2014). Variants are data: `conf/model/*.yaml` with `family: chain`.
+2014). Variants are data: `conf/model/*.yaml` with `family: chain`, read into a `ChainSpec`; the
+spec and its records live in `lab.models.specs.chain`, which imports no Keras.
 
 A stage is a run of convolutions ended by (at most) one pool. Layers are named as in
 `keras.applications.VGG16` (`block3_conv2`, `block3_pool`, `flatten`, `fc1`, `predictions`), so
@@ -19,98 +20,17 @@ in and out).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import keras
 from keras import ops
-from omegaconf import MISSING
 
-from lab.errors import require
 from lab.models import layers
 from lab.models.heads import assemble_model, attach_aux_heads, softmax_output
-from lab.models.registry import BaseSpec, Connectivity, register_family
-
-
-class Padding(Enum):
-    same = "same"
-    valid = "valid"
-
-
-class PoolType(Enum):
-    max = "max"
-    avg = "avg"
-    none = "none"
-
-
-class Activation(Enum):
-    relu = "relu"
-    tanh = "tanh"  # LeNet-5's original squashing function (LeCun et al. 1998)
-
-
-@dataclass
-class ConvSpec:
-    """`repeat` identical convs. `pad` zeros are added on every side first (Caffe-style explicit
-    padding, for maps Keras' same/valid cannot give, as ZFNet's 110x110 conv1)."""
-
-    filters: int = MISSING
-    kernel: int = 3
-    stride: int = 1
-    padding: Padding = Padding.same
-    pad: int = 0
-    repeat: int = 1
-
-    def __post_init__(self) -> None:
-        require(self.filters > 0, "stages.convs.filters", self.filters, "> 0")
-        require(self.kernel > 0, "stages.convs.kernel", self.kernel, "> 0")
-        require(self.stride > 0, "stages.convs.stride", self.stride, "> 0")
-        require(self.pad >= 0, "stages.convs.pad", self.pad, ">= 0")
-        require(self.repeat > 0, "stages.convs.repeat", self.repeat, "> 0")
-
-
-@dataclass
-class PoolSpec:
-    type: PoolType = PoolType.max
-    size: int = 2
-    stride: int = 2
-    padding: Padding = Padding.valid
-
-    def __post_init__(self) -> None:
-        require(self.size > 0, "stages.pool.size", self.size, "> 0")
-        require(self.stride > 0, "stages.pool.stride", self.stride, "> 0")
-
-
-@dataclass
-class ConvStageSpec:
-    convs: List[ConvSpec] = field(default_factory=list)
-    pool: PoolSpec = field(default_factory=PoolSpec)
-
-    def __post_init__(self) -> None:
-        require(len(self.convs) > 0, "stages.convs", self.convs, "a non-empty list")
-
-
-@dataclass
-class ChainSpec(BaseSpec):
-    """Every axis of the family. `dense` lists the hidden widths before the softmax layer."""
-
-    family: str = "chain"
-    name: str = "chain"
-    stages: List[ConvStageSpec] = field(default_factory=list)
-    dense: List[int] = field(default_factory=list)
-    activation: Activation = Activation.relu
-    batch_norm: bool = False  # after every conv, before its activation (convs keep their bias)
-    dropout: float = 0.0  # after every hidden dense layer (AlexNet section 4.2, VGG section 3.1: 0.5)
-    lrn: bool = False  # local response normalisation (AlexNet section 3.3) ...
-    lrn_stages: int = 2  # ... before the pool of this many leading stages (AlexNet: conv1 and conv2)
-    connectivity: Connectivity = Connectivity.plain
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(len(self.stages) > 0, "model.stages", self.stages, "a non-empty list")
-        require(all(width > 0 for width in self.dense), "model.dense", self.dense, "widths > 0")
-        require(0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")
-        require(self.lrn_stages >= 0, "model.lrn_stages", self.lrn_stages, ">= 0")
+from lab.models.registry import register_family
+from lab.models.specs.base import Connectivity
+from lab.models.specs.chain import Activation  # noqa: F401  (the spec's enum, importable from its old home)
+from lab.models.specs.chain import ChainSpec, ConvSpec, ConvStageSpec, Padding, PoolSpec, PoolType
 
 
 @keras.saving.register_keras_serializable(package="lab")
@@ -239,4 +159,4 @@ def build_chain(spec: ChainSpec, input_shape: Sequence[int], classes: int) -> ke
     for index, stage in enumerate(spec.stages, start=1):
         x = taps[f"block{index}"] = apply_stage(x, stage, spec, index)
     main = apply_dense_head(x, spec, classes)
-    return assemble_model(inputs, main, attach_aux_heads(taps, spec.aux_heads, classes), spec.name)
+    return assemble_model(inputs, main, attach_aux_heads(taps, spec, classes), spec.name)

@@ -12,6 +12,7 @@ Columns are numbered 1 (shallowest: one conv per block) to C (deepest: 2^(C-1) c
 names carry them (`block2_col3_4_conv` is the 4th conv of column 3 in block 2), and the
 deepest-column network (`column: deepest`) uses the same names, so weights move between the two
 by layer name. Each block is followed by 2x2 max-pooling; block outputs are taps `block1`...
+`FractalSpec` and its records live in `lab.models.specs.fractal`, which imports no Keras.
 
 Drop-path (section 3.1) only acts in training. Local: each input of a join is dropped with
 probability `local_drop_rate`, at least one survives, and the join averages the survivors.
@@ -23,61 +24,15 @@ column; every join takes its (1, 2) output as a last, non-spatial input.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import keras
 from keras import ops
-from omegaconf import MISSING
 
-from lab.errors import require
 from lab.models import layers
 from lab.models.heads import MAIN_OUTPUT, apply_classifier, assemble_model, attach_aux_heads
-from lab.models.registry import BaseSpec, register_family
-
-
-class Column(Enum):
-    all = "all"  # the whole fractal
-    deepest = "deepest"  # only column C: a plain chain of 2^(C-1) convs per block (Table 1, "=> deepest")
-
-
-class DropPath(Enum):
-    none = "none"  # joins are plain means, in training too
-    local = "local"  # every join drops inputs on its own
-    local_global = "local_global"  # a `global_fraction` of batches keep one column network-wide
-
-
-@dataclass
-class FractalBlockSpec:
-    width: int = MISSING  # output channels of every conv in the block
-    dropout: float = 0.0  # after each conv, before its BN, as in the authors' Caffe code
-
-    def __post_init__(self) -> None:
-        require(self.width > 0, "blocks.width", self.width, "> 0")
-        require(0 <= self.dropout < 1, "blocks.dropout", self.dropout, "in [0, 1)")
-
-
-@dataclass
-class FractalSpec(BaseSpec):
-    """Every axis of the family. Drop-path and dropout default to off, as in Table 1's plain
-    FractalNet rows; the drop rate and the global fraction default to the paper's (sections 3.1, 4)."""
-
-    family: str = "fractal"
-    name: str = "fractal"
-    columns: int = 3  # C
-    blocks: List[FractalBlockSpec] = field(default_factory=list)  # B blocks, each pooled 2x2
-    column: Column = Column.all
-    drop_path: DropPath = DropPath.none
-    local_drop_rate: float = 0.15  # section 4: 15% across the network
-    global_fraction: float = 0.5  # section 3.1: 50% local and 50% global batches
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(self.columns > 0, "model.columns", self.columns, "> 0")
-        require(len(self.blocks) > 0, "model.blocks", self.blocks, "a non-empty list")
-        require(0 <= self.local_drop_rate < 1, "model.local_drop_rate", self.local_drop_rate, "in [0, 1)")
-        require(0 <= self.global_fraction <= 1, "model.global_fraction", self.global_fraction, "in [0, 1]")
+from lab.models.registry import register_family
+from lab.models.specs.fractal import Column, DropPath, FractalBlockSpec, FractalSpec
 
 
 @keras.saving.register_keras_serializable(package="lab")
@@ -247,4 +202,4 @@ def build_fractal(spec: FractalSpec, input_shape: Sequence[int], classes: int) -
         x = taps[f"block{i}"] = apply_block(x, block, spec, sample, f"block{i}")
         x = apply_pool(x, f"block{i}_pool")
     main = apply_classifier(x, classes, MAIN_OUTPUT)
-    return assemble_model(inputs, main, attach_aux_heads(taps, spec.aux_heads, classes), spec.name)
+    return assemble_model(inputs, main, attach_aux_heads(taps, spec, classes), spec.name)

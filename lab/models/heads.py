@@ -2,46 +2,19 @@
 
 An auxiliary head (GoogLeNet's "auxiliary classifier", Szegedy et al. 2014) adds a loss on an
 intermediate feature map, with its own weight. It only shapes training: evaluation and
-inference read the main head, whose output is always named `predictions`.
+inference read the main head, whose output is always named `predictions`. Its record,
+`AuxHeadSpec`, lives with the specs in `lab.models.specs.base`, which imports no Keras.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, List, Mapping
+from typing import Dict, Mapping
 
 import keras
-from omegaconf import MISSING
 
-from lab.errors import SpecError, require
+from lab.models.specs.base import AuxHeadSpec, check_aux_heads
 
 MAIN_OUTPUT = "predictions"
-
-
-@dataclass
-class AuxHeadSpec:
-    """A classifier on the tap named `tap` (a stage or module name such as `conv3`).
-
-    The default is a global-average-pool linear probe. GoogLeNet's heads (Szegedy et al. 2014,
-    section 5) are `pool_size: 5, pool_stride: 3, conv_width: 128, hidden: 1024, dropout: 0.7`:
-    an average pool, a 1x1 conv + ReLU, flatten, a dense + ReLU layer, dropout, softmax.
-    """
-
-    tap: str = MISSING
-    loss_weight: float = 0.3
-    pool_size: int = 0  # 0: global average pool
-    pool_stride: int = 1
-    conv_width: int = 0  # 0: no 1x1 conv
-    hidden: int = 0  # 0: no hidden dense layer
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        require(self.loss_weight >= 0, "aux_heads.loss_weight", self.loss_weight, ">= 0")
-        require(self.pool_size >= 0 and self.pool_stride > 0, "aux_heads.pool_size/pool_stride",
-                (self.pool_size, self.pool_stride), "pool_size >= 0 and pool_stride > 0")
-        require(self.conv_width >= 0, "aux_heads.conv_width", self.conv_width, ">= 0 (0: no conv)")
-        require(self.hidden >= 0, "aux_heads.hidden", self.hidden, ">= 0 (0: no hidden layer)")
-        require(0 <= self.dropout < 1, "aux_heads.dropout", self.dropout, "in [0, 1)")
 
 
 def aux_output_name(tap: str) -> str:
@@ -82,15 +55,20 @@ def apply_aux_head(x, head: AuxHeadSpec, classes: int, name: str):
     return softmax_output(x, classes, name)
 
 
-def attach_aux_heads(taps: Mapping[str, object], heads: List[AuxHeadSpec], classes: int) -> Dict[str, object]:
-    """Returns one auxiliary output per head spec, keyed by its output name."""
+def attach_aux_heads(taps: Mapping[str, object], spec, classes: int) -> Dict[str, object]:
+    """Returns one auxiliary output per head of `spec`, keyed by its output name.
+
+    `taps` are the builder's named feature maps. They must be the ones `spec.taps()` names, in
+    order: the spec checked its heads against those when it was made, before any build. (The
+    heads are checked again, for a spec changed since.)
+    """
+    if list(taps) != spec.taps():  # a lab bug, not a bad config: no SpecError, keep the traceback
+        raise RuntimeError(f"The {spec.family} builder's taps differ from its spec's taps(). "
+                           f"Received: taps={list(taps)}; spec.taps()={spec.taps()}")
+    check_aux_heads(spec.aux_heads, spec.taps())
     outputs = {}
-    for head in heads:
-        if head.tap not in taps:
-            raise SpecError(f"Auxiliary head tap not found. Received: tap={head.tap!r}; taps: {sorted(taps)}")
+    for head in spec.aux_heads:
         name = aux_output_name(head.tap)
-        if name in outputs:
-            raise SpecError(f"Two auxiliary heads on one tap. Received: tap={head.tap!r}")
         outputs[name] = apply_aux_head(taps[head.tap], head, classes, name)
     return outputs
 

@@ -1,45 +1,23 @@
-"""The family registry: one builder per connectivity family, keyed by the spec's `family`."""
+"""The family registry: one builder per connectivity family, keyed by the spec's `family`.
+
+The specs, the Hydra schema, are in `lab.models.specs` (`SPEC_TYPES`) and import no Keras; each
+family's builder is the module of the same name, `lab.models.<family>`, which registers itself
+when imported. `load_families()` imports them all.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Callable, Dict, List, Sequence
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Dict, Sequence
 
 import keras
-from omegaconf import MISSING
 
-from lab.errors import SpecError, require
-from lab.models.heads import AuxHeadSpec
+from lab.errors import SpecError
+from lab.models.specs import SPEC_TYPES
+from lab.models.specs.base import BaseSpec, Connectivity  # noqa: F401  (importable from their old home)
 
 Builder = Callable[[object, Sequence[int], int], keras.Model]
-
-
-class Connectivity(Enum):
-    """The connectivity axis, shared by the families that have it: shortcuts or none. Each family
-    says where its identity shortcuts go (ResNet: around every block; chain: around every conv
-    that keeps its input's shape)."""
-
-    plain = "plain"
-    residual = "residual"
-
-
-@dataclass
-class BaseSpec:
-    """What every family's spec has: its family and variant name, the input and class count it
-    was published for (`task=list`, tests and `task=analyze` use them; training takes the
-    data's), and auxiliary heads on named taps."""
-
-    family: str = MISSING
-    name: str = MISSING
-    input_shape: List[int] = field(default_factory=lambda: [32, 32, 3])
-    classes: int = 10
-    aux_heads: List[AuxHeadSpec] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        require(len(self.input_shape) == 3 and min(self.input_shape) > 0, "model.input_shape",
-                self.input_shape, "[height, width, channels], all > 0")
-        require(self.classes > 1, "model.classes", self.classes, "> 1")
 
 
 @dataclass(frozen=True)
@@ -62,6 +40,15 @@ def register_family(name: str, spec_type: type) -> Callable[[Builder], Builder]:
     return decorate
 
 
+def load_families() -> Dict[str, Family]:
+    """Every family's builder, registered: imports `lab.models.<family>` for each family in
+    `SPEC_TYPES`. By name, at first use: the builders import this module, so importing them
+    here would be a cycle."""
+    for name in SPEC_TYPES:
+        importlib.import_module(f"lab.models.{name}")
+    return FAMILIES
+
+
 def build_model(spec, input_shape: Sequence[int], classes: int) -> keras.Model:
     """Builds the Keras model a spec describes, for one input shape and class count.
 
@@ -71,7 +58,7 @@ def build_model(spec, input_shape: Sequence[int], classes: int) -> keras.Model:
         >>> model.count_params()
         271098
     """
-    family = FAMILIES.get(getattr(spec, "family", None))
+    family = load_families().get(getattr(spec, "family", None))
     if family is None:
         raise SpecError(f"Unknown model family. Received: family={getattr(spec, 'family', None)!r}; "
                         f"known: {sorted(FAMILIES)}")

@@ -2,7 +2,8 @@
 
 One builder covers ResNet v1 (He et al. 2015, "Deep Residual Learning"), its plain twins,
 pre-activation ResNet v2 (He et al. 2016, "Identity Mappings") and Wide ResNet (Zagoruyko &
-Komodakis 2016). Variants are data: `conf/model/*.yaml` with `family: resnet`.
+Komodakis 2016). Variants are data: `conf/model/*.yaml` with `family: resnet`, read into a
+`ResNetSpec`; the spec and its enums live in `lab.models.specs.resnet`, which imports no Keras.
 
 Layer names follow `keras.applications.resnet` (`conv3_block2_1_conv`), so a built model can
 be compared with Keras' own ResNet50 layer by layer. Stage `i` (0-based) is named
@@ -11,84 +12,17 @@ be compared with Keras' own ResNet50 layer by layer. Stage `i` (0-based) is name
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import List, Sequence, Tuple
 
 import keras
-from omegaconf import MISSING
 
-from lab.errors import SpecError, require
+from lab.errors import SpecError
 from lab.models import layers
 from lab.models.heads import MAIN_OUTPUT, apply_classifier, assemble_model, attach_aux_heads
 from lab.models.layers import ZeroPadShortcut, relu
-from lab.models.registry import BaseSpec, Connectivity, register_family
-
-
-class Stem(Enum):
-    cifar = "cifar"  # 3x3 conv, stride 1
-    imagenet = "imagenet"  # 7x7/2 conv, then 3x3/2 max-pool
-
-
-class Block(Enum):
-    basic = "basic"  # two kxk convs
-    bottleneck = "bottleneck"  # 1x1 reduce, kxk, 1x1 expand (x expansion)
-
-
-class Shortcut(Enum):
-    A = "A"  # identity; zero-padded channels and strided subsampling where shapes change
-    B = "B"  # identity; 1x1 projection where shapes change
-    C = "C"  # 1x1 projection on every block
-
-
-class BottleneckStride(Enum):
-    reduce = "reduce"  # stride on the first 1x1 conv (He et al. 2015, keras.applications)
-    spatial = "spatial"  # stride on the kxk conv (ResNet v1.5, He et al. 2016)
-
-
-@dataclass
-class StageSpec:
-    blocks: int = MISSING
-    width: int = MISSING  # output channels of a basic block; inner channels of a bottleneck
-    stride: int = 1  # of the stage's first block
-
-    def __post_init__(self) -> None:
-        require(self.blocks > 0, "stages.blocks", self.blocks, "> 0")
-        require(self.width > 0, "stages.width", self.width, "> 0")
-        require(self.stride > 0, "stages.stride", self.stride, "> 0")
-
-
-@dataclass
-class ResNetSpec(BaseSpec):
-    """Every axis of the family. Defaults are the CIFAR ResNet of He et al. (2015)."""
-
-    family: str = "resnet"
-    name: str = "resnet"
-    stem: Stem = Stem.cifar
-    stem_width: int = 16
-    stages: List[StageSpec] = field(default_factory=list)
-    block: Block = Block.basic
-    expansion: int = 4
-    bottleneck_stride: BottleneckStride = BottleneckStride.reduce
-    connectivity: Connectivity = Connectivity.residual
-    shortcut: Shortcut = Shortcut.A
-    preact: bool = False
-    width_multiplier: float = 1.0
-    kernel_size: int = 3
-    dropout: float = 0.0  # inside each block, before its last conv (as in Wide ResNet)
-    conv_bias: bool = False
-    bn_epsilon: float = 1e-5
-    bn_momentum: float = 0.9
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(len(self.stages) > 0, "model.stages", self.stages, "a non-empty list")
-        require(self.stem_width > 0, "model.stem_width", self.stem_width, "> 0")
-        require(self.expansion > 0, "model.expansion", self.expansion, "> 0")
-        require(self.width_multiplier > 0, "model.width_multiplier", self.width_multiplier, "> 0")
-        require(self.kernel_size > 0 and self.kernel_size % 2 == 1, "model.kernel_size",
-                self.kernel_size, "a positive odd number")
-        require(0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")
+from lab.models.registry import register_family
+from lab.models.specs.base import Connectivity
+from lab.models.specs.resnet import Block, BottleneckStride, ResNetSpec, Shortcut, StageSpec, Stem
 
 
 # A conv of a residual branch: (filters, kernel size, stride).
@@ -225,4 +159,4 @@ def build_resnet(spec: ResNetSpec, input_shape: Sequence[int], classes: int) -> 
     if spec.preact:
         x = relu(batch_norm(x, spec, "post_bn"), "post_relu")
     main = apply_classifier(x, classes, MAIN_OUTPUT)
-    return assemble_model(inputs, main, attach_aux_heads(taps, spec.aux_heads, classes), spec.name)
+    return assemble_model(inputs, main, attach_aux_heads(taps, spec, classes), spec.name)
