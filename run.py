@@ -1,29 +1,54 @@
 """The lab's entry point: `python run.py task=train model=resnet20 data=fashion_mnist [key=value ...]`.
 
 Hydra composes `conf/config.yaml` with the overrides (and `-m` sweeps over them); the work
-itself lives in `lab/`, where tests import it.
+itself lives in `lab/`, where tests import it. Bad input ends the process with one line naming
+what was wrong and exit status 2; Ctrl-C with 130 and SIGTERM with 143 (open runs closed KILLED).
 """
 
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra raises its errors; `run` reports them in one line
+
+from lab.native_logs import filter_native_stderr  # noqa: E402
+
+filter_native_stderr()  # before anything imports TensorFlow
 
 import hydra  # noqa: E402
+from hydra.errors import HydraException, MissingConfigException  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
+from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
 from lab.config import register_configs  # noqa: E402
-from lab.errors import LabError  # noqa: E402
+from lab.errors import LabError, Terminated  # noqa: E402
 
 register_configs()
 
 # `python run.py` with no arguments runs the main job: the plain-vs-residual ablation, quick mode.
 MAIN_JOB = ["experiment=plain_vs_residual", "quick=true"]
+BAD_INPUT, INTERRUPTED, TERMINATED = 2, 130, 143  # exit statuses (130, 143: as a shell reports the signals)
 
 
 def with_main_job(argv):
     """argv with the main job's overrides when no argument was given."""
     return argv + MAIN_JOB if len(argv) == 1 else argv
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line (Hydra's and OmegaConf's span several)."""
+    if isinstance(error, MissingConfigException) and error.options:  # `experiment=typo`, `model=typo`
+        group, _, name = (error.missing_cfg_file or "").rpartition("/")
+        return f"{group}={name} does not exist; the {group} options are: {', '.join(error.options)}"
+    lines = [line.strip() for line in str(error).split("Config search path")[0].splitlines()]
+    if isinstance(error.__cause__, OmegaConfBaseException):  # why Hydra could not merge an override
+        lines.append(str(error.__cause__).splitlines()[0])
+    return " ".join(line for line in lines if line)
+
+
+def bad_input(error: BaseException) -> int:
+    print(f"error: {one_line(error)}", file=sys.stderr)
+    return BAD_INPUT
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -32,11 +57,25 @@ def main(cfg: DictConfig):
 
     try:
         return run_task(cfg)
-    except LabError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    except LabError as error:  # here, or Hydra's job runner adds its own line before re-raising
+        sys.exit(bad_input(error))
+
+
+def run() -> int:
+    """`main` with its errors reported: bad input in one line, a stop by signal without a traceback."""
+    try:
+        main()
+    except (LabError, HydraException, OmegaConfBaseException) as error:  # composing the config
+        return bad_input(error)
+    except KeyboardInterrupt:
+        print("stopped by Ctrl-C: open runs were closed KILLED", file=sys.stderr)
+        return INTERRUPTED
+    except Terminated:
+        print("stopped by SIGTERM: open runs were closed KILLED", file=sys.stderr)
+        return TERMINATED
+    return 0
 
 
 if __name__ == "__main__":
     sys.argv = with_main_job(sys.argv)
-    main()
+    sys.exit(run())

@@ -33,3 +33,8 @@ def require(condition: bool, key: str, value, expectation: str) -> None:
 
 class ModelTooBigError(LabError):
     """A candidate model has more parameters than the budget allows (`search.max_params`)."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM (as Ctrl-C raises
+    KeyboardInterrupt), so that open runs are closed KILLED on the way out."""

@@ -115,6 +115,16 @@ def flat_config(cfg: Any) -> Dict[str, Any]:
     return flatten(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True))
 
 
+# Where a run is recorded and how a sweep's processes meet, not what the run is: they may differ
+# between launches of one sweep (the launcher's server gets a new port), and a param never changes.
+NOT_PARAMS = ("tracking.", "search.distributed.")
+
+
+def run_params(cfg: Any) -> Dict[str, Any]:
+    """`flat_config` without `NOT_PARAMS`: what a run logs as its params."""
+    return {key: value for key, value in flat_config(cfg).items() if not key.startswith(NOT_PARAMS)}
+
+
 def config_yaml(cfg: Any) -> str:
     """A `RunConfig` as the YAML a run logs (`config.yaml`)."""
     return OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True)

@@ -28,8 +28,10 @@ def run_train(cfg: RunConfig) -> Optional[float]:
 
 def restart_process() -> None:
     """Replaces this process with a fresh one running the same command (which resumes the sweep)."""
+    from lab.native_logs import restore_stderr  # noqa: PLC0415
+
     sys.stdout.flush()
-    sys.stderr.flush()
+    restore_stderr()
     os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
@@ -127,7 +129,7 @@ def run_task(composed: DictConfig) -> Optional[float]:
     """Hydra's composed config -> quick mode -> `RunConfig` (range checks) -> the task."""
     cfg = checked_run_config(composed, command_line_keys())
     if cfg.task in TRACKED:
-        from lab.tracking.server import check_reachable  # noqa: PLC0415
+        from lab.tracking.store import prepare_store  # noqa: PLC0415
 
-        check_reachable(cfg.tracking.uri)  # before any data is loaded or model built
+        prepare_store(cfg.tracking.uri)  # before any data is loaded or model built
     return TASKS[cfg.task](cfg)

@@ -55,6 +55,34 @@ class Server:
     log: Path  # the server's own log
 
 
+def require_or_skip(variable: str, reason: str):
+    """Fails where `variable=1` says the thing must be here (CI), else skips."""
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{variable}=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_uri() -> str:
+    """A PostgreSQL cluster of its own (`lab.tracking.postgres`) for the whole test run: the URI of
+    its empty `mlflow` database. `LAB_REQUIRE_POSTGRES=1` (CI) fails instead of skipping."""
+    from lab.tracking.postgres import installed_bin_dir, local_postgres  # noqa: PLC0415
+
+    if installed_bin_dir() is None:
+        require_or_skip("LAB_REQUIRE_POSTGRES", "PostgreSQL is not installed (apt-get install postgresql)")
+    with local_postgres() as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def mlflow_server_on_postgres(postgres_uri, tmp_path_factory) -> Server:
+    """A real `mlflow server` over that PostgreSQL database (MLflow's multi-writer backend)."""
+    root = tmp_path_factory.mktemp("mlflow-postgres")
+    log = root / "mlflow-server.log"
+    with local_server(postgres_uri, log, artifacts=root / "artifacts") as uri:
+        yield Server(uri, log)
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory) -> Server:
     """One real `mlflow server` over a SQLite store for the whole test run (each test that logs

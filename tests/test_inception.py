@@ -84,12 +84,16 @@ def test_batch_norm_axis_drops_conv_biases_and_adds_one_norm_per_conv():
     assert len([layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]) == 6
 
 
+SHARES_GOOGLENET = pytest.mark.xdist_group("published-googlenet")  # one worker builds it once
+
+
 @pytest.fixture(scope="module")
 def published_googlenet():
     """GoogLeNet at 224x224x3 with its auxiliary heads, built once for the tests that only read it."""
     return googlenet()
 
 
+@SHARES_GOOGLENET
 def test_googlenet_module_depths_and_sizes_are_table_1(published_googlenet):
     model = published_googlenet
     for name, depth, size in TABLE_1:
@@ -111,6 +115,7 @@ AUX_4A = (512 * 128 + 128) + (4 * 4 * 128 * 1024 + 1024) + (1024 * 1000 + 1000) 
 AUX_4D = (528 * 128 + 128) + (4 * 4 * 128 * 1024 + 1024) + (1024 * 1000 + 1000)  # 3,190,888
 
 
+@SHARES_GOOGLENET
 def test_googlenet_parameter_count_with_and_without_auxiliary_heads(published_googlenet):
     without = googlenet(overrides=["model.aux_heads=[]"])
     assert without.count_params() == GOOGLENET

@@ -48,7 +48,7 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
     rows = list(csv.DictReader(io.StringIO(artifact(client, parent, "trials.csv"))))
     assert list(rows[0]) == ["trial_id", "status", "connectivity", "blocks_per_stage", "shortcut", "lr",
                              "params_total", "macs", "train_steps", "best_epoch", "best_objective", "train_loss", "train_error",
-                             "test_loss", "test_error", "not_trained", "wall_seconds"]
+                             "test_loss", "test_error", "not_trained", "wall_seconds", "reason"]
     assert [r["status"] for r in rows] == ["COMPLETED"] * 3
     for row in rows:
         assert (row["shortcut"] == "") == (row["connectivity"] == "plain")  # conditional axis
@@ -144,16 +144,31 @@ def test_sigkill_mid_trial_then_resume_runs_each_trial_once(tracking, tmp_path):
         process.wait(timeout=30)
     finally:
         process.kill()
-    _, [parent], children = sweep_runs(tracking.uri)
+    client, [parent], children = sweep_runs(tracking.uri)
     assert parent.info.status == "RUNNING" and "RUNNING" in [c.info.status for c in children]
+    [victim] = [c for c in children if c.info.status == "RUNNING"]
+    history_at_kill = metric_points(client, victim)
 
     resumed = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    _, parents, children = sweep_runs(tracking.uri)
+    client, parents, children = sweep_runs(tracking.uri)
     assert [p.info.run_id for p in parents] == [parent.info.run_id] and parents[0].info.status == "FINISHED"
-    trials = [c.data.tags["lab.trial"] for c in children]
-    assert len(trials) == len(set(trials)) == 3  # exactly one child per trial
-    assert {c.info.status for c in children} == {"FINISHED"}
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    assert sorted(c.data.tags["lab.trial"] for c in finished) == ["0", "1", "2"]  # one finished attempt per trial
+    [killed] = [c for c in children if c.info.status != "FINISHED"]
+    assert killed.info.run_id == victim.info.run_id and killed.info.status == "KILLED"
+    assert metric_points(client, killed) == history_at_kill  # the dead attempt's history is left as it was
+    retry = next(c for c in finished if c.data.tags["lab.trial"] == victim.data.tags["lab.trial"])
+    assert retry.data.tags["lab.attempt"] == "2" and retry.info.run_name.endswith("-attempt-2")
+    for run in children:  # every metric: one point per step
+        for key, points in metric_points(client, run).items():
+            steps = [step for step, _ in points]
+            assert len(steps) == len(set(steps)), (run.info.run_name, key, steps)
+
+
+def metric_points(client, run):
+    return {key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
+            for key in run.data.metrics}
 
 
 def test_executions_per_trial_average_seeded_trainings_nested_in_the_trial(tracking, tmp_path):

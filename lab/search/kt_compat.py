@@ -124,6 +124,24 @@ class HyperbandOracle(KeepsTrialOwners, kt.oracles.HyperbandOracle):
     pass
 
 
+def complete_recorded_trials(oracle, scores: Dict[str, float], objective: str) -> List[str]:
+    """Ends COMPLETED, with its recorded score, each trial the (reloaded) oracle still has running
+    or queued for retry although its run FINISHED: a process killed between the trial's end and
+    the oracle's save would otherwise hand the trial out again. Returns their ids."""
+    done = []
+    for trial_id, score in sorted(scores.items()):
+        trial = oracle.trials.get(trial_id)
+        if trial is None or ended(trial):
+            continue
+        oracle._display.trial_start.setdefault(trial_id, datetime.now())  # keras-tuner's display ends it
+        oracle._display.trial_number.setdefault(trial_id, len(oracle.trials))
+        oracle.update_trial(trial_id, {objective: score})
+        trial.status = kt.engine.trial.TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+        done.append(trial_id)
+    return done
+
+
 def nothing_left(oracle) -> bool:
     """Whether a (reloaded) oracle has no trial running, none queued for retry and none to create:
     keras-tuner has no public check, and its chief would wait for workers that never come."""

@@ -16,7 +16,7 @@ from lab.training.trained import NOT_TRAINED_TAG
 
 COLUMNS_BEFORE_AXES = ["trial_id", "status"]
 COLUMNS_AFTER_AXES = ["params_total", "macs", "train_steps", "best_epoch", "best_objective", "train_loss", "train_error",
-                      "test_loss", "test_error", "not_trained", "wall_seconds"]
+                      "test_loss", "test_error", "not_trained", "wall_seconds", "reason"]
 
 
 def final_figures(metrics: Dict[str, float]) -> Dict[str, object]:
@@ -53,8 +53,17 @@ def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[D
                      "best_objective": trial.score if trial.score is not None else "",
                      **final_figures(metrics),
                      "not_trained": tags.get(NOT_TRAINED_TAG, ""),
-                     "wall_seconds": round(wall, 2) if wall is not None else ""})
+                     "wall_seconds": round(wall, 2) if wall is not None else "",
+                     "reason": failure_reason(trial, tags)})
     return rows
+
+
+def failure_reason(trial, tags: Dict[str, str]) -> str:
+    """Why a trial failed, in one line: keras-tuner's message, else its run's `lab.error`."""
+    if trial.status not in ("FAILED", "INVALID"):
+        return ""
+    message = (trial.message or tags.get("lab.error", "")).strip()
+    return message.splitlines()[-1][:300] if message else ""
 
 
 def to_csv(rows: List[Dict[str, object]], axes: List[str]) -> str:

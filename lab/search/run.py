@@ -3,7 +3,9 @@ as a worker), then reports it on its MLflow parent run (trials.csv, summary.md, 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import keras
@@ -18,10 +20,17 @@ from lab.data import load_splits
 from lab.search.report import summary_markdown, to_csv, trial_rows
 from lab.search.space import validate_space
 from lab.search.distributed import check_address_free, set_role_environment, wait_for_chief
-from lab.search.sweep import PARENT, LabTuner, Sweep, make_oracle, open_parent
+from lab.search.identity import FINGERPRINT_TAG, check_resumable, check_same_as_chief, digest, fingerprint, write_record
+from lab.search.kt_compat import complete_recorded_trials, nothing_left
+from lab.search.ownership import sweep_owner
+from lab.search.sweep import PARENT, LabTuner, Sweep, find_parent, make_oracle
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
-from lab.overrides import config_yaml, flat_config
+from lab.overrides import config_yaml, run_params
+
+
+class SweepFailedError(LabError):
+    """keras-tuner stopped the sweep: too many trials failed in a row (the report is written)."""
 
 
 @dataclass
@@ -61,46 +70,89 @@ def search(cfg: RunConfig) -> SearchResult:
 
 
 def lead_sweep(run_cfg: RunConfig) -> SearchResult:
-    """A sweep in one process, or a distributed chief: owns the parent run and the oracle, and
-    reports at the end."""
-    dist = run_cfg.search.distributed
-    tags = {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search", **runtime.provenance_tags()}
-    chief = dist.role is Role.chief
+    """A sweep in one process, or a distributed chief: owns the sweep (its lock, its parent run,
+    its oracle) and reports at the end. Everything that could refuse the sweep is checked before
+    data are loaded or a run is touched."""
+    search_cfg, chief = run_cfg.search, run_cfg.search.distributed.role is Role.chief
+    folder = Path(search_cfg.directory) / search_cfg.name
     if chief:  # before it touches the sweep's runs or state
-        check_address_free(dist)
-    splits = None if chief else load_splits(run_cfg.data, run_cfg.seed)  # the chief trains nothing
-    resume = open_parent(run_cfg)  # (after the data: a bad data path must not mark an earlier sweep FAILED)
-    with tracked_run(run_cfg.tracking, run_cfg.search.name, tags, resume_run_id=resume) as parent:
-        if resume is None:
-            parent.log_params({f"{key}.{name}": value for key in ("search", "data", "train")
-                               for name, value in flat_config(getattr(run_cfg, key)).items()})
-            parent.log_params({"seed": run_cfg.seed, "search.base_model": run_cfg.model.name})
-            parent.log_text(config_yaml(run_cfg), "config.yaml")
-        sweep = Sweep(run_cfg, splits, parent)
-        if not chief:  # a chief's workers may still be training their runs
-            sweep.close_stale_children()
-        tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
-        tuner.search()
-        sweep.close_stale_children()  # nothing runs any more
-        return report(tuner, sweep)
+        check_address_free(search_cfg.distributed)
+    with sweep_owner(folder, search_cfg.name):
+        earlier = find_parent(run_cfg)
+        check_resumable(run_cfg, folder, earlier)
+        if earlier is not None and earlier.info.status == "FINISHED":
+            return finished_sweep(run_cfg, earlier)
+        splits = None if chief else load_splits(run_cfg.data, run_cfg.seed)  # the chief trains nothing
+        with tracked_run(run_cfg.tracking, search_cfg.name, parent_tags(run_cfg),
+                         resume_run_id=earlier.info.run_id if earlier else None) as parent:
+            if earlier is None:
+                begin_record(run_cfg, parent, folder)
+            sweep = Sweep(run_cfg, splits, parent)
+            if not chief:  # a chief's workers may still be training their runs
+                sweep.close_stale_children()
+            tuner = LabTuner(make_oracle(run_cfg), sweep, search_cfg.directory, search_cfg.name)
+            complete_recorded_trials(tuner.oracle, sweep.recorded_objectives(), search_cfg.objective)
+            try:
+                tuner.search()
+            except RuntimeError as error:  # keras-tuner gives up after max_consecutive_failed_trials
+                if "consecutive failures" not in str(error):
+                    raise
+                sweep.close_stale_children()
+                result = report(tuner, sweep)
+                raise SweepFailedError(f"sweep {search_cfg.name} stopped after {search_cfg.max_consecutive_failed_trials} "
+                                       f"failed trials in a row ({str(error).splitlines()[-1][:200]}); every trial's "
+                                       f"reason is in trials.csv on parent run {result.parent_run_id}") from None
+            sweep.close_stale_children()  # nothing runs any more
+            return report(tuner, sweep)
+
+
+def parent_tags(run_cfg: RunConfig) -> Dict[str, str]:
+    return {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search",
+            FINGERPRINT_TAG: digest(fingerprint(run_cfg)), **runtime.provenance_tags()}
+
+
+def begin_record(run_cfg: RunConfig, parent: TrackedRun, folder: Path) -> None:
+    """A new sweep's parent: its params, config and fingerprint; the tuner folder's record of it."""
+    parent.log_params({key: value for key, value in run_params(run_cfg).items()
+                       if key.startswith(("search.", "data.", "train."))})
+    parent.log_params({"seed": run_cfg.seed, "search.base_model": run_cfg.model.name})
+    parent.log_text(config_yaml(run_cfg), "config.yaml")
+    parent.log_text(json.dumps(fingerprint(run_cfg), indent=1), "fingerprint.json")
+    write_record(folder, parent.run_id, fingerprint(run_cfg))
+
+
+def finished_sweep(run_cfg: RunConfig, parent_run: Run) -> SearchResult:
+    """A sweep whose parent FINISHED: its runs are final, so it is reported from its records
+    without a write; asking it for more trials is refused."""
+    client = MlflowClient(run_cfg.tracking.uri)
+    parent = TrackedRun(client, parent_run.info.run_id, parent_run.info.experiment_id)
+    sweep = Sweep(run_cfg, None, parent)
+    tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
+    if not nothing_left(tuner.oracle):
+        raise LabError(f"sweep {run_cfg.search.name} has FINISHED with {len(tuner.oracle.trials)} trials and its runs "
+                       f"are final (parent run {parent.run_id}); to run more trials, run them under a new search.name")
+    print(f"sweep {run_cfg.search.name} had FINISHED: its report, from the records (nothing was changed)", flush=True)
+    return report(tuner, sweep, record=False)
 
 
 def work_for_chief(run_cfg: RunConfig) -> SearchResult:
-    """A distributed worker: trials come from the chief, their runs go under the chief's parent run."""
+    """A distributed worker: trials come from the chief, their runs go under the chief's parent run,
+    trained as the chief defined the sweep (the parent's fingerprint)."""
     dist = run_cfg.search.distributed
     splits = load_splits(run_cfg.data, run_cfg.seed)  # bad data fail before the wait
     wait_for_chief(dist)  # the chief opens the parent run before it listens
-    parent_id = open_parent(run_cfg)
-    if parent_id is None:
+    parent_run = find_parent(run_cfg)
+    if parent_run is None:
         raise LabError(f"the chief at {dist.address} has no parent run for search.name={run_cfg.search.name} "
                        f"in {run_cfg.tracking.uri}: give every role the same search.name and tracking.uri")
+    check_same_as_chief(run_cfg, parent_run)
     client = MlflowClient(run_cfg.tracking.uri)
-    parent = TrackedRun(client, parent_id, client.get_run(parent_id).info.experiment_id)  # the chief closes it
+    parent = TrackedRun(client, parent_run.info.run_id, parent_run.info.experiment_id)  # the chief closes it
     sweep = Sweep(run_cfg, splits, parent)
     tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
     tuner.search()
     rows = [{"trial_id": trial_id, "wall_seconds": seconds} for trial_id, seconds in tuner.trial_seconds.items()]
-    return SearchResult(parent_id, parent.experiment_id, rows, None, None,
+    return SearchResult(parent.run_id, parent.experiment_id, rows, None, None,
                         dict(tuner.trial_seconds), dict(sweep.fit_seconds))
 
 
@@ -200,16 +252,23 @@ def sweep_wall_time(children: Dict[str, Run]) -> str:
             f"({sum(e - s for s, e in spans) / 1000:.0f} s summed over {len(spans)} trials)")
 
 
-def report(tuner: LabTuner, sweep: Sweep) -> SearchResult:
+def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
+    """The sweep's rows, best trial and figures; with `record`, trials.csv, figures, summary.md and
+    the best trial are logged on the parent (a FINISHED sweep's report is only read)."""
     parent, run_cfg, children = sweep.parent, sweep.run_cfg, sweep.children()
     rows = trial_rows(tuner.oracle, run_cfg.search.space, children)
+    best = tuner.oracle.get_best_trials(1)
+    best_trial, best_value = (best[0].trial_id, best[0].score) if best else (None, None)
+    if not record:
+        names = [a.path for a in parent.client.list_artifacts(parent.run_id) if a.path.endswith(".png")]
+        figures = {name: artifact_path(parent.client, parent.run_id, name) for name in names}
+        return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value, {}, {}, figures,
+                            artifact_path(parent.client, parent.run_id, "summary.md"))
     parent.log_text(to_csv(rows, [axis.name for axis in run_cfg.search.space]), "trials.csv")
     figures = log_plots(sweep, rows, children)
     facts = {**runtime.provenance(), "sweep wall time": sweep_wall_time(children)}
     summary = summary_markdown(rows, run_cfg, "\n".join(f"- {key}: {value}" for key, value in facts.items()))
     parent.log_text(summary, "summary.md")
-    best = tuner.oracle.get_best_trials(1)
-    best_trial, best_value = (best[0].trial_id, best[0].score) if best else (None, None)
     if best_trial is not None:
         parent.set_tags({"lab.best_trial": best_trial, "lab.best_child": children[best_trial].info.run_id})
         parent.log_metrics({"best_objective": best_value})

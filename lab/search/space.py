@@ -51,7 +51,12 @@ def example_value(axis: AxisSpec) -> Any:
 
 
 def validate_space(cfg: RunConfig) -> None:
-    """Checks, before any trial, that every axis sets an existing key with a value of its type."""
+    """Checks, before any data is loaded or run opened, that keras-tuner accepts the space and
+    that every axis sets an existing key with a value of its type."""
+    try:
+        space_of(cfg.search.space)
+    except Exception as error:  # noqa: BLE001  (keras-tuner's own checks: ranges, steps, conditions)
+        raise ConfigValueError(f"search.space is not a keras-tuner space: {str(error).splitlines()[0]}") from error
     for axis in cfg.search.space:
         try:
             cfg.with_overrides({axis.path: example_value(axis)})

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import keras
 import keras_tuner as kt
@@ -26,12 +26,13 @@ from lab.data import Splits
 from lab.search.distributed import serve
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
                                     ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
-from lab.overrides import flat_config
+from lab.overrides import run_params
 from lab.search.space import space_of, trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.runs import Suspended, TrackedRun, experiment_id
 
 PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
+OBJECTIVE_METRIC = "trial_objective"  # a trial's score as its oracle got it (the mean over executions)
 
 
 class RestartSweep(Suspended):
@@ -70,15 +71,24 @@ class Sweep:
     baseline_rss_mib: Optional[float] = None  # after this process's first trial
     fit_seconds: Dict[str, float] = field(default_factory=dict)  # per trial: the sum of its epochs
 
-    def child_of(self, trial_id: str) -> Optional[str]:
+    def attempts_of(self, trial_id: str) -> List[Run]:
+        """Every run of one trial, first attempt first."""
         runs = find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id,
                          trial=trial_id)
-        return runs[0].info.run_id if runs else None
+        return sorted(runs, key=attempt_number)
 
     def children(self) -> Dict[str, Run]:
-        """Every child run of this sweep by trial id, in one query."""
+        """Every trial's latest attempt by trial id, in one query."""
         runs = find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id)
-        return {run.data.tags["lab.trial"]: run for run in runs}
+        latest: Dict[str, Run] = {}
+        for run in sorted(runs, key=attempt_number):
+            latest[run.data.tags["lab.trial"]] = run
+        return latest
+
+    def recorded_objectives(self) -> Dict[str, float]:
+        """{trial id: objective} of the trials whose latest attempt FINISHED and recorded its objective."""
+        return {trial: run.data.metrics[OBJECTIVE_METRIC] for trial, run in self.children().items()
+                if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics}
 
     def check_memory(self, trials: int, remaining: Optional[int], metric: str = "rss_mib") -> None:
         """Logs the resident memory after each trial (parent metric `rss_mib`, or `rss_mib/workerN`
@@ -102,28 +112,41 @@ class Sweep:
                 self.parent.client.set_terminated(run.info.run_id, "KILLED")
 
     def run_trial(self, trial: kt.engine.trial.Trial, tuner_id: str) -> Dict[str, float]:
+        """Trains one trial in a new run: its first attempt, or a retry of one that was killed or
+        failed, whose run is left as it ended (its history stays its own). A trial that already
+        FINISHED is not trained again: its recorded objective is returned."""
+        objective = self.run_cfg.search.objective
+        attempts = self.attempts_of(trial.trial_id)
+        done = [run for run in attempts if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics]
+        if done:
+            return {objective: done[-1].data.metrics[OBJECTIVE_METRIC]}
+        for run in attempts:  # an attempt of a process that died: it ran until the trial was handed out again
+            if run.info.status == "RUNNING":
+                self.parent.client.set_terminated(run.info.run_id, "KILLED")
         hp = trial.hyperparameters
         overrides = trial_overrides(hp, self.run_cfg.search.space)
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial (trained from scratch)
             overrides["train.epochs"] = int(hp.get("tuner/epochs"))
         trial_cfg = self.run_cfg.with_overrides(overrides)
+        attempt = len(attempts) + 1
         tags = {"lab.role": CHILD, "lab.parent": self.parent.run_id, "lab.trial": trial.trial_id,
-                "lab.task": "search"}
+                "lab.attempt": str(attempt), "lab.task": "search", **where_it_runs(tuner_id)}
         try:
-            with tracked_run(self.run_cfg.tracking, self.trial_name(trial.trial_id), tags,
-                             parent_run_id=self.parent.run_id, resume_run_id=self.child_of(trial.trial_id)) as child:
-                child.set_tags(where_it_runs(tuner_id))  # a retried trial's run names the process that finished it
+            with tracked_run(self.run_cfg.tracking, self.trial_name(trial.trial_id, attempt), tags,
+                             parent_run_id=self.parent.run_id) as child:
                 child.log_params({f"hp.{k}": v for k, v in hp.values.items()})
-                child.log_params(flat_config(trial_cfg))
+                child.log_params(run_params(trial_cfg))
                 results = self.train_executions(trial.trial_id, trial_cfg, child)
+                score = float(np.mean([self.objective_of(result) for result in results]))
+                child.log_metrics({OBJECTIVE_METRIC: score})
             self.fit_seconds[trial.trial_id] = sum(sum(r.history.get("epoch_seconds", [])) for r in results)
         except Exception as error:  # noqa: BLE001  (any failure fails this trial, not the sweep)
             raise kt.errors.FailedTrialError(f"{type(error).__name__}: {error}") from error
-        objective = self.run_cfg.search.objective
-        return {objective: float(np.mean([self.objective_of(result) for result in results]))}
+        return {objective: score}
 
-    def trial_name(self, trial_id: str) -> str:
-        return f"{self.run_cfg.search.name}-trial-{trial_id}"
+    def trial_name(self, trial_id: str, attempt: int = 1) -> str:
+        name = f"{self.run_cfg.search.name}-trial-{trial_id}"
+        return name if attempt == 1 else f"{name}-attempt-{attempt}"
 
     def objective_of(self, result) -> float:
         """`val_accuracy`: the best epoch's (test accuracy without a validation split);
@@ -146,17 +169,21 @@ class Sweep:
             cfg = trial_cfg.with_overrides({"seed": trial_cfg.seed + index})
             tags = {"lab.role": EXECUTION, "lab.parent": child.run_id, "lab.trial": trial_id,
                     "lab.execution": str(index), "lab.task": "search"}
-            with tracked_run(self.run_cfg.tracking, f"{self.trial_name(trial_id)}-execution-{index}", tags,
-                             parent_run_id=child.run_id, resume_run_id=self.execution_of(child, index)) as run:
+            with tracked_run(self.run_cfg.tracking, f"{child_name(child)}-execution-{index}", tags,
+                             parent_run_id=child.run_id) as run:
                 run.log_params({"seed": cfg.seed})
                 results.append(fit_and_evaluate(cfg, self.splits, run, max_params=budget))
             free_memory()
         log_mean_of_executions(child, results, self.objective_of)
         return results
 
-    def execution_of(self, child: TrackedRun, index: int) -> Optional[str]:
-        runs = find_runs(child.client, child.experiment_id, role=EXECUTION, parent=child.run_id, execution=str(index))
-        return runs[0].info.run_id if runs else None
+
+def attempt_number(run: Run) -> int:
+    return int(run.data.tags.get("lab.attempt", "1"))
+
+
+def child_name(child: TrackedRun) -> str:
+    return child.client.get_run(child.run_id).info.run_name
 
 
 def log_mean_of_executions(child: TrackedRun, results: list, objective_of) -> None:
@@ -239,9 +266,9 @@ def free_memory() -> None:
         jax.clear_caches()
 
 
-def open_parent(run_cfg: RunConfig) -> Optional[str]:
-    """The parent run of an earlier sweep with this name, to resume it; None for a new sweep."""
+def find_parent(run_cfg: RunConfig) -> Optional[Run]:
+    """The parent run of an earlier sweep with this name (to resume it); None for a new sweep."""
     client = MlflowClient(run_cfg.tracking.uri)
     experiment = experiment_id(client, run_cfg.tracking.experiment, run_cfg.tracking.uri)
     runs = find_runs(client, experiment, role=PARENT, search=run_cfg.search.name)
-    return runs[0].info.run_id if runs else None
+    return runs[0] if runs else None

@@ -20,13 +20,10 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from lab.config import TrackingConfig
+from lab.errors import Terminated
 
 ERROR_TAG = "lab.error"
 MAX_TAG_LENGTH = 5000
-
-
-class Terminated(BaseException):
-    """Raised in the main thread when the process receives SIGTERM."""
 
 
 class Suspended(BaseException):

@@ -68,14 +68,19 @@ def current_learning_rate(optimizer) -> float:
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):
-    """Stops training with an error naming the epoch when the loss is NaN or infinite.
+    """Stops training with an error naming the epoch and the configured learning rate (not the
+    schedule's value at the stop, which may have decayed to 0) when the loss is NaN or infinite.
     Checked per epoch: a per-step check would force a device sync on every step."""
+
+    def __init__(self, configured_lr: float):
+        super().__init__()
+        self.configured_lr = configured_lr
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             raise NonFiniteLossError(f"Training loss became {loss} in epoch {epoch + 1}; lower train.lr "
-                                     f"(now {current_learning_rate(self.model.optimizer):.4g}) or check the data")
+                                     f"(train.lr={self.configured_lr:g}) or check the data")
 
 
 class RichProgress(keras.callbacks.Callback):

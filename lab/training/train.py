@@ -18,7 +18,7 @@ from lab.errors import ModelTooBigError, NonFiniteLossError
 from lab.models.heads import MAIN_OUTPUT, aux_output_name
 from lab.tracking import TrackedRun, tracked_run
 from lab.tracking.callback import MlflowEpochLogger
-from lab.overrides import config_yaml, flat_config
+from lab.overrides import config_yaml, run_params
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
 from lab.training.optimizers import make_optimizer
 from lab.training import reuse
@@ -125,7 +125,8 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
         model = reuse.model_to_fit(model, reuse.reuse_key(spec, splits.input_shape, splits.classes, cfg.train,
                                                           steps_per_epoch, len(splits.x_val) > 0))
     # The NaN guard comes after the logger, so the epoch that went wrong is on record.
-    callbacks = [EpochMetrics(len(splits.x_train)), MlflowEpochLogger(run), NonFiniteLossGuard(), *extra_callbacks]
+    callbacks = [EpochMetrics(len(splits.x_train)), MlflowEpochLogger(run), NonFiniteLossGuard(cfg.train.lr),
+                 *extra_callbacks]
     progress = RichProgress(cfg.train.batch_size) if cfg.train.verbose else None
     validation = (splits.x_val, targets(net, splits.y_val, splits.classes)) if len(splits.x_val) else None
     try:
@@ -174,7 +175,7 @@ def train(cfg: RunConfig) -> TrainResult:
     runtime.configure(cfg.train)
     splits = load_splits(cfg.data, cfg.seed)  # a bad data path or file fails before any run exists
     with tracked_run(cfg.tracking, run_name(cfg), run_tags(cfg, "train")) as run:
-        run.log_params(flat_config(cfg))
+        run.log_params(run_params(cfg))
         run.log_text(config_yaml(cfg), "config.yaml")
         run.log_params({"data.source": splits.source, "data.train_examples": len(splits.x_train),
                         "data.val_examples": len(splits.x_val), "data.test_examples": len(splits.x_test)})

@@ -1,0 +1,235 @@
+"""A sweep's records cannot be corrupted by how it is run (issue 13): a sweep is defined once and
+resumed only as that sweep, one process owns it, and a run that has ended is never modified.
+
+One finished two-trial sweep (`earlier`) is the record every refusal here must leave exactly as
+it was; each test copies it first when it runs something against it.
+"""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import keras_tuner as kt
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import FAST_TRAIN
+from lab.config import PROJECT_ROOT, run_config
+from lab.errors import ConfigValueError
+from lab.overrides import run_params
+from lab.search.identity import SweepMismatchError, fingerprint
+from lab.search.kt_compat import complete_recorded_trials
+from lab.search.ownership import SweepBusyError, sweep_owner
+from lab.search.run import search
+
+SWEEP = ["task=search", "data=synthetic", "data.train_size=128", "data.test_size=32", "model=resnet20",
+         "train.epochs=1", *FAST_TRAIN, "search.max_trials=2", "search.name=kept"]
+
+
+def overrides_at(root, tuner="tuner", store="mlflow.db"):
+    return [f"tracking.uri=sqlite:///{root}/{store}", "tracking.experiment=kept", f"search.directory={root}/{tuner}"]
+
+
+@pytest.fixture(scope="module")
+def earlier(tmp_path_factory):
+    """A finished two-trial sweep named `kept`: its store and tuner folder."""
+    root = tmp_path_factory.mktemp("earlier")
+    search(run_config([*SWEEP, *overrides_at(root)]))
+    return root
+
+
+@pytest.fixture
+def copy_of_earlier(earlier, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(earlier, root)
+    return root
+
+
+def ended_runs(root, store="mlflow.db"):
+    """Every ended run, as recorded: status, end time, params, tags and metric histories."""
+    client = MlflowClient(f"sqlite:///{root}/{store}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return {run.info.run_id: (run.info.status, run.info.end_time, run.data.params, run.data.tags,
+                              {key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
+                               for key in run.data.metrics})
+            for run in runs if run.info.status != "RUNNING"}
+
+
+def tuner_files(root, tuner="tuner"):
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted((root / tuner).rglob("*")) if path.is_file() and path.name != "owner.lock"}
+
+
+def test_a_sweep_records_its_fingerprint_in_its_tuner_folder_and_on_its_parent(earlier):
+    client = MlflowClient(f"sqlite:///{earlier}/mlflow.db")
+    [parent] = [r for r in client.search_runs([client.get_experiment_by_name("kept").experiment_id])
+                if r.data.tags.get("lab.role") == "parent"]
+    record = json.loads((earlier / "tuner" / "kept" / "sweep.json").read_text())
+    assert record["parent_run_id"] == parent.info.run_id
+    assert record["fingerprint"] == json.loads(open(client.download_artifacts(parent.info.run_id, "fingerprint.json")).read())
+    assert {"search.space.0.name", "train.epochs", "data.name", "search.objective", "seed"} <= set(record["fingerprint"])
+    assert not any(key.startswith(("tracking.", "search.distributed.")) for key in record["fingerprint"])
+
+
+@pytest.mark.parametrize("change, named", [
+    ("search.space=[{name: lr, path: train.lr, kind: float, min: 0.01, max: 0.1}]", "search.space.0.name: connectivity -> lr"),
+    ("train.epochs=2", "train.epochs: 1 -> 2"),
+    ("data.train_size=256", "data.train_size: 128 -> 256"),
+    ("search.objective=test_loss", "search.objective: val_accuracy -> test_loss"),
+])
+def test_the_same_name_with_another_definition_stops_before_any_work(copy_of_earlier, change, named):
+    before = ended_runs(copy_of_earlier), tuner_files(copy_of_earlier)
+    with pytest.raises(SweepMismatchError, match="was started with another definition") as error:
+        search(run_config([*SWEEP, *overrides_at(copy_of_earlier), change]))
+    assert named in str(error.value) and "search.name=kept_2" in str(error.value)
+    assert (ended_runs(copy_of_earlier), tuner_files(copy_of_earlier)) == before
+
+
+def test_what_only_says_where_or_how_many_is_not_part_of_the_definition():
+    base = run_config(SWEEP)
+    for change in (["search.max_trials=9"], ["tracking.uri=sqlite:///elsewhere.db"], ["search.restart_after_mib=5"],
+                   ["search.distributed.address=127.0.0.1:9999"], ["train.verbose=1"]):
+        assert fingerprint(run_config([*SWEEP, *change])) == fingerprint(base), change
+
+
+def test_the_old_store_with_a_new_tuner_folder_is_refused_and_its_runs_untouched(earlier, copy_of_earlier):
+    """Trial ids would restart at 0 over the recorded sweep's runs (they were reopened and failed)."""
+    before = ended_runs(copy_of_earlier)
+    with pytest.raises(SweepMismatchError, match="holds no keras-tuner state for it") as error:
+        search(run_config([*SWEEP, *overrides_at(copy_of_earlier, tuner="new-tuner")]))
+    assert f"Use search.directory={earlier}/tuner (where it ran)" in str(error.value)  # as its parent records
+    assert ended_runs(copy_of_earlier) == before
+    assert not (copy_of_earlier / "new-tuner" / "kept" / "oracle.json").exists()
+
+
+def test_the_old_tuner_folder_with_a_new_store_is_refused(copy_of_earlier):
+    before = tuner_files(copy_of_earlier)
+    with pytest.raises(SweepMismatchError, match="has no run of it"):
+        search(run_config([*SWEEP, *overrides_at(copy_of_earlier, store="other.db")]))
+    assert tuner_files(copy_of_earlier) == before
+
+
+def test_a_finished_sweep_run_again_is_reported_from_its_records_without_a_write(copy_of_earlier):
+    before = ended_runs(copy_of_earlier)
+    result = search(run_config([*SWEEP, *overrides_at(copy_of_earlier)]))
+    assert len(result.rows) == 2 and result.best_trial is not None
+    assert ended_runs(copy_of_earlier) == before  # a FINISHED run is never modified
+    with pytest.raises(Exception, match="has FINISHED with 2 trials and its runs are final"):
+        search(run_config([*SWEEP, *overrides_at(copy_of_earlier), "search.max_trials=3"]))
+    assert ended_runs(copy_of_earlier) == before
+
+
+def test_a_second_process_on_a_running_sweep_is_refused_naming_the_holder(copy_of_earlier):
+    before = ended_runs(copy_of_earlier), tuner_files(copy_of_earlier)
+    with sweep_owner(copy_of_earlier / "tuner" / "kept", "kept"):
+        with pytest.raises(SweepBusyError, match=r"search.name=kept is already running: pid \d+ on .+ since "):
+            search(run_config([*SWEEP, *overrides_at(copy_of_earlier)]))
+    assert (ended_runs(copy_of_earlier), tuner_files(copy_of_earlier)) == before
+
+
+def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):
+    script = ("import sys, time\nfrom pathlib import Path\nfrom lab.search.ownership import sweep_owner\n"
+              "with sweep_owner(Path(sys.argv[1]), 'x'):\n    print('held', flush=True)\n    time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=PROJECT_ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SweepBusyError, match=f"pid {holder.pid} "):
+            with sweep_owner(tmp_path, "x"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with sweep_owner(tmp_path, "x"):  # kill -9 released it
+        pass
+
+
+def test_processes_creating_one_new_sqlite_store_together_all_succeed(tmp_path):
+    """MLflow builds a new store's tables on first open; two at once used to break the file."""
+    uri = f"sqlite:///{tmp_path}/new/mlflow.db"
+    script = "import sys\nfrom lab.tracking.store import prepare_store\nprepare_store(sys.argv[1])\n"
+    openers = [subprocess.Popen([sys.executable, "-c", script, uri], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [opener.communicate(timeout=300)[0] for opener in openers]
+    assert [opener.returncode for opener in openers] == [0, 0, 0], outputs
+    client = MlflowClient(uri)
+    assert client.get_experiment_by_name("Default") is not None
+
+
+def test_plain_runs_on_one_sqlite_file_still_write_at_once(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    script = ("import sys\nfrom lab.config import TrackingConfig\nfrom lab.tracking import tracked_run\n"
+              "from lab.tracking.store import prepare_store\nprepare_store(sys.argv[1])\n"
+              "with tracked_run(TrackingConfig(uri=sys.argv[1], experiment='plain'), sys.argv[2]) as run:\n"
+              "    for step in range(30):\n        run.log_metrics({'m': step}, step=step)\n")
+    writers = [subprocess.Popen([sys.executable, "-c", script, uri, f"w{i}"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    outputs = [w.communicate(timeout=300)[0] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], outputs
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("plain").experiment_id])
+    assert sorted((r.info.run_name, r.info.status) for r in runs) == [("w0", "FINISHED"), ("w1", "FINISHED")]
+    for run in runs:
+        assert [m.step for m in sorted(client.get_metric_history(run.info.run_id, "m"), key=lambda m: m.step)] == list(range(30))
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute", "a/b", ".hidden", "it's", ""])
+def test_a_sweep_name_is_one_safe_folder_and_mlflow_value(name):
+    with pytest.raises(ConfigValueError, match="search.name must be 1-100 letters, digits"):
+        run_config([*SWEEP, f'search.name="{name}"'])
+
+
+def test_where_a_run_is_recorded_is_never_a_param():
+    """The launcher's server gets a new port each launch; a retried trial logging it as a param failed."""
+    params = run_params(run_config([*SWEEP, "tracking.uri=http://127.0.0.1:5123"]))
+    assert "train.epochs" in params and not any(k.startswith(("tracking.", "search.distributed.")) for k in params)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["search.objective=val_acc"], "search.objective must be a metric every trial logs"),
+    (["search.objective=test_loss", "search.direction=max"], "search.direction must be min for search.objective=test_loss"),
+    (["search.objective=test_accuracy", "search.direction=min"], "search.direction must be max"),
+    (["search.objective=val_loss", "data.val_fraction=0"], "data.val_fraction=0 leaves no validation split"),
+    (["search.space=[]"], "search.space must be at least one axis"),
+    (["search.space=[{name: ls, path: train.label_smoothing, kind: float, min: 0, max: 0.5, log: true}]"],
+     r"search.space\[ls\].min must be > 0 on a log scale"),
+])
+def test_an_objective_or_space_that_cannot_work_fails_with_the_config(overrides, message, tmp_path):
+    with pytest.raises(ConfigValueError, match=message):
+        run_config([*SWEEP, *overrides_at(tmp_path), *overrides])
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_loss_objective_is_minimised_unless_said_otherwise():
+    assert run_config([*SWEEP, "search.objective=test_loss"]).search.direction == "min"
+    assert run_config([*SWEEP, "search.objective=val_loss"]).search.direction == "min"
+    assert run_config(SWEEP).search.direction == "max"
+
+
+def test_a_space_keras_tuner_rejects_fails_before_data_or_runs(tmp_path):
+    mixed = "search.space=[{name: width, path: model.stages.0.width, kind: choice, values: [16, wide]}]"
+    with pytest.raises(ConfigValueError, match="search.space"):
+        search(run_config([*SWEEP, *overrides_at(tmp_path), mixed]))
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tuner").exists()
+
+
+def test_a_trial_whose_run_finished_is_completed_from_its_record_not_handed_out_again(tmp_path):
+    """A chief killed between a trial's end and its oracle's save reloads that trial as running."""
+    cfg = run_config([*SWEEP, "search.max_trials=3"])
+    from lab.search.sweep import make_oracle
+
+    first = make_oracle(cfg)
+    first._set_project_dir(str(tmp_path), "reloaded")
+    trial = first.create_trial("tuner0")
+    first.save()  # ... and the process dies after the trial's run FINISHED
+    oracle = make_oracle(cfg)
+    oracle._set_project_dir(str(tmp_path), "reloaded")
+    oracle.reload()
+    assert trial.trial_id in oracle._retry_queue  # keras-tuner would train it again
+    assert complete_recorded_trials(oracle, {trial.trial_id: 0.75}, "val_accuracy") == [trial.trial_id]
+    assert oracle.trials[trial.trial_id].status == kt.engine.trial.TrialStatus.COMPLETED
+    assert oracle.trials[trial.trial_id].score == 0.75
+    assert oracle.create_trial("tuner0").trial_id != trial.trial_id
+    assert complete_recorded_trials(oracle, {trial.trial_id: 0.75}, "val_accuracy") == []  # already ended
