@@ -28,6 +28,8 @@ from lab.errors import LabError
 from lab.search.run import search
 from lab.tasks import run_task
 
+pytestmark = pytest.mark.xdist_group("property")  # one worker trains `earlier` once
+
 BASE = ["task=search", "data=synthetic", "data.train_size=64", "data.test_size=16", "model=resnet20", "train.epochs=1",
         *FAST_TRAIN, "search.max_trials=2", "search.name=kept", "tracking.experiment=kept"]
 BAD_INPUT = (LabError, HydraException, OmegaConfBaseException)  # what run.py reports in one line, exit 2

@@ -115,6 +115,21 @@ def test_nan_and_over_budget_trials_fail_and_the_sweep_completes(tracking, tmp_p
     assert [c.info.status for c in children].count("FINISHED") == 1
 
 
+def test_a_sweep_whose_trials_all_fail_reports_each_reason_and_fails_in_one_line(tracking, tmp_path):
+    from lab.search.run import SweepFailedError
+
+    space = "search.space=[{name: lr, path: train.lr, kind: choice, values: [1.0e+30, 1.0e+31]}]"
+    with pytest.raises(SweepFailedError, match="stopped after 2 failed trials in a row") as error:
+        search(run_config([*SWEEP, "search.tuner=grid", space, "search.max_consecutive_failed_trials=2",
+                           "train.schedule=constant", "search.name=doomed", f"search.directory={tmp_path}/tuner",
+                           *tracking]))
+    client, [parent], children = sweep_runs(tracking.uri)
+    assert parent.info.status == "FAILED" and parent.info.run_id in str(error.value)
+    rows = list(csv.DictReader(io.StringIO(artifact(client, parent, "trials.csv"))))
+    assert [(r["status"], r["reason"].split(":")[0]) for r in rows] == [("FAILED", "NonFiniteLossError")] * 2
+    assert "\n" not in str(error.value)
+
+
 def test_malformed_axis_fails_before_any_run(tracking):
     cfg = run_config([*SWEEP, "search.space=[{name: w, path: model.widht, kind: choice, values: [1]}]", *tracking])
     with pytest.raises(ConfigValueError, match="axis 'w' cannot set 'model.widht'"):

@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 import keras_tuner as kt
 import pytest
@@ -23,6 +24,8 @@ from lab.search.identity import SweepMismatchError, fingerprint
 from lab.search.kt_compat import complete_recorded_trials
 from lab.search.ownership import SweepBusyError, sweep_owner
 from lab.search.run import search
+
+pytestmark = pytest.mark.xdist_group("integrity")  # one worker trains `earlier` once
 
 SWEEP = ["task=search", "data=synthetic", "data.train_size=128", "data.test_size=32", "model=resnet20",
          "train.epochs=1", *FAST_TRAIN, "search.max_trials=2", "search.name=kept"]
@@ -127,6 +130,31 @@ def test_a_second_process_on_a_running_sweep_is_refused_naming_the_holder(copy_o
         with pytest.raises(SweepBusyError, match=r"search.name=kept is already running: pid \d+ on .+ since "):
             search(run_config([*SWEEP, *overrides_at(copy_of_earlier)]))
     assert (ended_runs(copy_of_earlier), tuner_files(copy_of_earlier)) == before
+
+
+def test_two_identical_commands_started_together_make_one_sweep(tmp_path):
+    """The issue's case: the same sweep command twice at once on a new store. Both used to open a
+    parent and train every trial; now the second is refused, naming the first."""
+    command = [sys.executable, "run.py", *SWEEP, "train.epochs=3", "data.train_size=512", *overrides_at(tmp_path),
+               f"hydra.run.dir={tmp_path}/hydra"]
+    first = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / "tuner" / "kept" / "owner.lock"
+    try:
+        deadline = time.monotonic() + 300
+        while not (lock.exists() and f'"pid": {first.pid}' in lock.read_text()):  # the first owns the sweep
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.2)
+        second = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+        out, err = first.communicate(timeout=600)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err[-2000:]
+    assert second.returncode == 2 and second.stderr.strip().splitlines() == [
+        next(line for line in second.stderr.splitlines() if line.startswith("error: "))]
+    assert f"search.name=kept is already running: pid {first.pid} on " in second.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("kept").experiment_id])
+    assert sorted(r.data.tags["lab.role"] for r in runs) == ["parent", "trial", "trial"]
 
 
 def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):

@@ -59,10 +59,10 @@ def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[D
 
 
 def failure_reason(trial, tags: Dict[str, str]) -> str:
-    """Why a trial failed, in one line: keras-tuner's message, else its run's `lab.error`."""
+    """Why a trial failed, in one line: its run's `lab.error`, else the last line of keras-tuner's message."""
     if trial.status not in ("FAILED", "INVALID"):
         return ""
-    message = (trial.message or tags.get("lab.error", "")).strip()
+    message = (tags.get("lab.error") or trial.message or "").strip()
     return message.splitlines()[-1][:300] if message else ""
 
 

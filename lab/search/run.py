@@ -257,7 +257,7 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     the best trial are logged on the parent (a FINISHED sweep's report is only read)."""
     parent, run_cfg, children = sweep.parent, sweep.run_cfg, sweep.children()
     rows = trial_rows(tuner.oracle, run_cfg.search.space, children)
-    best = tuner.oracle.get_best_trials(1)
+    best = [trial for trial in tuner.oracle.get_best_trials(1) if trial.score is not None]  # none when all failed
     best_trial, best_value = (best[0].trial_id, best[0].score) if best else (None, None)
     if not record:
         names = [a.path for a in parent.client.list_artifacts(parent.run_id) if a.path.endswith(".png")]
