@@ -132,4 +132,10 @@ def run_task(composed: DictConfig) -> Optional[float]:
         from lab.tracking.store import prepare_store  # noqa: PLC0415
 
         prepare_store(cfg.tracking.uri)  # before any data is loaded or model built
+    from lab import native_logs  # noqa: PLC0415
+
+    if cfg.task is Task.search and cfg.search.distributed.role is Role.launcher:
+        native_logs.restore_stderr()  # the launcher itself runs no framework
+    else:
+        native_logs.framework_started()
     return TASKS[cfg.task](cfg)

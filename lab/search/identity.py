@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -32,7 +33,7 @@ FINGERPRINT_TAG = "lab.fingerprint"
 FINGERPRINT = ("seed", "model", "data", "train", "search.space", "search.tuner", "search.objective",
                "search.direction", "search.executions_per_trial", "search.max_epochs", "search.factor",
                "search.max_params")
-NOT_FINGERPRINT = ("train.verbose",)  # how it prints, not what it trains
+NOT_FINGERPRINT = ("train.verbose", "train.compile_cache", "train.reuse_compiled")  # how it prints and caches
 
 
 class SweepMismatchError(LabError):
@@ -62,12 +63,21 @@ def differences(recorded: Dict[str, str], now: Dict[str, str]) -> str:
 
 def read_record(folder: Path) -> Optional[dict]:
     path = folder / RECORD_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise SweepMismatchError(f"{path} is not the JSON record the lab writes: restore it, or run the sweep "
+                                 "under a new search.name") from None
 
 
 def write_record(folder: Path, parent_run_id: str, prints: Dict[str, str]) -> None:
+    """Written whole or not at all (a temporary file renamed over it)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / RECORD_FILE).write_text(json.dumps({"parent_run_id": parent_run_id, "fingerprint": prints}, indent=1))
+    temporary = folder / f".{RECORD_FILE}.tmp"
+    temporary.write_text(json.dumps({"parent_run_id": parent_run_id, "fingerprint": prints}, indent=1))
+    os.replace(temporary, folder / RECORD_FILE)
 
 
 def check_resumable(cfg: RunConfig, folder: Path, parent: Optional[Run]) -> None:
@@ -83,6 +93,8 @@ def check_resumable(cfg: RunConfig, folder: Path, parent: Optional[Run]) -> None
                 f"use the tracking.uri it ran with, or {fresh}")
         return
     where = f"tracking.uri={uri} has sweep {name} (parent run {parent.info.run_id}, {parent.info.status})"
+    if not has_state and record is not None and record["parent_run_id"] == parent.info.run_id:
+        return  # stopped after its parent was opened and before keras-tuner saved a first trial
     if not has_state:
         recorded_dir = parent.data.params.get("search.directory", "?")
         raise SweepMismatchError(

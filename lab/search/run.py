@@ -21,7 +21,7 @@ from lab.search.report import summary_markdown, to_csv, trial_rows
 from lab.search.space import validate_space
 from lab.search.distributed import check_address_free, set_role_environment, wait_for_chief
 from lab.search.identity import FINGERPRINT_TAG, check_resumable, check_same_as_chief, digest, fingerprint, write_record
-from lab.search.kt_compat import complete_recorded_trials, nothing_left
+from lab.search.kt_compat import complete_recorded_trials
 from lab.search.ownership import sweep_owner
 from lab.search.sweep import PARENT, LabTuner, Sweep, find_parent, make_oracle
 from lab.tracking import tracked_run
@@ -128,7 +128,7 @@ def finished_sweep(run_cfg: RunConfig, parent_run: Run) -> SearchResult:
     parent = TrackedRun(client, parent_run.info.run_id, parent_run.info.experiment_id)
     sweep = Sweep(run_cfg, None, parent)
     tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
-    if not nothing_left(tuner.oracle):
+    if tuner.oracle.remaining_trials():  # None for Hyperband, which ends by its brackets
         raise LabError(f"sweep {run_cfg.search.name} has FINISHED with {len(tuner.oracle.trials)} trials and its runs "
                        f"are final (parent run {parent.run_id}); to run more trials, run them under a new search.name")
     print(f"sweep {run_cfg.search.name} had FINISHED: its report, from the records (nothing was changed)", flush=True)

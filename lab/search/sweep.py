@@ -109,7 +109,15 @@ class Sweep:
         """Children a killed process left RUNNING are closed KILLED (their trial will be retried)."""
         for run in self.children().values():
             if run.info.status == "RUNNING":
-                self.parent.client.set_terminated(run.info.run_id, "KILLED")
+                self.close_killed(run)
+
+    def close_killed(self, attempt: Run) -> None:
+        """A trial attempt whose process died, and its executions that were running, closed KILLED."""
+        client = self.parent.client
+        for execution in find_runs(client, self.parent.experiment_id, role=EXECUTION, parent=attempt.info.run_id):
+            if execution.info.status == "RUNNING":
+                client.set_terminated(execution.info.run_id, "KILLED")
+        client.set_terminated(attempt.info.run_id, "KILLED")
 
     def run_trial(self, trial: kt.engine.trial.Trial, tuner_id: str) -> Dict[str, float]:
         """Trains one trial in a new run: its first attempt, or a retry of one that was killed or
@@ -122,7 +130,7 @@ class Sweep:
             return {objective: done[-1].data.metrics[OBJECTIVE_METRIC]}
         for run in attempts:  # an attempt of a process that died: it ran until the trial was handed out again
             if run.info.status == "RUNNING":
-                self.parent.client.set_terminated(run.info.run_id, "KILLED")
+                self.close_killed(run)
         hp = trial.hyperparameters
         overrides = trial_overrides(hp, self.run_cfg.search.space)
         if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial (trained from scratch)

@@ -39,6 +39,11 @@ def prepare_store(uri: str) -> None:
         create_sqlite_store(uri, database)
 
 
+def header(path: Path) -> bytes:
+    with open(path, "rb") as file:
+        return file.read(len(SQLITE_HEADER))
+
+
 def create_sqlite_store(uri: str, database: Path) -> None:
     folder = database.parent
     try:
@@ -47,7 +52,7 @@ def create_sqlite_store(uri: str, database: Path) -> None:
         raise TrackingStoreError(f"tracking.uri={uri}: cannot create its folder {folder} ({error.strerror})") from None
     if not os.access(folder, os.W_OK) or (database.exists() and not os.access(database, os.W_OK)):
         raise TrackingStoreError(f"tracking.uri={uri}: {database if database.exists() else folder} is not writable")
-    if database.exists() and database.stat().st_size and database.read_bytes()[:16] != SQLITE_HEADER:
+    if database.exists() and database.stat().st_size and header(database) != SQLITE_HEADER:
         raise TrackingStoreError(f"tracking.uri={uri}: {database} is not an SQLite database")
     for chatty in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..."
         logging.getLogger(chatty).setLevel(logging.WARNING)
