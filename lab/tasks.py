@@ -128,10 +128,13 @@ TRACKED = (Task.train, Task.search, Task.bench)
 def run_task(composed: DictConfig) -> Optional[float]:
     """Hydra's composed config -> quick mode -> `RunConfig` (range checks) -> the task."""
     cfg = checked_run_config(composed, command_line_keys())
+    from lab.preflight import preflight  # noqa: PLC0415
+
+    preflight(cfg)  # bad data, axes or address: before MLflow or any framework loads
     if cfg.task in TRACKED:
         from lab.tracking.store import prepare_store  # noqa: PLC0415
 
-        prepare_store(cfg.tracking.uri)  # before any data is loaded or model built
+        prepare_store(cfg.tracking.uri)  # before any model is built
     from lab import native_logs  # noqa: PLC0415
 
     if cfg.task is Task.search and cfg.search.distributed.role is Role.launcher:

@@ -11,7 +11,6 @@ uses (`run_task` on the composed config), in process, so hundreds of cases cost 
 `test_run_py_turns_each_kind_into_exit_2_and_one_line` runs a few through the real `run.py`.
 """
 
-import hashlib
 import subprocess
 import sys
 
@@ -19,19 +18,16 @@ import pytest
 from hydra.errors import HydraException
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from mlflow.tracking import MlflowClient
 from omegaconf.errors import OmegaConfBaseException
 
-from conftest import FAST_TRAIN
-from lab.config import PROJECT_ROOT, compose, run_config
+from conftest import KEPT_SWEEP, USES_KEPT_SWEEP, file_hashes, kept_at, recorded_runs
+from lab.config import PROJECT_ROOT, compose
 from lab.errors import LabError
-from lab.search.run import search
 from lab.tasks import run_task
 
-pytestmark = pytest.mark.xdist_group("property")  # one worker trains `earlier` once
+pytestmark = USES_KEPT_SWEEP
 
-BASE = ["task=search", "data=synthetic", "data.train_size=64", "data.test_size=16", "model=resnet20", "train.epochs=1",
-        *FAST_TRAIN, "search.max_trials=2", "search.name=kept", "tracking.experiment=kept"]
+BASE = KEPT_SWEEP
 BAD_INPUT = (LabError, HydraException, OmegaConfBaseException)  # what run.py reports in one line, exit 2
 
 KEYS = {  # key: (valid values, invalid values)
@@ -84,34 +80,27 @@ def one_override():
 
 
 @pytest.fixture(scope="module")
-def earlier(tmp_path_factory):
+def earlier(kept_sweep, tmp_path_factory):
     """The finished sweep `kept` every case runs against, and a file that is not a database."""
-    root = tmp_path_factory.mktemp("property")
-    where = [f"tracking.uri=sqlite:///{root}/mlflow.db", f"search.directory={root}/tuner"]
-    search(run_config([*BASE, *where]))
-    (root / "not-a-database.db").write_text("these are not the tables you are looking for\n")
-    return root, where
+    elsewhere = tmp_path_factory.mktemp("property")
+    (elsewhere / "not-a-database.db").write_text("these are not the tables you are looking for\n")
+    return kept_sweep, kept_at(kept_sweep), elsewhere
 
 
 def recorded(root):
-    """The earlier sweep's store and tuner folder: every run as MLflow returns it, every file's hash."""
-    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    store = sorted((r.info.run_id, r.info.status, r.info.end_time, sorted(r.data.params.items()),
-                    sorted(r.data.tags.items()), sorted(r.data.metrics.items())) for r in runs)
-    files = {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(root.rglob("*")) if p.is_file() and p.name not in ("owner.lock", "mlflow.db.lock")
-             and p.relative_to(root).parts[0] != "hydra"}  # (the subprocess cases' own output folder)
-    return store, files
+    """The earlier sweep's store and every file under its folder (the subprocess cases' own
+    `hydra/` output aside): every run as MLflow returns it, every file's hash (the SQLite file's
+    among them: any committed write changes it)."""
+    return recorded_runs(root, histories=False), file_hashes(root, skip=("hydra",))
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
           derandomize=True)
 @given(st.lists(one_override(), min_size=1, max_size=4))
 def test_any_override_set_runs_or_stops_with_bad_input_and_changes_no_record(earlier, capsys, overrides):
-    root, where = earlier
+    root, where, elsewhere = earlier
     before = recorded(root)
-    overrides = [o.replace("{root}", str(root)) for o in overrides]
+    overrides = [o.replace("{root}", str(elsewhere)) for o in overrides]
     try:
         run_task(compose([*BASE, *where, *overrides]))
         event("ran (reported the finished sweep from its records)")
@@ -129,9 +118,9 @@ def test_any_override_set_runs_or_stops_with_bad_input_and_changes_no_record(ear
                                  "search.objective=val_acc", "tracking.uri=file:///tmp/mlruns",
                                  "tracking.uri=sqlite:///{root}/not-a-database.db", "model.aux_heads=[{tap: nowhere}]"])
 def test_run_py_turns_each_kind_into_exit_2_and_one_line(earlier, bad):
-    root, where = earlier
+    root, where, elsewhere = earlier
     before = recorded(root)
-    result = subprocess.run([sys.executable, "run.py", *BASE, *where, bad.replace("{root}", str(root)),
+    result = subprocess.run([sys.executable, "run.py", *BASE, *where, bad.replace("{root}", str(elsewhere)),
                              f"hydra.run.dir={root}/hydra"], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]

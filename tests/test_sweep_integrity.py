@@ -1,11 +1,11 @@
 """A sweep's records cannot be corrupted by how it is run (issue 13): a sweep is defined once and
 resumed only as that sweep, one process owns it, and a run that has ended is never modified.
 
-One finished two-trial sweep (`earlier`) is the record every refusal here must leave exactly as
-it was; each test copies it first when it runs something against it.
+One finished two-trial sweep (`kept_sweep`, shared with the other bad-input tests) is the record
+every refusal here must leave exactly as it was; each test copies it first when it runs something
+against it.
 """
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -16,7 +16,8 @@ import keras_tuner as kt
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import FAST_TRAIN
+from conftest import KEPT_SWEEP, USES_KEPT_SWEEP, file_hashes, recorded_runs
+from conftest import kept_at as overrides_at
 from lab.config import PROJECT_ROOT, run_config
 from lab.errors import ConfigValueError
 from lab.overrides import run_params
@@ -25,22 +26,14 @@ from lab.search.kt_compat import complete_recorded_trials
 from lab.search.ownership import SweepBusyError, sweep_owner
 from lab.search.run import search
 
-pytestmark = pytest.mark.xdist_group("integrity")  # one worker trains `earlier` once
+pytestmark = USES_KEPT_SWEEP
 
-SWEEP = ["task=search", "data=synthetic", "data.train_size=128", "data.test_size=32", "model=resnet20",
-         "train.epochs=1", *FAST_TRAIN, "search.max_trials=2", "search.name=kept"]
-
-
-def overrides_at(root, tuner="tuner", store="mlflow.db"):
-    return [f"tracking.uri=sqlite:///{root}/{store}", "tracking.experiment=kept", f"search.directory={root}/{tuner}"]
+SWEEP = KEPT_SWEEP
 
 
-@pytest.fixture(scope="module")
-def earlier(tmp_path_factory):
-    """A finished two-trial sweep named `kept`: its store and tuner folder."""
-    root = tmp_path_factory.mktemp("earlier")
-    search(run_config([*SWEEP, *overrides_at(root)]))
-    return root
+@pytest.fixture
+def earlier(kept_sweep):
+    return kept_sweep
 
 
 @pytest.fixture
@@ -51,18 +44,11 @@ def copy_of_earlier(earlier, tmp_path):
 
 
 def ended_runs(root, store="mlflow.db"):
-    """Every ended run, as recorded: status, end time, params, tags and metric histories."""
-    client = MlflowClient(f"sqlite:///{root}/{store}")
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    return {run.info.run_id: (run.info.status, run.info.end_time, run.data.params, run.data.tags,
-                              {key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
-                               for key in run.data.metrics})
-            for run in runs if run.info.status != "RUNNING"}
+    return recorded_runs(root, store, ended_only=True)
 
 
 def tuner_files(root, tuner="tuner"):
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted((root / tuner).rglob("*")) if path.is_file() and path.name != "owner.lock"}
+    return file_hashes(root / tuner)
 
 
 def test_a_sweep_records_its_fingerprint_in_its_tuner_folder_and_on_its_parent(earlier):
@@ -79,7 +65,7 @@ def test_a_sweep_records_its_fingerprint_in_its_tuner_folder_and_on_its_parent(e
 @pytest.mark.parametrize("change, named", [
     ("search.space=[{name: lr, path: train.lr, kind: float, min: 0.01, max: 0.1}]", "search.space.0.name: connectivity -> lr"),
     ("train.epochs=2", "train.epochs: 1 -> 2"),
-    ("data.train_size=256", "data.train_size: 128 -> 256"),
+    ("data.train_size=256", "data.train_size: 64 -> 256"),
     ("search.objective=test_loss", "search.objective: val_accuracy -> test_loss"),
 ])
 def test_the_same_name_with_another_definition_stops_before_any_work(copy_of_earlier, change, named):

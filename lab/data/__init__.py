@@ -49,12 +49,32 @@ def check_downsample(cfg: DataConfig, height: int, width: int) -> None:
                                f"Received: data.downsample={cfg.downsample}")
 
 
+READ_AHEAD: Dict[tuple, ImageDataset] = {}  # read by `read_ahead`, taken by the next `load_dataset`
+
+
+def dataset_key(cfg: DataConfig) -> tuple:
+    """What decides a dataset's contents (not how it is split, limited or downsampled)."""
+    if cfg.name == "synthetic":
+        return (cfg.name, cfg.train_size, cfg.test_size, cfg.image_size, cfg.channels, cfg.classes)
+    return (cfg.name, cfg.root)
+
+
 def load_dataset(cfg: DataConfig) -> ImageDataset:
-    return known_dataset(cfg)(cfg)
+    """The dataset `data` names: the one `read_ahead` read for it, else read from its files now."""
+    ahead = READ_AHEAD.pop(dataset_key(cfg), None)
+    return ahead if ahead is not None else known_dataset(cfg)(cfg)
 
 
-def load_splits(cfg: DataConfig, seed: int) -> Splits:
-    """Loads a dataset and splits it as `data.limit` and `data.val_fraction` say."""
+def read_ahead(cfg: DataConfig) -> None:
+    """Reads and checks the dataset now (`check_data`), before the framework loads, so that bad
+    data fail in a second; the task's `load_dataset` then takes it instead of reading it again."""
+    READ_AHEAD.clear()
+    READ_AHEAD[dataset_key(cfg)] = check_data(cfg)
+
+
+def check_data(cfg: DataConfig) -> ImageDataset:
+    """Loads the dataset and checks that `data.limit`, `data.test_limit` and `data.downsample`
+    fit it: a missing or corrupt file, or a limit too large, fails here."""
     dataset = load_dataset(cfg)
     if cfg.limit is not None and cfg.limit > len(dataset.x_train):
         raise ConfigValueError(f"data.limit is larger than the {len(dataset.x_train)} training examples of "
@@ -63,7 +83,13 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
         raise ConfigValueError(f"data.test_limit is larger than the {len(dataset.x_test)} test examples of "
                                f"{cfg.name}. Received: data.test_limit={cfg.test_limit}")
     check_downsample(cfg, *dataset.x_train.shape[1:3])
+    return dataset
+
+
+def load_splits(cfg: DataConfig, seed: int) -> Splits:
+    """Loads a dataset and splits it as `data.limit` and `data.val_fraction` say."""
+    dataset = check_data(cfg)
     return split(dataset, cfg.limit, cfg.val_fraction, seed, cfg.test_limit, cfg.downsample)
 
 
-__all__ = ["DATASETS", "ImageDataset", "Splits", "input_spec", "load_dataset", "load_splits"]
+__all__ = ["DATASETS", "ImageDataset", "Splits", "check_data", "input_spec", "load_dataset", "load_splits", "read_ahead"]

@@ -61,6 +61,15 @@ def read_idx_dataset(name: str, files: Dict[str, Path], classes: int) -> ImageDa
     return ImageDataset(name=name, classes=classes, source=str(files["x_train"].parent), **arrays)
 
 
+def keras_download(dataset: str, **options) -> Callable[[], Arrays]:
+    """`keras.datasets.<dataset>.load_data(**options)`, importing Keras only when it is called."""
+    def load_data() -> Arrays:
+        import keras  # noqa: PLC0415  (only the download needs Keras)
+
+        return getattr(keras.datasets, dataset).load_data(**options)
+    return load_data
+
+
 def from_keras(name: str, load_data: Callable[[], Arrays], classes: int, looked: Sequence[str],
                how_to_get: str) -> ImageDataset:
     """Asks keras.datasets (cache, then download); a failure becomes one line naming every place tried."""
@@ -95,25 +104,21 @@ def load_fashion_mnist(root: Optional[str], places: Sequence[Path] = None,
                        download: Callable[[], Arrays] = None) -> ImageDataset:
     """Fashion-MNIST from data.root, /usr/share/datasets/fashion-mnist (Debian's
     dataset-fashion-mnist), the Keras cache, then the keras.datasets download."""
-    import keras  # noqa: PLC0415  (only the download needs Keras)
-
     places = places if places is not None else [DEBIAN_FASHION_MNIST, keras_cache("fashion-mnist")]
     return load_idx_family(
-        "fashion_mnist", root, places, download or keras.datasets.fashion_mnist.load_data,
+        "fashion_mnist", root, places, download or keras_download("fashion_mnist"),
         "Install it with `apt-get install dataset-fashion-mnist`, or set data.root=DIR holding "
         "train-images-idx3-ubyte.gz and the other three IDX files.")
 
 
 def load_mnist(root: Optional[str]) -> ImageDataset:
     """MNIST from data.root (mnist.npz, or the four IDX files), else keras.datasets.mnist."""
-    import keras  # noqa: PLC0415
-
     path = existing_root(root)
     npz = None if path is None else (path if path.is_file() else path / "mnist.npz")
     if npz is not None and npz.is_file():
         with np.load(npz) as f:
             return ImageDataset("mnist", f["x_train"], f["y_train"], f["x_test"], f["y_test"], 10, str(npz))
-    return load_idx_family("mnist", root, [], keras.datasets.mnist.load_data,
+    return load_idx_family("mnist", root, [], keras_download("mnist"),
                            "Set data.root=DIR holding mnist.npz or the four MNIST IDX files.")
 
 
@@ -152,13 +157,11 @@ def cifar_location(path: Path, folder: str, archive: str) -> Optional[Path]:
 
 def load_cifar(name: str, root: Optional[str], classes: int) -> ImageDataset:
     """CIFAR-10/100 from data.root (the python .tar.gz or its extracted folder), else keras.datasets."""
-    import keras  # noqa: PLC0415
-
     folder, archive, train, test, label_key, load_data = {
         "cifar10": ("cifar-10-batches-py", "cifar-10-python.tar.gz", [f"data_batch_{i}" for i in range(1, 6)],
-                    ["test_batch"], b"labels", keras.datasets.cifar10.load_data),
+                    ["test_batch"], b"labels", keras_download("cifar10")),
         "cifar100": ("cifar-100-python", "cifar-100-python.tar.gz", ["train"], ["test"], b"fine_labels",
-                     lambda: keras.datasets.cifar100.load_data(label_mode="fine")),
+                     keras_download("cifar100", label_mode="fine")),
     }[name]
     path = existing_root(root)
     if path is None:

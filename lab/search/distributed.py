@@ -15,7 +15,6 @@ The keras-tuner internals all this touches live in `kt_compat.py`.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from concurrent import futures
 from typing import Callable
@@ -24,6 +23,7 @@ import grpc
 
 from lab.config import DistributedConfig, Role
 from lab.errors import LabError
+from lab.search.address import AddressInUseError, address_in_use, check_address_free  # noqa: F401  (re-exported)
 from lab.search.kt_compat import add_oracle_service, chief_may_exit, trials_by_tuner
 
 ENVIRONMENT = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
@@ -32,10 +32,6 @@ WAITING_REPORT_S = 60.0  # how often the chief says which workers it still waits
 
 class ChiefUnreachableError(LabError):
     """A worker found no chief at `search.distributed.address`."""
-
-
-class AddressInUseError(LabError):
-    """The chief cannot listen at `search.distributed.address`."""
 
 
 def tuner_id(dist: DistributedConfig) -> str:
@@ -65,22 +61,6 @@ def wait_for_chief(dist: DistributedConfig) -> None:
                 f"no keras-tuner chief answered at search.distributed.address={dist.address} within "
                 f"{dist.connect_timeout_s:g} s: start it first (search.distributed.role=chief) or fix the address"
             ) from None
-
-
-def address_in_use(dist: DistributedConfig, reason: str) -> AddressInUseError:
-    return AddressInUseError(f"the chief cannot listen at search.distributed.address={dist.address} ({reason}): "
-                             "another chief may be running there; choose another port")
-
-
-def check_address_free(dist: DistributedConfig) -> None:
-    """Before a chief touches the sweep's runs or state: nobody else listens at its address."""
-    with socket.socket() as probe:
-        # As servers do (gRPC too): the closing connections of a chief that just died own no port.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((dist.host, dist.port))
-        except OSError as error:
-            raise address_in_use(dist, error.strerror) from None
 
 
 def start_server(oracle, dist: DistributedConfig):

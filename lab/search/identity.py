@@ -113,8 +113,8 @@ def check_resumable(cfg: RunConfig, folder: Path, parent: Optional[Run]) -> None
 
 def check_same_as_chief(cfg: RunConfig, parent: Run) -> None:
     """A distributed worker trains the chief's sweep as the chief defined it."""
-    recorded = parent.data.tags.get(FINGERPRINT_TAG)
-    if recorded is not None and recorded != digest(fingerprint(cfg)):
+    recorded, own = parent.data.tags.get(FINGERPRINT_TAG), digest(fingerprint(cfg))
+    if recorded is not None and recorded != own:
         raise SweepMismatchError(f"this worker's config defines search.name={cfg.search.name} differently from "
-                                 f"its chief's (fingerprint {digest(fingerprint(cfg))}, chief's {recorded}: see "
+                                 f"its chief's (fingerprint {own}, chief's {recorded}: see "
                                  f"fingerprint.json on parent run {parent.info.run_id}): give every role the same overrides")

@@ -117,8 +117,9 @@ def begin_record(run_cfg: RunConfig, parent: TrackedRun, folder: Path) -> None:
                        if key.startswith(("search.", "data.", "train."))})
     parent.log_params({"seed": run_cfg.seed, "search.base_model": run_cfg.model.name})
     parent.log_text(config_yaml(run_cfg), "config.yaml")
-    parent.log_text(json.dumps(fingerprint(run_cfg), indent=1), "fingerprint.json")
-    write_record(folder, parent.run_id, fingerprint(run_cfg))
+    definition = fingerprint(run_cfg)
+    parent.log_text(json.dumps(definition, indent=1), "fingerprint.json")
+    write_record(folder, parent.run_id, definition)
 
 
 def finished_sweep(run_cfg: RunConfig, parent_run: Run) -> SearchResult:

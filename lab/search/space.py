@@ -4,11 +4,13 @@ overrides one trial's values stand for. No architecture lives here: values only 
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List
 
-import keras_tuner as kt
 from lab.config import AxisKind, AxisSpec, RunConfig
 from lab.errors import ConfigValueError
+
+if TYPE_CHECKING:
+    import keras_tuner as kt
 
 
 def declare_axis(hp: kt.HyperParameters, axis: AxisSpec) -> None:
@@ -35,6 +37,8 @@ def declare(hp: kt.HyperParameters, axes: List[AxisSpec]) -> None:
 
 
 def space_of(axes: List[AxisSpec]) -> kt.HyperParameters:
+    import keras_tuner as kt  # noqa: PLC0415  (`check_axis_paths` runs before any framework loads)
+
     hp = kt.HyperParameters()
     declare(hp, axes)
     return hp
@@ -51,13 +55,26 @@ def example_value(axis: AxisSpec) -> Any:
 
 
 def validate_space(cfg: RunConfig) -> None:
-    """Checks, before any data is loaded or run opened, that keras-tuner accepts the space and
-    that every axis sets an existing key with a value of its type."""
+    """Checks, before any data is loaded or run opened, that every axis sets an existing key with
+    a value of its type and that keras-tuner accepts the space."""
+    check_axis_paths(cfg)
     try:
         space_of(cfg.search.space)
     except Exception as error:  # noqa: BLE001  (keras-tuner's own checks: ranges, steps, conditions)
         raise ConfigValueError(f"search.space is not a keras-tuner space: {str(error).splitlines()[0]}") from error
-    for axis in cfg.search.space:
+
+
+def check_axis_paths(cfg: RunConfig) -> None:
+    """Every axis sets an existing config key with a value of its type (no keras-tuner needed).
+    All axes are tried in one config check first; only when that fails is each tried alone, to
+    name the one at fault (axes that are valid alone but not together are accepted, as before)."""
+    axes = cfg.search.space
+    try:
+        cfg.with_overrides({axis.path: example_value(axis) for axis in axes})
+        return
+    except Exception:  # noqa: BLE001  (find the axis that fails alone, if any)
+        pass
+    for axis in axes:
         try:
             cfg.with_overrides({axis.path: example_value(axis)})
         except Exception as error:  # noqa: BLE001  (any failure here is a malformed axis)

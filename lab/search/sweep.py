@@ -144,7 +144,7 @@ class Sweep:
                              parent_run_id=self.parent.run_id) as child:
                 child.log_params({f"hp.{k}": v for k, v in hp.values.items()})
                 child.log_params(run_params(trial_cfg))
-                results = self.train_executions(trial.trial_id, trial_cfg, child)
+                results = self.train_executions(trial.trial_id, trial_cfg, child, self.trial_name(trial.trial_id, attempt))
                 score = float(np.mean([self.objective_of(result) for result in results]))
                 child.log_metrics({OBJECTIVE_METRIC: score})
             self.fit_seconds[trial.trial_id] = sum(sum(r.history.get("epoch_seconds", [])) for r in results)
@@ -163,7 +163,7 @@ class Sweep:
         finals = {"val_accuracy": result.selection_accuracy, "test_accuracy": result.test_accuracy, "test_loss": result.test_loss}
         return finals[objective] if objective in finals else result.history[objective][-1]
 
-    def train_executions(self, trial_id: str, trial_cfg: RunConfig, child: TrackedRun) -> list:
+    def train_executions(self, trial_id: str, trial_cfg: RunConfig, child: TrackedRun, child_name: str) -> list:
         """`search.executions_per_trial` trainings of the trial's config, with seeds seed, seed+1, ...
         One execution trains in the trial's run; several each get a run nested in it, and the
         trial's run gets their per-epoch means (as keras-tuner averages executions)."""
@@ -177,7 +177,7 @@ class Sweep:
             cfg = trial_cfg.with_overrides({"seed": trial_cfg.seed + index})
             tags = {"lab.role": EXECUTION, "lab.parent": child.run_id, "lab.trial": trial_id,
                     "lab.execution": str(index), "lab.task": "search"}
-            with tracked_run(self.run_cfg.tracking, f"{child_name(child)}-execution-{index}", tags,
+            with tracked_run(self.run_cfg.tracking, f"{child_name}-execution-{index}", tags,
                              parent_run_id=child.run_id) as run:
                 run.log_params({"seed": cfg.seed})
                 results.append(fit_and_evaluate(cfg, self.splits, run, max_params=budget))
@@ -188,10 +188,6 @@ class Sweep:
 
 def attempt_number(run: Run) -> int:
     return int(run.data.tags.get("lab.attempt", "1"))
-
-
-def child_name(child: TrackedRun) -> str:
-    return child.client.get_run(child.run_id).info.run_name
 
 
 def log_mean_of_executions(child: TrackedRun, results: list, objective_of) -> None:

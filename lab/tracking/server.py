@@ -65,29 +65,32 @@ def server_installed() -> bool:
     return mlflow_executable().exists() and importlib.util.find_spec("uvicorn") is not None
 
 
-def server_command(store_uri: str, port: int, host: str = "127.0.0.1", artifacts: Optional[Path] = None) -> list:
+def server_command(store_uri: str, port: int, host: str = "127.0.0.1", artifacts: Optional[Path] = None,
+                   workers: Optional[int] = None) -> list:
     """`mlflow server` for `store_uri`. A SQLite store gets one server worker (one writer to the
     file) and keeps its artifacts in `mlruns/` beside the database, where the embedded store
     puts them, so runs read the same with or without the server. Another database (PostgreSQL)
-    gets MLflow's default workers and its artifacts served from `artifacts`."""
+    gets `workers` server processes (MLflow's default without) and its artifacts served from
+    `artifacts`."""
     command = [str(mlflow_executable()), "server", "--backend-store-uri", store_uri,
                "--host", host, "--port", str(port)]
     if sqlite_file(store_uri) is not None:
         command += ["--workers", "1", "--default-artifact-root", artifact_location(store_uri), "--no-serve-artifacts"]
-    elif artifacts is not None:
-        command += ["--artifacts-destination", str(artifacts)]
+    else:
+        command += ["--workers", str(workers)] if workers else []
+        command += ["--artifacts-destination", str(artifacts)] if artifacts is not None else []
     return command
 
 
 @contextmanager
 def local_server(store_uri: str, log_path: Path, port: Optional[int] = None,
-                 artifacts: Optional[Path] = None) -> Iterator[str]:
+                 artifacts: Optional[Path] = None, workers: Optional[int] = None) -> Iterator[str]:
     """Runs `mlflow server` on loopback for `store_uri` while the block runs; yields its URI."""
     port = port or free_port()
     uri = f"http://127.0.0.1:{port}"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(server_command(store_uri, port, artifacts=artifacts), stdout=log, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(server_command(store_uri, port, artifacts=artifacts, workers=workers), stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
         wait_until_healthy(uri, process, log_path)

@@ -1,0 +1,27 @@
+"""What can be checked before a framework loads is checked first: importing TensorFlow and
+keras-tuner costs about ten seconds of CPU, and a missing data folder, a corrupt data file, a
+search axis naming no config key or a chief's taken port should not wait for it. `run.py` calls
+`preflight` after the config is checked and before the task imports Keras."""
+
+from __future__ import annotations
+
+from lab.config import Role, RunConfig, Task
+
+
+def preflight(cfg: RunConfig) -> None:
+    """Raises the bad input a `train` or `search` task would meet later, without Keras."""
+    if cfg.task not in (Task.train, Task.search):
+        return
+    role = cfg.search.distributed.role if cfg.task is Task.search else Role.none
+    if cfg.task is Task.search:
+        from lab.search.space import check_axis_paths  # noqa: PLC0415
+
+        check_axis_paths(cfg)
+        if role is Role.chief:
+            from lab.search.address import check_address_free  # noqa: PLC0415
+
+            check_address_free(cfg.search.distributed)
+    if role in (Role.none, Role.worker):  # the roles that train; the chief and the launcher read no data
+        from lab.data import read_ahead  # noqa: PLC0415
+
+        read_ahead(cfg.data)
