@@ -30,6 +30,16 @@ class Task(StrEnum):  # StrEnum: `${task}` interpolates as "train", not "Task.tr
     analyze = "analyze"
     list = "list"
     bench = "bench"
+    evaluate = "evaluate"
+
+
+class Checkpoint(Enum):
+    """Which weights a run keeps (and tests, and logs as its model): the best epoch's by the
+    run's objective, the last epoch's, or none (nothing logged; tested at the last epoch)."""
+
+    best = "best"
+    last = "last"
+    none = "none"
 
 
 class TunerName(Enum):
@@ -132,6 +142,21 @@ class AugmentConfig:
 
 
 @dataclass
+class EarlyStoppingConfig:
+    """Stop a run when its objective (the one `train.checkpoint=best` follows; training loss
+    without a validation split) has not improved by more than `min_delta` for `patience` epochs.
+    patience null: off."""
+
+    patience: Optional[int] = None
+    min_delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(self.patience is None or self.patience >= 1, "train.early_stopping.patience", self.patience,
+                "null (off) or >= 1")
+        require(self.min_delta >= 0, "train.early_stopping.min_delta", self.min_delta, ">= 0")
+
+
+@dataclass
 class TrainConfig:
     """The training protocol. Milestones of the step schedule are fractions of the training after
     warmup (0.5: halfway); `lr` is the peak learning rate of every schedule."""
@@ -158,6 +183,12 @@ class TrainConfig:
     # instead of tracing its own step again (lab/training/reuse.py); false: always trace.
     reuse_compiled: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # The weights the run tests and logs as its MLflow model (`model/`, Keras flavour: raw uint8
+    # images in, the main head's probabilities out): `best` epoch by the run's objective
+    # (val_accuracy, or the sweep's per-epoch objective; the last epoch without a validation
+    # split), `last`, or `none` (no model logged).
+    checkpoint: Checkpoint = Checkpoint.best
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     verbose: int = 1
 
     def __post_init__(self) -> None:
@@ -180,6 +211,18 @@ class TrackingConfig:
     uri: str = "sqlite:///mlflow.db"
     experiment: str = "lab"
     run_name: Optional[str] = None
+
+
+@dataclass
+class EvaluateConfig:
+    """`task=evaluate`: the MLflow model to test on `data`'s test split, without training:
+    `runs:/RUN_ID/model` (a run's kept model) or `models:/NAME@ALIAS` / `models:/NAME/VERSION`."""
+
+    model_uri: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        require(self.model_uri is None or self.model_uri.startswith(("runs:/", "models:/")), "evaluate.model_uri",
+                self.model_uri, "runs:/RUN_ID/model or models:/NAME@ALIAS")
 
 
 @dataclass
@@ -381,6 +424,9 @@ class SearchConfig:
     executions_per_trial: int = 1  # trainings per trial (seeds seed, seed+1, ...); the objective is their mean
     max_consecutive_failed_trials: int = 3
     max_params: Optional[int] = None  # a candidate over this fails at once
+    # With train.checkpoint != none: the models of the best `keep_models` trials stay logged; a
+    # trial that falls out of them has its `model/` deleted (tag lab.model_deleted). null: keep all.
+    keep_models: Optional[int] = 3
     # Between trials, a process whose resident memory grew this much (MiB) since its first trial
     # stops and `run.py` restarts it, resuming the sweep: TensorFlow keeps every trial's traced
     # graphs (tf-keras#286). null: never.
@@ -407,6 +453,7 @@ class SearchConfig:
                 "max_epochs > 0 and factor > 1")
         require(self.max_params is None or self.max_params > 0, "search.max_params", self.max_params, "null or > 0")
         require(self.executions_per_trial > 0, "search.executions_per_trial", self.executions_per_trial, "> 0")
+        require(self.keep_models is None or self.keep_models >= 0, "search.keep_models", self.keep_models, "null or >= 0")
         require(self.restart_after_mib is None or self.restart_after_mib > 0, "search.restart_after_mib",
                 self.restart_after_mib, "null or > 0")
         names = [axis.name for axis in self.space]
@@ -438,6 +485,7 @@ class RunConfig:
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     quick: bool = False  # apply `quick_settings`: an experiment's quick mode
     quick_settings: Dict[str, Any] = field(default_factory=dict)  # {dotted key: value}
 

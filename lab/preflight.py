@@ -9,8 +9,8 @@ from lab.config import Role, RunConfig, Task
 
 
 def preflight(cfg: RunConfig) -> None:
-    """Raises the bad input a `train` or `search` task would meet later, without Keras."""
-    if cfg.task not in (Task.train, Task.search):
+    """Raises the bad input a `train`, `search` or `evaluate` task would meet later, without Keras."""
+    if cfg.task not in (Task.train, Task.search, Task.evaluate):
         return
     role = cfg.search.distributed.role if cfg.task is Task.search else Role.none
     if cfg.task is Task.search:

@@ -117,12 +117,24 @@ def run_bench(cfg: RunConfig) -> None:
     print(f"wrote {write_record(record, cfg.bench.out)}")
 
 
+def run_evaluate(cfg: RunConfig) -> float:
+    from lab.evaluate import evaluate  # noqa: PLC0415
+    from lab.tracking.runs import ui_hint  # noqa: PLC0415
+
+    result = evaluate(cfg)
+    print("  ".join(f"{name} {value:.4f}" for name, value in result.metrics.items()))
+    print(f"MLflow run {result.run_id} in {cfg.tracking.uri}" + (f" (evaluates run {result.source_run_id})"
+                                                                 if result.source_run_id else ""))
+    print(ui_hint(cfg.tracking.uri, result.experiment_id, result.run_id))
+    return result.metrics["test_accuracy"]
+
+
 TASKS: Dict[Task, Callable[[RunConfig], Optional[float]]] = {
     Task.train: run_train, Task.search: run_search, Task.analyze: run_analyze, Task.list: run_list,
-    Task.bench: run_bench}
+    Task.bench: run_bench, Task.evaluate: run_evaluate}
 
 
-TRACKED = (Task.train, Task.search, Task.bench)
+TRACKED = (Task.train, Task.search, Task.bench, Task.evaluate)
 
 
 def run_task(composed: DictConfig) -> Optional[float]:

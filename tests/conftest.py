@@ -42,7 +42,8 @@ needs_fashion_mnist = pytest.mark.skipif(
 # on JAX, jit (un-jitted JAX runs op by op: 3 epochs of ResNet-20 on the synthetic set took
 # 39 s without, 15 s with, measured here).
 JIT = "true" if keras.backend.backend() == "jax" else "false"
-FAST_TRAIN = [f"train.jit_compile={JIT}", "train.verbose=0", "train.batch_size=32"]
+# No model logged: the tests of kept models (test_models_kept.py) log theirs; elsewhere it is time.
+FAST_TRAIN = [f"train.jit_compile={JIT}", "train.verbose=0", "train.batch_size=32", "train.checkpoint=none"]
 
 
 @pytest.fixture(autouse=True)

@@ -136,7 +136,7 @@ def test_launcher_restarts_a_worker_killed_mid_trial(tmp_path):
 def test_chief_killed_and_restarted_continues_the_sweep(mlflow_server, tmp_path):
     server = mlflow_server.uri
     port = free_port()
-    args = sweep_args(tmp_path, "chief", 4, port, f"tracking.uri={server}")
+    args = sweep_args(tmp_path, "chief", 5, port, f"tracking.uri={server}")
     logs = [tmp_path / name for name in ("chief.log", "worker0.log", "worker1.log", "chief-again.log")]
     chief = start(args, logs[0], "chief")
     workers = [worker(args, logs[1], 0), worker(args, logs[2], 1)]
@@ -155,7 +155,7 @@ def test_chief_killed_and_restarted_continues_the_sweep(mlflow_server, tmp_path)
         pytest.fail(f"the restarted chief failed:\n{logs[3].read_text()[-3000:]}")
     codes = [finish(p, log) for p, log in zip(workers, logs[1:3])]
     assert codes == [0, 0], "\n".join(log.read_text()[-2000:] for log in logs)
-    client, parent, children = assert_complete(server, "chief", 4)
+    client, parent, children = assert_complete(server, "chief", 5)
     for child in children:
         assert steps(client, child) == [1, 2]  # none re-run after the chief came back
 

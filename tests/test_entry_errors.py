@@ -14,7 +14,7 @@ from test_data import write_idx_set
 ENTRIES = {"train": ["task=train"], "search": ["task=search"],
            "worker": ["task=search", "search.distributed.role=worker", "search.distributed.connect_timeout_s=1"],
            "launcher": ["task=search", "search.distributed.role=launcher"],
-           "chief": ["task=search", "search.distributed.role=chief"]}
+           "chief": ["task=search", "search.distributed.role=chief"], "evaluate": ["task=evaluate"]}
 MALFORMED_SPACE = "search.space=[{name: depth, path: model.no_such_key, kind: int, min: 1, max: 3}]"
 
 
@@ -44,6 +44,9 @@ CASES = [  # entry, bad override, what the error must name
     ("train", "data.root={corrupt}", "train-labels-idx1-ubyte.gz"),
     ("search", "search.distributed.address=no-port", "search.distributed.address='no-port'"),
     ("chief", "search.distributed.address=127.0.0.1:{taken}", "cannot listen at"),  # another chief's port
+    ("train", "train.early_stopping.patience=-1", "train.early_stopping.patience=-1"),
+    ("evaluate", "evaluate.model_uri=runs:/0123456789abcdef/model", "runs:/0123456789abcdef/model names no model"),
+    ("evaluate", "evaluate.model_uri=s3://bucket/model", "evaluate.model_uri must be runs:/RUN_ID/model"),
 ]
 
 

@@ -9,6 +9,7 @@ fails with a message saying so.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from typing import Dict, List, Tuple
@@ -181,16 +182,27 @@ def trials_by_tuner(oracle) -> Tuple[Dict[str, str], List[str]]:
     return running, idle
 
 
+# gRPC backs off reconnecting to a server that went away: up to 120 s by default. A worker whose
+# chief was restarted then kept failing for longer than the restarted chief needed to finish the
+# sweep and exit, and waited for it forever (results/cpu/flaky/chief_killed_4_trials_*.log).
+RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 250), ("grpc.min_reconnect_backoff_ms", 250),
+                     ("grpc.max_reconnect_backoff_ms", 1000)]
+
+
 class PacedOracleClient(oracle_client.OracleClient):
-    """keras-tuner's client, with two changes. It pauses before asking again when the oracle has
+    """keras-tuner's client, with three changes. It pauses before asking again when the oracle has
     no trial ready (keras-tuner's loop re-asks at once, flooding the chief while a grid or a
-    Hyperband bracket waits for running trials). And it retries a call the chief dropped by
-    dying (UNAVAILABLE) for up to `patience_s`: keras-tuner's `wait_for_ready` covers only calls
-    not yet sent, so a worker would otherwise die with a chief restart."""
+    Hyperband bracket waits for running trials). It retries a call the chief dropped by dying
+    (UNAVAILABLE) for up to `patience_s`: keras-tuner's `wait_for_ready` covers only calls not
+    yet sent, so a worker would otherwise die with a chief restart. And its channel reconnects
+    within a second of a restarted chief listening again (keras-tuner's channel keeps gRPC's
+    default backoff, up to two minutes)."""
 
     def __init__(self, oracle, patience_s: float):
         super().__init__(oracle)
-        self.stub = RetryingStub(self.stub, patience_s)
+        address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+        channel = grpc.insecure_channel(address, options=RECONNECT_OPTIONS)
+        self.stub = RetryingStub(protos.get_service_grpc().OracleStub(channel), patience_s)
 
     def create_trial(self, tuner_id):
         trial = super().create_trial(tuner_id)

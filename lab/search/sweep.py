@@ -21,7 +21,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from lab import runtime
-from lab.config import Role, RunConfig, TunerName
+from lab.config import Checkpoint, Role, RunConfig, TunerName
 from lab.data import Splits
 from lab.search.distributed import serve
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
@@ -29,6 +29,7 @@ from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleCl
 from lab.overrides import run_params
 from lab.search.space import space_of, trial_overrides
 from lab.tracking import tracked_run
+from lab.tracking.models import MODEL_URI_TAG, delete_model, load_logged_model
 from lab.tracking.runs import Suspended, TrackedRun, experiment_id
 
 PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
@@ -105,6 +106,30 @@ class Sweep:
             raise RestartSweep(f"resident memory grew {growth:.0f} MiB since this process's first trial "
                                f"(search.restart_after_mib={limit}): restarting to resume it in a fresh process")
 
+    def kept_models(self) -> List[str]:
+        """The trial ids whose model stays logged: the best `search.keep_models` of those whose
+        latest attempt FINISHED with a model (all of them with keep_models=null)."""
+        search = self.run_cfg.search
+        scored = [(run.data.metrics[OBJECTIVE_METRIC], trial) for trial, run in self.children().items()
+                  if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics
+                  and MODEL_URI_TAG in run.data.tags]
+        ranked = [trial for _, trial in sorted(scored, key=lambda item: item[0], reverse=search.direction == "max")]
+        return ranked if search.keep_models is None else ranked[:search.keep_models]
+
+    def delete_fallen_models(self) -> None:
+        """Deletes the `model/` of every finished trial (and of its executions) that is no longer
+        among the best `search.keep_models`. Safe with several workers: the finished trials and
+        their scores only grow, so a trial out of the best in one view is out in every later one."""
+        if self.run_cfg.search.keep_models is None or self.run_cfg.train.checkpoint is Checkpoint.none:
+            return
+        kept, client = set(self.kept_models()), self.parent.client
+        for trial, run in self.children().items():
+            if trial in kept or MODEL_URI_TAG not in run.data.tags or run.info.status != "FINISHED":
+                continue
+            executions = find_runs(client, self.parent.experiment_id, role=EXECUTION, parent=run.info.run_id)
+            for holder in [run, *executions]:
+                delete_model(client, holder.info.run_id)
+
     def close_stale_children(self) -> None:
         """Children a killed process left RUNNING are closed KILLED (their trial will be retried)."""
         for run in self.children().values():
@@ -148,6 +173,7 @@ class Sweep:
                 score = float(np.mean([self.objective_of(result) for result in results]))
                 child.log_metrics({OBJECTIVE_METRIC: score})
             self.fit_seconds[trial.trial_id] = sum(sum(r.history.get("epoch_seconds", [])) for r in results)
+            self.delete_fallen_models()
         except Exception as error:  # noqa: BLE001  (any failure fails this trial, not the sweep)
             raise kt.errors.FailedTrialError(f"{type(error).__name__}: {error}") from error
         return {objective: score}
@@ -169,9 +195,10 @@ class Sweep:
         trial's run gets their per-epoch means (as keras-tuner averages executions)."""
         from lab.training.train import fit_and_evaluate  # noqa: PLC0415
 
-        executions, budget = self.run_cfg.search.executions_per_trial, self.run_cfg.search.max_params
+        search = self.run_cfg.search
+        executions, budget, objective = search.executions_per_trial, search.max_params, (search.objective, search.direction)
         if executions == 1:
-            return [fit_and_evaluate(trial_cfg, self.splits, child, max_params=budget)]
+            return [fit_and_evaluate(trial_cfg, self.splits, child, max_params=budget, objective=objective)]
         results = []
         for index in range(executions):
             cfg = trial_cfg.with_overrides({"seed": trial_cfg.seed + index})
@@ -180,7 +207,7 @@ class Sweep:
             with tracked_run(self.run_cfg.tracking, f"{child_name}-execution-{index}", tags,
                              parent_run_id=child.run_id) as run:
                 run.log_params({"seed": cfg.seed})
-                results.append(fit_and_evaluate(cfg, self.splits, run, max_params=budget))
+                results.append(fit_and_evaluate(cfg, self.splits, run, max_params=budget, objective=objective))
             free_memory()
         log_mean_of_executions(child, results, self.objective_of)
         return results
@@ -250,10 +277,15 @@ class LabTuner(kt.Tuner):
             self.sweep.check_memory(len(self.oracle.trials), self.oracle.remaining_trials())
 
     def save_model(self, trial_id, model, step=0):
-        """Trials keep no checkpoints: their records are in MLflow; retrain the best spec to use it."""
+        """Each trial's run logs its model itself (`train.checkpoint`, `lab.tracking.models`)."""
 
     def load_model(self, trial):
-        raise NotImplementedError("The lab does not keep trial models: retrain the best spec with task=train")
+        """The trial's logged model (keras-tuner's `get_best_models`), while it is kept."""
+        run = self.sweep.children().get(trial.trial_id)
+        if run is None or MODEL_URI_TAG not in run.data.tags or trial.trial_id not in self.sweep.kept_models():
+            raise LookupError(f"trial {trial.trial_id} keeps no model (train.checkpoint=none, or it fell out of "
+                              f"the best search.keep_models={self.sweep.run_cfg.search.keep_models})")
+        return load_logged_model(run.data.tags[MODEL_URI_TAG], self.sweep.run_cfg.tracking.uri)
 
 
 def where_it_runs(tuner_id: str) -> Dict[str, str]:

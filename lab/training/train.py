@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
 
 from lab import runtime
 from lab.analysis import analyze_model
-from lab.config import RunConfig
+from lab.config import Checkpoint, RunConfig
 from lab.data import Splits, load_splits
 from lab.models import build_model
 from lab.errors import ModelTooBigError, NonFiniteLossError
 from lab.models.heads import MAIN_OUTPUT, aux_output_name
 from lab.tracking import TrackedRun, tracked_run
 from lab.tracking.callback import MlflowEpochLogger
+from lab.tracking.models import MODEL_URI_TAG, log_model
 from lab.overrides import config_yaml, run_params
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
+from lab.training.checkpoint import BestWeights, EarlyStop, epoch_objective, monitored
 from lab.training.optimizers import make_optimizer
 from lab.training import reuse
 from lab.training.preprocessing import RandomPadCropFlip, Standardize
@@ -99,11 +101,22 @@ def evaluation_batch(cfg: RunConfig) -> int:
     return max(cfg.train.batch_size, 256)
 
 
+def early_stopping(cfg: RunConfig, objective: Tuple[str, str], has_validation: bool) -> Optional[EarlyStop]:
+    """`train.early_stopping` on the run's epoch objective (training loss without a validation split)."""
+    stopping = cfg.train.early_stopping
+    if stopping.patience is None:
+        return None
+    metric, mode = epoch_objective(*objective, has_validation) or ("loss", "min")
+    return EarlyStop(metric, mode, stopping.patience, stopping.min_delta)
+
+
 def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params: Optional[int] = None,
-                     extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
+                     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+                     objective: Tuple[str, str] = ("val_accuracy", "max")) -> TrainResult:
     """Builds, compiles, fits and tests one model, logging to `run`; the body of `train` and of
     every search trial (seeded with `cfg.seed`). A model over `max_params` parameters fails
-    before any training."""
+    before any training. The weights `train.checkpoint` keeps (the best epoch's by `objective`,
+    (metric, "max"|"min"), or the last) are the ones tested and logged as the run's model."""
     keras.utils.set_random_seed(cfg.seed)
     runtime.set_precision(cfg.train.precision.value)  # per run: clear_session() between trials resets it
     spec = cfg.model
@@ -125,8 +138,11 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
         model = reuse.model_to_fit(model, reuse.reuse_key(spec, splits.input_shape, splits.classes, cfg.train,
                                                           steps_per_epoch, len(splits.x_val) > 0))
     # The NaN guard comes after the logger, so the epoch that went wrong is on record.
+    monitor = monitored(cfg.train.checkpoint, *objective, has_validation=len(splits.x_val) > 0)
+    best_weights = BestWeights(*monitor) if monitor else None
+    early_stop = early_stopping(cfg, objective, has_validation=len(splits.x_val) > 0)
     callbacks = [EpochMetrics(len(splits.x_train)), MlflowEpochLogger(run), NonFiniteLossGuard(cfg.train.lr),
-                 *extra_callbacks]
+                 *[c for c in (best_weights, early_stop) if c is not None], *extra_callbacks]
     progress = RichProgress(cfg.train.batch_size) if cfg.train.verbose else None
     validation = (splits.x_val, targets(net, splits.y_val, splits.classes)) if len(splits.x_val) else None
     try:
@@ -139,6 +155,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
     finally:
         if progress:
             progress.on_train_end()
+    kept_epoch = (best_weights.restore() if best_weights else None) or len(history.history.get("loss", []))
     test = main_head_logs(model.evaluate(splits.x_test, targets(net, splits.y_test, splits.classes),
                                          batch_size=evaluation_batch(cfg), return_dict=True, verbose=0))
     run.set_tags(trained_tags(not_trained_reason(history.history, splits.classes, test["loss"])))
@@ -150,6 +167,12 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
     epochs = history.history.get("epoch_seconds", [])
     if len(epochs) > 1:
         final["compile_seconds"] = compile_seconds(epochs)
+    if early_stop is not None and early_stop.stopped_epoch is not None:
+        final["stopped_epoch"] = early_stop.stopped_epoch
+    if cfg.train.checkpoint is not Checkpoint.none:
+        logged = log_model(run, model)
+        final.update(checkpoint_epoch=kept_epoch, model_log_seconds=logged.seconds, model_bytes=logged.bytes)
+        run.set_tags({MODEL_URI_TAG: logged.uri, "lab.checkpoint": f"{cfg.train.checkpoint.value}, epoch {kept_epoch}"})
     run.log_metrics(final)
     return TrainResult(run.run_id, run.experiment_id, history.history, test["loss"], test["accuracy"], best_val, best_at,
                        dict(analysis.totals))

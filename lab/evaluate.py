@@ -1,0 +1,96 @@
+"""`task=evaluate`: a kept model (`evaluate.model_uri`: runs:/RUN_ID/model, models:/NAME@ALIAS or
+models:/NAME/VERSION) tested on `data`'s test split without training, recorded as a new MLflow run
+(`lab.task=evaluate`, tag `lab.evaluates` = the run that trained it: an ended run is never
+modified). Test loss (cross-entropy, no label smoothing), accuracy, and top-5 accuracy where the
+data have more than 5 classes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import numpy as np
+
+from lab import runtime
+from lab.config import RunConfig
+from lab.data import load_splits
+from lab.errors import LabError, require
+from lab.tracking import tracked_run
+from lab.tracking.models import MODEL_URI_TAG, load_logged_model
+
+EVALUATES_TAG = "lab.evaluates"
+
+
+class ModelNotFoundError(LabError):
+    """`evaluate.model_uri` names no model in the tracking store."""
+
+
+@dataclass
+class Evaluation:
+    run_id: str
+    experiment_id: str
+    source_run_id: Optional[str]
+    metrics: Dict[str, float]
+
+
+def source_run(model_uri: str, tracking_uri: str) -> Optional[str]:
+    """The run that logged the model: from a runs:/ URI, or the registered version's run."""
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    try:
+        if model_uri.startswith("runs:/"):
+            run_id = model_uri[len("runs:/"):].split("/")[0]
+            client.get_run(run_id)
+            return run_id
+        name_alias = re.fullmatch(r"models:/([^/@]+)@(.+)", model_uri)
+        name_version = re.fullmatch(r"models:/([^/@]+)/(\d+)", model_uri)
+        if name_alias:
+            return client.get_model_version_by_alias(*name_alias.groups()).run_id
+        if name_version:
+            return client.get_model_version(*name_version.groups()).run_id
+    except MlflowException as error:
+        raise not_found(model_uri, tracking_uri, str(error).splitlines()[0]) from None
+    raise not_found(model_uri, tracking_uri, "expected runs:/RUN_ID/model, models:/NAME@ALIAS or models:/NAME/VERSION")
+
+
+def not_found(model_uri: str, tracking_uri: str, why: str) -> ModelNotFoundError:
+    return ModelNotFoundError(f"evaluate.model_uri={model_uri} names no model in tracking.uri={tracking_uri} ({why})")
+
+
+def scores(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
+    """Mean cross-entropy, accuracy and (more than 5 classes) top-5 accuracy."""
+    picked = probabilities[np.arange(len(labels)), labels]
+    figures = {"test_loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
+               "test_accuracy": float(np.mean(np.argmax(probabilities, axis=1) == labels))}
+    if probabilities.shape[1] > 5:
+        top5 = np.argsort(probabilities, axis=1)[:, -5:]
+        figures["test_top5_accuracy"] = float(np.mean(np.any(top5 == labels[:, None], axis=1)))
+    return figures
+
+
+def evaluate(cfg: RunConfig) -> Evaluation:
+    model_uri = cfg.evaluate.model_uri
+    require(model_uri is not None, "evaluate.model_uri", model_uri, "runs:/RUN_ID/model or models:/NAME@ALIAS")
+    trained_by = source_run(model_uri, cfg.tracking.uri)
+    splits = load_splits(cfg.data, cfg.seed)
+    try:
+        model = load_logged_model(model_uri, cfg.tracking.uri)
+    except OSError as error:  # the run exists but holds no model (never logged, or deleted)
+        raise not_found(model_uri, cfg.tracking.uri, str(error).splitlines()[0]) from None
+    expected = tuple(model.inputs[0].shape[1:])
+    if expected != splits.input_shape or model.outputs[0].shape[-1] != splits.classes:
+        raise LabError(f"evaluate.model_uri={model_uri} takes {'x'.join(map(str, expected))} images and "
+                       f"{model.outputs[0].shape[-1]} classes; data={cfg.data.name} has "
+                       f"{'x'.join(map(str, splits.input_shape))} and {splits.classes}")
+    probabilities = np.asarray(model.predict(splits.x_test, batch_size=256, verbose=0), dtype=np.float64)
+    figures = scores(probabilities, splits.y_test)
+    tags = {"lab.task": "evaluate", MODEL_URI_TAG: model_uri, **runtime.provenance_tags(),
+            **({EVALUATES_TAG: trained_by} if trained_by else {})}
+    with tracked_run(cfg.tracking, cfg.tracking.run_name or f"evaluate-{trained_by or model_uri}", tags) as run:
+        run.log_params({"evaluate.model_uri": model_uri, "data.name": cfg.data.name,
+                        "data.test_examples": len(splits.x_test), "data.source": splits.source})
+        run.log_metrics(figures)
+    return Evaluation(run.run_id, run.experiment_id, trained_by, figures)

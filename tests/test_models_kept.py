@@ -1,0 +1,132 @@
+"""Models the lab keeps (issue 14): each run logs the weights `train.checkpoint` chose as an MLflow
+Keras model that takes raw uint8 images; a sweep keeps the best `search.keep_models`;
+`task=evaluate` tests a kept model without training."""
+
+from dataclasses import replace
+
+import keras
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import FAST_TRAIN
+from lab.config import TrackingConfig, compose, run_config
+from lab.data import load_splits
+from lab.evaluate import ModelNotFoundError, evaluate
+from lab.models import build_model
+from lab.models.specs.base import AuxHeadSpec
+from lab.models.variants import load_variant
+from lab.search.run import search
+from lab.tasks import run_task
+from lab.tracking import tracked_run
+from lab.tracking.models import MODEL_URI_TAG, inference_model, load_logged_model, log_model
+from lab.training import train
+from lab.training.train import training_model
+
+KEEPS = [*FAST_TRAIN, "train.checkpoint=best"]  # after FAST_TRAIN's `none`
+SMALL = ["data=synthetic", "data.train_size=192", "data.test_size=64", "model=resnet20", "model.stages.0.blocks=1",
+         "model.stages.1.blocks=1", "model.stages.2.blocks=1"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A run that kept its best epoch (4 epochs at a learning rate that makes them differ)."""
+    root = tmp_path_factory.mktemp("kept-model")
+    tracking = [f"tracking.uri=sqlite:///{root}/mlflow.db", "tracking.experiment=models"]
+    cfg = run_config([*SMALL, "train.epochs=4", "train.lr=0.05", *KEEPS, *tracking])
+    result = train(cfg)
+    return cfg, result, MlflowClient(cfg.tracking.uri).get_run(result.run_id)
+
+
+def test_a_run_logs_its_best_epoch_as_a_model_that_reproduces_its_test_pass(trained):
+    cfg, result, run = trained
+    metrics, tags = run.data.metrics, run.data.tags
+    assert tags[MODEL_URI_TAG] == f"runs:/{result.run_id}/model"
+    assert metrics["checkpoint_epoch"] == metrics["best_epoch"] == result.best_epoch
+    assert tags["lab.checkpoint"] == f"best, epoch {result.best_epoch}"
+    assert metrics["model_bytes"] > 0 and metrics["model_log_seconds"] > 0
+    model = load_logged_model(tags[MODEL_URI_TAG], cfg.tracking.uri)
+    assert model.inputs[0].dtype == "uint8"
+    splits = load_splits(cfg.data, cfg.seed)
+    probabilities = keras.ops.convert_to_numpy(model.predict(splits.x_test, verbose=0))  # raw uint8 images
+    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == splits.y_test))
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1 / len(splits.y_test))
+
+
+def test_checkpoint_last_keeps_the_last_epoch_and_none_logs_no_model(tmp_path):
+    tracking = [f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "tracking.experiment=models"]
+    last = train(run_config([*SMALL, "train.epochs=2", *FAST_TRAIN, "train.checkpoint=last", *tracking]))
+    none = train(run_config([*SMALL, "train.epochs=1", *FAST_TRAIN, *tracking]))
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert client.get_run(last.run_id).data.metrics["checkpoint_epoch"] == 2
+    assert [a.path for a in client.list_artifacts(last.run_id) if a.path == "model"] == ["model"]
+    assert MODEL_URI_TAG not in client.get_run(none.run_id).data.tags
+    assert "model" not in [a.path for a in client.list_artifacts(none.run_id)]
+
+
+@pytest.mark.parametrize("name, head", [("lenet5", True), ("resnet20", True), ("googlenet_small", False),
+                                        ("fractalnet20", False)])
+def test_every_family_round_trips_through_the_logged_model(name, head, tmp_path):
+    """Save, load, identical outputs: the lab's custom layers (LRN, drop-path joins, the
+    standardisation) and auxiliary heads survive MLflow's Keras flavour."""
+    cfg = run_config(["data=synthetic", "data.image_size=32", "data.channels=3", "data.train_size=32",
+                      "data.test_size=8", f"model={name}", *FAST_TRAIN])
+    splits = load_splits(cfg.data, cfg.seed)
+    spec = replace(cfg.model, aux_heads=[AuxHeadSpec(tap=cfg.model.taps()[0])]) if head else cfg.model
+    fitted = training_model(build_model(spec, splits.input_shape, splits.classes), splits, cfg)
+    tracking = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="round-trip")
+    with tracked_run(tracking, name) as run:
+        logged = log_model(run, fitted)
+    loaded = load_logged_model(logged.uri, tracking.uri)
+    expected = keras.ops.convert_to_numpy(inference_model(fitted)(splits.x_test, training=False))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(splits.x_test, training=False)), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_sweep_keeps_the_models_of_its_best_trials_only(tmp_path):
+    cfg = run_config(["task=search", *SMALL, "train.epochs=1", *KEEPS, "search.max_trials=3", "search.keep_models=1",
+                      "search.name=keeps", f"search.directory={tmp_path}/tuner",
+                      f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "tracking.experiment=keeps"])
+    result = search(cfg)
+    client = MlflowClient(cfg.tracking.uri)
+    trials = [r for r in client.search_runs([result.experiment_id]) if r.data.tags.get("lab.role") == "trial"]
+    with_model = [r for r in trials if "model" in [a.path for a in client.list_artifacts(r.info.run_id)]]
+    best = max(trials, key=lambda r: r.data.metrics["trial_objective"])
+    assert [r.info.run_id for r in with_model] == [best.info.run_id]
+    assert all(MODEL_URI_TAG in r.data.tags for r in trials)  # each logged one; the ended runs' records stay
+
+
+def test_task_evaluate_tests_a_kept_model_in_a_new_run_without_training(trained):
+    cfg, result, run = trained
+    evaluation = evaluate(cfg.with_overrides({"task": "evaluate", "evaluate.model_uri": f"runs:/{result.run_id}/model"}))
+    client = MlflowClient(cfg.tracking.uri)
+    new = client.get_run(evaluation.run_id)
+    assert new.data.tags["lab.task"] == "evaluate" and new.data.tags["lab.evaluates"] == result.run_id
+    assert new.data.metrics["test_accuracy"] == pytest.approx(run.data.metrics["test_accuracy"], abs=1 / 64)
+    assert "epoch_seconds" not in new.data.metrics  # nothing trained
+    assert ("test_top5_accuracy" in new.data.metrics) == (cfg.data.classes > 5)
+    assert client.get_run(result.run_id).info.end_time == run.info.end_time  # the evaluated run is not modified
+
+
+def test_evaluate_names_a_model_uri_that_does_not_exist(trained):
+    cfg, _, _ = trained
+    for uri in ("runs:/0123456789abcdef/model", "models:/nobody@best"):
+        with pytest.raises(ModelNotFoundError, match=f"evaluate.model_uri={uri} names no model"):
+            run_task(compose([*SMALL, "task=evaluate", f"evaluate.model_uri={uri}", f"tracking.uri={cfg.tracking.uri}"]))
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving_and_keeps_its_best_epoch(tmp_path):
+    """The synthetic classes are learnt in a few epochs; validation accuracy then stays at its
+    best, so with patience 1 the run stops long before its 12 epochs."""
+    cfg = run_config([*SMALL, "train.epochs=12", *KEEPS, "train.early_stopping.patience=1",
+                      f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "tracking.experiment=stops"])
+    result = train(cfg)
+    metrics = MlflowClient(cfg.tracking.uri).get_run(result.run_id).data.metrics
+    trained = len(result.history["loss"])
+    assert metrics["stopped_epoch"] == trained < 12
+    assert metrics["checkpoint_epoch"] == result.best_epoch <= trained
+
+
+def test_a_negative_patience_is_named():
+    with pytest.raises(Exception, match=r"train.early_stopping.patience must be null \(off\) or >= 1"):
+        run_config([*SMALL, "train.early_stopping.patience=-1"])
