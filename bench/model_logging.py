@@ -44,8 +44,7 @@ def main() -> None:
     record = {"model": args.model, "train_examples": int(run.data.params["data.train_examples"]),
               "epochs": args.epochs, "run_wall_seconds": wall, "model_log_seconds": metrics["model_log_seconds"],
               "model_log_share": metrics["model_log_seconds"] / wall, "model_bytes": int(metrics["model_bytes"]),
-              "checkpoint_epoch": int(metrics["checkpoint_epoch"]), **runtime.provenance_tags(),
-              "command": " ".join(["python", *sys.argv])}
+              "checkpoint_epoch": int(metrics["checkpoint_epoch"]), **runtime.provenance()}
     print(f"{args.model}: run {wall:.1f} s, model saved and logged in {record['model_log_seconds']:.2f} s "
           f"({100 * record['model_log_share']:.1f}% of the run), {record['model_bytes'] / 1e6:.2f} MB")
     out = Path(args.out) / f"model_logging_{args.model}.json"
