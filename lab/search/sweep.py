@@ -106,11 +106,13 @@ class Sweep:
             raise RestartSweep(f"resident memory grew {growth:.0f} MiB since this process's first trial "
                                f"(search.restart_after_mib={limit}): restarting to resume it in a fresh process")
 
-    def kept_models(self) -> List[str]:
+    def kept_models(self, children: Optional[Dict[str, Run]] = None) -> List[str]:
         """The trial ids whose model stays logged: the best `search.keep_models` of those whose
-        latest attempt FINISHED with a model (all of them with keep_models=null)."""
+        latest attempt FINISHED with a model (all of them with keep_models=null). `children`:
+        `self.children()` where the caller has it already."""
         search = self.run_cfg.search
-        scored = [(run.data.metrics[OBJECTIVE_METRIC], trial) for trial, run in self.children().items()
+        children = self.children() if children is None else children
+        scored = [(run.data.metrics[OBJECTIVE_METRIC], trial) for trial, run in children.items()
                   if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics
                   and MODEL_URI_TAG in run.data.tags]
         ranked = [trial for _, trial in sorted(scored, key=lambda item: item[0], reverse=search.direction == "max")]
@@ -122,8 +124,9 @@ class Sweep:
         their scores only grow, so a trial out of the best in one view is out in every later one."""
         if self.run_cfg.search.keep_models is None or self.run_cfg.train.checkpoint is Checkpoint.none:
             return
-        kept, client = set(self.kept_models()), self.parent.client
-        for trial, run in self.children().items():
+        children, client = self.children(), self.parent.client
+        kept = set(self.kept_models(children))
+        for trial, run in children.items():
             if trial in kept or MODEL_URI_TAG not in run.data.tags or run.info.status != "FINISHED":
                 continue
             executions = find_runs(client, self.parent.experiment_id, role=EXECUTION, parent=run.info.run_id)
@@ -281,8 +284,9 @@ class LabTuner(kt.Tuner):
 
     def load_model(self, trial):
         """The trial's logged model (keras-tuner's `get_best_models`), while it is kept."""
-        run = self.sweep.children().get(trial.trial_id)
-        if run is None or MODEL_URI_TAG not in run.data.tags or trial.trial_id not in self.sweep.kept_models():
+        children = self.sweep.children()
+        run = children.get(trial.trial_id)
+        if run is None or MODEL_URI_TAG not in run.data.tags or trial.trial_id not in self.sweep.kept_models(children):
             raise LookupError(f"trial {trial.trial_id} keeps no model (train.checkpoint=none, or it fell out of "
                               f"the best search.keep_models={self.sweep.run_cfg.search.keep_models})")
         return load_logged_model(run.data.tags[MODEL_URI_TAG], self.sweep.run_cfg.tracking.uri)

@@ -2,8 +2,9 @@
 (the lab's standardisation inside it) and returns the main head's probabilities, saved in MLflow's
 Keras flavour under the run's `model/` artifact, with its input and output signature.
 
-`mlflow.keras.load_model("runs:/RUN_ID/model")` (or `task=evaluate`) opens it; the lab's custom
-layers register themselves when `lab.models` and `lab.training.preprocessing` are imported.
+`load_logged_model` (and `task=evaluate`) opens it with `mlflow.keras.load_model`, after
+registering the lab's custom layers (`lab.training.preprocessing` and every family's builder,
+`lab.models.registry.load_families`).
 """
 
 from __future__ import annotations
