@@ -49,6 +49,14 @@ class TunerName(Enum):
     hyperband = "hyperband"
 
 
+class Pruner(Enum):
+    """How a sweep stops trials that have already lost: `none` (every trial trains to its last
+    epoch; ablation grids must, to stay balanced) or `median` (Optuna's MedianPruner rule)."""
+
+    none = "none"
+    median = "median"
+
+
 class Role(Enum):
     """A sweep's process: `none` runs it alone; keras-tuner's distributed mode has one `chief` (the
     oracle, serving gRPC) and `worker`s (each trains trials); `launcher` starts a chief plus
@@ -423,7 +431,22 @@ class SearchConfig:
     factor: int = 3  # hyperband
     executions_per_trial: int = 1  # trainings per trial (seeds seed, seed+1, ...); the objective is their mean
     max_consecutive_failed_trials: int = 3
-    max_params: Optional[int] = None  # a candidate over this fails at once
+    # Budgets checked on the built model before any training (a candidate over one fails at
+    # once, naming it): parameters, multiply-accumulates per example, forward activation bytes per
+    # example (at train.precision), as `task=analyze` counts them.
+    max_params: Optional[int] = None
+    max_macs: Optional[int] = None
+    max_activation_bytes: Optional[int] = None
+    # Wall budget of this command, in seconds: no new trial starts after it, and the sweep ends
+    # with its report (tag lab.stopped_by=max_seconds). null: none.
+    max_seconds: Optional[float] = None
+    # `median`: a trial whose best per-epoch objective so far is worse than the median of the
+    # completed trials' objective at the same epoch is stopped (keras-tuner STOPPED, tag
+    # lab.pruned_at_epoch, PRUNED in trials.csv), once it has trained `pruner_warmup` epochs and
+    # at least `pruner_min_trials` completed trials reached that epoch.
+    pruner: Pruner = Pruner.none
+    pruner_warmup: int = 1
+    pruner_min_trials: int = 3
     # With train.checkpoint != none: the models of the best `keep_models` trials stay logged; a
     # trial that falls out of them has its `model/` deleted (tag lab.model_deleted). null: keep all.
     keep_models: Optional[int] = 3
@@ -440,6 +463,11 @@ class SearchConfig:
     ablation: Optional[AblationConfig] = None
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
+    def budgets(self) -> Dict[str, Optional[int]]:
+        """{budget key: limit} of the model budgets (`max_params`, `max_macs`, `max_activation_bytes`)."""
+        return {"max_params": self.max_params, "max_macs": self.max_macs,
+                "max_activation_bytes": self.max_activation_bytes}
+
     def __post_init__(self) -> None:
         require(self.objective in OBJECTIVES, "search.objective", self.objective,
                 f"a metric every trial logs: one of {', '.join(OBJECTIVES)}")
@@ -451,7 +479,18 @@ class SearchConfig:
         require(self.max_trials > 0, "search.max_trials", self.max_trials, "> 0")
         require(self.max_epochs > 0 and self.factor > 1, "search.max_epochs/factor", (self.max_epochs, self.factor),
                 "max_epochs > 0 and factor > 1")
-        require(self.max_params is None or self.max_params > 0, "search.max_params", self.max_params, "null or > 0")
+        for key, value in self.budgets().items():
+            require(value is None or value > 0, f"search.{key}", value, "null or > 0")
+        require(self.max_seconds is None or self.max_seconds > 0, "search.max_seconds", self.max_seconds, "null or > 0")
+        require(self.pruner_warmup >= 1, "search.pruner_warmup", self.pruner_warmup, ">= 1 (epochs)")
+        require(self.pruner_min_trials >= 1, "search.pruner_min_trials", self.pruner_min_trials, ">= 1")
+        if self.pruner is not Pruner.none:
+            require(self.tuner is not TunerName.hyperband, "search.pruner", self.pruner.value,
+                    "none with search.tuner=hyperband (Hyperband stops trials by its own brackets)")
+            require(self.executions_per_trial == 1, "search.pruner", self.pruner.value,
+                    f"none with search.executions_per_trial={self.executions_per_trial} (a trial is pruned on its one run)")
+            require(self.ablation is None, "search.pruner", self.pruner.value,
+                    "none in an ablation (its grid must stay balanced: every pair trained to the end)")
         require(self.executions_per_trial > 0, "search.executions_per_trial", self.executions_per_trial, "> 0")
         require(self.keep_models is None or self.keep_models >= 0, "search.keep_models", self.keep_models, "null or >= 0")
         require(self.restart_after_mib is None or self.restart_after_mib > 0, "search.restart_after_mib",

@@ -32,7 +32,7 @@ def require(condition: bool, key: str, value, expectation: str) -> None:
 
 
 class ModelTooBigError(LabError):
-    """A candidate model has more parameters than the budget allows (`search.max_params`)."""
+    """A candidate model is over a budget of the sweep (`search.max_params`, `max_macs`, `max_activation_bytes`)."""
 
 
 class Terminated(BaseException):

@@ -112,3 +112,50 @@ def test_no_other_module_of_the_lab_touches_keras_tuner_or_keras_internals():
 
     assert users("from keras_tuner.src", "import keras_tuner.src") == ["lab/search/kt_compat.py"]
     assert users("._inbound_nodes", "._keras_history") == ["lab/keras_internals.py"]
+
+
+def end(oracle, trial, status, score=None):
+    if score is not None:
+        oracle.update_trial(trial.trial_id, {"score": score})
+    trial.status = status
+    oracle.end_trial(trial)
+
+
+def test_a_bayesian_fit_sees_no_stopped_trial_where_keras_tuners_own_gives_it_another_trials_score(tmp_path):
+    oracle = kt_compat.BayesianOracle(objective=kt.Objective("score", "max"), hyperparameters=space(), max_trials=10)
+    oracle._set_project_dir(str(tmp_path), "bayes")
+    status = kt.engine.trial.TrialStatus
+    for score in (0.2, 0.8):
+        end(oracle, oracle.create_trial("tuner0"), status.COMPLETED, score)
+    end(oracle, oracle.create_trial("tuner0"), status.STOPPED)  # pruned: no score
+    _, y = oracle._vectorize_trials()
+    assert sorted(y) == [-0.8, -0.2]  # maximised: negated for scipy
+    _, y_kt = kt.oracles.BayesianOptimizationOracle._vectorize_trials(oracle)
+    assert len(y_kt) == 3 and y_kt[-1] == y_kt[-2]  # the workaround is still needed: the stopped trial got 0.8's
+
+
+def test_past_its_deadline_an_oracle_starts_no_trial_and_keeps_the_running_one(tmp_path):
+    import time
+
+    oracle = kt_compat.RandomOracle(objective=kt.Objective("score", "max"), hyperparameters=space(), max_trials=5)
+    oracle._set_project_dir(str(tmp_path), "deadline")
+    running = oracle.create_trial("worker0")
+    oracle.deadline = time.monotonic() - 1
+    assert oracle.create_trial("worker0").trial_id == running.trial_id  # a tuner asking again for its own trial
+    stopped = oracle.create_trial("worker1")
+    assert stopped.status == kt.engine.trial.TrialStatus.STOPPED and oracle.deadline_passed
+    assert "worker1" not in oracle.tuner_ids and list(oracle.trials) == [running.trial_id]
+    end(oracle, running, kt.engine.trial.TrialStatus.COMPLETED, 0.5)
+    assert oracle.create_trial("worker0").status == kt.engine.trial.TrialStatus.STOPPED
+    assert oracle_chief.exit_chief(oracle)  # keras-tuner's chief may end: no tuner, no trial left
+
+
+def test_a_recorded_pruned_trial_ends_stopped_and_unscored_on_reload(tmp_path):
+    oracle = kt_compat.RandomOracle(objective=kt.Objective("score", "max"), hyperparameters=space(), max_trials=2)
+    oracle._set_project_dir(str(tmp_path), "pruned")
+    first, second = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
+    done = kt_compat.complete_recorded_trials(oracle, {first.trial_id: 0.7}, "score", {second.trial_id: 0.1})
+    assert done == sorted([first.trial_id, second.trial_id])
+    assert oracle.trials[first.trial_id].status == "COMPLETED" and oracle.trials[first.trial_id].score == 0.7
+    assert oracle.trials[second.trial_id].status == "STOPPED" and oracle.trials[second.trial_id].score is None
+    assert kt_compat.nothing_left(oracle) and [t.trial_id for t in oracle.get_best_trials(1)] == [first.trial_id]

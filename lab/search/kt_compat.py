@@ -89,10 +89,31 @@ class KeepsTrialOwners:
 
 
 def ended(trial) -> bool:
-    return trial.status in (kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED)
+    """COMPLETED, FAILED, or STOPPED (pruned: `search.pruner`)."""
+    return trial.status in (kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED,
+                            kt.engine.trial.TrialStatus.STOPPED)
 
 
-class ResumableGridOracle(KeepsTrialOwners, kt.oracles.GridSearchOracle):
+class StopsAtDeadline:
+    """For keras-tuner's oracles: `search.max_seconds`. keras-tuner has no wall budget (its issue
+    #249). Past `deadline` (time.monotonic()), the oracle answers every tuner that asks for a new
+    trial STOPPED, as it does when the trials run out, so a single process and every distributed
+    worker end after the trial they are training, and a chief then ends with them.
+    `deadline_passed` says whether it did."""
+
+    deadline = None
+    deadline_passed = False
+
+    @kt.synchronized
+    def create_trial(self, tuner_id):
+        if self.deadline is None or time.monotonic() < self.deadline or tuner_id in self.ongoing_trials:
+            return super().create_trial(tuner_id)
+        self.deadline_passed = True
+        self.tuner_ids.discard(tuner_id)  # keras-tuner's chief ends once no tuner is left
+        return trial_module.Trial(self.hyperparameters.copy(), status=trial_module.TrialStatus.STOPPED)
+
+
+class ResumableGridOracle(StopsAtDeadline, KeepsTrialOwners, kt.oracles.GridSearchOracle):
     """keras-tuner's grid oracle keeps its place in the grid (its value-ordered trial list and the
     queue of trials whose successor is still to try) only in memory, so a reloaded grid sweep
     stops after the trials it already had. This one saves both with the rest of its state."""
@@ -113,31 +134,47 @@ class ResumableGridOracle(KeepsTrialOwners, kt.oracles.GridSearchOracle):
         self._populate_next = list(state.get("lab_grid_populate_next", []))
 
 
-class RandomOracle(KeepsTrialOwners, kt.oracles.RandomSearchOracle):
+class RandomOracle(StopsAtDeadline, KeepsTrialOwners, kt.oracles.RandomSearchOracle):
     pass
 
 
-class BayesianOracle(KeepsTrialOwners, kt.oracles.BayesianOptimizationOracle):
+class BayesianOracle(StopsAtDeadline, KeepsTrialOwners, kt.oracles.BayesianOptimizationOracle):
+    """keras-tuner's Bayesian oracle fits its Gaussian process to every trial that is neither
+    COMPLETED, FAILED nor INVALID with the score of the trial before it (`_vectorize_trials` keeps
+    the loop's last `score`): a STOPPED (pruned) trial would enter the fit with another trial's
+    score. Here the fit sees no STOPPED trial."""
+
+    def _vectorize_trials(self):
+        every = self.trials
+        self.trials = {trial_id: trial for trial_id, trial in every.items()
+                       if trial.status != trial_module.TrialStatus.STOPPED}
+        try:
+            return super()._vectorize_trials()
+        finally:
+            self.trials = every
+
+
+class HyperbandOracle(StopsAtDeadline, KeepsTrialOwners, kt.oracles.HyperbandOracle):
     pass
 
 
-class HyperbandOracle(KeepsTrialOwners, kt.oracles.HyperbandOracle):
-    pass
-
-
-def complete_recorded_trials(oracle, scores: Dict[str, float], objective: str) -> List[str]:
+def complete_recorded_trials(oracle, scores: Dict[str, float], objective: str,
+                             pruned: Dict[str, float] = None) -> List[str]:
     """Ends COMPLETED, with its recorded score, each trial the (reloaded) oracle still has running
-    or queued for retry although its run FINISHED: a process killed between the trial's end and
-    the oracle's save would otherwise hand the trial out again. Returns their ids."""
+    or queued for retry although its run FINISHED, and STOPPED each one whose run was pruned: a
+    process killed between the trial's end and the oracle's save would otherwise hand the trial
+    out again. Returns their ids."""
     done = []
-    for trial_id, score in sorted(scores.items()):
+    ends = [(trial_id, score, kt.engine.trial.TrialStatus.COMPLETED) for trial_id, score in scores.items()]
+    ends += [(trial_id, score, kt.engine.trial.TrialStatus.STOPPED) for trial_id, score in (pruned or {}).items()]
+    for trial_id, score, status in sorted(ends):
         trial = oracle.trials.get(trial_id)
         if trial is None or ended(trial):
             continue
         oracle._display.trial_start.setdefault(trial_id, datetime.now())  # keras-tuner's display ends it
         oracle._display.trial_number.setdefault(trial_id, len(oracle.trials))
         oracle.update_trial(trial_id, {objective: score})
-        trial.status = kt.engine.trial.TrialStatus.COMPLETED
+        trial.status = status
         oracle.end_trial(trial)
         done.append(trial_id)
     return done

@@ -12,6 +12,7 @@ from mlflow.entities import Run
 
 from lab.config import AblationConfig, AxisSpec, RunConfig
 from lab.search.ablation import ALPHA, COLUMNS, MIN_PAIRS, Verdict, fewest_steps, left_out, too_short, value_stats, verdicts
+from lab.training.pruning import PRUNED
 from lab.training.trained import NOT_TRAINED_TAG
 
 COLUMNS_BEFORE_AXES = ["trial_id", "status"]
@@ -43,7 +44,7 @@ def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[D
         tags = child.data.tags if child else {}
         wall = (child.info.end_time - child.info.start_time) / 1000 if child and child.info.end_time else None
         values = trial.hyperparameters.values
-        rows.append({"trial_id": trial_id, "status": trial.status,
+        rows.append({"trial_id": trial_id, "status": PRUNED if trial.status == "STOPPED" else trial.status,
                      **{axis.name: declared(axis, values.get(axis.name, "")) if trial.hyperparameters.is_active(axis.name)
                         else "" for axis in axes},
                      "params_total": int(metrics["params_total"]) if "params_total" in metrics else "",
@@ -59,7 +60,10 @@ def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[D
 
 
 def failure_reason(trial, tags: Dict[str, str]) -> str:
-    """Why a trial failed, in one line: its run's `lab.error`, else the last line of keras-tuner's message."""
+    """Why a trial failed or was pruned, in one line: its run's `lab.error` or `lab.pruned_reason`,
+    else the last line of keras-tuner's message."""
+    if trial.status == "STOPPED":
+        return tags.get("lab.pruned_reason", "pruned")
     if trial.status not in ("FAILED", "INVALID"):
         return ""
     message = (tags.get("lab.error") or trial.message or "").strip()

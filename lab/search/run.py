@@ -26,7 +26,11 @@ from lab.search.ownership import sweep_owner
 from lab.search.sweep import PARENT, LabTuner, Sweep, find_parent, make_oracle
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
+from lab.training.pruning import PRUNED
 from lab.overrides import config_yaml, run_params
+
+
+STOPPED_BY_TAG = "lab.stopped_by"
 
 
 class SweepFailedError(LabError):
@@ -91,7 +95,8 @@ def lead_sweep(run_cfg: RunConfig) -> SearchResult:
             if not chief:  # a chief's workers may still be training their runs
                 sweep.close_stale_children()
             tuner = LabTuner(make_oracle(run_cfg), sweep, search_cfg.directory, search_cfg.name)
-            complete_recorded_trials(tuner.oracle, sweep.recorded_objectives(), search_cfg.objective)
+            complete_recorded_trials(tuner.oracle, sweep.recorded_objectives(), search_cfg.objective,
+                                     sweep.recorded_pruned())
             try:
                 tuner.search()
             except RuntimeError as error:  # keras-tuner gives up after max_consecutive_failed_trials
@@ -103,7 +108,16 @@ def lead_sweep(run_cfg: RunConfig) -> SearchResult:
                                        f"failed trials in a row ({str(error).splitlines()[-1][:200]}); every trial's "
                                        f"reason is in trials.csv on parent run {result.parent_run_id}") from None
             sweep.close_stale_children()  # nothing runs any more
+            if tuner.oracle.deadline_passed:
+                say_budget_spent(run_cfg, tuner, parent)
             return report(tuner, sweep)
+
+
+def say_budget_spent(run_cfg: RunConfig, tuner: LabTuner, parent: TrackedRun) -> None:
+    """The sweep ended on `search.max_seconds`: tagged on the parent (lab.stopped_by) and said."""
+    parent.set_tags({STOPPED_BY_TAG: f"search.max_seconds={run_cfg.search.max_seconds:g}"})
+    print(f"sweep {run_cfg.search.name}: search.max_seconds={run_cfg.search.max_seconds:g} spent, no new trial "
+          f"started after it ({len(tuner.oracle.trials)} trials in all); reporting", flush=True)
 
 
 def parent_tags(run_cfg: RunConfig) -> Dict[str, str]:
@@ -268,6 +282,12 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     parent.log_text(to_csv(rows, [axis.name for axis in run_cfg.search.space]), "trials.csv")
     figures = log_plots(sweep, rows, children)
     facts = {**runtime.provenance(), "sweep wall time": sweep_wall_time(children)}
+    if tuner.oracle.deadline_passed:
+        facts["stopped by"] = (f"search.max_seconds={run_cfg.search.max_seconds:g}: no trial started after it, "
+                               f"{tuner.oracle.remaining_trials() or 0} of search.max_trials not run")
+    pruned = [row["trial_id"] for row in rows if row["status"] == PRUNED]
+    if pruned:
+        facts["pruned"] = f"{len(pruned)} trials by search.pruner={run_cfg.search.pruner.value} ({', '.join(pruned)})"
     summary = summary_markdown(rows, run_cfg, "\n".join(f"- {key}: {value}" for key, value in facts.items()))
     parent.log_text(summary, "summary.md")
     if best_trial is not None:

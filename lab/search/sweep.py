@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import keras
 import keras_tuner as kt
@@ -21,7 +21,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from lab import runtime
-from lab.config import Checkpoint, Role, RunConfig, TunerName
+from lab.config import Checkpoint, Pruner, Role, RunConfig, TunerName
 from lab.data import Splits
 from lab.search.distributed import serve
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
@@ -31,9 +31,13 @@ from lab.search.space import space_of, trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.models import MODEL_URI_TAG, delete_model, load_logged_model
 from lab.tracking.runs import Suspended, TrackedRun, experiment_id
+from lab.training.checkpoint import epoch_objective
+from lab.training.pruning import PRUNED_TAG, MedianPruner
 
 PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
 OBJECTIVE_METRIC = "trial_objective"  # a trial's score as its oracle got it (the mean over executions)
+PRUNED_OBJECTIVE = "pruned_objective"  # a pruned trial's objective where it stopped (scores nothing)
+PRUNED_REASON_TAG = "lab.pruned_reason"
 
 
 class RestartSweep(Suspended):
@@ -44,6 +48,8 @@ def make_oracle(cfg: RunConfig) -> kt.Oracle:
     search = cfg.search
     oracle = new_oracle(cfg)
     oracle.keep_owners = search.distributed.role is Role.chief and not search.distributed.requeue_running
+    if search.max_seconds is not None:  # this command's wall budget, from now
+        oracle.deadline = time.monotonic() + search.max_seconds
     return oracle
 
 
@@ -71,6 +77,8 @@ class Sweep:
     parent: TrackedRun
     baseline_rss_mib: Optional[float] = None  # after this process's first trial
     fit_seconds: Dict[str, float] = field(default_factory=dict)  # per trial: the sum of its epochs
+    pruned: set = field(default_factory=set)  # trial ids this process ended PRUNED (keras-tuner STOPPED)
+    curves: Dict[str, Dict[int, float]] = field(default_factory=dict)  # completed trials' epoch objective
 
     def attempts_of(self, trial_id: str) -> List[Run]:
         """Every run of one trial, first attempt first."""
@@ -90,6 +98,38 @@ class Sweep:
         """{trial id: objective} of the trials whose latest attempt FINISHED and recorded its objective."""
         return {trial: run.data.metrics[OBJECTIVE_METRIC] for trial, run in self.children().items()
                 if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics}
+
+    def recorded_pruned(self) -> Dict[str, float]:
+        """{trial id: objective where it stopped} of the trials whose latest attempt was pruned."""
+        return {trial: run.data.metrics.get(PRUNED_OBJECTIVE, float("nan")) for trial, run in self.children().items()
+                if run.info.status == "FINISHED" and PRUNED_TAG in run.data.tags}
+
+    def epoch_metric(self) -> Tuple[str, str]:
+        """(metric, "max"|"min") a trial's epochs are ranked and pruned by: the sweep's objective where
+        every epoch logs it, else val_accuracy, else the training loss (no validation split)."""
+        search, has_validation = self.run_cfg.search, self.splits is not None and len(self.splits.x_val) > 0
+        return epoch_objective(search.objective, search.direction, has_validation) or ("loss", "min")
+
+    def pruning_reference(self, metric: str) -> Dict[int, List[float]]:
+        """{epoch: [the completed trials' `metric` at that epoch]}: every trial whose latest attempt
+        FINISHED with a score (not pruned), its curve read from MLflow once and kept."""
+        client = self.parent.client
+        for trial, run in self.children().items():
+            if trial not in self.curves and run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics:
+                self.curves[trial] = {m.step: m.value for m in client.get_metric_history(run.info.run_id, metric)}
+        reference: Dict[int, List[float]] = {}
+        for curve in self.curves.values():
+            for epoch, value in curve.items():
+                reference.setdefault(epoch, []).append(value)
+        return reference
+
+    def new_pruner(self) -> Optional[MedianPruner]:
+        """`search.pruner` for the next trial, against the trials completed by now; None: off."""
+        search = self.run_cfg.search
+        if search.pruner is Pruner.none:
+            return None
+        metric, mode = self.epoch_metric()
+        return MedianPruner(metric, mode, self.pruning_reference(metric), search.pruner_warmup, search.pruner_min_trials)
 
     def check_memory(self, trials: int, remaining: Optional[int], metric: str = "rss_mib") -> None:
         """Logs the resident memory after each trial (parent metric `rss_mib`, or `rss_mib/workerN`
@@ -156,6 +196,10 @@ class Sweep:
         done = [run for run in attempts if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics]
         if done:
             return {objective: done[-1].data.metrics[OBJECTIVE_METRIC]}
+        pruned = [run for run in attempts if run.info.status == "FINISHED" and PRUNED_TAG in run.data.tags]
+        if pruned:  # stays pruned
+            self.pruned.add(trial.trial_id)
+            return {objective: pruned[-1].data.metrics.get(PRUNED_OBJECTIVE, float("nan"))}
         for run in attempts:  # an attempt of a process that died: it ran until the trial was handed out again
             if run.info.status == "RUNNING":
                 self.close_killed(run)
@@ -172,14 +216,28 @@ class Sweep:
                              parent_run_id=self.parent.run_id) as child:
                 child.log_params({f"hp.{k}": v for k, v in hp.values.items()})
                 child.log_params(run_params(trial_cfg))
-                results = self.train_executions(trial.trial_id, trial_cfg, child, self.trial_name(trial.trial_id, attempt))
+                pruner = self.new_pruner()
+                results = self.train_executions(trial.trial_id, trial_cfg, child, self.trial_name(trial.trial_id, attempt),
+                                                pruner)
                 score = float(np.mean([self.objective_of(result) for result in results]))
-                child.log_metrics({OBJECTIVE_METRIC: score})
+                if pruner is not None and pruner.pruned_at is not None:
+                    self.record_pruned(trial.trial_id, child, pruner, score)
+                else:
+                    child.log_metrics({OBJECTIVE_METRIC: score})
             self.fit_seconds[trial.trial_id] = sum(sum(r.history.get("epoch_seconds", [])) for r in results)
             self.delete_fallen_models()
         except Exception as error:  # noqa: BLE001  (any failure fails this trial, not the sweep)
             raise kt.errors.FailedTrialError(f"{type(error).__name__}: {error}") from error
         return {objective: score}
+
+    def record_pruned(self, trial_id: str, child: TrackedRun, pruner: MedianPruner, score: float) -> None:
+        """A pruned trial's run: why it stopped (tag), where it stood (metric `pruned_objective`); the
+        trial ends STOPPED in keras-tuner (`LabTuner.on_trial_end`)."""
+        self.pruned.add(trial_id)
+        child.log_metrics({PRUNED_OBJECTIVE: score})
+        child.set_tags({PRUNED_REASON_TAG: f"pruned at epoch {pruner.pruned_at}: best {pruner.metric} {pruner.best:.4f}, "
+                                           f"worse than the median {pruner.median:.4f} of "
+                                           f"{len(pruner.reference[pruner.pruned_at])} completed trials at that epoch"})
 
     def trial_name(self, trial_id: str, attempt: int = 1) -> str:
         name = f"{self.run_cfg.search.name}-trial-{trial_id}"
@@ -192,16 +250,18 @@ class Sweep:
         finals = {"val_accuracy": result.selection_accuracy, "test_accuracy": result.test_accuracy, "test_loss": result.test_loss}
         return finals[objective] if objective in finals else result.history[objective][-1]
 
-    def train_executions(self, trial_id: str, trial_cfg: RunConfig, child: TrackedRun, child_name: str) -> list:
+    def train_executions(self, trial_id: str, trial_cfg: RunConfig, child: TrackedRun, child_name: str,
+                         pruner: Optional[MedianPruner] = None) -> list:
         """`search.executions_per_trial` trainings of the trial's config, with seeds seed, seed+1, ...
         One execution trains in the trial's run; several each get a run nested in it, and the
-        trial's run gets their per-epoch means (as keras-tuner averages executions)."""
+        trial's run gets their per-epoch means (as keras-tuner averages executions). `pruner` (one
+        execution only: the config refuses more) may stop the training early."""
         from lab.training.train import fit_and_evaluate  # noqa: PLC0415
 
         search = self.run_cfg.search
-        executions, budget, objective = search.executions_per_trial, search.max_params, (search.objective, search.direction)
+        executions, budgets, objective = search.executions_per_trial, search.budgets(), (search.objective, search.direction)
         if executions == 1:
-            return [fit_and_evaluate(trial_cfg, self.splits, child, max_params=budget, objective=objective)]
+            return [fit_and_evaluate(trial_cfg, self.splits, child, budgets=budgets, objective=objective, pruner=pruner)]
         results = []
         for index in range(executions):
             cfg = trial_cfg.with_overrides({"seed": trial_cfg.seed + index})
@@ -210,7 +270,7 @@ class Sweep:
             with tracked_run(self.run_cfg.tracking, f"{child_name}-execution-{index}", tags,
                              parent_run_id=child.run_id) as run:
                 run.log_params({"seed": cfg.seed})
-                results.append(fit_and_evaluate(cfg, self.splits, run, max_params=budget, objective=objective))
+                results.append(fit_and_evaluate(cfg, self.splits, run, budgets=budgets, objective=objective))
             free_memory()
         log_mean_of_executions(child, results, self.objective_of)
         return results
@@ -271,6 +331,8 @@ class LabTuner(kt.Tuner):
         self.trial_started = time.perf_counter()
 
     def on_trial_end(self, trial):
+        if trial.trial_id in self.sweep.pruned:  # keras-tuner's status for a trial stopped early: not scored
+            trial.status = kt.engine.trial.TrialStatus.STOPPED
         super().on_trial_end(trial)
         self.trial_seconds[trial.trial_id] = time.perf_counter() - self.trial_started
         free_memory()

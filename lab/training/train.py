@@ -23,6 +23,7 @@ from lab.overrides import config_yaml, run_params
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
 from lab.training.checkpoint import BestWeights, EarlyStop, epoch_objective, monitored
 from lab.training.optimizers import make_optimizer
+from lab.training.pruning import PRUNED_TAG, MedianPruner
 from lab.training import reuse
 from lab.training.preprocessing import RandomPadCropFlip, Standardize
 from lab.training.trained import not_trained_reason, trained_tags
@@ -38,6 +39,8 @@ class TrainResult:
     best_val_accuracy: Optional[float]
     best_epoch: Optional[int]
     cost: Dict[str, float]  # the analysis totals: params_*, macs, activations, depth, ...
+    pruned_at: Optional[int] = None  # the epoch `search.pruner` stopped it at
+    pruned_objective: Optional[float] = None  # its best epoch objective by then
 
     @property
     def selection_accuracy(self) -> float:
@@ -110,13 +113,28 @@ def early_stopping(cfg: RunConfig, objective: Tuple[str, str], has_validation: b
     return EarlyStop(metric, mode, stopping.patience, stopping.min_delta)
 
 
-def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params: Optional[int] = None,
+# The model budgets of a sweep (`search.max_params`, ...): what each limits, as the analysis counts it.
+BUDGETED = {"max_params": ("params_total", "parameters"), "max_macs": ("macs", "MACs per example"),
+            "max_activation_bytes": ("activation_bytes", "bytes of forward activations per example")}
+
+
+def check_budgets(name: str, totals: Dict[str, int], budgets: Dict[str, Optional[int]]) -> None:
+    """ModelTooBigError naming the first budget (`search.max_params`, ...) the model is over."""
+    for key, limit in budgets.items():
+        total, what = BUDGETED[key]
+        if limit is not None and totals[total] > limit:
+            raise ModelTooBigError(f"{name} has {totals[total]:,} {what}, over the budget search.{key}={limit:,}")
+
+
+def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: Optional[Dict[str, Optional[int]]] = None,
                      extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-                     objective: Tuple[str, str] = ("val_accuracy", "max")) -> TrainResult:
+                     objective: Tuple[str, str] = ("val_accuracy", "max"),
+                     pruner: Optional[MedianPruner] = None) -> TrainResult:
     """Builds, compiles, fits and tests one model, logging to `run`; the body of `train` and of
-    every search trial (seeded with `cfg.seed`). A model over `max_params` parameters fails
-    before any training. The weights `train.checkpoint` keeps (the best epoch's by `objective`,
-    (metric, "max"|"min"), or the last) are the ones tested and logged as the run's model."""
+    every search trial (seeded with `cfg.seed`). A model over one of `budgets`
+    (`SearchConfig.budgets`) fails before any training. The weights `train.checkpoint` keeps (the best epoch's by `objective`,
+    (metric, "max"|"min"), or the last) are the ones tested and logged as the run's model. A run
+    `pruner` stops is tested where it stopped and logs no model."""
     keras.utils.set_random_seed(cfg.seed)
     runtime.set_precision(cfg.train.precision.value)  # per run: clear_session() between trials resets it
     spec = cfg.model
@@ -124,10 +142,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
     analysis = analyze_model(net, cfg.train.precision.value)
     run.log_metrics(analysis.totals)  # params_*, macs, activations, activation_bytes
     run.set_tags({"lab.dtype_policy": keras.config.dtype_policy().name})  # what the layers really used
-    params = analysis.totals["params_total"]
-    if max_params is not None and params > max_params:
-        raise ModelTooBigError(f"{spec.name} has {params:,} parameters, over the budget "
-                               f"search.max_params={max_params:,}")
+    check_budgets(spec.name, analysis.totals, budgets or {})
     run.log_text(summary_text(net), "model_summary.txt")
     run.log_text(analysis.to_json(), "analysis.json")
 
@@ -142,7 +157,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
     best_weights = BestWeights(*monitor) if monitor else None
     early_stop = early_stopping(cfg, objective, has_validation=len(splits.x_val) > 0)
     callbacks = [EpochMetrics(len(splits.x_train)), MlflowEpochLogger(run), NonFiniteLossGuard(cfg.train.lr),
-                 *[c for c in (best_weights, early_stop) if c is not None], *extra_callbacks]
+                 *[c for c in (best_weights, early_stop, pruner) if c is not None], *extra_callbacks]
     progress = RichProgress(cfg.train.batch_size) if cfg.train.verbose else None
     validation = (splits.x_val, targets(net, splits.y_val, splits.classes)) if len(splits.x_val) else None
     try:
@@ -169,13 +184,17 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, max_params
         final["compile_seconds"] = compile_seconds(epochs)
     if early_stop is not None and early_stop.stopped_epoch is not None:
         final["stopped_epoch"] = early_stop.stopped_epoch
-    if cfg.train.checkpoint is not Checkpoint.none:
+    pruned_at = pruner.pruned_at if pruner is not None else None
+    if pruned_at is not None:
+        final["pruned_at_epoch"] = pruned_at
+        run.set_tags({PRUNED_TAG: str(pruned_at)})
+    if cfg.train.checkpoint is not Checkpoint.none and pruned_at is None:
         logged = log_model(run, model)
         final.update(checkpoint_epoch=kept_epoch, model_log_seconds=logged.seconds, model_bytes=logged.bytes)
         run.set_tags({MODEL_URI_TAG: logged.uri, "lab.checkpoint": f"{cfg.train.checkpoint.value}, epoch {kept_epoch}"})
     run.log_metrics(final)
     return TrainResult(run.run_id, run.experiment_id, history.history, test["loss"], test["accuracy"], best_val, best_at,
-                       dict(analysis.totals))
+                       dict(analysis.totals), pruned_at, pruner.best if pruned_at is not None else None)
 
 
 def run_name(cfg: RunConfig) -> str:
