@@ -149,3 +149,25 @@ def test_every_variant_accepts_fashion_mnist_input():
     for name in ("resnet20", "resnet18", "wrn_16_8"):
         model = build_model(load_variant(name), (28, 28, 1), 10)
         assert model.output.shape == (None, 10)
+
+
+def test_he_normal_is_drawn_on_the_host_with_keras_distribution_and_the_run_seed():
+    """The lab's HeNormal: Keras' he_normal distribution (truncated at 2 sd, variance 2 / fan_in),
+    a NumPy array (no backend kernel to compile per shape), the same draws for the same seed."""
+    from lab.models.layers import HeNormal, TRUNCATION_STDDEV
+
+    keras.utils.set_random_seed(3)
+    values = HeNormal()((3, 3, 64, 128))
+    assert isinstance(values, np.ndarray) and values.dtype == np.float32
+    scale = np.sqrt(2.0 / (3 * 3 * 64))
+    assert np.abs(values).max() <= 2 * scale / TRUNCATION_STDDEV
+    assert values.std() == pytest.approx(scale, rel=0.02) and abs(values.mean()) < 0.01 * scale
+    reference = keras.ops.convert_to_numpy(keras.initializers.HeNormal(seed=1)((3, 3, 64, 128)))
+    assert reference.std() == pytest.approx(values.std(), rel=0.03)  # the same distribution as Keras' own
+    keras.utils.set_random_seed(3)
+    assert np.array_equal(HeNormal()((3, 3, 64, 128)), values)
+    keras.utils.set_random_seed(4)
+    assert not np.array_equal(HeNormal()((3, 3, 64, 128)), values)
+    net = build_model(load_variant("resnet20"), (32, 32, 3), 10)
+    assert isinstance(net.get_layer("conv1_conv").kernel_initializer, HeNormal)
+    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(HeNormal())).__class__ is HeNormal

@@ -92,7 +92,7 @@ def apply_conv(x, conv: ConvSpec, spec: ChainSpec, name: str):
         x = keras.layers.ZeroPadding2D(conv.pad, name=f"{name}_pad")(x)
     x = keras.layers.Conv2D(conv.filters, fit_window(x, conv.kernel, conv.padding), strides=conv.stride,
                             padding=conv.padding.value, activation=activation if fused else None,
-                            kernel_initializer=layers.KERNEL_INITIALIZER, name=name)(x)
+                            kernel_initializer=layers.kernel_initializer(), name=name)(x)
     if spec.batch_norm:
         x = layers.batch_norm(x, f"{name}_bn")
     if shortcut is not None:

@@ -1,0 +1,80 @@
+"""Benchmark: what `search.pruner=median` saves (issue 14). The same 12-trial random search over
+depth, width and connectivity on Fashion-MNIST, same seed (so the same 12 candidates), once with
+`search.pruner=none` and once with `median`; each sweep is its own `python run.py` process.
+
+    python bench/pruner.py [--trials 12] [--limit 6000] [--epochs 6] [--out results/cpu]
+
+Reads each sweep's records from MLflow: wall time (process start to end), the best objective
+(best-epoch val_accuracy), trials pruned and epochs trained. Prints them and writes JSON with the
+machine, backend, versions and commands.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from lab import runtime  # noqa: E402
+
+SPACE = ("search.space=[{name: blocks_per_stage, path: 'model.stages.*.blocks', kind: int, min: 1, max: 3},"
+         "{name: width, path: model.width_multiplier, kind: choice, values: [0.5, 1.0, 1.5]},"
+         "{name: connectivity, path: model.connectivity, kind: choice, values: [plain, residual]}]")
+
+
+def sweep(pruner: str, args, folder: str) -> dict:
+    command = [sys.executable, "run.py", "task=search", "model=resnet20", "data=fashion_mnist",
+               f"data.limit={args.limit}", "data.test_limit=2000", f"train.epochs={args.epochs}", "train.lr=0.05",
+               "model.shortcut=B", "train.verbose=0", "train.jit_compile=false", "train.checkpoint=none", "search.tuner=random",
+               f"search.max_trials={args.trials}", SPACE, f"search.pruner={pruner}", f"search.name=pruner_{pruner}",
+               f"search.directory={folder}/tuner", f"tracking.uri=sqlite:///{folder}/mlflow.db",
+               "tracking.experiment=pruner", "seed=0", f"hydra.run.dir={folder}/hydra-{pruner}"]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
+    experiment = client.get_experiment_by_name("pruner").experiment_id
+    [parent] = client.search_runs([experiment], f"tags.`lab.search` = 'pruner_{pruner}'")
+    trials = client.search_runs([experiment], f"tags.`lab.parent` = '{parent.info.run_id}'")
+    pruned = [t for t in trials if "lab.pruned_at_epoch" in t.data.tags]
+    epochs = sum(len(client.get_metric_history(t.info.run_id, "val_accuracy")) for t in trials)
+    return {"wall_seconds": round(wall, 1), "best_objective": parent.data.metrics["best_objective"],
+            "trials": len(trials), "pruned": len(pruned), "epochs_trained": epochs,
+            "pruned_at": sorted(int(t.data.tags["lab.pruned_at_epoch"]) for t in pruned),
+            "command": " ".join(command[1:])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--limit", type=int, default=6000)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--out", default=str(ROOT / "results" / "cpu"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        results = {pruner: sweep(pruner, args, folder) for pruner in ("none", "median")}
+    none, median = results["none"], results["median"]
+    record = {"trials": args.trials, "train_limit": args.limit, "epochs": args.epochs, **results,
+              "wall_saving": round(1 - median["wall_seconds"] / none["wall_seconds"], 3),
+              "best_objective_points_lost": round(100 * (none["best_objective"] - median["best_objective"]), 2),
+              **runtime.provenance()}
+    for pruner, figures in results.items():
+        print(f"pruner={pruner}: {figures['wall_seconds']:.0f} s, best val_accuracy {figures['best_objective']:.4f}, "
+              f"{figures['pruned']} of {figures['trials']} trials pruned, {figures['epochs_trained']} epochs trained")
+    print(f"median pruner: {100 * record['wall_saving']:.0f}% less wall time, best objective "
+          f"{record['best_objective_points_lost']:+.2f} points lower")
+    out = Path(args.out) / "pruner_median.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
