@@ -1,6 +1,8 @@
 """Benchmark: what `search.pruner=median` saves (issue 14). The same 12-trial random search over
 depth, width and connectivity on Fashion-MNIST, same seed (so the same 12 candidates), once with
-`search.pruner=none` and once with `median`; each sweep is its own `python run.py` process.
+`search.pruner=none` and once with `median`; each sweep is its own `python run.py` process, the
+two run at once, each pinned to its own CPU core (taskset, one TensorFlow thread each), so that
+whatever else the machine runs weighs on both alike.
 
     python bench/pruner.py [--trials 12] [--limit 6000] [--epochs 6] [--out results/cpu]
 
@@ -11,6 +13,7 @@ machine, backend, versions and commands.
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,17 +32,25 @@ SPACE = ("search.space=[{name: blocks_per_stage, path: 'model.stages.*.blocks', 
          "{name: connectivity, path: model.connectivity, kind: choice, values: [plain, residual]}]")
 
 
-def sweep(pruner: str, args, folder: str) -> dict:
+def start(pruner: str, core: int, args, folder: str):
     command = [sys.executable, "run.py", "task=search", "model=resnet20", "data=fashion_mnist",
                f"data.limit={args.limit}", "data.test_limit=2000", f"train.epochs={args.epochs}", "train.lr=0.05",
                "model.shortcut=B", "train.verbose=0", "train.jit_compile=false", "train.checkpoint=none", "search.tuner=random",
                f"search.max_trials={args.trials}", SPACE, f"search.pruner={pruner}", f"search.name=pruner_{pruner}",
-               f"search.directory={folder}/tuner", f"tracking.uri=sqlite:///{folder}/mlflow.db",
+               f"search.directory={folder}/tuner", f"tracking.uri=sqlite:///{folder}/mlflow_{pruner}.db",
                "tracking.experiment=pruner", "seed=0", f"hydra.run.dir={folder}/hydra-{pruner}"]
-    started = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - started
-    client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
+    threads = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(["taskset", "-c", str(core), *command], cwd=ROOT, stdout=subprocess.DEVNULL,
+                               env={**os.environ, **threads})
+    return process, time.perf_counter(), command
+
+
+def finished(pruner: str, started: tuple, folder: str) -> dict:
+    process, began, command = started
+    if process.wait() != 0:
+        raise SystemExit(f"the pruner={pruner} sweep failed")
+    wall = time.perf_counter() - began
+    client = MlflowClient(f"sqlite:///{folder}/mlflow_{pruner}.db")
     experiment = client.get_experiment_by_name("pruner").experiment_id
     [parent] = client.search_runs([experiment], f"tags.`lab.search` = 'pruner_{pruner}'")
     trials = client.search_runs([experiment], f"tags.`lab.parent` = '{parent.info.run_id}'")
@@ -59,7 +70,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "results" / "cpu"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        results = {pruner: sweep(pruner, args, folder) for pruner in ("none", "median")}
+        running = {pruner: start(pruner, core, args, folder) for core, pruner in enumerate(("none", "median"))}
+        results = {pruner: finished(pruner, started, folder) for pruner, started in running.items()}
     none, median = results["none"], results["median"]
     record = {"trials": args.trials, "train_limit": args.limit, "epochs": args.epochs, **results,
               "wall_saving": round(1 - median["wall_seconds"] / none["wall_seconds"], 3),

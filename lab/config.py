@@ -450,6 +450,9 @@ class SearchConfig:
     # With train.checkpoint != none: the models of the best `keep_models` trials stay logged; a
     # trial that falls out of them has its `model/` deleted (tag lab.model_deleted). null: keep all.
     keep_models: Optional[int] = 3
+    # The best trial's model registered in MLflow's Model Registry under this name when the sweep
+    # reports: a new version with alias `best` and tags naming the sweep, trial and objective. null: off.
+    register_as: Optional[str] = None
     # Between trials, a process whose resident memory grew this much (MiB) since its first trial
     # stops and `run.py` restarts it, resuming the sweep: TensorFlow keeps every trial's traced
     # graphs (tf-keras#286). null: never.
@@ -495,6 +498,10 @@ class SearchConfig:
         require(self.keep_models is None or self.keep_models >= 0, "search.keep_models", self.keep_models, "null or >= 0")
         require(self.restart_after_mib is None or self.restart_after_mib > 0, "search.restart_after_mib",
                 self.restart_after_mib, "null or > 0")
+        require(self.register_as is None or SWEEP_NAME.fullmatch(self.register_as) is not None, "search.register_as",
+                self.register_as, f"null or a model name: {SWEEP_NAME_RULE}")
+        require(self.register_as is None or self.keep_models != 0, "search.register_as", self.register_as,
+                "null with search.keep_models=0 (no trial keeps a model to register)")
         names = [axis.name for axis in self.space]
         require(len(names) == len(set(names)), "search.space", names, "axes with distinct names")
         if self.ablation is not None:
@@ -525,12 +532,17 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    # A recorded run (an MLflow run id) whose model, data, train and seed this one takes (its
+    # config.yaml); the command line's own keys win: `task=train from_run=ID train.epochs=90`.
+    from_run: Optional[str] = None
     quick: bool = False  # apply `quick_settings`: an experiment's quick mode
     quick_settings: Dict[str, Any] = field(default_factory=dict)  # {dotted key: value}
 
     def __post_init__(self) -> None:
         if self.task is not Task.search:
             return
+        require(self.search.register_as is None or self.train.checkpoint is not Checkpoint.none, "search.register_as",
+                self.search.register_as, "null with train.checkpoint=none (no trial logs a model to register)")
         require(bool(self.search.space), "search.space", self.search.space,
                 "at least one axis (to train one configuration, use task=train)")
         if self.search.objective.startswith("val_") and self.search.objective != "val_accuracy":
@@ -597,10 +609,15 @@ def run_config(overrides: Optional[List[str]] = None) -> RunConfig:
 
 
 def checked_run_config(composed: DictConfig, given: List[str]) -> RunConfig:
-    """The one conversion: Hydra's composed config, with the experiment's quick settings when
-    `quick=true` (except the keys in `given`, which the command line set), as a checked `RunConfig`."""
+    """The one conversion: Hydra's composed config, with `from_run`'s recorded model, data, train
+    and seed, and the experiment's quick settings when `quick=true` (except the keys in `given`,
+    which the command line set, in both), as a checked `RunConfig`."""
     from lab.overrides import with_quick_settings  # noqa: PLC0415
 
+    if composed.get("from_run"):
+        from lab.retrain import with_recorded_run  # noqa: PLC0415  (reads MLflow)
+
+        composed = with_recorded_run(composed, given)
     return to_run_config(with_quick_settings(composed, given, variant_node))
 
 

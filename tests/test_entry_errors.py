@@ -47,6 +47,7 @@ CASES = [  # entry, bad override, what the error must name
     ("train", "train.early_stopping.patience=-1", "train.early_stopping.patience=-1"),
     ("evaluate", "evaluate.model_uri=runs:/0123456789abcdef/model", "runs:/0123456789abcdef/model names no model"),
     ("evaluate", "evaluate.model_uri=s3://bucket/model", "evaluate.model_uri must be runs:/RUN_ID/model"),
+    ("train", "from_run=0123456789abcdef", "from_run=0123456789abcdef names no run"),
 ]
 
 

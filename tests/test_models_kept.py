@@ -19,7 +19,7 @@ from lab.models.variants import load_variant
 from lab.search.run import search
 from lab.tasks import run_task
 from lab.tracking import tracked_run
-from lab.tracking.models import MODEL_URI_TAG, inference_model, load_logged_model, log_model
+from lab.tracking.models import MODEL_URI_TAG, inference_model, load_logged_model, log_model, register_model
 from lab.training import train
 from lab.training.train import training_model
 
@@ -85,7 +85,7 @@ def test_every_family_round_trips_through_the_logged_model(name, head, tmp_path)
 
 def test_a_sweep_keeps_the_models_of_its_best_trials_only(tmp_path):
     cfg = run_config(["task=search", *SMALL, "train.epochs=1", *KEEPS, "search.max_trials=3", "search.keep_models=1",
-                      "search.name=keeps", f"search.directory={tmp_path}/tuner",
+                      "search.register_as=keeps_best", "search.name=keeps", f"search.directory={tmp_path}/tuner",
                       f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "tracking.experiment=keeps"])
     result = search(cfg)
     client = MlflowClient(cfg.tracking.uri)
@@ -94,6 +94,35 @@ def test_a_sweep_keeps_the_models_of_its_best_trials_only(tmp_path):
     best = max(trials, key=lambda r: r.data.metrics["trial_objective"])
     assert [r.info.run_id for r in with_model] == [best.info.run_id]
     assert all(MODEL_URI_TAG in r.data.tags for r in trials)  # each logged one; the ended runs' records stay
+
+    # search.register_as: the best trial's model, registered with alias `best`, loads and predicts as it did.
+    version = client.get_model_version_by_alias("keeps_best", "best")
+    assert version.run_id == best.info.run_id and version.tags["lab.trial"] == best.data.tags["lab.trial"]
+    assert version.tags["lab.search"] == "keeps" and version.tags["lab.objective"] == "val_accuracy"
+    assert float(version.tags["lab.objective_value"]) == pytest.approx(best.data.metrics["trial_objective"], rel=1e-5)
+    assert client.get_run(result.parent_run_id).data.tags["lab.registered_model"] == f"models:/keeps_best/{version.version}"
+    registered = load_logged_model("models:/keeps_best@best", cfg.tracking.uri)
+    logged = load_logged_model(best.data.tags[MODEL_URI_TAG], cfg.tracking.uri)
+    images = np.random.default_rng(0).integers(0, 256, (4, *registered.inputs[0].shape[1:]), dtype="uint8")
+    assert np.array_equal(keras.ops.convert_to_numpy(registered(images)), keras.ops.convert_to_numpy(logged(images)))
+    assert register_model(cfg.tracking.uri, best.data.tags[MODEL_URI_TAG], "keeps_best",
+                          dict(version.tags)) == str(version.version)  # reported again: not registered twice
+
+    # from_run: a trial's recorded config (the sweep's base with the trial's values) trains again.
+    again = run_config(["task=train", f"from_run={best.info.run_id}", f"tracking.uri={cfg.tracking.uri}"])
+    assert again.model.connectivity.value == best.data.params["hp.connectivity"]
+    assert [stage.blocks for stage in again.model.stages] == [int(best.data.params["hp.blocks_per_stage"])] * 3
+    assert again.train.lr == pytest.approx(float(best.data.params["hp.lr"])) and again.data == cfg.data
+
+
+def test_from_run_trains_again_what_a_run_trained_with_the_command_line_on_top(trained):
+    cfg, result, _ = trained
+    again = run_config(["task=train", f"from_run={result.run_id}", "train.epochs=1", f"tracking.uri={cfg.tracking.uri}",
+                        "tracking.experiment=again"])
+    assert again.model == cfg.model and again.data == cfg.data and again.seed == cfg.seed
+    assert again.train == replace(cfg.train, epochs=1) and again.from_run == result.run_id
+    retrained = MlflowClient(cfg.tracking.uri).get_run(train(again).run_id)
+    assert retrained.data.tags["lab.from_run"] == result.run_id and retrained.data.params["train.lr"] == "0.05"
 
 
 def test_task_evaluate_tests_a_kept_model_in_a_new_run_without_training(trained):

@@ -267,6 +267,23 @@ def sweep_wall_time(children: Dict[str, Run]) -> str:
             f"({sum(e - s for s, e in spans) / 1000:.0f} s summed over {len(spans)} trials)")
 
 
+def register_best(run_cfg: RunConfig, parent: TrackedRun, best_child: Run, best_value: float) -> None:
+    """`search.register_as`: the best trial's kept model, registered (alias `best`), said and tagged
+    on the parent (`lab.registered_model`)."""
+    from lab.tracking.models import BEST_ALIAS, MODEL_URI_TAG, register_model  # noqa: PLC0415
+
+    name, search_cfg = run_cfg.search.register_as, run_cfg.search
+    model_uri = best_child.data.tags.get(MODEL_URI_TAG)
+    if model_uri is None:
+        raise LabError(f"search.register_as={name}: the best trial's run {best_child.info.run_id} has no model")
+    tags = {"lab.search": search_cfg.name, "lab.parent": parent.run_id, "lab.trial": best_child.data.tags["lab.trial"],
+            "lab.run": best_child.info.run_id, "lab.objective": search_cfg.objective,
+            "lab.objective_value": f"{best_value:.6g}"}
+    version = register_model(run_cfg.tracking.uri, model_uri, name, tags)
+    parent.set_tags({"lab.registered_model": f"models:/{name}/{version}"})
+    print(f"registered the best trial's model as models:/{name}@{BEST_ALIAS} (version {version})", flush=True)
+
+
 def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     """The sweep's rows, best trial and figures; with `record`, trials.csv, figures, summary.md and
     the best trial are logged on the parent (a FINISHED sweep's report is only read)."""
@@ -294,6 +311,8 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
         parent.set_tags({"lab.best_trial": best_trial, "lab.best_child": children[best_trial].info.run_id})
         parent.log_metrics({"best_objective": best_value})
         parent.log_text(OmegaConf.to_yaml(best[0].hyperparameters.values), "best_values.yaml")
+        if run_cfg.search.register_as:
+            register_best(run_cfg, parent, children[best_trial], best_value)
     return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value,
                         dict(tuner.trial_seconds), dict(sweep.fit_seconds), figures,
                         artifact_path(parent.client, parent.run_id, "summary.md"))

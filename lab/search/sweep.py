@@ -26,7 +26,7 @@ from lab.data import Splits
 from lab.search.distributed import serve
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
                                     ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
-from lab.overrides import run_params
+from lab.overrides import config_yaml, run_params
 from lab.search.space import space_of, trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.models import MODEL_URI_TAG, delete_model, load_logged_model
@@ -216,6 +216,7 @@ class Sweep:
                              parent_run_id=self.parent.run_id) as child:
                 child.log_params({f"hp.{k}": v for k, v in hp.values.items()})
                 child.log_params(run_params(trial_cfg))
+                child.log_text(config_yaml(trial_cfg), "config.yaml")  # what `from_run` retrains
                 pruner = self.new_pruner()
                 results = self.train_executions(trial.trial_id, trial_cfg, child, self.trial_name(trial.trial_id, attempt),
                                                 pruner)
@@ -270,6 +271,7 @@ class Sweep:
             with tracked_run(self.run_cfg.tracking, f"{child_name}-execution-{index}", tags,
                              parent_run_id=child.run_id) as run:
                 run.log_params({"seed": cfg.seed})
+                run.log_text(config_yaml(cfg), "config.yaml")
                 results.append(fit_and_evaluate(cfg, self.splits, run, budgets=budgets, objective=objective))
             free_memory()
         log_mean_of_executions(child, results, self.objective_of)

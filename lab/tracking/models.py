@@ -22,6 +22,7 @@ from lab.models.heads import MAIN_OUTPUT
 from lab.tracking.runs import TrackedRun
 
 MODEL_DIR = "model"
+BEST_ALIAS = "best"  # the alias a sweep's registered model version gets
 MODEL_URI_TAG = "lab.model_uri"  # on a run that logged its model: runs:/RUN_ID/model
 
 
@@ -107,3 +108,23 @@ def load_logged_model(model_uri: str, tracking_uri: str) -> keras.Model:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     return mlflow.keras.load_model(model_uri)
+
+
+def register_model(tracking_uri: str, model_uri: str, name: str, tags: dict) -> str:
+    """Registers `model_uri` as a version of the registered model `name` (created if new) with
+    `tags`, and points its alias `best` at it; returns the version. A version with the same tags
+    already there (a sweep reported again) is reused, not registered twice."""
+    import mlflow  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    same = [v for v in client.search_model_versions(f"name = '{name}'")
+            if all(v.tags.get(key) == value for key, value in tags.items())]
+    if same:
+        version = same[0].version
+    else:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        version = mlflow.register_model(model_uri, name, tags=tags).version
+    client.set_registered_model_alias(name, BEST_ALIAS, version)
+    return str(version)

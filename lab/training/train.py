@@ -202,7 +202,9 @@ def run_name(cfg: RunConfig) -> str:
 
 
 def run_tags(cfg: RunConfig, task: str) -> Dict[str, str]:
-    return {"lab.task": task, **runtime.provenance_tags(), "lab.model": cfg.model.name, "lab.family": cfg.model.family}
+    retrained = {"lab.from_run": cfg.from_run} if cfg.from_run else {}
+    return {"lab.task": task, **runtime.provenance_tags(), "lab.model": cfg.model.name, "lab.family": cfg.model.family,
+            **retrained}
 
 
 def train(cfg: RunConfig) -> TrainResult:

@@ -1,0 +1,73 @@
+"""`from_run=RUN_ID`: train again what a recorded run trained. The run's `config.yaml` artifact
+(every `task=train` run, trial and execution logs its resolved config) gives `model`, `data`,
+`train` and `seed`; the keys the command line sets win (`train.epochs=90` trains it longer).
+Imported only when `from_run` is set: it reads MLflow."""
+
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from lab.errors import LabError
+
+RECORDED = ("model", "data", "train", "seed")  # what a run's config gives a retraining
+
+
+class RunNotFoundError(LabError):
+    """`from_run` names no run of the store, or a run without its config."""
+
+
+def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
+    """The `config.yaml` run `run_id` logged, read without creating a store."""
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    from lab.tracking.runs import sqlite_file  # noqa: PLC0415
+
+    where = f"from_run={run_id} names no run in tracking.uri={tracking_uri}"
+    database = sqlite_file(tracking_uri)
+    if database is not None and not database.exists():
+        raise RunNotFoundError(f"{where} (no store there)")
+    client = MlflowClient(tracking_uri)
+    try:
+        client.get_run(run_id)
+        path = client.download_artifacts(run_id, "config.yaml")
+    except MlflowException as error:
+        raise RunNotFoundError(f"{where} ({str(error).splitlines()[0][:200]})") from None
+    except OSError:
+        raise RunNotFoundError(f"{where} that logged its config.yaml") from None
+    return OmegaConf.load(path)
+
+
+def typed_like(recorded: DictConfig, group: str) -> DictConfig:
+    """A recorded `model` or `data` section, merged onto a registered option of its schema (so it
+    is checked and typed as a composed one): the option of the same name, else one of the same
+    model family."""
+    from lab.config import compose  # noqa: PLC0415
+    from lab.models.variants import load_variant, variant_names  # noqa: PLC0415
+
+    name = recorded.get("name")
+    if group == "model" and name not in variant_names():
+        name = next((v for v in variant_names() if load_variant(v).family == recorded.get("family")), None)
+    try:
+        base = compose([f"{group}={name}"])[group]
+    except Exception:  # noqa: BLE001  (Hydra's own error for a missing option)
+        raise RunNotFoundError(f"from_run: the run's {group} ({recorded.get('name')}) is no option of conf/{group}/")
+    return OmegaConf.merge(base, recorded)
+
+
+def with_recorded_run(composed: DictConfig, given: Sequence[str]) -> DictConfig:
+    """`composed` with `from_run`'s model, data, train and seed, then the command line's own keys
+    (`given`) under those on top again."""
+    recorded = recorded_config(composed.from_run, composed.tracking.uri)
+    result = copy.deepcopy(composed)
+    result.model = typed_like(recorded.model, "model")
+    result.data = typed_like(recorded.data, "data")
+    result.train = OmegaConf.merge(composed.train, recorded.train)
+    result.seed = recorded.seed
+    for key in given:
+        if key.split(".")[0] in RECORDED:
+            OmegaConf.update(result, key, OmegaConf.select(composed, key), merge=False)
+    return result
