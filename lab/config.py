@@ -617,8 +617,18 @@ def checked_run_config(composed: DictConfig, given: List[str]) -> RunConfig:
     if composed.get("from_run"):
         from lab.retrain import with_recorded_run  # noqa: PLC0415  (reads MLflow)
 
-        composed = with_recorded_run(composed, given)
+        composed = with_recorded_run(composed, given, group_options, group_option)
     return to_run_config(with_quick_settings(composed, given, variant_node))
+
+
+def group_options(group: str) -> List[str]:
+    """The options of a config group: `conf/GROUP/*.yaml`."""
+    return sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
+
+
+def group_option(group: str, name: str) -> DictConfig:
+    """One option of a config group, composed (`model`, `resnet20`)."""
+    return compose([f"{group}={name}"])[group]
 
 
 def variant_node(name: str) -> DictConfig:

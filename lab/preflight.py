@@ -5,7 +5,10 @@ search axis naming no config key or a chief's taken port should not wait for it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lab.config import Role, RunConfig, Task
+from lab.errors import require
 
 
 def preflight(cfg: RunConfig) -> None:
@@ -13,6 +16,8 @@ def preflight(cfg: RunConfig) -> None:
     if cfg.task not in (Task.train, Task.search, Task.evaluate):
         return
     role = cfg.search.distributed.role if cfg.task is Task.search else Role.none
+    weights = getattr(cfg.model, "weights", None)
+    require(not weights or Path(weights).is_file(), "model.weights", weights, "null or a weights file that exists")
     if cfg.task is Task.search:
         from lab.search.space import check_axis_paths  # noqa: PLC0415
 

@@ -6,7 +6,7 @@ Imported only when `from_run` is set: it reads MLflow."""
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from typing import Callable, List, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,7 +24,7 @@ def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
-    from lab.tracking.runs import sqlite_file  # noqa: PLC0415
+    from lab.tracking.uris import sqlite_file  # noqa: PLC0415
 
     where = f"from_run={run_id} names no run in tracking.uri={tracking_uri}"
     database = sqlite_file(tracking_uri)
@@ -41,30 +41,30 @@ def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
     return OmegaConf.load(path)
 
 
-def typed_like(recorded: DictConfig, group: str) -> DictConfig:
-    """A recorded `model` or `data` section, merged onto a registered option of its schema (so it
-    is checked and typed as a composed one): the option of the same name, else one of the same
-    model family."""
-    from lab.config import compose  # noqa: PLC0415
-    from lab.models.variants import load_variant, variant_names  # noqa: PLC0415
+# The config's own look-ups, handed in by `lab.config` (which imports this module): the names of a
+# group's options (`conf/GROUP/*.yaml`) and one option composed.
+Options = Callable[[str], List[str]]
+Option = Callable[[str, str], DictConfig]
 
+
+def typed_like(recorded: DictConfig, group: str, options: Options, option: Option) -> DictConfig:
+    """A recorded `model` or `data` section, merged onto an option of its group (so it is checked
+    and typed as a composed one): the option of the same name, else a model of the same family."""
     name = recorded.get("name")
-    if group == "model" and name not in variant_names():
-        name = next((v for v in variant_names() if load_variant(v).family == recorded.get("family")), None)
-    try:
-        base = compose([f"{group}={name}"])[group]
-    except Exception:  # noqa: BLE001  (Hydra's own error for a missing option)
+    if name not in options(group):
+        name = next((v for v in options(group) if option(group, v).get("family") == recorded.get("family")), None)
+    if name is None:
         raise RunNotFoundError(f"from_run: the run's {group} ({recorded.get('name')}) is no option of conf/{group}/")
-    return OmegaConf.merge(base, recorded)
+    return OmegaConf.merge(option(group, name), recorded)
 
 
-def with_recorded_run(composed: DictConfig, given: Sequence[str]) -> DictConfig:
+def with_recorded_run(composed: DictConfig, given: Sequence[str], options: Options, option: Option) -> DictConfig:
     """`composed` with `from_run`'s model, data, train and seed, then the command line's own keys
     (`given`) under those on top again."""
     recorded = recorded_config(composed.from_run, composed.tracking.uri)
     result = copy.deepcopy(composed)
-    result.model = typed_like(recorded.model, "model")
-    result.data = typed_like(recorded.data, "data")
+    result.model = typed_like(recorded.model, "model", options, option)
+    result.data = typed_like(recorded.data, "data", options, option)
     result.train = OmegaConf.merge(composed.train, recorded.train)
     result.seed = recorded.seed
     for key in given:

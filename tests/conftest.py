@@ -157,3 +157,19 @@ def file_hashes(folder: Path, skip: tuple = ()) -> dict:
     return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(folder.rglob("*"))
             if path.is_file() and path.name not in NOT_STATE and path.relative_to(folder).parts[0] not in skip}
+
+
+def write_keras_applications_h5(model: keras.Model, path: Path) -> None:
+    """The HDF5 layout keras.applications publishes its weights in (Keras 2's `save_weights`): the
+    root lists `layer_names`; each layer's group lists its `weight_names` and holds them."""
+    import h5py  # noqa: PLC0415
+
+    layers = [layer for layer in model.layers if layer.weights]
+    with h5py.File(path, "w") as file:
+        file.attrs["layer_names"] = [layer.name.encode() for layer in layers]
+        for layer in layers:
+            group = file.create_group(layer.name)
+            names = [f"{layer.name}/{variable.name}:0" for variable in layer.weights]
+            group.attrs["weight_names"] = [name.encode() for name in names]
+            for name, variable in zip(names, layer.weights):
+                group.create_dataset(name, data=keras.ops.convert_to_numpy(variable))

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import FAST_TRAIN, USES_KEPT_SWEEP, file_hashes, kept_at, recorded_runs
+from conftest import FAST_TRAIN, USES_KEPT_SWEEP, file_hashes, kept_at, recorded_runs, write_keras_applications_h5
 from lab.config import PROJECT_ROOT
 from test_data import write_idx_set
 
@@ -24,6 +24,19 @@ def corrupt(tmp_path_factory):
     folder = tmp_path_factory.mktemp("corrupt")
     write_idx_set(folder)
     (folder / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b truncated")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def weight_files(tmp_path_factory):
+    """Weights of another architecture (the lab's LeNet-5, in keras.applications' .h5 layout) and a
+    truncated copy."""
+    from lab.models import build_model  # noqa: PLC0415
+    from lab.models.variants import load_variant  # noqa: PLC0415
+
+    folder = tmp_path_factory.mktemp("weights")
+    write_keras_applications_h5(build_model(load_variant("lenet5"), (16, 16, 3), 10), folder / "lenet5.h5")
+    (folder / "truncated.h5").write_bytes((folder / "lenet5.h5").read_bytes()[:2048])
     return folder
 
 
@@ -48,18 +61,22 @@ CASES = [  # entry, bad override, what the error must name
     ("evaluate", "evaluate.model_uri=runs:/0123456789abcdef/model", "runs:/0123456789abcdef/model names no model"),
     ("evaluate", "evaluate.model_uri=s3://bucket/model", "evaluate.model_uri must be runs:/RUN_ID/model"),
     ("train", "from_run=0123456789abcdef", "from_run=0123456789abcdef names no run"),
+    ("train", "model.weights={weights}/lenet5.h5", "lenet5.h5 has no layer 'conv1_conv' of resnet20"),
+    ("train", "model.weights={weights}/truncated.h5", "truncated.h5 cannot be loaded into resnet20"),
+    ("train", "model.weights=/no/such/weights.h5", "model.weights='/no/such/weights.h5'"),
 ]
 
 
 @USES_KEPT_SWEEP
 @pytest.mark.parametrize("entry, bad, named", CASES, ids=[f"{e}-{b.split('=')[0]}" for e, b, _ in CASES])
-def test_bad_input_is_named_exits_non_zero_and_keeps_earlier_results(kept_sweep, corrupt, entry, bad, named):
+def test_bad_input_is_named_exits_non_zero_and_keeps_earlier_results(kept_sweep, corrupt, weight_files, entry, bad,
+                                                                     named):
     root = kept_sweep
     overrides = [*kept_at(root), "tracking.experiment=kept", "search.name=kept"]
     before = snapshot(root)
     data = [] if bad.startswith("data=") else ["data=fashion_mnist" if "data.root" in bad else "data=synthetic"]
     command = [sys.executable, "run.py", *ENTRIES[entry], *data, "model=resnet20", *FAST_TRAIN, *overrides,
-               bad.replace("{corrupt}", str(corrupt)), f"hydra.run.dir={root}/hydra"]
+               bad.replace("{corrupt}", str(corrupt)).replace("{weights}", str(weight_files)), f"hydra.run.dir={root}/hydra"]
     with socket.socket() as taken:  # a port another process listens on
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -50,7 +50,8 @@ def load_families() -> Dict[str, Family]:
 
 
 def build_model(spec, input_shape: Sequence[int], classes: int) -> keras.Model:
-    """Builds the Keras model a spec describes, for one input shape and class count.
+    """Builds the Keras model a spec describes, for one input shape and class count, with the
+    weights of `spec.weights` where it names a file.
 
     Example:
         >>> from lab.models.variants import load_variant
@@ -66,4 +67,9 @@ def build_model(spec, input_shape: Sequence[int], classes: int) -> keras.Model:
         raise SpecError(f"input_shape must be (height, width, channels). Received: {tuple(input_shape)}")
     if classes < 2:
         raise SpecError(f"classes must be >= 2. Received: classes={classes}")
-    return family.build(spec, tuple(input_shape), classes)
+    net = family.build(spec, tuple(input_shape), classes)
+    if getattr(spec, "weights", None):
+        from lab.models.weights import load_weights  # noqa: PLC0415
+
+        load_weights(net, spec.weights)
+    return net

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from lab.config import TrackingConfig
 from lab.errors import Terminated
+from lab.tracking.uris import is_server, sqlite_file  # noqa: F401  (re-exported)
 
 ERROR_TAG = "lab.error"
 MAX_TAG_LENGTH = 5000
@@ -28,17 +29,6 @@ MAX_TAG_LENGTH = 5000
 
 class Suspended(BaseException):
     """The process stops on purpose and another one resumes its runs: they stay RUNNING."""
-
-
-def is_server(uri: str) -> bool:
-    """Whether `uri` names a tracking server (as opposed to a store this process opens itself)."""
-    return uri.startswith(("http://", "https://"))
-
-
-def sqlite_file(uri: str) -> Optional[Path]:
-    """The database file of a `sqlite:///PATH` store; None for any other URI."""
-    prefix = "sqlite:///"
-    return Path(uri[len(prefix):]).expanduser() if uri.startswith(prefix) else None
 
 
 def artifact_location(uri: str) -> Optional[str]:

@@ -126,19 +126,26 @@ def check_budgets(name: str, totals: Dict[str, int], budgets: Dict[str, Optional
             raise ModelTooBigError(f"{name} has {totals[total]:,} {what}, over the budget search.{key}={limit:,}")
 
 
+def seeded_network(cfg: RunConfig, splits: Splits) -> keras.Model:
+    """Seeds the run (`cfg.seed`), sets its precision and builds its network (with `model.weights`
+    loaded where set): the first steps of every run, in this order."""
+    keras.utils.set_random_seed(cfg.seed)
+    runtime.set_precision(cfg.train.precision.value)  # per run: clear_session() between trials resets it
+    return build_model(cfg.model, splits.input_shape, splits.classes)
+
+
 def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: Optional[Dict[str, Optional[int]]] = None,
                      extra_callbacks: Sequence[keras.callbacks.Callback] = (),
                      objective: Tuple[str, str] = ("val_accuracy", "max"),
-                     pruner: Optional[MedianPruner] = None) -> TrainResult:
+                     pruner: Optional[MedianPruner] = None, net: Optional[keras.Model] = None) -> TrainResult:
     """Builds, compiles, fits and tests one model, logging to `run`; the body of `train` and of
     every search trial (seeded with `cfg.seed`). A model over one of `budgets`
     (`SearchConfig.budgets`) fails before any training. The weights `train.checkpoint` keeps (the best epoch's by `objective`,
     (metric, "max"|"min"), or the last) are the ones tested and logged as the run's model. A run
-    `pruner` stops is tested where it stopped and logs no model."""
-    keras.utils.set_random_seed(cfg.seed)
-    runtime.set_precision(cfg.train.precision.value)  # per run: clear_session() between trials resets it
+    `pruner` stops is tested where it stopped and logs no model. `net`: the network
+    `seeded_network` built already (else built here, the same way)."""
     spec = cfg.model
-    net = build_model(spec, splits.input_shape, splits.classes)
+    net = seeded_network(cfg, splits) if net is None else net
     analysis = analyze_model(net, cfg.train.precision.value)
     run.log_metrics(analysis.totals)  # params_*, macs, activations, activation_bytes
     run.set_tags({"lab.dtype_policy": keras.config.dtype_policy().name})  # what the layers really used
@@ -218,9 +225,10 @@ def train(cfg: RunConfig) -> TrainResult:
     """
     runtime.configure(cfg.train)
     splits = load_splits(cfg.data, cfg.seed)  # a bad data path or file fails before any run exists
+    net = seeded_network(cfg, splits)  # so does a network that cannot be built, or weights that do not fit it
     with tracked_run(cfg.tracking, run_name(cfg), run_tags(cfg, "train")) as run:
         run.log_params(run_params(cfg))
         run.log_text(config_yaml(cfg), "config.yaml")
         run.log_params({"data.source": splits.source, "data.train_examples": len(splits.x_train),
                         "data.val_examples": len(splits.x_val), "data.test_examples": len(splits.x_test)})
-        return fit_and_evaluate(cfg, splits, run)
+        return fit_and_evaluate(cfg, splits, run, net=net)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable, List
+from typing import Iterable, List, Optional
 
 from omegaconf import MISSING
 
@@ -74,6 +74,9 @@ class BaseSpec:
     input_shape: List[int] = field(default_factory=lambda: [32, 32, 3])
     classes: int = 10
     aux_heads: List[AuxHeadSpec] = field(default_factory=list)
+    # A weights file loaded into the built network (lab/models/weights.py): keras.applications'
+    # `.h5` by layer name, or a Keras 3 `.weights.h5`. null: initialised.
+    weights: Optional[str] = None
 
     def taps(self) -> List[str]:
         """The names of the feature maps the family's builder exposes to auxiliary heads, in
