@@ -9,6 +9,7 @@ build times and writes JSON with the machine, backend, versions and command.
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,8 @@ def main() -> None:
     assert keras_params == lab_params
     record = {"model": args.model, "input_shape": shape, "params": lab_params,
               "build_seconds_keras_he_normal": round(keras_own, 2), "build_seconds_lab_he_normal": round(lab_own, 2),
-              "speedup": round(keras_own / lab_own, 1), **runtime.provenance()}
+              "speedup": round(keras_own / lab_own, 1), "load_average_1min": round(os.getloadavg()[0], 2),
+              **runtime.provenance()}
     print(f"{args.model} at {shape} on {record['backend']}: Keras' he_normal {keras_own:.1f} s, "
           f"the lab's host-drawn HeNormal {lab_own:.1f} s ({record['speedup']}x)")
     out = Path(args.out) / f"init_compile_{args.model}_{runtime.backend()}.json"
