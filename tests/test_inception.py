@@ -176,7 +176,12 @@ def tiny_spec(**changes) -> InceptionSpec:
 
 
 def test_auxiliary_head_on_a_module_tap_learns_and_round_trips():
-    spec = tiny_spec(aux_heads=[AuxHeadSpec(tap="m1", pool_size=5, pool_stride=3, conv_width=4, hidden=8)])
+    # Every branch at least 8 wide: with 2 reduce filters (tiny_spec's 5x5 branch) or a 4-filter
+    # head, some initialisations switch a branch's ReLUs off for the whole batch, and it gets no
+    # gradient (4 of 16 seeds here); at 8 and 16, none of 16 seeds did.
+    wide = [InceptionModuleSpec(name, 8, 8, 8, 8, 8, 8) for name in ("m1", "m2")]
+    spec = tiny_spec(modules=wide, aux_heads=[AuxHeadSpec(tap="m1", pool_size=5, pool_stride=3, conv_width=16,
+                                                          hidden=16)])
     model = build_model(spec, (12, 12, 3), 5)
     clone = keras.Model.from_config(model.get_config())
     assert clone.count_params() == model.count_params()
