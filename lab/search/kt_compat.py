@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import grpc
 import keras_tuner as kt
@@ -159,7 +159,7 @@ class HyperbandOracle(StopsAtDeadline, KeepsTrialOwners, kt.oracles.HyperbandOra
 
 
 def complete_recorded_trials(oracle, scores: Dict[str, float], objective: str,
-                             pruned: Dict[str, float] = None) -> List[str]:
+                             pruned: Optional[Dict[str, float]] = None) -> List[str]:
     """Ends COMPLETED, with its recorded score, each trial the (reloaded) oracle still has running
     or queued for retry although its run FINISHED, and STOPPED each one whose run was pruned: a
     process killed between the trial's end and the oracle's save would otherwise hand the trial

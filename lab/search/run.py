@@ -95,8 +95,9 @@ def lead_sweep(run_cfg: RunConfig) -> SearchResult:
             if not chief:  # a chief's workers may still be training their runs
                 sweep.close_stale_children()
             tuner = LabTuner(make_oracle(run_cfg), sweep, search_cfg.directory, search_cfg.name)
-            complete_recorded_trials(tuner.oracle, sweep.recorded_objectives(), search_cfg.objective,
-                                     sweep.recorded_pruned())
+            recorded = sweep.children()  # one query for both
+            complete_recorded_trials(tuner.oracle, sweep.recorded_objectives(recorded), search_cfg.objective,
+                                     sweep.recorded_pruned(recorded))
             try:
                 tuner.search()
             except RuntimeError as error:  # keras-tuner gives up after max_consecutive_failed_trials

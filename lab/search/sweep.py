@@ -94,14 +94,16 @@ class Sweep:
             latest[run.data.tags["lab.trial"]] = run
         return latest
 
-    def recorded_objectives(self) -> Dict[str, float]:
-        """{trial id: objective} of the trials whose latest attempt FINISHED and recorded its objective."""
-        return {trial: run.data.metrics[OBJECTIVE_METRIC] for trial, run in self.children().items()
+    def recorded_objectives(self, children: Dict[str, Run]) -> Dict[str, float]:
+        """{trial id: objective} of the trials whose latest attempt FINISHED and recorded its
+        objective, among `children` (`self.children()`)."""
+        return {trial: run.data.metrics[OBJECTIVE_METRIC] for trial, run in children.items()
                 if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics}
 
-    def recorded_pruned(self) -> Dict[str, float]:
-        """{trial id: objective where it stopped} of the trials whose latest attempt was pruned."""
-        return {trial: run.data.metrics.get(PRUNED_OBJECTIVE, float("nan")) for trial, run in self.children().items()
+    def recorded_pruned(self, children: Dict[str, Run]) -> Dict[str, float]:
+        """{trial id: objective where it stopped} of the trials whose latest attempt was pruned,
+        among `children` (`self.children()`)."""
+        return {trial: run.data.metrics.get(PRUNED_OBJECTIVE, float("nan")) for trial, run in children.items()
                 if run.info.status == "FINISHED" and PRUNED_TAG in run.data.tags}
 
     def epoch_metric(self) -> Tuple[str, str]:
