@@ -8,7 +8,6 @@ build times and writes JSON with the machine, backend, versions and command.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -59,9 +58,7 @@ def main() -> None:
               **runtime.provenance()}
     print(f"{args.model} at {shape} on {record['backend']}: Keras' he_normal {keras_own:.1f} s, "
           f"the lab's host-drawn HeNormal {lab_own:.1f} s ({record['speedup']}x)")
-    out = Path(args.out) / f"init_compile_{args.model}_{runtime.backend()}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1))
+    out = runtime.write_measurement(record, Path(args.out) / f"init_compile_{args.model}_{runtime.backend()}.json")
     print(f"wrote {out}")
 
 

@@ -10,7 +10,6 @@ Prints them and writes JSON with the machine, backend, versions and command.
 """
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -47,9 +46,7 @@ def main() -> None:
               "checkpoint_epoch": int(metrics["checkpoint_epoch"]), **runtime.provenance()}
     print(f"{args.model}: run {wall:.1f} s, model saved and logged in {record['model_log_seconds']:.2f} s "
           f"({100 * record['model_log_share']:.1f}% of the run), {record['model_bytes'] / 1e6:.2f} MB")
-    out = Path(args.out) / f"model_logging_{args.model}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1))
+    out = runtime.write_measurement(record, Path(args.out) / f"model_logging_{args.model}.json")
     print(f"wrote {out}")
 
 

@@ -12,7 +12,6 @@ machine, backend, versions and commands.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -82,9 +81,7 @@ def main() -> None:
               f"{figures['pruned']} of {figures['trials']} trials pruned, {figures['epochs_trained']} epochs trained")
     print(f"median pruner: {100 * record['wall_saving']:.0f}% less wall time, best objective "
           f"{record['best_objective_points_lost']:+.2f} points lower")
-    out = Path(args.out) / "pruner_median.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1))
+    out = runtime.write_measurement(record, Path(args.out) / "pruner_median.json")
     print(f"wrote {out}")
 
 

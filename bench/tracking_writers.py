@@ -9,7 +9,6 @@ and command. Needs Debian's `postgresql` and `psycopg[binary]` for the second ba
 """
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -66,9 +65,7 @@ def main() -> None:
             record[backend] = time_writers(server, args.writers, args.steps)
             print(f"{backend:>10}: {args.writers} writers x {args.steps} steps in {record[backend]['wall_seconds']} s, "
                   f"{record[backend]['points_per_second']} metric points/s", flush=True)
-    out = ROOT / args.out / "tracking_writers.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1))
+    out = runtime.write_measurement(record, ROOT / args.out / "tracking_writers.json")
     print(f"wrote {out}")
 
 

@@ -38,6 +38,15 @@ def provenance() -> Dict[str, str]:
             "command": " ".join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "(library call)"}
 
 
+def write_measurement(record: Dict[str, object], path: Path) -> Path:
+    """A benchmark's record (which carries `provenance()`) as JSON at `path`, its folder created."""
+    import json  # noqa: PLC0415
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+    return path
+
+
 def provenance_tags() -> Dict[str, str]:
     """The MLflow tags every run of the lab carries: backend, device and code version."""
     return {"lab.backend": backend(), "lab.device": device_description(), "lab.git_commit": git_commit()}
