@@ -166,6 +166,32 @@ def server_clean(server) -> None:
     assert "database is locked" not in text and '" 500' not in text and "Traceback" not in text, text[-3000:]
 
 
+def server_processes(uri: str) -> list:
+    """The command lines of every process in the process group of the `mlflow server` at `uri`."""
+    port = uri.rsplit(":", 1)[1]
+    commands = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            commands[int(entry.name)] = (int(fields[2]), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ValueError, IndexError):
+            continue
+    [leader] = [pid for pid, (_, command) in commands.items() if " server " in command and f"--port {port}" in command]
+    return [command for group, command in commands.values() if group == leader]
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process groups from /proc (Linux)")
+def test_a_lab_started_server_runs_no_mlflow_job_consumers(mlflow_server):
+    """MLflow 3's job execution (Huey consumers for its GenAI jobs) is off where the lab starts a
+    server: six processes importing MLflow on every start, for jobs the lab never runs."""
+    from lab.tracking.server import JOB_EXECUTION, server_environment
+
+    commands = server_processes(mlflow_server.uri)
+    assert commands and not [c for c in commands if "huey" in c], commands
+    assert server_environment({})[JOB_EXECUTION] == "false"
+    assert server_environment({JOB_EXECUTION: "true"})[JOB_EXECUTION] == "true"  # a user who wants them
+
+
 def test_chief_and_two_workers_on_postgresql_run_each_trial_once_under_one_parent(mlflow_server_on_postgres, tmp_path):
     """MLflow's multi-writer backend: a chief and two workers write through `mlflow server` over
     PostgreSQL; each trial is trained once, by a worker, and logged once. (A worker killed

@@ -24,6 +24,10 @@ from lab.errors import LabError
 from lab.tracking.runs import artifact_location, is_server, mlflow_executable, sqlite_file
 
 START_TIMEOUT_S = 120.0
+# MLflow 3's server starts Huey job consumers (six more processes, each importing MLflow: about
+# 1.4 GB and tens of CPU-seconds per start, measured here) for its GenAI jobs (judges, trace
+# rollups), which a lab server never runs. Off where the lab starts a server, unless the user set it.
+JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
 
 class TrackingUnreachableError(LabError):
@@ -65,6 +69,14 @@ def server_installed() -> bool:
     return mlflow_executable().exists() and importlib.util.find_spec("uvicorn") is not None
 
 
+def server_environment(environ=None) -> dict:
+    """The environment `local_server` starts `mlflow server` in: this one, with MLflow's job
+    execution off unless `MLFLOW_SERVER_ENABLE_JOB_EXECUTION` says otherwise."""
+    environment = dict(os.environ if environ is None else environ)
+    environment.setdefault(JOB_EXECUTION, "false")
+    return environment
+
+
 def server_command(store_uri: str, port: int, host: str = "127.0.0.1", artifacts: Optional[Path] = None,
                    workers: Optional[int] = None) -> list:
     """`mlflow server` for `store_uri`. A SQLite store gets one server worker (one writer to the
@@ -90,8 +102,8 @@ def local_server(store_uri: str, log_path: Path, port: Optional[int] = None,
     uri = f"http://127.0.0.1:{port}"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(server_command(store_uri, port, artifacts=artifacts, workers=workers), stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(server_command(store_uri, port, artifacts=artifacts, workers=workers),
+                                   stdout=log, stderr=subprocess.STDOUT, env=server_environment(), start_new_session=True)
     try:
         wait_until_healthy(uri, process, log_path)
         yield uri
