@@ -142,13 +142,15 @@ def test_a_promoted_trial_killed_mid_rung_is_retried_from_the_same_state(trackin
     assert continuation.STATE_TAG in waiting.data.tags  # not deleted when its successor started
 
     monkeypatch.setattr(train_module, "fit_and_evaluate", fit_and_evaluate)
-    search(run_config(overrides))
+    result = search(run_config(overrides))
     client, runs = trial_runs(tracking.uri)
     retry = finished_run_of(runs, killed.data.tags["lab.trial"])
     assert retry.data.tags["lab.attempt"] == "2"
     assert retry.data.tags[continuation.CONTINUED_FROM_TAG] == waiting.data.tags["lab.trial"]
     check_continued(client, runs, retry, steps_per_epoch(overrides))
     check_no_state_left(client, runs)
+    summary = open(client.download_artifacts(result.parent_run_id, "summary.md")).read()
+    assert "1 trials continued their previous rung's training" in summary  # the retry, not the killed attempt
 
 
 def test_a_saved_state_is_the_last_epoch_and_loads_into_a_fresh_model_exactly(tracking, tmp_path):

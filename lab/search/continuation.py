@@ -132,9 +132,10 @@ def delete_states(client: MlflowClient, runs: Iterable[Run], why: str) -> Tuple[
 
 
 def summary_line(runs: Iterable[Run]) -> str:
-    """What continuation did in a sweep, for its summary: trials continued, states kept and left."""
+    """What continuation did in a sweep (`runs`: every attempt of every trial), for its summary:
+    trials that FINISHED continuing another, states kept (by any attempt) and states left."""
     runs = list(runs)
-    continued = sum(CONTINUED_FROM_TAG in run.data.tags for run in runs)
+    continued = sum(CONTINUED_FROM_TAG in run.data.tags for run in runs if run.info.status == "FINISHED")
     kept = [run.data.metrics[STATE_BYTES] for run in runs if STATE_BYTES in run.data.metrics]
     left = sum(STATE_TAG in run.data.tags for run in runs)
     return (f"{continued} trials continued their previous rung's training; {len(kept)} training states kept "
