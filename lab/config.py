@@ -197,7 +197,16 @@ class TrainConfig:
     # split), `last`, or `none` (no model logged).
     checkpoint: Checkpoint = Checkpoint.best
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    # The epochs the learning-rate schedule spans (its warmup, milestones and decay are fractions
+    # of them); null: `epochs`. A Hyperband trial sets it to `search.max_epochs`, so a rung of k
+    # epochs is the first k epochs of one max_epochs training and the next rung can continue it.
+    schedule_epochs: Optional[int] = None
     verbose: int = 1
+
+    @property
+    def schedule_span(self) -> int:
+        """The epochs the learning-rate schedule spans: `schedule_epochs`, else `epochs`."""
+        return self.schedule_epochs if self.schedule_epochs is not None else self.epochs
 
     def __post_init__(self) -> None:
         require(self.epochs > 0, "train.epochs", self.epochs, "> 0")
@@ -205,8 +214,10 @@ class TrainConfig:
         require(self.lr > 0, "train.lr", self.lr, "> 0")
         require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, ">= 0")
         require(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "in [0, 1)")
-        require(0 <= self.warmup_epochs < self.epochs, "train.warmup_epochs", self.warmup_epochs,
-                f"in [0, train.epochs={self.epochs})")
+        require(self.schedule_epochs is None or self.schedule_epochs >= self.epochs, "train.schedule_epochs",
+                self.schedule_epochs, f"null or >= train.epochs={self.epochs} (the schedule spans the whole training)")
+        require(0 <= self.warmup_epochs < self.schedule_span, "train.warmup_epochs", self.warmup_epochs,
+                f"in [0, the {self.schedule_span} epochs the schedule spans: train.schedule_epochs, else train.epochs)")
         require(all(0 < m < 1 for m in self.milestones), "train.milestones", self.milestones,
                 "fractions of training strictly between 0 and 1")
 
@@ -429,6 +440,11 @@ class SearchConfig:
     max_trials: int = 10
     max_epochs: int = 10  # hyperband: the most epochs of one trial
     factor: int = 3  # hyperband
+    # hyperband: a trial promoted to the next rung continues its previous rung's training (the last
+    # epoch's weights and optimizer state, kept as the MLflow artifact continuation/state.npz of that
+    # trial's run until its successor finishes) instead of training from scratch; false: every rung
+    # from scratch. Either way a trial's learning-rate schedule spans max_epochs. Other tuners ignore it.
+    hyperband_resume: bool = True
     executions_per_trial: int = 1  # trainings per trial (seeds seed, seed+1, ...); the objective is their mean
     max_consecutive_failed_trials: int = 3
     # Budgets checked on the built model before any training (a candidate over one fails at
@@ -494,6 +510,10 @@ class SearchConfig:
                     f"none with search.executions_per_trial={self.executions_per_trial} (a trial is pruned on its one run)")
             require(self.ablation is None, "search.pruner", self.pruner.value,
                     "none in an ablation (its grid must stay balanced: every pair trained to the end)")
+        if self.tuner is TunerName.hyperband and self.hyperband_resume:
+            require(self.executions_per_trial == 1, "search.hyperband_resume", self.hyperband_resume,
+                    f"false with search.executions_per_trial={self.executions_per_trial} (a rung continues the "
+                    "trial's one training)")
         require(self.executions_per_trial > 0, "search.executions_per_trial", self.executions_per_trial, "> 0")
         require(self.keep_models is None or self.keep_models >= 0, "search.keep_models", self.keep_models, "null or >= 0")
         require(self.restart_after_mib is None or self.restart_after_mib > 0, "search.restart_after_mib",

@@ -32,6 +32,7 @@ STATE_FILE = "oracle.json"  # keras-tuner's oracle state, written once a sweep h
 FINGERPRINT_TAG = "lab.fingerprint"
 FINGERPRINT = ("seed", "model", "data", "train", "search.space", "search.tuner", "search.objective",
                "search.direction", "search.executions_per_trial", "search.max_epochs", "search.factor",
+               "search.hyperband_resume",
                "search.max_params", "search.max_macs", "search.max_activation_bytes", "search.pruner",
                "search.pruner_warmup", "search.pruner_min_trials")
 NOT_FINGERPRINT = ("train.verbose", "train.compile_cache", "train.reuse_compiled")  # how it prints and caches

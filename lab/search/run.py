@@ -14,9 +14,10 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from lab import runtime
-from lab.config import AblationConfig, Role, RunConfig, SearchConfig
+from lab.config import AblationConfig, Role, RunConfig, SearchConfig, TunerName
 from lab.errors import LabError, require
 from lab.data import load_splits
+from lab.search import continuation
 from lab.search.report import summary_markdown, to_csv, trial_rows
 from lab.search.space import validate_space
 from lab.search.distributed import check_address_free, set_role_environment, wait_for_chief
@@ -109,6 +110,7 @@ def lead_sweep(run_cfg: RunConfig) -> SearchResult:
                                        f"failed trials in a row ({str(error).splitlines()[-1][:200]}); every trial's "
                                        f"reason is in trials.csv on parent run {result.parent_run_id}") from None
             sweep.close_stale_children()  # nothing runs any more
+            sweep.delete_continuation_states()  # no trial will continue another now
             if tuner.oracle.deadline_passed:
                 say_budget_spent(run_cfg, tuner, parent)
             return report(tuner, sweep)
@@ -303,6 +305,9 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     if tuner.oracle.deadline_passed:
         facts["stopped by"] = (f"search.max_seconds={run_cfg.search.max_seconds:g}: no trial started after it, "
                                f"{tuner.oracle.remaining_trials() or 0} of search.max_trials not run")
+    if run_cfg.search.tuner is TunerName.hyperband:
+        facts["continuation"] = (continuation.summary_line(sweep.every_attempt()) if run_cfg.search.hyperband_resume
+                                 else "off (search.hyperband_resume=false): every rung trained from scratch")
     pruned = [row["trial_id"] for row in rows if row["status"] == PRUNED]
     if pruned:
         facts["pruned"] = f"{len(pruned)} trials by search.pruner={run_cfg.search.pruner.value} ({', '.join(pruned)})"

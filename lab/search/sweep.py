@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 from lab import runtime
 from lab.config import Checkpoint, Pruner, Role, RunConfig, TunerName
 from lab.data import Splits
+from lab.search import continuation
 from lab.search.distributed import serve
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
                                     ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
@@ -33,6 +34,7 @@ from lab.tracking.models import MODEL_URI_TAG, delete_model, load_logged_model
 from lab.tracking.runs import Suspended, TrackedRun, experiment_id
 from lab.training.checkpoint import epoch_objective
 from lab.training.pruning import PRUNED_TAG, MedianPruner
+from lab.training.state import TrainingState
 
 PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
 OBJECTIVE_METRIC = "trial_objective"  # a trial's score as its oracle got it (the mean over executions)
@@ -85,6 +87,10 @@ class Sweep:
         runs = find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id,
                          trial=trial_id)
         return sorted(runs, key=attempt_number)
+
+    def every_attempt(self) -> List[Run]:
+        """Every run of every trial (killed and failed attempts too)."""
+        return find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id)
 
     def children(self) -> Dict[str, Run]:
         """Every trial's latest attempt by trial id, in one query."""
@@ -205,10 +211,8 @@ class Sweep:
         for run in attempts:  # an attempt of a process that died: it ran until the trial was handed out again
             if run.info.status == "RUNNING":
                 self.close_killed(run)
-        hp = trial.hyperparameters
-        overrides = trial_overrides(hp, self.run_cfg.search.space)
-        if "tuner/epochs" in hp.values:  # Hyperband's budget for this trial (trained from scratch)
-            overrides["train.epochs"] = int(hp.get("tuner/epochs"))
+        hp, search = trial.hyperparameters, self.run_cfg.search
+        overrides = {**trial_overrides(hp, search.space), **continuation.rung_overrides(search, hp.values)}
         trial_cfg = self.run_cfg.with_overrides(overrides)
         attempt = len(attempts) + 1
         tags = {"lab.role": CHILD, "lab.parent": self.parent.run_id, "lab.trial": trial.trial_id,
@@ -220,18 +224,52 @@ class Sweep:
                 child.log_params(run_params(trial_cfg))
                 child.log_text(config_yaml(trial_cfg), "config.yaml")  # what `from_run` retrains
                 pruner = self.new_pruner()
+                start, previous = self.rung_to_continue(hp.values, child)
+                keep = (lambda state: continuation.store_state(child, state)) if continuation.keeps_state(
+                    search, hp.values) else None
                 results = self.train_executions(trial.trial_id, trial_cfg, child, self.trial_name(trial.trial_id, attempt),
-                                                pruner)
+                                                pruner, start, keep)
                 score = float(np.mean([self.objective_of(result) for result in results]))
                 if pruner is not None and pruner.pruned_at is not None:
                     self.record_pruned(trial.trial_id, child, pruner, score)
                 else:
                     child.log_metrics({OBJECTIVE_METRIC: score})
             self.fit_seconds[trial.trial_id] = sum(sum(r.history.get("epoch_seconds", [])) for r in results)
+            if previous is not None:  # its one successor has finished: nothing will continue it again
+                continuation.delete_state(self.parent.client, previous,
+                                          f"deleted when trial {trial.trial_id}, which continues it, finished")
             self.delete_fallen_models()
         except Exception as error:  # noqa: BLE001  (any failure fails this trial, not the sweep)
             raise kt.errors.FailedTrialError(f"{type(error).__name__}: {error}") from error
         return {objective: score}
+
+    def rung_to_continue(self, values: Dict[str, object], child: TrackedRun
+                         ) -> Tuple[Optional[TrainingState], Optional[Run]]:
+        """For a trial Hyperband promoted (`tuner/trial_id`): (the training state it continues, or
+        None to train from scratch, the previous trial's FINISHED run); the trial's run is tagged
+        `lab.continued_from` (with its first epoch, `initial_epoch`) or `lab.not_continued` (why).
+        (None, None) for any other trial."""
+        previous_trial = values.get(continuation.PREVIOUS_TRIAL)
+        if previous_trial is None:
+            return None, None
+        finished = [run for run in self.attempts_of(str(previous_trial))
+                    if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics]
+        previous = finished[-1] if finished else None
+        start, why_not = continuation.state_to_continue(self.parent.client, self.run_cfg.search, values, previous)
+        if start is not None:
+            child.set_tags({continuation.CONTINUED_FROM_TAG: previous_trial})
+        else:
+            child.set_tags({continuation.NOT_CONTINUED_TAG: why_not})
+        return start, previous
+
+    def delete_continuation_states(self) -> None:
+        """At the sweep's end: every training state still kept is deleted (a promoted trial that
+        failed, a process that died before deleting) and the bytes freed logged on the parent
+        (`continuation_bytes_deleted`)."""
+        states, size = continuation.delete_states(self.parent.client, self.every_attempt(),
+                                                  "deleted when the sweep ended")
+        if states:
+            self.parent.log_metrics({"continuation_bytes_deleted": size, "continuation_states_deleted": states})
 
     def record_pruned(self, trial_id: str, child: TrackedRun, pruner: MedianPruner, score: float) -> None:
         """A pruned trial's run: why it stopped (tag), where it stood (metric `pruned_objective`); the
@@ -254,17 +292,20 @@ class Sweep:
         return finals[objective] if objective in finals else result.history[objective][-1]
 
     def train_executions(self, trial_id: str, trial_cfg: RunConfig, child: TrackedRun, child_name: str,
-                         pruner: Optional[MedianPruner] = None) -> list:
+                         pruner: Optional[MedianPruner] = None, start: Optional[TrainingState] = None,
+                         keep_last_state=None) -> list:
         """`search.executions_per_trial` trainings of the trial's config, with seeds seed, seed+1, ...
         One execution trains in the trial's run; several each get a run nested in it, and the
-        trial's run gets their per-epoch means (as keras-tuner averages executions). `pruner` (one
-        execution only: the config refuses more) may stop the training early."""
+        trial's run gets their per-epoch means (as keras-tuner averages executions). `pruner`, and
+        `start`/`keep_last_state` (a Hyperband rung continued, and kept for the next: `fit_and_evaluate`),
+        apply to one execution only (the config refuses more)."""
         from lab.training.train import fit_and_evaluate  # noqa: PLC0415
 
         search = self.run_cfg.search
         executions, budgets, objective = search.executions_per_trial, search.budgets(), (search.objective, search.direction)
         if executions == 1:
-            return [fit_and_evaluate(trial_cfg, self.splits, child, budgets=budgets, objective=objective, pruner=pruner)]
+            return [fit_and_evaluate(trial_cfg, self.splits, child, budgets=budgets, objective=objective, pruner=pruner,
+                                     start=start, keep_last_state=keep_last_state)]
         results = []
         for index in range(executions):
             cfg = trial_cfg.with_overrides({"seed": trial_cfg.seed + index})

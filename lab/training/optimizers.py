@@ -9,7 +9,8 @@ from lab.training.schedules import WarmupDecay
 
 
 def make_schedule(cfg: TrainConfig, steps_per_epoch: int) -> WarmupDecay:
-    return WarmupDecay(cfg.lr, cfg.schedule.value, total_steps=cfg.epochs * steps_per_epoch,
+    """The schedule over `cfg.schedule_span` epochs (`train.schedule_epochs`, else `train.epochs`)."""
+    return WarmupDecay(cfg.lr, cfg.schedule.value, total_steps=cfg.schedule_span * steps_per_epoch,
                        warmup_steps=int(round(cfg.warmup_epochs * steps_per_epoch)),
                        milestones=cfg.milestones, gamma=cfg.gamma)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -25,6 +25,8 @@ from lab.training.checkpoint import BestWeights, EarlyStop, epoch_objective, mon
 from lab.training.optimizers import make_optimizer
 from lab.training.pruning import PRUNED_TAG, MedianPruner
 from lab.training import reuse
+from lab.training import state as training_state
+from lab.training.state import TrainingState
 from lab.training.preprocessing import RandomPadCropFlip, Standardize
 from lab.training.trained import not_trained_reason, trained_tags
 
@@ -85,12 +87,14 @@ def targets(net: keras.Model, labels: np.ndarray, classes: int):
     return {name: one_hot for name in net.output} if isinstance(net.output, dict) else one_hot
 
 
-def best_epoch(history: Dict[str, List[float]]):
+def best_epoch(history: Dict[str, List[float]], initial_epoch: int = 0):
+    """(best val_accuracy, its epoch number): a fit that began at `initial_epoch` numbers its
+    first epoch initial_epoch + 1."""
     scores = history.get("val_accuracy")
     if not scores:
         return None, None
     best = int(np.argmax(scores))
-    return float(scores[best]), best + 1
+    return float(scores[best]), initial_epoch + best + 1
 
 
 def compile_seconds(epoch_seconds: Sequence[float]) -> float:
@@ -134,16 +138,25 @@ def seeded_network(cfg: RunConfig, splits: Splits) -> keras.Model:
     return build_model(cfg.model, splits.input_shape, splits.classes)
 
 
+def optimizer_steps(model: keras.Model) -> int:
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
 def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: Optional[Dict[str, Optional[int]]] = None,
                      extra_callbacks: Sequence[keras.callbacks.Callback] = (),
                      objective: Tuple[str, str] = ("val_accuracy", "max"),
-                     pruner: Optional[MedianPruner] = None, net: Optional[keras.Model] = None) -> TrainResult:
+                     pruner: Optional[MedianPruner] = None, net: Optional[keras.Model] = None,
+                     start: Optional[TrainingState] = None,
+                     keep_last_state: Optional[Callable[[TrainingState], None]] = None) -> TrainResult:
     """Builds, compiles, fits and tests one model, logging to `run`; the body of `train` and of
     every search trial (seeded with `cfg.seed`). A model over one of `budgets`
     (`SearchConfig.budgets`) fails before any training. The weights `train.checkpoint` keeps (the best epoch's by `objective`,
     (metric, "max"|"min"), or the last) are the ones tested and logged as the run's model. A run
     `pruner` stops is tested where it stopped and logs no model. `net`: the network
-    `seeded_network` built already (else built here, the same way)."""
+    `seeded_network` built already (else built here, the same way). `start`: a training to go on
+    with (a Hyperband trial's previous rung): its model and optimizer state are loaded and the fit
+    runs epochs start.epoch + 1 .. train.epochs, numbered so in every record. `keep_last_state`
+    gets the last epoch's state, before the kept epoch's weights are put back."""
     spec = cfg.model
     net = seeded_network(cfg, splits) if net is None else net
     analysis = analyze_model(net, cfg.train.precision.value)
@@ -159,6 +172,11 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     if cfg.train.reuse_compiled:
         model = reuse.model_to_fit(model, reuse.reuse_key(spec, splits.input_shape, splits.classes, cfg.train,
                                                           steps_per_epoch, len(splits.x_val) > 0))
+    initial_epoch = 0
+    if start is not None:
+        training_state.restore(model, start)
+        initial_epoch = start.epoch
+    steps_before = optimizer_steps(model)  # 0, or where the continued training stood
     # The NaN guard comes after the logger, so the epoch that went wrong is on record.
     monitor = monitored(cfg.train.checkpoint, *objective, has_validation=len(splits.x_val) > 0)
     best_weights = BestWeights(*monitor) if monitor else None
@@ -169,7 +187,8 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     validation = (splits.x_val, targets(net, splits.y_val, splits.classes)) if len(splits.x_val) else None
     try:
         history = model.fit(splits.x_train, targets(net, splits.y_train, splits.classes),
-                            batch_size=cfg.train.batch_size, epochs=cfg.train.epochs, validation_data=validation,
+                            batch_size=cfg.train.batch_size, initial_epoch=initial_epoch, epochs=cfg.train.epochs,
+                            validation_data=validation,
                             validation_batch_size=evaluation_batch(cfg), shuffle=True, verbose=0, callbacks=callbacks + ([progress] if progress else []))
     except NonFiniteLossError as error:
         run.set_tags(trained_tags(str(error)))
@@ -177,13 +196,18 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     finally:
         if progress:
             progress.on_train_end()
-    kept_epoch = (best_weights.restore() if best_weights else None) or len(history.history.get("loss", []))
+    last_epoch = initial_epoch + len(history.history.get("loss", []))
+    if keep_last_state is not None:
+        keep_last_state(training_state.capture(model, last_epoch))
+    kept_epoch = (best_weights.restore() if best_weights else None) or last_epoch
     test = main_head_logs(model.evaluate(splits.x_test, targets(net, splits.y_test, splits.classes),
                                          batch_size=evaluation_batch(cfg), return_dict=True, verbose=0))
     run.set_tags(trained_tags(not_trained_reason(history.history, splits.classes, test["loss"])))
-    best_val, best_at = best_epoch(history.history)
+    best_val, best_at = best_epoch(history.history, initial_epoch)
     final = {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
-             "train_steps": int(keras.ops.convert_to_numpy(model.optimizer.iterations))}
+             "train_steps": optimizer_steps(model) - steps_before}  # this run's own steps
+    if start is not None:
+        final.update(initial_epoch=initial_epoch, initial_train_steps=steps_before)
     if best_val is not None:
         final.update(best_val_accuracy=best_val, best_epoch=best_at)
     epochs = history.history.get("epoch_seconds", [])
