@@ -75,50 +75,13 @@ def check_no_state_left(client, runs):
         assert [a.path for a in client.list_artifacts(run.info.run_id, continuation.STATE_DIR)] == []
 
 
-def test_a_promoted_trial_continues_its_previous_rung_and_the_states_are_deleted(tracking, tmp_path):
-    overrides = [*HYPERBAND, "search.name=hb", f"search.directory={tmp_path}/tuner", *tracking]
-    result = search(run_config(overrides))
-    client, runs = trial_runs(tracking.uri)
-    assert {r.info.status for r in runs} == {"FINISHED"} and len(runs) == 6
-    assert {r.data.params["train.schedule_epochs"] for r in runs} == {"3"}  # every rung on one 3-epoch schedule
-    continued = [r for r in runs if continuation.CONTINUED_FROM_TAG in r.data.tags]
-    assert len(continued) == 1
-    previous = check_continued(client, runs, continued[0], steps_per_epoch(overrides))
-    assert "when trial" in previous.data.tags[continuation.DELETED_TAG]  # when its successor finished
-    kept = sorted(r.data.tags["lab.trial"] for r in runs if continuation.STATE_BYTES in r.data.metrics)
-    first_rung = sorted(r.data.tags["lab.trial"] for r in runs if r.data.params["hp.tuner/epochs"] == "1")
-    assert kept == first_rung == ["0000", "0001", "0002"]  # a 3-epoch trial is never continued: keeps none
-    for run in runs:
-        if run.data.tags["lab.trial"] in kept and run is not previous:  # never promoted: deleted at the end
-            assert "when the sweep ended" in run.data.tags[continuation.DELETED_TAG]
-    check_no_state_left(client, runs)
-    client_parent = client.get_run(result.parent_run_id)
-    assert client_parent.data.metrics["continuation_states_deleted"] == 2
-    summary = open(client.download_artifacts(result.parent_run_id, "summary.md")).read()
-    assert "1 trials continued their previous rung's training; 3 training states kept" in summary
-    assert "0 left" in summary
-
-
-def test_with_resume_off_every_rung_trains_from_scratch_on_the_same_schedule(tracking, tmp_path):
-    overrides = [*HYPERBAND, "search.hyperband_resume=false", "search.name=hb_off", f"search.directory={tmp_path}/tuner",
-                 *tracking]
-    search(run_config(overrides))
-    client, runs = trial_runs(tracking.uri)
-    assert len(runs) == 6 and not [r for r in runs if continuation.CONTINUED_FROM_TAG in r.data.tags]
-    [promoted] = [r for r in runs if "hp.tuner/trial_id" in r.data.params]
-    assert "search.hyperband_resume=false" in promoted.data.tags[continuation.NOT_CONTINUED_TAG]
-    assert steps(client, promoted) == [1, 2, 3] and "initial_train_steps" not in promoted.data.metrics
-    per_epoch = steps_per_epoch(overrides)
-    for run in runs:
-        assert continuation.STATE_BYTES not in run.data.metrics and continuation.STATE_TAG not in run.data.tags
-        [first_lr, *_] = client.get_metric_history(run.info.run_id, "lr")  # epoch 1 of a 3-epoch schedule
-        assert first_lr.value == pytest.approx(cosine_lr(float(run.data.params["train.lr"]), per_epoch, 3 * per_epoch),
-                                               rel=1e-4)
-
-
-def test_a_promoted_trial_killed_mid_rung_is_retried_from_the_same_state(tracking, tmp_path, monkeypatch):
+def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung_and_no_state_is_left(
+        tracking, tmp_path, monkeypatch):
     """Ctrl-C in the continued trial's first epoch ends the sweep; the same command again retries
-    that trial, which finds its predecessor's state still there and continues from it."""
+    that trial, which finds its predecessor's state still there and continues from it: epochs
+    numbered on, the optimizer's step count (and so its learning rate) carried on. Every rung
+    trains on one max_epochs schedule; the states are deleted when their successor finished or
+    the sweep ended. (One sweep for all of it: two would double the test's time.)"""
     train_module = importlib.import_module("lab.training.train")  # `lab.training.train` is also a function
 
     fit_and_evaluate = train_module.fit_and_evaluate
@@ -144,13 +107,43 @@ def test_a_promoted_trial_killed_mid_rung_is_retried_from_the_same_state(trackin
     monkeypatch.setattr(train_module, "fit_and_evaluate", fit_and_evaluate)
     result = search(run_config(overrides))
     client, runs = trial_runs(tracking.uri)
-    retry = finished_run_of(runs, killed.data.tags["lab.trial"])
-    assert retry.data.tags["lab.attempt"] == "2"
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    assert len(finished) == 6 and [r.info.status for r in runs].count("KILLED") == 1
+    assert {r.data.params["train.schedule_epochs"] for r in runs} == {"3"}  # every rung on one 3-epoch schedule
+    [retry] = [r for r in finished if continuation.CONTINUED_FROM_TAG in r.data.tags]
+    assert retry.data.tags["lab.trial"] == killed.data.tags["lab.trial"] and retry.data.tags["lab.attempt"] == "2"
     assert retry.data.tags[continuation.CONTINUED_FROM_TAG] == waiting.data.tags["lab.trial"]
-    check_continued(client, runs, retry, steps_per_epoch(overrides))
+    previous = check_continued(client, runs, retry, steps_per_epoch(overrides))
+    assert "when trial" in previous.data.tags[continuation.DELETED_TAG]  # when its successor finished
+    kept = sorted(r.data.tags["lab.trial"] for r in runs if continuation.STATE_BYTES in r.data.metrics)
+    first_rung = sorted(r.data.tags["lab.trial"] for r in runs if r.data.params["hp.tuner/epochs"] == "1")
+    assert kept == first_rung == ["0000", "0001", "0002"]  # a 3-epoch trial is never continued: keeps none
+    for run in runs:
+        if run.data.tags["lab.trial"] in kept and run.info.run_id != previous.info.run_id:  # never promoted
+            assert "when the sweep ended" in run.data.tags[continuation.DELETED_TAG]
     check_no_state_left(client, runs)
+    assert client.get_run(result.parent_run_id).data.metrics["continuation_states_deleted"] == 2
     summary = open(client.download_artifacts(result.parent_run_id, "summary.md")).read()
-    assert "1 trials continued their previous rung's training" in summary  # the retry, not the killed attempt
+    assert "1 trials continued their previous rung's training; 3 training states kept" in summary  # not the killed one
+    assert "0 left" in summary
+
+
+def test_with_resume_off_a_promoted_trial_trains_from_scratch_on_the_same_schedule_and_keeps_no_state():
+    """What decides continuing, without a sweep: resume off keeps no state and names why a promoted
+    trial starts from scratch; both modes give a rung the max_epochs schedule, so a comparison of
+    the two (bench/hyperband_resume.py) is of the same trainings."""
+    on, off = (run_config([*HYPERBAND, f"search.hyperband_resume={v}"]).search for v in ("true", "false"))
+    first_rung = {"lr": 0.05, "tuner/epochs": 1, "tuner/initial_epoch": 0}
+    promoted = {"lr": 0.05, "tuner/epochs": 3, "tuner/initial_epoch": 1, "tuner/trial_id": "0001"}
+    for search_cfg in (on, off):
+        assert continuation.rung_overrides(search_cfg, promoted) == {"train.epochs": 3, "train.schedule_epochs": 3}
+    assert continuation.rung_overrides(run_config(["task=search"]).search, {"lr": 0.05}) == {}  # not Hyperband
+    assert continuation.keeps_state(on, first_rung) and not continuation.keeps_state(off, first_rung)
+    assert not continuation.keeps_state(on, promoted)  # the last rung is never continued
+    state, why = continuation.state_to_continue(None, off, promoted, previous=None)
+    assert state is None and why.startswith("search.hyperband_resume=false")
+    state, why = continuation.state_to_continue(None, on, promoted, previous=None)
+    assert state is None and why == "trial 0001 has no FINISHED run"
 
 
 def test_a_saved_state_is_the_last_epoch_and_loads_into_a_fresh_model_exactly(tracking, tmp_path):

@@ -76,6 +76,27 @@ def test_the_same_name_with_another_definition_stops_before_any_work(copy_of_ear
     assert (ended_runs(copy_of_earlier), tuner_files(copy_of_earlier)) == before
 
 
+def test_a_record_from_an_older_lab_resumes_where_its_new_keys_are_at_their_defaults(copy_of_earlier):
+    """A lab that did not yet have a key behaved as its default: a record lacking it is the same
+    sweep unless the command sets the key otherwise, or the key changes what a sweep's trials are
+    (search.hyperband_resume in a Hyperband sweep)."""
+    from lab.search.identity import without_keys_added_since
+
+    path = copy_of_earlier / "tuner" / "kept" / "sweep.json"
+    record = json.loads(path.read_text())
+    newer = ("search.pruner", "search.max_macs", "train.schedule_epochs", "search.hyperband_resume")
+    record["fingerprint"] = {k: v for k, v in record["fingerprint"].items() if k not in newer}
+    path.write_text(json.dumps(record))
+    before = ended_runs(copy_of_earlier)
+    assert len(search(run_config([*SWEEP, *overrides_at(copy_of_earlier)])).rows) == 2  # reported, not refused
+    with pytest.raises(SweepMismatchError, match=r"search.max_macs: \(unset\) -> 5"):
+        search(run_config([*SWEEP, *overrides_at(copy_of_earlier), "search.max_macs=5"]))
+    assert ended_runs(copy_of_earlier) == before
+    hyperband = run_config([*SWEEP, "search.tuner=hyperband"])
+    compared = without_keys_added_since(record["fingerprint"], fingerprint(hyperband), hyperband)
+    assert "search.hyperband_resume" in compared and not {"search.pruner", "search.max_macs"} & set(compared)
+
+
 def test_what_only_says_where_or_how_many_is_not_part_of_the_definition():
     base = run_config(SWEEP)
     for change in (["search.max_trials=9"], ["tracking.uri=sqlite:///elsewhere.db"], ["search.restart_after_mib=5"],

@@ -82,6 +82,20 @@ def write_record(folder: Path, parent_run_id: str, prints: Dict[str, str]) -> No
     os.replace(temporary, folder / RECORD_FILE)
 
 
+def without_keys_added_since(recorded: Dict[str, str], now: Dict[str, str], cfg: RunConfig) -> Dict[str, str]:
+    """`now` less the keys a record written by an older lab lacks and that are at their default:
+    that lab behaved as the default (no budget, no pruner, ...), so they change nothing. Not
+    `search.hyperband_resume` in a Hyperband sweep: that lab trained each rung from scratch on
+    the rung's own schedule, which no setting of today's reproduces."""
+    from lab.config import TunerName, run_config  # noqa: PLC0415  (composes the defaults: only on a mismatch)
+
+    defaults = fingerprint(run_config(["task=search"]))
+    changes_hyperband = cfg.search.tuner is TunerName.hyperband
+    return {key: value for key, value in now.items()
+            if key in recorded or value != defaults.get(key)
+            or (key == "search.hyperband_resume" and changes_hyperband)}
+
+
 def check_resumable(cfg: RunConfig, folder: Path, parent: Optional[Run]) -> None:
     """Raises `SweepMismatchError` unless the tuner folder and the store's parent run (either or
     both absent for a new sweep) are one sweep, defined as this command defines it."""
@@ -108,6 +122,8 @@ def check_resumable(cfg: RunConfig, folder: Path, parent: Optional[Run]) -> None
     if record is None:
         return  # a sweep from before fingerprints: nothing to compare with
     recorded, now = record["fingerprint"], fingerprint(cfg)
+    if recorded != now:
+        now = without_keys_added_since(recorded, now, cfg)
     if recorded != now:
         raise SweepMismatchError(f"search.name={name} was started with another definition ({differences(recorded, now)}): "
                                  f"resuming it would mix two sweeps. Run it as it was defined, or {fresh}")
