@@ -464,7 +464,7 @@ class SearchConfig:
     pruner_warmup: int = 1
     pruner_min_trials: int = 3
     # With train.checkpoint != none: the models of the best `keep_models` trials stay logged; a
-    # trial that falls out of them has its `model/` deleted (tag lab.model_deleted). null: keep all.
+    # trial that falls out of them has its `model/` deleted (tag lab.model_deleted, saying why and its size). null: keep all.
     keep_models: Optional[int] = 3
     # The best trial's model registered in MLflow's Model Registry under this name when the sweep
     # reports: a new version with alias `best` and tags naming the sweep, trial and objective. null: off.

@@ -17,6 +17,7 @@ from lab.models import build_model
 from lab.models.specs.base import AuxHeadSpec
 from lab.models.variants import load_variant
 from lab.search.run import search
+from lab.spec_hash import SPEC_HASH_TAG, spec_hash
 from lab.tasks import run_task
 from lab.tracking import tracked_run
 from lab.tracking.models import MODEL_URI_TAG, inference_model, load_logged_model, log_model, register_model
@@ -44,6 +45,7 @@ def test_a_run_logs_its_best_epoch_as_a_model_that_reproduces_its_test_pass(trai
     assert tags[MODEL_URI_TAG] == f"runs:/{result.run_id}/model"
     assert metrics["checkpoint_epoch"] == metrics["best_epoch"] == result.best_epoch
     assert tags["lab.checkpoint"] == f"best, epoch {result.best_epoch}"
+    assert tags[SPEC_HASH_TAG] == spec_hash(cfg, load_splits(cfg.data, cfg.seed).input_shape)  # what a report pools by
     assert metrics["model_bytes"] > 0 and metrics["model_log_seconds"] > 0
     model = load_logged_model(tags[MODEL_URI_TAG], cfg.tracking.uri)
     assert model.inputs[0].dtype == "uint8"
@@ -94,6 +96,10 @@ def test_a_sweep_keeps_the_models_of_its_best_trials_only(tmp_path):
     best = max(trials, key=lambda r: r.data.metrics["trial_objective"])
     assert [r.info.run_id for r in with_model] == [best.info.run_id]
     assert all(MODEL_URI_TAG in r.data.tags for r in trials)  # each logged one; the ended runs' records stay
+    deleted = sorted(r.info.run_id for r in trials if "lab.model_deleted" in r.data.tags)
+    assert deleted == sorted(r.info.run_id for r in trials if r not in with_model) and len(deleted) == 2
+    assert all("fell out of the best search.keep_models=1" in r.data.tags["lab.model_deleted"] for r in trials
+               if r.info.run_id in deleted)
 
     # search.register_as: the best trial's model, registered with alias `best`, loads and predicts as it did.
     version = client.get_model_version_by_alias("keeps_best", "best")

@@ -44,6 +44,9 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
         assert child.data.params["train.lr"] == child.data.params["hp.lr"]
         assert {"val_accuracy", "loss", "params_total", "macs", "test_accuracy"} <= set(child.data.metrics)
         assert [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")] == [1]
+        assert len(child.data.tags["lab.spec_hash"]) == 16  # a report pools the trials that trained the same thing
+    assert len({c.data.tags["lab.spec_hash"] for c in children}) == len({tuple(sorted(
+        (k, v) for k, v in c.data.params.items() if k.startswith("hp."))) for c in children})
 
     rows = list(csv.DictReader(io.StringIO(artifact(client, parent, "trials.csv"))))
     assert list(rows[0]) == ["trial_id", "status", "connectivity", "blocks_per_stage", "shortcut", "lr",

@@ -40,6 +40,7 @@ PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
 OBJECTIVE_METRIC = "trial_objective"  # a trial's score as its oracle got it (the mean over executions)
 PRUNED_OBJECTIVE = "pruned_objective"  # a pruned trial's objective where it stopped (scores nothing)
 PRUNED_REASON_TAG = "lab.pruned_reason"
+MODEL_DELETED_TAG = "lab.model_deleted"  # on a trial whose logged model was deleted: why, and its size
 
 
 class RestartSweep(Suspended):
@@ -175,11 +176,15 @@ class Sweep:
         children, client = self.children(), self.parent.client
         kept = set(self.kept_models(children))
         for trial, run in children.items():
-            if trial in kept or MODEL_URI_TAG not in run.data.tags or run.info.status != "FINISHED":
+            if (trial in kept or MODEL_URI_TAG not in run.data.tags or run.info.status != "FINISHED"
+                    or MODEL_DELETED_TAG in run.data.tags):
                 continue
             executions = find_runs(client, self.parent.experiment_id, role=EXECUTION, parent=run.info.run_id)
             for holder in [run, *executions]:
                 delete_model(client, holder.info.run_id)
+            client.set_tag(run.info.run_id, MODEL_DELETED_TAG,
+                           f"fell out of the best search.keep_models={self.run_cfg.search.keep_models} "
+                           f"({int(run.data.metrics.get('model_bytes', 0)):,} bytes)")
 
     def close_stale_children(self) -> None:
         """Children a killed process left RUNNING are closed KILLED (their trial will be retried)."""

@@ -20,6 +20,7 @@ from lab.tracking import TrackedRun, tracked_run
 from lab.tracking.callback import MlflowEpochLogger
 from lab.tracking.models import MODEL_URI_TAG, log_model
 from lab.overrides import config_yaml, run_params
+from lab.spec_hash import SPEC_HASH_TAG, spec_hash
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
 from lab.training.checkpoint import BestWeights, EarlyStop, epoch_objective, monitored
 from lab.training.optimizers import make_optimizer
@@ -161,7 +162,8 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     net = seeded_network(cfg, splits) if net is None else net
     analysis = analyze_model(net, cfg.train.precision.value)
     run.log_metrics(analysis.totals)  # params_*, macs, activations, activation_bytes
-    run.set_tags({"lab.dtype_policy": keras.config.dtype_policy().name})  # what the layers really used
+    run.set_tags({"lab.dtype_policy": keras.config.dtype_policy().name,  # what the layers really used
+                  SPEC_HASH_TAG: spec_hash(cfg, splits.input_shape, start.epoch if start is not None else 0)})
     check_budgets(spec.name, analysis.totals, budgets or {})
     run.log_text(summary_text(net), "model_summary.txt")
     run.log_text(analysis.to_json(), "analysis.json")
