@@ -173,3 +173,14 @@ def write_keras_applications_h5(model: keras.Model, path: Path) -> None:
             group.attrs["weight_names"] = [name.encode() for name in names]
             for name, variable in zip(names, layer.weights):
                 group.create_dataset(name, data=keras.ops.convert_to_numpy(variable))
+
+
+def pytest_collection_finish(session):
+    """Every module the tests import is loaded by now (TensorFlow, JAX, MLflow, keras-tuner: about
+    half a million objects): move them out of the garbage collector's sight (`gc.freeze`), so the
+    full collection `keras.backend.clear_session()` runs after every test, and Python's own, walk
+    only what the tests made (half a second per test on 2 cores before, measured here)."""
+    import gc  # noqa: PLC0415
+
+    gc.collect()
+    gc.freeze()
