@@ -258,6 +258,42 @@ class AnalyzeConfig:
         require(self.classes is None or self.classes > 1, "analyze.classes", self.classes, "null or > 1")
 
 
+class ListSort(Enum):
+    """The row order of `task=list`: by variant name (alphabetical, where a reader looks a name
+    up), or by parameters or MACs, smallest first (ties by name)."""
+
+    name = "name"
+    params = "params"
+    macs = "macs"
+
+
+@dataclass
+class ListTaskConfig:
+    """`task=list` (the `list:` key; not `ListConfig`, which is omegaconf's list node): the
+    variants whose `family` is this one and whose name matches the glob `name` (fnmatch:
+    `resnet*`), selected before any is built; then those within `max_params` and `max_macs` at
+    their published input, in `sort` order. `trained`: also each variant's best measured
+    `test_accuracy` in `tracking.uri` (its finished runs that trained), their count and the best
+    run's id. null: no filter."""
+
+    family: Optional[str] = None
+    name: Optional[str] = None
+    max_params: Optional[int] = None
+    max_macs: Optional[int] = None
+    sort: ListSort = ListSort.name
+    trained: bool = False
+
+    def __post_init__(self) -> None:
+        from lab.models.specs import SPEC_TYPES  # noqa: PLC0415  (the specs import no Keras)
+
+        require(self.family is None or self.family in SPEC_TYPES, "list.family", self.family,
+                f"null or a registered family: one of {', '.join(sorted(SPEC_TYPES))}")
+        require(self.name is None or bool(self.name), "list.name", self.name, "null or a glob of variant names (resnet*)")
+        for key in ("max_params", "max_macs"):
+            value = getattr(self, key)
+            require(value is None or value > 0, f"list.{key}", value, "null or > 0")
+
+
 @dataclass
 class BenchConfig:
     """`task=bench`: the lab's `train` beside a plain Keras `fit` of the same model on the same
@@ -551,6 +587,7 @@ class RunConfig:
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
+    list: ListTaskConfig = field(default_factory=ListTaskConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     # A recorded run (an MLflow run id) whose model, data, train and seed this one takes (its
     # config.yaml); the command line's own keys win: `task=train from_run=ID train.epochs=90`.

@@ -95,18 +95,20 @@ def run_analyze(cfg: RunConfig) -> None:
 
 
 def run_list(cfg: RunConfig) -> None:
-    from rich.table import Table  # noqa: PLC0415
+    """The variants `list.*` selects, built and counted; with `list.trained`, each one's best
+    measured test accuracy in `tracking.uri`. A filter that leaves nothing prints one line."""
+    from lab.listing import listed_rows, nothing_matched, render  # noqa: PLC0415
 
-    from lab.analysis import wide_console  # noqa: PLC0415
-    from lab.models.variants import summarize_variants  # noqa: PLC0415
+    rows, selected = listed_rows(cfg.list)
+    if not rows:
+        print(nothing_matched(cfg.list, selected))
+        return
+    measured = None
+    if cfg.list.trained:
+        from lab.tracking.measured import measured_variants  # noqa: PLC0415
 
-    table = Table(title="Registered variants, built for their published input")
-    for column in ("family", "variant", "input", "classes", "params", "MACs"):
-        table.add_column(column, justify="right" if column in ("classes", "params", "MACs") else "left")
-    for row in summarize_variants():
-        table.add_row(row.family, row.name, "x".join(map(str, row.input_shape)), str(row.classes),
-                      f"{row.params:,}", f"{row.macs:,}")
-    wide_console().print(table)
+        measured = measured_variants(cfg.tracking.uri, [row.name for row in rows])
+    render(rows, measured)
 
 
 def run_bench(cfg: RunConfig) -> None:
