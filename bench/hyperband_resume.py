@@ -15,18 +15,14 @@ machine, backend, versions and commands.
 """
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlflow.tracking import MlflowClient  # noqa: E402
-
+from bench.pinned_sweeps import start_pinned, sweep_records, wait_for  # noqa: E402
 from lab import runtime  # noqa: E402
 
 SPACE = "search.space=[{name: lr, path: train.lr, kind: float, min: 0.01, max: 0.3, log: true}]"
@@ -34,27 +30,17 @@ MODES = {"on": "true", "off": "false"}  # search.hyperband_resume
 
 
 def start(mode: str, core: int, args, folder: str):
-    command = [sys.executable, "run.py", "task=search", "model=lenet5", "data=fashion_mnist", f"data.limit={args.limit}",
-               "data.test_limit=1000", "train.verbose=0", "train.jit_compile=false", "train.checkpoint=none",
-               "search.tuner=hyperband", f"search.max_epochs={args.max_epochs}", f"search.factor={args.factor}", SPACE,
-               f"search.hyperband_resume={MODES[mode]}", f"search.name=hyperband_resume_{mode}",
-               f"search.directory={folder}/tuner", f"tracking.uri=sqlite:///{folder}/mlflow_{mode}.db",
-               "tracking.experiment=hyperband_resume", "seed=0", f"hydra.run.dir={folder}/hydra-{mode}"]
-    threads = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(["taskset", "-c", str(core), *command], cwd=ROOT, stdout=subprocess.DEVNULL,
-                               env={**os.environ, **threads})
-    return process, time.perf_counter(), command
+    return start_pinned(["task=search", "model=lenet5", "data=fashion_mnist", f"data.limit={args.limit}",
+                         "data.test_limit=1000", "train.verbose=0", "train.jit_compile=false", "train.checkpoint=none",
+                         "search.tuner=hyperband", f"search.max_epochs={args.max_epochs}", f"search.factor={args.factor}",
+                         SPACE, f"search.hyperband_resume={MODES[mode]}", f"search.name=hyperband_resume_{mode}",
+                         f"search.directory={folder}/tuner", f"tracking.uri=sqlite:///{folder}/mlflow_{mode}.db",
+                         "tracking.experiment=hyperband_resume", "seed=0", f"hydra.run.dir={folder}/hydra-{mode}"], core)
 
 
 def finished(mode: str, started: tuple, folder: str) -> dict:
-    process, began, command = started
-    if process.wait() != 0:
-        raise SystemExit(f"the hyperband_resume={MODES[mode]} sweep failed")
-    wall = time.perf_counter() - began
-    client = MlflowClient(f"sqlite:///{folder}/mlflow_{mode}.db")
-    experiment = client.get_experiment_by_name("hyperband_resume").experiment_id
-    [parent] = client.search_runs([experiment], f"tags.`lab.search` = 'hyperband_resume_{mode}'")
-    trials = client.search_runs([experiment], f"tags.`lab.parent` = '{parent.info.run_id}'")
+    wall, command = wait_for(started, f"hyperband_resume={MODES[mode]}"), started[2]
+    client, parent, trials = sweep_records(f"{folder}/mlflow_{mode}.db", "hyperband_resume", f"hyperband_resume_{mode}")
     epochs = sum(len(client.get_metric_history(t.info.run_id, "loss")) for t in trials)
     trial_seconds = sum((t.info.end_time - t.info.start_time) / 1000 for t in trials)
     continued = [t for t in trials if "lab.continued_from" in t.data.tags]

@@ -12,18 +12,14 @@ machine, backend, versions and commands.
 """
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlflow.tracking import MlflowClient  # noqa: E402
-
+from bench.pinned_sweeps import start_pinned, sweep_records, wait_for  # noqa: E402
 from lab import runtime  # noqa: E402
 
 SPACE = ("search.space=[{name: blocks_per_stage, path: 'model.stages.*.blocks', kind: int, min: 1, max: 3},"
@@ -32,27 +28,17 @@ SPACE = ("search.space=[{name: blocks_per_stage, path: 'model.stages.*.blocks', 
 
 
 def start(pruner: str, core: int, args, folder: str):
-    command = [sys.executable, "run.py", "task=search", "model=resnet20", "data=fashion_mnist",
-               f"data.limit={args.limit}", "data.test_limit=2000", f"train.epochs={args.epochs}", "train.lr=0.05",
-               "model.shortcut=B", "train.verbose=0", "train.jit_compile=false", "train.checkpoint=none", "search.tuner=random",
-               f"search.max_trials={args.trials}", SPACE, f"search.pruner={pruner}", f"search.name=pruner_{pruner}",
-               f"search.directory={folder}/tuner", f"tracking.uri=sqlite:///{folder}/mlflow_{pruner}.db",
-               "tracking.experiment=pruner", "seed=0", f"hydra.run.dir={folder}/hydra-{pruner}"]
-    threads = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(["taskset", "-c", str(core), *command], cwd=ROOT, stdout=subprocess.DEVNULL,
-                               env={**os.environ, **threads})
-    return process, time.perf_counter(), command
+    return start_pinned(["task=search", "model=resnet20", "data=fashion_mnist", f"data.limit={args.limit}",
+                         "data.test_limit=2000", f"train.epochs={args.epochs}", "train.lr=0.05", "model.shortcut=B",
+                         "train.verbose=0", "train.jit_compile=false", "train.checkpoint=none", "search.tuner=random",
+                         f"search.max_trials={args.trials}", SPACE, f"search.pruner={pruner}", f"search.name=pruner_{pruner}",
+                         f"search.directory={folder}/tuner", f"tracking.uri=sqlite:///{folder}/mlflow_{pruner}.db",
+                         "tracking.experiment=pruner", "seed=0", f"hydra.run.dir={folder}/hydra-{pruner}"], core)
 
 
 def finished(pruner: str, started: tuple, folder: str) -> dict:
-    process, began, command = started
-    if process.wait() != 0:
-        raise SystemExit(f"the pruner={pruner} sweep failed")
-    wall = time.perf_counter() - began
-    client = MlflowClient(f"sqlite:///{folder}/mlflow_{pruner}.db")
-    experiment = client.get_experiment_by_name("pruner").experiment_id
-    [parent] = client.search_runs([experiment], f"tags.`lab.search` = 'pruner_{pruner}'")
-    trials = client.search_runs([experiment], f"tags.`lab.parent` = '{parent.info.run_id}'")
+    wall, command = wait_for(started, f"pruner={pruner}"), started[2]
+    client, parent, trials = sweep_records(f"{folder}/mlflow_{pruner}.db", "pruner", f"pruner_{pruner}")
     pruned = [t for t in trials if "lab.pruned_at_epoch" in t.data.tags]
     epochs = sum(len(client.get_metric_history(t.info.run_id, "val_accuracy")) for t in trials)
     return {"wall_seconds": round(wall, 1), "best_objective": parent.data.metrics["best_objective"],
