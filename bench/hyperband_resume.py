@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.pinned_sweeps import start_pinned, sweep_records, wait_for  # noqa: E402
+from bench.pinned_sweeps import start_pinned, sweep_records, trial_seconds, wait_all  # noqa: E402
 from lab import runtime  # noqa: E402
 
 SPACE = "search.space=[{name: lr, path: train.lr, kind: float, min: 0.01, max: 0.3, log: true}]"
@@ -38,13 +38,11 @@ def start(mode: str, core: int, args, folder: str):
                          "tracking.experiment=hyperband_resume", "seed=0", f"hydra.run.dir={folder}/hydra-{mode}"], core)
 
 
-def finished(mode: str, started: tuple, folder: str) -> dict:
-    wall, command = wait_for(started, f"hyperband_resume={MODES[mode]}"), started[2]
+def figures(mode: str, wall: float, command: list, folder: str) -> dict:
     client, parent, trials = sweep_records(f"{folder}/mlflow_{mode}.db", "hyperband_resume", f"hyperband_resume_{mode}")
     epochs = sum(len(client.get_metric_history(t.info.run_id, "loss")) for t in trials)
-    trial_seconds = sum((t.info.end_time - t.info.start_time) / 1000 for t in trials)
     continued = [t for t in trials if "lab.continued_from" in t.data.tags]
-    return {"wall_seconds": round(wall, 1), "epochs_trained": epochs, "trial_seconds": round(trial_seconds, 1),
+    return {"wall_seconds": round(wall, 1), "epochs_trained": epochs, "trial_seconds": round(trial_seconds(trials), 1),
             "best_objective": parent.data.metrics["best_objective"], "trials": len(trials),
             "trials_continued": len(continued), "command": " ".join(command[1:])}
 
@@ -58,7 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         running = {mode: start(mode, core, args, folder) for core, mode in enumerate(MODES)}
-        results = {mode: finished(mode, started, folder) for mode, started in running.items()}
+        walls = wait_all(running)
+        results = {mode: figures(mode, walls[mode], running[mode][2], folder) for mode in running}
     on, off = results["on"], results["off"]
     record = {"train_limit": args.limit, "max_epochs": args.max_epochs, "factor": args.factor,
               "resume_on": on, "resume_off": off,
@@ -66,10 +65,10 @@ def main() -> None:
               "epochs_ratio": round(on["epochs_trained"] / off["epochs_trained"], 3),
               "trial_seconds_ratio": round(on["trial_seconds"] / off["trial_seconds"], 3),
               **runtime.provenance()}
-    for mode, figures in results.items():
-        print(f"hyperband_resume={MODES[mode]}: {figures['wall_seconds']:.0f} s wall, {figures['epochs_trained']} epochs "
-              f"trained, {figures['trial_seconds']:.0f} s in trials, best val_accuracy {figures['best_objective']:.4f}, "
-              f"{figures['trials_continued']} of {figures['trials']} trials continued")
+    for mode, measured in results.items():
+        print(f"hyperband_resume={MODES[mode]}: {measured['wall_seconds']:.0f} s wall, {measured['epochs_trained']} epochs "
+              f"trained, {measured['trial_seconds']:.0f} s in trials, best val_accuracy {measured['best_objective']:.4f}, "
+              f"{measured['trials_continued']} of {measured['trials']} trials continued")
     print(f"resume on / off: wall {record['wall_ratio']:.2f}, epochs {record['epochs_ratio']:.2f}, "
           f"trial seconds {record['trial_seconds_ratio']:.2f}")
     out = runtime.write_measurement(record, Path(args.out) / "hyperband_resume.json")

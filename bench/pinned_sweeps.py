@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -25,12 +25,24 @@ def start_pinned(overrides: List[str], core: int) -> Tuple[subprocess.Popen, flo
     return process, time.perf_counter(), command
 
 
-def wait_for(started: Tuple[subprocess.Popen, float, List[str]], what: str) -> float:
-    """Waits for a sweep `start_pinned` started; its wall seconds (SystemExit naming `what` if it failed)."""
-    process, began, _ = started
-    if process.wait() != 0:
-        raise SystemExit(f"the {what} sweep failed")
-    return time.perf_counter() - began
+def wait_all(started: Dict[str, Tuple[subprocess.Popen, float, List[str]]]) -> Dict[str, float]:
+    """Waits for every sweep `start_pinned` started ({name: what it returned}); {name: its wall
+    seconds, from its start to its own end}. (Waiting for one, then the other, would give the
+    first to end the second's time.) SystemExit naming one that failed."""
+    walls: Dict[str, float] = {}
+    while len(walls) < len(started):
+        for name, (process, began, _) in started.items():
+            if name not in walls and process.poll() is not None:
+                if process.returncode != 0:
+                    raise SystemExit(f"the {name} sweep failed")
+                walls[name] = time.perf_counter() - began
+        time.sleep(0.2)
+    return walls
+
+
+def trial_seconds(trials: List[Run]) -> float:
+    """The trials' time as MLflow recorded it: each trial run's start to end, summed."""
+    return sum((trial.info.end_time - trial.info.start_time) / 1000 for trial in trials)
 
 
 def sweep_records(store: str, experiment: str, name: str) -> Tuple[MlflowClient, Run, List[Run]]:
