@@ -29,7 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from lab.config import SearchConfig, TunerName
-from lab.tracking.runs import TrackedRun
+from lab.tracking.runs import TrackedRun, delete_artifact_folder
 from lab.training import state as training_state
 from lab.training.state import TrainingState
 
@@ -110,14 +110,9 @@ def delete_state(client: MlflowClient, run: Run, why: str) -> int:
     first); tags it `lab.continuation_deleted` with its size and `why`. Returns the bytes deleted."""
     if STATE_TAG not in run.data.tags:
         return 0
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository  # noqa: PLC0415
-
     size = int(run.data.metrics.get(STATE_BYTES, 0))
     client.set_tag(run.info.run_id, DELETED_TAG, f"{size:,} bytes, {why}")
-    try:
-        get_artifact_repository(run.info.artifact_uri).delete_artifacts(STATE_DIR)
-    except FileNotFoundError:
-        pass  # already gone
+    delete_artifact_folder(run.info.artifact_uri, STATE_DIR)
     try:
         client.delete_tag(run.info.run_id, STATE_TAG)
     except MlflowException:

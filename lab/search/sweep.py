@@ -95,9 +95,8 @@ class Sweep:
 
     def children(self) -> Dict[str, Run]:
         """Every trial's latest attempt by trial id, in one query."""
-        runs = find_runs(self.parent.client, self.parent.experiment_id, role=CHILD, parent=self.parent.run_id)
         latest: Dict[str, Run] = {}
-        for run in sorted(runs, key=attempt_number):
+        for run in sorted(self.every_attempt(), key=attempt_number):
             latest[run.data.tags["lab.trial"]] = run
         return latest
 

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from lab.models.heads import MAIN_OUTPUT
-from lab.tracking.runs import TrackedRun
+from lab.tracking.runs import TrackedRun, delete_artifact_folder
 
 MODEL_DIR = "model"
 BEST_ALIAS = "best"  # the alias a sweep's registered model version gets
@@ -86,13 +86,7 @@ def log_model(run: TrackedRun, fitted: keras.Model) -> LoggedModel:
 
 def delete_model(client, run_id: str) -> None:
     """Removes a run's `model/` artifact (its other artifacts and its records stay)."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository  # noqa: PLC0415
-
-    repository = get_artifact_repository(client.get_run(run_id).info.artifact_uri)
-    try:
-        repository.delete_artifacts(MODEL_DIR)
-    except FileNotFoundError:
-        pass  # already deleted (another worker of the sweep)
+    delete_artifact_folder(client.get_run(run_id).info.artifact_uri, MODEL_DIR)
 
 
 def load_logged_model(model_uri: str, tracking_uri: str) -> keras.Model:

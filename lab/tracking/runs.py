@@ -38,6 +38,17 @@ def artifact_location(uri: str) -> Optional[str]:
     return None if database is None else (database.resolve().parent / "mlruns").as_uri()
 
 
+def delete_artifact_folder(artifact_uri: str, folder: str) -> None:
+    """Removes `folder` from the artifacts at a run's `artifact_uri` (its other artifacts and its
+    records stay); a folder already gone (another process of the sweep deleted it) is no error."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository  # noqa: PLC0415
+
+    try:
+        get_artifact_repository(artifact_uri).delete_artifacts(folder)
+    except FileNotFoundError:
+        pass
+
+
 def mlflow_executable() -> Path:
     """The `mlflow` command of this Python environment."""
     return Path(sys.executable).with_name("mlflow")
