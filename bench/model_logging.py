@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from lab import runtime  # noqa: E402
 from lab.config import register_configs, run_config  # noqa: E402
-from lab.training import train  # noqa: E402
+from lab.training.train import train  # noqa: E402
 
 
 def main() -> None:

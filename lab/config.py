@@ -31,6 +31,7 @@ class Task(StrEnum):  # StrEnum: `${task}` interpolates as "train", not "Task.tr
     list = "list"
     bench = "bench"
     evaluate = "evaluate"
+    report = "report"
 
 
 class Checkpoint(Enum):
@@ -292,6 +293,36 @@ class ListTaskConfig:
         for key in ("max_params", "max_macs"):
             value = getattr(self, key)
             require(value is None or value > 0, f"list.{key}", value, "null or > 0")
+
+
+class ReportSize(Enum):
+    """What a circle's area shows in the report's accuracy-vs-operations figure: forward
+    activations per example (the memory Canziani et al. 2016 draw), or parameters."""
+
+    activations = "activations"
+    params = "params"
+
+
+@dataclass
+class ReportTaskConfig:
+    """`task=report`: everything trained in `tracking.uri`, pooled by what was trained
+    (`lab.spec_hash`), on one page. `experiments`: MLflow experiment names (null: all but
+    `reports`); `data`: only runs on this dataset (`data.name`, null: all); `metric`: what the
+    table and figures compare (a final metric every training run logs); `out`: the folder to
+    write (null: reports/<timestamp>/; it must not exist); `size`: the circles' area."""
+
+    experiments: Optional[List[str]] = None
+    data: Optional[str] = None
+    metric: str = "test_accuracy"
+    out: Optional[str] = None
+    size: ReportSize = ReportSize.activations
+
+    def __post_init__(self) -> None:
+        require(self.experiments is None or len(self.experiments) > 0, "report.experiments", self.experiments,
+                "null (every experiment) or a list of MLflow experiment names")
+        require(bool(self.metric), "report.metric", self.metric, "a metric the training runs logged (test_accuracy)")
+        require(self.out is None or not Path(self.out).exists(), "report.out", self.out,
+                "null or a folder that does not exist yet (a report is written whole, never over another)")
 
 
 @dataclass
@@ -588,6 +619,7 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
     list: ListTaskConfig = field(default_factory=ListTaskConfig)
+    report: ReportTaskConfig = field(default_factory=ReportTaskConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     # A recorded run (an MLflow run id) whose model, data, train and seed this one takes (its
     # config.yaml); the command line's own keys win: `task=train from_run=ID train.epochs=90`.

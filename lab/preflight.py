@@ -13,10 +13,10 @@ from lab.errors import require
 
 def preflight(cfg: RunConfig) -> None:
     """Raises the bad input a `train`, `search`, `evaluate` or `list` task would meet later, without Keras."""
-    if cfg.task is Task.list and cfg.list.trained:
+    if (cfg.task is Task.list and cfg.list.trained) or cfg.task is Task.report:
         from lab.tracking.server import check_reachable  # noqa: PLC0415
 
-        check_reachable(cfg.tracking.uri)  # the runs it reads: before any variant is built
+        check_reachable(cfg.tracking.uri)  # the runs it reads: before any variant is built or run read
     if cfg.task not in (Task.train, Task.search, Task.evaluate):
         return
     role = cfg.search.distributed.role if cfg.task is Task.search else Role.none

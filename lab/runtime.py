@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Dict, Optional
 
 import keras
 
-from lab.config import PROJECT_ROOT
+from lab.code_version import git_commit
 
 if TYPE_CHECKING:
     from lab.config import TrainConfig
@@ -82,18 +82,6 @@ def resident_mib() -> float:
     except OSError:
         pass
     return float("nan")
-
-
-def git_commit() -> str:
-    """HEAD of the project's repository, with "-dirty" when tracked files have changed."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-    try:
-        commit = git("rev-parse", "HEAD")
-        return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def set_precision(policy: str) -> None:

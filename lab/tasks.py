@@ -15,7 +15,7 @@ from lab.command_line import command_line_keys, output_dir
 
 def run_train(cfg: RunConfig) -> Optional[float]:
     from lab.tracking.runs import ui_hint  # noqa: PLC0415  (imports Keras: only when a task runs)
-    from lab.training import train  # noqa: PLC0415
+    from lab.training.train import train  # noqa: PLC0415
 
     result = train(cfg)
     best = (f", best val_accuracy {result.best_val_accuracy:.4f} (epoch {result.best_epoch})"
@@ -131,9 +131,22 @@ def run_evaluate(cfg: RunConfig) -> float:
     return result.metrics["test_accuracy"]
 
 
+def run_report(cfg: RunConfig) -> None:
+    """Everything trained in `tracking.uri`, pooled by what was trained, on one page."""
+    from lab.report.build import build_report  # noqa: PLC0415
+    from lab.tracking.runs import ui_hint  # noqa: PLC0415
+
+    result = build_report(cfg)
+    print(f"{len(result.collected.runs)} training runs, {len(result.rows)} networks, "
+          f"{len(result.collected.sweeps)} sweeps: {result.seconds:.1f} s")
+    for name in ("report.html", "report.md", "report.csv"):
+        print(f"wrote {result.folder / name}")
+    print(ui_hint(cfg.tracking.uri, result.experiment_id, result.run_id))
+
+
 TASKS: Dict[Task, Callable[[RunConfig], Optional[float]]] = {
     Task.train: run_train, Task.search: run_search, Task.analyze: run_analyze, Task.list: run_list,
-    Task.bench: run_bench, Task.evaluate: run_evaluate}
+    Task.bench: run_bench, Task.evaluate: run_evaluate, Task.report: run_report}
 
 
 TRACKED = (Task.train, Task.search, Task.bench, Task.evaluate)
@@ -151,8 +164,8 @@ def run_task(composed: DictConfig) -> Optional[float]:
         prepare_store(cfg.tracking.uri)  # before any model is built
     from lab import native_logs  # noqa: PLC0415
 
-    if cfg.task is Task.search and cfg.search.distributed.role is Role.launcher:
-        native_logs.restore_stderr()  # the launcher itself runs no framework
+    if cfg.task is Task.report or (cfg.task is Task.search and cfg.search.distributed.role is Role.launcher):
+        native_logs.restore_stderr()  # a report and the launcher run no framework
     else:
         native_logs.framework_started()
     return TASKS[cfg.task](cfg)

@@ -1,8 +1,10 @@
 """Ablations: statistics by hand, quick settings, and the main job's quick mode for real."""
 
+import csv
 import math
 import subprocess
 import sys
+from pathlib import Path
 from typing import List
 
 import pytest
@@ -189,6 +191,25 @@ def test_main_job_trains_its_networks_and_reproduces_a_b_and_c(tmp_path):
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     check_main_job_record(result.stdout, uri, "plain_vs_residual_quick", seeds=(0, 1, 2, 3, 4))
+    check_main_job_report(uri, tmp_path / "report")
+
+
+def check_main_job_report(uri: str, out: Path) -> None:
+    """`task=report` over the main job's record: its four networks pooled over the five seeds, the
+    verdicts it recomputes from trials.csv reproduced, and the degradation problem found where He
+    et al. put it: in the interaction of depth and connectivity on training error."""
+    result = subprocess.run([sys.executable, "run.py", "task=report", f"tracking.uri={uri}", f"report.out={out}"],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out / "report.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted((row["variant"], row["n"]) for row in rows) == [(v, "5") for v in ("plain20", "plain56", "resnet20", "resnet56")]
+    text = (out / "report.md").read_text()
+    verdict_rows = [line for line in text.splitlines() if line.startswith("| (")]
+    assert len(verdict_rows) == 4 and all(line.rstrip(" |").endswith("reproduced") for line in verdict_rows)
+    train_error = text.split("## Which axes mattered: plain_vs_residual_quick (train_error)", 1)[1].split("## ", 1)[0]
+    [interaction] = [line for line in train_error.splitlines() if line.startswith("| depth:connectivity |")]
+    assert float(interaction.split("|")[3]) < 0.05, train_error
 
 
 def printed_comparison(stdout: str, claim: str) -> List[str]:

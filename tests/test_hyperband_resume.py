@@ -82,7 +82,7 @@ def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung
     numbered on, the optimizer's step count (and so its learning rate) carried on. Every rung
     trains on one max_epochs schedule; the states are deleted when their successor finished or
     the sweep ended. (One sweep for all of it: two would double the test's time.)"""
-    train_module = importlib.import_module("lab.training.train")  # `lab.training.train` is also a function
+    train_module = importlib.import_module("lab.training.train")
 
     fit_and_evaluate = train_module.fit_and_evaluate
 

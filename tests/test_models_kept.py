@@ -21,7 +21,7 @@ from lab.spec_hash import SPEC_HASH_TAG, spec_hash
 from lab.tasks import run_task
 from lab.tracking import tracked_run
 from lab.tracking.models import MODEL_URI_TAG, inference_model, load_logged_model, log_model, register_model
-from lab.training import train
+from lab.training.train import train
 from lab.training.train import training_model
 
 KEEPS = [*FAST_TRAIN, "train.checkpoint=best"]  # after FAST_TRAIN's `none`

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from conftest import FAST_TRAIN, needs_fashion_mnist
 from lab.config import PROJECT_ROOT, run_config
 from lab.errors import NonFiniteLossError
-from lab.training import train
+from lab.training.train import train
 
 EPOCH_METRICS = {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds", "images_per_second"}
 FINAL_METRICS = {"test_loss", "test_accuracy", "params_total", "params_trainable", "params_non_trainable",

@@ -12,7 +12,7 @@ from mlflow.entities import Run
 
 from lab.config import AblationConfig, AxisSpec, RunConfig
 from lab.search.ablation import ALPHA, COLUMNS, MIN_PAIRS, Verdict, fewest_steps, left_out, too_short, value_stats, verdicts
-from lab.training.pruning import PRUNED
+from lab.training.trained import PRUNED
 from lab.training.trained import NOT_TRAINED_TAG
 
 COLUMNS_BEFORE_AXES = ["trial_id", "status"]

@@ -24,10 +24,11 @@ from lab.search.distributed import check_address_free, set_role_environment, wai
 from lab.search.identity import FINGERPRINT_TAG, check_resumable, check_same_as_chief, digest, fingerprint, write_record
 from lab.search.kt_compat import complete_recorded_trials
 from lab.search.ownership import sweep_owner
-from lab.search.sweep import PARENT, LabTuner, Sweep, find_parent, make_oracle
+from lab.search.roles import PARENT, ROLE_TAG, SEARCH_TAG
+from lab.search.sweep import LabTuner, Sweep, find_parent, make_oracle
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
-from lab.training.pruning import PRUNED
+from lab.training.trained import PRUNED
 from lab.overrides import config_yaml, run_params
 
 
@@ -124,7 +125,7 @@ def say_budget_spent(run_cfg: RunConfig, tuner: LabTuner, parent: TrackedRun) ->
 
 
 def parent_tags(run_cfg: RunConfig) -> Dict[str, str]:
-    return {"lab.role": PARENT, "lab.search": run_cfg.search.name, "lab.task": "search",
+    return {ROLE_TAG: PARENT, SEARCH_TAG: run_cfg.search.name, "lab.task": "search",
             FINGERPRINT_TAG: digest(fingerprint(run_cfg)), **runtime.provenance_tags()}
 
 

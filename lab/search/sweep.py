@@ -28,18 +28,18 @@ from lab.search.distributed import serve
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
                                     ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
 from lab.overrides import config_yaml, run_params
+from lab.search.roles import CHILD, EXECUTION, PARENT, ROLE_TAG
 from lab.search.space import space_of, trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.models import MODEL_URI_TAG, delete_model, load_logged_model
 from lab.tracking.runs import Suspended, TrackedRun, experiment_id
 from lab.training.checkpoint import epoch_objective
-from lab.training.pruning import PRUNED_TAG, MedianPruner
+from lab.training.pruning import MedianPruner
+from lab.training.trained import PRUNED_REASON_TAG, PRUNED_TAG
 from lab.training.state import TrainingState
 
-PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
 OBJECTIVE_METRIC = "trial_objective"  # a trial's score as its oracle got it (the mean over executions)
 PRUNED_OBJECTIVE = "pruned_objective"  # a pruned trial's objective where it stopped (scores nothing)
-PRUNED_REASON_TAG = "lab.pruned_reason"
 MODEL_DELETED_TAG = "lab.model_deleted"  # on a trial whose logged model was deleted: why, and its size
 
 
@@ -219,7 +219,7 @@ class Sweep:
         overrides = {**trial_overrides(hp, search.space), **continuation.rung_overrides(search, hp.values)}
         trial_cfg = self.run_cfg.with_overrides(overrides)
         attempt = len(attempts) + 1
-        tags = {"lab.role": CHILD, "lab.parent": self.parent.run_id, "lab.trial": trial.trial_id,
+        tags = {ROLE_TAG: CHILD, "lab.parent": self.parent.run_id, "lab.trial": trial.trial_id,
                 "lab.attempt": str(attempt), "lab.task": "search", **where_it_runs(tuner_id)}
         try:
             with tracked_run(self.run_cfg.tracking, self.trial_name(trial.trial_id, attempt), tags,
@@ -313,7 +313,7 @@ class Sweep:
         results = []
         for index in range(executions):
             cfg = trial_cfg.with_overrides({"seed": trial_cfg.seed + index})
-            tags = {"lab.role": EXECUTION, "lab.parent": child.run_id, "lab.trial": trial_id,
+            tags = {ROLE_TAG: EXECUTION, "lab.parent": child.run_id, "lab.trial": trial_id,
                     "lab.execution": str(index), "lab.task": "search"}
             with tracked_run(self.run_cfg.tracking, f"{child_name}-execution-{index}", tags,
                              parent_run_id=child.run_id) as run:

@@ -20,8 +20,7 @@ from typing import Dict, List, Optional
 import keras
 import numpy as np
 
-PRUNED_TAG = "lab.pruned_at_epoch"
-PRUNED = "PRUNED"  # the trial's status in trials.csv and summary.md
+from lab.training.trained import PRUNED_TAG
 
 
 def median_at(reference: Dict[int, List[float]], epoch: int, min_trials: int) -> Optional[float]:

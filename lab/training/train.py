@@ -24,7 +24,8 @@ from lab.spec_hash import SPEC_HASH_TAG, spec_hash
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
 from lab.training.checkpoint import BestWeights, EarlyStop, epoch_objective, monitored
 from lab.training.optimizers import make_optimizer
-from lab.training.pruning import PRUNED_TAG, MedianPruner
+from lab.training.pruning import MedianPruner
+from lab.training.trained import PRUNED_TAG
 from lab.training import reuse
 from lab.training import state as training_state
 from lab.training.state import TrainingState
@@ -213,6 +214,9 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     if best_val is not None:
         final.update(best_val_accuracy=best_val, best_epoch=best_at)
     epochs = history.history.get("epoch_seconds", [])
+    final["epochs_trained"] = len(history.history.get("loss", []))  # this run's own, as train_steps
+    if epochs:
+        final["epoch_seconds_median"] = float(np.median(epochs))  # what `task=report` compares per epoch
     if len(epochs) > 1:
         final["compile_seconds"] = compile_seconds(epochs)
     if early_stop is not None and early_stop.stopped_epoch is not None:

@@ -9,6 +9,10 @@ from typing import Dict, List, Optional
 
 TRAINED_TAG = "lab.trained"  # "true" or "false" on every training run
 NOT_TRAINED_TAG = "lab.not_trained"  # the reason, on runs that did not train
+# A trial `search.pruner` stopped: its run ends FINISHED with these tags (lab.training.pruning).
+PRUNED_TAG = "lab.pruned_at_epoch"
+PRUNED_REASON_TAG = "lab.pruned_reason"
+PRUNED = "PRUNED"  # the trial's status in trials.csv and summary.md
 
 
 def not_trained_reason(history: Dict[str, List[float]], classes: int, test_loss: Optional[float]) -> Optional[str]:
