@@ -5,7 +5,6 @@ explicit driver path, so Selenium Manager never runs. Screenshots go to test-art
 (or $LAB_TEST_ARTIFACTS/browser/).
 """
 
-import os
 import re
 import struct
 import urllib.parse
@@ -16,22 +15,18 @@ from pathlib import Path
 import keras
 import pytest
 from mlflow.tracking import MlflowClient
-from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from browser import PNG_SIGNATURE, artifacts_folder, headless_chromium, require_chromium
 from conftest import FAST_TRAIN
-from lab.config import PROJECT_ROOT, run_config
+from lab.config import run_config
 from lab.search.run import search
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]  # one sweep and one Chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SWEEP_NAME = "browser"
 EPOCHS = 2
 PER_EPOCH_METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
@@ -52,21 +47,12 @@ class Sweep:
 
 @pytest.fixture(scope="module", autouse=True)
 def chromium_installed():
-    """Skip without Debian's chromium + chromium-driver, or fail where CI demands them."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if not missing:
-        return
-    reason = f"{', '.join(missing)} absent: apt-get install -y chromium chromium-driver"
-    if os.environ.get("LAB_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"LAB_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
+    require_chromium()
 
 
 @pytest.fixture(scope="module")
 def artifacts_dir() -> Path:
-    directory = Path(os.environ.get("LAB_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts")) / "browser"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    return artifacts_folder("browser")
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +83,8 @@ def mlflow_ui(sweep):
 
 @pytest.fixture(scope="module")
 def driver():
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never fetch anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    yield browser
-    browser.quit()
+    with headless_chromium(1600, 1000) as browser:
+        yield browser
 
 
 def visible_text(driver, limit=2000) -> str:

@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
+from browser import PNG_SIGNATURE, artifacts_folder, headless_chromium
 from conftest import USES_KEPT_SWEEP, kept_at
 from lab.config import run_config
 from lab.overrides import config_yaml
@@ -149,15 +152,24 @@ def ablation_rows():
     return rows
 
 
-def test_an_ablation_sweeps_verdicts_are_recomputed_from_its_trials_csv(store, tmp_path):
-    cfg = run_config(["experiment=plain_vs_residual", "quick=true"])
+MAIN_JOB = ["experiment=plain_vs_residual", "quick=true"]
+
+
+@pytest.fixture
+def ablation_store(store):
+    """`store` with the parent of a finished plain_vs_residual sweep: its config.yaml and trials.csv."""
+    cfg = run_config(MAIN_JOB)
     client = MlflowClient(store)
     parent = client.create_run(client.get_experiment_by_name("plain_vs_residual").experiment_id,
                                tags={"lab.role": "parent", "lab.search": cfg.search.name, "lab.task": "search"})
-    rows = ablation_rows()
     client.log_text(parent.info.run_id, config_yaml(cfg), "config.yaml")
-    client.log_text(parent.info.run_id, to_csv(rows, [axis.name for axis in cfg.search.space]), "trials.csv")
+    client.log_text(parent.info.run_id, to_csv(ablation_rows(), [axis.name for axis in cfg.search.space]), "trials.csv")
     client.set_terminated(parent.info.run_id, "FINISHED")
+    return store
+
+
+def test_an_ablation_sweeps_verdicts_are_recomputed_from_its_trials_csv(ablation_store, tmp_path):
+    store, cfg, rows = ablation_store, run_config(MAIN_JOB), ablation_rows()
     collected = read_store(store, ["plain_vs_residual"], None, "test_accuracy")
     (sweep,) = collected.sweeps
     expected = verdicts(rows, cfg.search.ablation, cfg.search.direction)
@@ -193,3 +205,24 @@ def test_the_report_of_a_real_sweep_reads_every_trial_and_says_why_its_untrained
         assert record.left_out == f"did not train: {run.data.tags['lab.not_trained']}"
     assert result.rows == [] and [sweep.name for sweep in result.collected.sweeps] == ["kept"]
     assert "did not train: final training loss" in (result.folder / "report.md").read_text()
+
+
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")  # one Chromium at a time, with test_browser.py's
+def test_the_report_page_renders_in_chromium_with_every_figure_and_row(ablation_store, tmp_path):
+    result = build_report(report_cfg(ablation_store, f"report.out={tmp_path / 'out'}"))
+    with headless_chromium(1400, 1000) as chromium:
+        chromium.get((result.folder / "report.html").as_uri())
+        WebDriverWait(chromium, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        images = chromium.find_elements(By.TAG_NAME, "img")
+        drawn = {image.get_attribute("alt"): chromium.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", image) for image in images}
+        assert sorted(drawn) == sorted(path.name for path in result.folder.glob("*.png")) and len(drawn) == 3
+        assert all(width > 500 for width in drawn.values()), drawn
+        table = "//section[h2[.='Every network trained']]//table[@class='report-table']/tbody/tr"
+        assert len(chromium.find_elements(By.XPATH, table)) == len(result.rows) == 2
+        headings = [h.text for h in chromium.find_elements(By.TAG_NAME, "h2")]
+        assert "Ablation: plain_vs_residual_quick" in headings and "Runs left out" in headings
+        chromium.set_window_size(1400, min(12000, chromium.execute_script("return document.body.scrollHeight") + 100))
+        shot = artifacts_folder("report") / "report_page.png"
+        assert chromium.save_screenshot(str(shot)) and shot.read_bytes().startswith(PNG_SIGNATURE)

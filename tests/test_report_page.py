@@ -1,33 +1,24 @@
 """The report's figures and its self-contained page, from records built by hand: no training, no
-MLflow. The browser test opens report.html over file:// in headless Chromium (Debian's chromium
-and chromium-driver, through an explicit driver path: nothing downloads) and saves a screenshot
-to test-artifacts/report/ (or $LAB_TEST_ARTIFACTS/report/)."""
+MLflow. tests/test_report.py opens a whole report.html in headless Chromium."""
 
 import base64
 import itertools
 import math
-import os
 import struct
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from matplotlib.collections import PathCollection
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-from lab.config import PROJECT_ROOT, AblationConfig, ComparisonConfig, Expectation, Metric
+from browser import PNG_SIGNATURE
+from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric
 from lab.report import figures
 from lab.report.page import render_html, write_html
 from lab.report.records import PooledRow, Section, SweepRecord
 from lab.search.ablation import (BETTER, INCONCLUSIVE, REPRODUCED, SAME, UNDECIDED, PairedDifference,
                                  Verdict)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MiB = 2**20
 NAN = math.nan
 
@@ -227,42 +218,3 @@ def test_write_html_writes_the_rendered_page(report_folder):
 def test_page_names_a_missing_figure(tmp_path):
     with pytest.raises(FileNotFoundError, match="absent.png"):
         render_html("Lab report", [Section("Figures", figures=["absent.png"])], tmp_path)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Skip without Debian's chromium + chromium-driver, or fail where CI demands them."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        reason = f"{', '.join(missing)} absent: apt-get install -y chromium chromium-driver"
-        if os.environ.get("LAB_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"LAB_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never fetch anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    yield browser
-    browser.quit()
-
-
-@pytest.mark.browser
-@pytest.mark.xdist_group("browser")  # one Chromium at a time on two cores, with test_browser.py's
-def test_page_renders_in_chromium_with_its_images_and_table(chromium, report_folder):
-    path = write_html("Lab report", SECTIONS, report_folder)
-    chromium.get(path.as_uri())
-    WebDriverWait(chromium, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
-    images = chromium.find_elements(By.TAG_NAME, "img")
-    widths = [chromium.execute_script("return arguments[0].complete && arguments[0].naturalWidth", i) for i in images]
-    assert len(images) == 2 and all(width > 0 for width in widths), widths
-    assert len(chromium.find_elements(By.CSS_SELECTOR, "table.report-table tbody tr")) == len(SECTIONS[0].rows)
-    assert [h.text for h in chromium.find_elements(By.TAG_NAME, "h2")] == [s.heading for s in SECTIONS]
-    number = chromium.find_element(By.CSS_SELECTOR, "table.report-table tbody td.num")
-    assert number.value_of_css_property("text-align") == "right"
-    directory = Path(os.environ.get("LAB_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts")) / "report"
-    directory.mkdir(parents=True, exist_ok=True)
-    chromium.set_window_size(1280, min(8000, chromium.execute_script("return document.body.scrollHeight") + 100))
-    shot = directory / "report_page.png"
-    assert chromium.save_screenshot(str(shot)) and shot.read_bytes()[:8] == PNG_SIGNATURE
