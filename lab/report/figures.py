@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
 from lab.report.records import PooledRow, SweepRecord  # noqa: E402
@@ -109,6 +110,28 @@ def place_labels(ax, points: Sequence[Tuple[float, float]], labels: Sequence[str
     return texts
 
 
+class CompactLogFormatter(LogFormatter):
+    """Log-axis tick labels as numbers a reader takes in at a glance (`20M`, `300 s`, not
+    `2x10^7`), on the ticks matplotlib's own log formatter chooses to label."""
+
+    def __init__(self, unit: str = ""):
+        super().__init__(labelOnlyBase=False, minor_thresholds=(2, 0.6))
+        self.unit = unit
+
+    def __call__(self, x, pos=None) -> str:
+        if not super().__call__(x, pos):
+            return ""
+        for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if x >= size:
+                return f"{x / size:g}{suffix}{self.unit}"
+        return f"{x:g}{self.unit}"
+
+
+def compact_log_ticks(ax, unit: str = "") -> None:
+    ax.xaxis.set_major_formatter(CompactLogFormatter(unit))
+    ax.xaxis.set_minor_formatter(CompactLogFormatter(unit))
+
+
 def family_colours(rows: Sequence[PooledRow]) -> Dict[str, str]:
     return {family: f"C{index % 10}" for index, family in enumerate(sorted({r.family for r in rows}))}
 
@@ -127,8 +150,7 @@ def draw_rows(ax, rows: Sequence[PooledRow], xs: Sequence[float], areas: Sequenc
 def family_legend(ax, colours: Dict[str, str]) -> None:
     handles = [Line2D([], [], marker="o", linestyle="", markersize=8, markerfacecolor=colour, alpha=0.7,
                       markeredgecolor="black", label=family) for family, colour in colours.items()]
-    ax.add_artist(ax.legend(handles=handles, title="family", loc="upper left", bbox_to_anchor=(1.02, 1),
-                            fontsize="small"))
+    ax.legend(handles=handles, title="family", loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")
 
 
 def nice_below(value: float) -> float:
@@ -211,7 +233,10 @@ def cost_plot(rows: List[PooledRow], metric: str, size: str) -> Tuple[Figure, Li
 
     def finish(ax) -> None:
         if largest:
+            if ax.get_legend() is not None:
+                ax.add_artist(ax.get_legend())  # kept: the size legend below replaces ax's own legend
             size_legend(ax, size, largest)
+        compact_log_ticks(ax)
         ax.set_xlabel("MACs per example (log scale)")
         ax.set_title(f"{metric_title(metric)} vs operations (Canziani et al. 2016), the lab's runs\n"
                      f"circle area: {'activations per example' if size == 'activations' else 'parameters'}")
@@ -236,7 +261,8 @@ def wall_time_plot(rows: List[PooledRow], metric: str) -> Tuple[Figure, List[Ann
              "compare runs of one device."]
 
     def finish(ax) -> None:
-        ax.set_xlabel("training wall time per run, median over seeds (seconds, log scale)")
+        compact_log_ticks(ax, " s")
+        ax.set_xlabel("training wall time per run, median over seeds (log scale)")
         ax.set_title(f"{metric_title(metric)} vs training time: \"width is more computationally efficient "
                      "than depth\"?\n(Zagoruyko & Komodakis 2016), the lab's runs")
 
