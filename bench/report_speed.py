@@ -5,7 +5,8 @@ The store is made for the measure: 50 runs logged directly with what a real tria
 ~190 config params, spec hash, device and trained tags, final metrics, a 10-epoch curve), as
 10 networks x 5 seeds over two experiments, plus one ablation sweep's parent (the main job's
 config.yaml and a 20-row trials.csv), so every part of the report runs: pooling, both cost
-figures, the forest plot, the two-way analysis and the page. Counts MLflow's queries too.
+figures, the forest plot, the two-way analysis and the page. (That it makes one query per experiment is
+tested: tests/test_report.py.)
 
     .venv/bin/python bench/report_speed.py [--runs 50] [--out results/cpu/report_speed.json]
 """

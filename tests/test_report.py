@@ -97,6 +97,24 @@ def test_runs_pool_by_what_they_trained_across_experiments_with_exact_means_and_
     assert collected.other_runs == 1
 
 
+def test_reading_a_store_makes_one_run_query_per_experiment_and_none_per_run(store, monkeypatch):
+    calls = {"search_runs": 0, "get_run": 0, "get_metric_history": 0}
+
+    def counted(name):
+        original = getattr(MlflowClient, name)
+
+        def call(self, *args, **kwargs):
+            calls[name] += 1
+            return original(self, *args, **kwargs)
+        return call
+
+    for name in calls:
+        monkeypatch.setattr(MlflowClient, name, counted(name))
+    collected = read_store(store, None, None, "test_accuracy")
+    assert len(collected.runs) == 9 and len(collected.experiments) == 3  # Default, deep_vs_wide, plain_vs_residual
+    assert calls == {"search_runs": 3, "get_run": 0, "get_metric_history": 0}
+
+
 def test_a_report_is_written_whole_and_logged_to_the_experiment_reports(store, tmp_path):
     result = build_report(report_cfg(store, f"report.out={tmp_path / 'out'}", "report.experiments=[plain_vs_residual]"))
     folder = tmp_path / "out"
