@@ -244,3 +244,11 @@ def test_the_report_page_renders_in_chromium_with_every_figure_and_row(ablation_
         chromium.set_window_size(1400, min(12000, chromium.execute_script("return document.body.scrollHeight") + 100))
         shot = artifacts_folder("report") / "report_page.png"
         assert chromium.save_screenshot(str(shot)) and shot.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_a_remote_store_is_checked_reachable_before_anything_is_read():
+    from lab.preflight import preflight  # noqa: PLC0415
+    from lab.tracking.server import TrackingUnreachableError, free_port  # noqa: PLC0415
+
+    with pytest.raises(TrackingUnreachableError, match="tracking.uri=http://127.0.0.1"):
+        preflight(report_cfg(f"http://127.0.0.1:{free_port()}"))
