@@ -9,6 +9,7 @@ objects by `to_run_config`, also before any work starts.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
@@ -646,6 +647,7 @@ class RunConfig:
         return to_run_config(apply_overrides(OmegaConf.structured(self), overrides, variant_node))
 
 
+@functools.cache  # once per process: storing turns each schema into a config node again (about 0.2 s)
 def register_configs() -> None:
     """Registers the schemas with Hydra. Config files select theirs in their defaults list:
     `- /schema/model/resnet@_here_`."""

@@ -45,6 +45,9 @@ needs_fashion_mnist = pytest.mark.skipif(
 JIT = "true" if keras.backend.backend() == "jax" else "false"
 # No model logged: the tests of kept models (test_models_kept.py) log theirs; elsewhere it is time.
 FAST_TRAIN = [f"train.jit_compile={JIT}", "train.verbose=0", "train.batch_size=32", "train.checkpoint=none"]
+# ResNet-8 (one basic block per stage): the ResNet code paths, a third of ResNet-20's layers to
+# build, trace and compile, for tests about the lab around a network rather than the network.
+TINY_RESNET = ["model=resnet20", "model.stages.0.blocks=1", "model.stages.1.blocks=1", "model.stages.2.blocks=1"]
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import FAST_TRAIN
+from conftest import FAST_TRAIN, TINY_RESNET
 from lab.config import run_config
 from lab.data import load_splits
 from lab.search import continuation
@@ -154,8 +154,7 @@ def test_a_saved_state_is_the_last_epoch_and_loads_into_a_fresh_model_exactly(tr
     from lab.tracking import tracked_run
     from lab.training.train import compile_model, fit_and_evaluate, seeded_network, training_model
 
-    overrides = ["data=synthetic", "data.train_size=64", "data.test_size=16", "model=resnet20", "model.stages.0.blocks=1",
-                 "model.stages.1.blocks=1", "model.stages.2.blocks=1", *FAST_TRAIN, "train.checkpoint=best",
+    overrides = ["data=synthetic", "data.train_size=64", "data.test_size=16", *TINY_RESNET, *FAST_TRAIN, "train.checkpoint=best",
                  "train.epochs=2", "train.lr=0.05", *tracking]
     cfg = run_config(overrides)
     splits = load_splits(cfg.data, cfg.seed)

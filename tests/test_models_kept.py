@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import FAST_TRAIN
+from conftest import FAST_TRAIN, TINY_RESNET
 from lab.config import TrackingConfig, compose, run_config
 from lab.data import load_splits
 from lab.evaluate import ModelNotFoundError, evaluate
@@ -25,8 +25,7 @@ from lab.training.train import train
 from lab.training.train import training_model
 
 KEEPS = [*FAST_TRAIN, "train.checkpoint=best"]  # after FAST_TRAIN's `none`
-SMALL = ["data=synthetic", "data.train_size=192", "data.test_size=64", "model=resnet20", "model.stages.0.blocks=1",
-         "model.stages.1.blocks=1", "model.stages.2.blocks=1"]
+SMALL = ["data=synthetic", "data.train_size=192", "data.test_size=64", *TINY_RESNET]
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import FAST_TRAIN
+from conftest import FAST_TRAIN, TINY_RESNET
 from lab.config import PROJECT_ROOT, run_config
 from lab.errors import ConfigValueError
 from lab.search.run import search
 
-SWEEP = ["task=search", "data=synthetic", "model=resnet20", "train.epochs=1", *FAST_TRAIN]
+SWEEP = ["task=search", "data=synthetic", *TINY_RESNET, "train.epochs=1", *FAST_TRAIN]
 
 
 def sweep_runs(uri):

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import FAST_TRAIN, needs_fashion_mnist
+from conftest import FAST_TRAIN, TINY_RESNET, needs_fashion_mnist
 from lab.config import PROJECT_ROOT, run_config
 from lab.errors import NonFiniteLossError
 from lab.training.train import train
@@ -22,7 +22,7 @@ from lab.training.train import train
 EPOCH_METRICS = {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds", "images_per_second"}
 FINAL_METRICS = {"test_loss", "test_accuracy", "params_total", "params_trainable", "params_non_trainable",
                  "macs", "activations", "activation_bytes"}
-SYNTHETIC = ["data=synthetic", "model=resnet20", *FAST_TRAIN]
+SYNTHETIC = ["data=synthetic", *TINY_RESNET, *FAST_TRAIN]
 
 
 def runs(uri, experiment="test"):
@@ -33,7 +33,7 @@ def runs(uri, experiment="test"):
 
 @needs_fashion_mnist
 def test_one_epoch_on_real_fashion_mnist_records_one_finished_run(tracking):
-    result = train(run_config(["data=fashion_mnist", "data.limit=400", "train.epochs=1", *FAST_TRAIN, *tracking]))
+    result = train(run_config(["data=fashion_mnist", "data.limit=400", "train.epochs=1", *TINY_RESNET, *FAST_TRAIN, *tracking]))
     client, [run] = runs(tracking.uri)
     assert run.info.status == "FINISHED" and run.info.run_id == result.run_id
 
