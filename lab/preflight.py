@@ -12,7 +12,7 @@ from lab.errors import require
 
 
 def preflight(cfg: RunConfig) -> None:
-    """Raises the bad input a `train`, `search`, `evaluate` or `list` task would meet later, without Keras."""
+    """Raises the bad input a `train`, `search`, `evaluate`, `list` or `report` task would meet later, without Keras."""
     if (cfg.task is Task.list and cfg.list.trained) or cfg.task is Task.report:
         from lab.tracking.server import check_reachable  # noqa: PLC0415
 

@@ -142,7 +142,70 @@ def test_a_report_is_written_whole_and_logged_to_the_experiment_reports(store, t
 def test_bad_input_names_what_was_wrong_and_writes_no_report(store, tmp_path, overrides, message):
     with pytest.raises(ReportInputError, match=message.replace("[", r"\[")):
         build_report(report_cfg(store, f"report.out={tmp_path / 'out'}", *overrides))
-    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_error_while_writing_leaves_no_half_report(store, tmp_path, monkeypatch):
+    import lab.report.page  # noqa: PLC0415
+
+    def broken(*args, **kwargs):
+        (args[2] / "report.html").write_text("half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lab.report.page, "write_html", broken)
+    with pytest.raises(OSError, match="disk full"):
+        build_report(report_cfg(store, f"report.out={tmp_path / 'out'}"))
+    assert list(tmp_path.iterdir()) == [tmp_path / "mlflow.db"]  # neither the folder nor its staging copy
+
+
+def logged(client, experiment_id: str, tags, params, metrics=None, status="FINISHED", start=0, seconds=1.0) -> str:
+    """A run with exactly these tags, params and final metrics, from `start` (ms) for `seconds`."""
+    run = client.create_run(experiment_id, start_time=1_000_000 + start, tags=tags)
+    client.log_batch(run.info.run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in (metrics or {}).items()],
+                     params=[Param(k, str(v)) for k, v in params.items()])
+    client.set_terminated(run.info.run_id, status, end_time=1_000_000 + start + int(seconds * 1000))
+    return run.info.run_id
+
+
+def test_a_seed_counts_once_and_executions_and_rungs_are_read_through_the_runs_above_them(tmp_path, empty_store):
+    """A trial of two executions killed after its first, then retried; a Hyperband rung that
+    continued another; a bench run and a NaN run of the same network."""
+    shutil.copyfile(empty_store, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("sweeps")
+    parent = logged(client, exp, {"lab.role": "parent", "lab.search": "s"}, {})  # reported nothing: no trials.csv
+    described = {"model.name": "resnet20", "model.family": "resnet", "data.name": "synthetic", "hp.lr": 0.1,
+                 "hp.tuner/epochs": 3, "hp.tuner/bracket": 0, "search.space.0.name": "lr", "search.space.0.path": "train.lr"}
+    trial = {"lab.role": "trial", "lab.parent": parent, "lab.trial": "0", "lab.device": "cpu"}
+    killed = logged(client, exp, trial, described, status="KILLED", start=0)
+    retried = logged(client, exp, trial, described, start=10_000)
+    execution = {"lab.role": "execution", "lab.trial": "0", SPEC_HASH_TAG: "ccc", "lab.trained": "true"}
+    first = logged(client, exp, {**execution, "lab.parent": killed}, {"seed": 0}, {"test_accuracy": 0.70}, start=1)
+    again = logged(client, exp, {**execution, "lab.parent": retried}, {"seed": 0}, {"test_accuracy": 0.72}, start=10_001)
+    other = logged(client, exp, {**execution, "lab.parent": retried}, {"seed": 1}, {"test_accuracy": 0.74}, start=20_000)
+    logged(client, exp, {SPEC_HASH_TAG: "ccc", "lab.task": "bench", "lab.trained": "true"}, {**described, "seed": 2},
+           {"test_accuracy": 0.99})
+    logged(client, exp, {SPEC_HASH_TAG: "ccc", "lab.trained": "true"}, {**described, "seed": 3}, {"test_accuracy": math.nan})
+    rung = {"lab.role": "trial", "lab.parent": parent, "lab.device": "cpu", "lab.trained": "true"}
+    logged(client, exp, {**rung, "lab.trial": "1", SPEC_HASH_TAG: "r1"}, {**described, "seed": 0}, {"test_accuracy": 0.6},
+           seconds=10)
+    logged(client, exp, {**rung, "lab.trial": "2", SPEC_HASH_TAG: "r2", "lab.continued_from": "1"},
+           {**described, "seed": 0}, {"test_accuracy": 0.8}, start=30_000, seconds=5)
+
+    collected = read_store(uri, None, None, "test_accuracy")
+    rows = {row.spec_hash: row for row in pooled_rows(collected.runs, "test_accuracy")}
+    # No Hyperband bookkeeping (tuner/epochs) in the name; the hash tells apart three networks of one name.
+    assert (rows["ccc"].n, rows["ccc"].mean, rows["ccc"].variant) == (2, pytest.approx(0.73), "resnet20 lr=0.1 [ccc]")
+    assert rows["ccc"].devices == ("cpu",) and sorted(rows["ccc"].run_ids) == sorted([again, other])
+    assert (rows["r1"].wall_per_run, rows["r2"].wall_per_run) == (10.0, 15.0)  # the rung with the rung before it
+    reasons = {run.run_id: run.left_out for run in collected.runs if run.left_out}
+    assert reasons[first] == f"seed 0 again: run {again} (the latest) counts"
+    assert sorted(reasons.values())[-1] == "test_accuracy is nan" and len(reasons) == 2
+    assert collected.other_runs == 3  # the two trial runs above their executions, the bench run
+    assert collected.sweep_notes == [f"sweep s (sweeps, run {parent}): no trials.csv or config.yaml (a sweep writes "
+                                     "trials.csv when it reports: still running, or stopped before)"]
+    assert [row.spec_hash for row in pooled_rows(collected.runs, "test_loss_is_lower")] == ["r1", "ccc", "r2"]
 
 
 def test_an_empty_store_exits_2_with_one_line_and_creates_nothing(tmp_path, empty_store):

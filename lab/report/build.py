@@ -79,7 +79,7 @@ def write_report(collected: Collected, rows: List[PooledRow], report: ReportTask
     from lab.report.page import write_html  # noqa: PLC0415
 
     sections = [say.read_section(collected, rows, report.metric), say.table_section(rows, report.metric),
-                say.figure_section(cost_figures(rows, report, folder)), *ablation_sections(collected, folder),
+                say.figure_section(cost_figures(rows, report, folder), report.metric), *ablation_sections(collected, folder),
                 *importance_sections(collected), say.left_out_section(collected)]
     (folder / "report.md").write_text(markdown(TITLE, sections))
     (folder / "report.csv").write_text(pooled_csv(rows))

@@ -9,18 +9,19 @@ execution logs only its seed, so its model, data and device come from its trial'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional
+import math
+from dataclasses import dataclass, field, replace
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from lab.errors import LabError
 from lab.report.records import RunRecord, SweepRecord
-from lab.search.roles import PARENT, ROLE_TAG, SEARCH_TAG
+from lab.search.roles import CONTINUED_FROM_TAG, PARENT, PARENT_TAG, ROLE_TAG, SEARCH_TAG, TRIAL_TAG
 from lab.spec_hash import SPEC_HASH_TAG
 from lab.tracking.uris import sqlite_file
 from lab.training.trained import NOT_TRAINED_TAG, PRUNED_REASON_TAG, PRUNED_TAG, TRAINED_TAG
 
+KERAS_TUNER_KEYS = "hp.tuner/"  # Hyperband's bookkeeping in a trial's values: its bracket, round, epochs
 REPORTS_EXPERIMENT = "reports"  # where `task=report` logs its own runs; never read back as results
-PARENT_TAG = "lab.parent"
 ERROR_TAG = "lab.error"
 
 
@@ -32,7 +33,8 @@ class ReportInputError(LabError):
 @dataclass
 class Collected:
     """What the store holds for a report: the training runs (pooled or left out, each with why),
-    the sweeps, and how many runs were neither (parents, evaluations, runs older than spec hashes)."""
+    the sweeps, and how many runs were neither (evaluations, benchmarks, the trial runs above
+    several executions, runs older than spec hashes)."""
 
     uri: str
     experiments: List[str]
@@ -97,7 +99,8 @@ def variant_label(params: Dict[str, str]) -> str:
     (`resnet20 width=1.5`): the same variant under another axis value is another network."""
     paths = axis_paths(params)
     changed = [f"{key[3:]}={value}" for key, value in sorted(params.items())
-               if key.startswith("hp.") and paths.get(key[3:]) not in ("seed", "model")]
+               if key.startswith("hp.") and not key.startswith(KERAS_TUNER_KEYS)
+               and paths.get(key[3:]) not in ("seed", "model")]
     return " ".join([params.get("model.name", "?"), *changed])
 
 
@@ -115,31 +118,68 @@ def left_out_reason(run, metric: str) -> Optional[str]:
         return f"did not train: {tags.get(NOT_TRAINED_TAG, 'no reason recorded')}"
     if metric not in run.data.metrics:
         return f"logged no {metric}"
+    if not math.isfinite(run.data.metrics[metric]):
+        return f"{metric} is {run.data.metrics[metric]}"
     return None
 
 
-def number(metrics: Dict[str, float], key: str, kind=int):
+def metric_value(metrics: Dict[str, float], key: str, kind=int):
     return kind(metrics[key]) if key in metrics else None
 
 
-def run_record(run, experiment: str, runs: Dict[str, object], metric: str) -> RunRecord:
+def wall_seconds(run) -> Optional[float]:
+    return (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None
+
+
+def finished_trials(runs: Dict[str, object]) -> Dict[Tuple[str, str], object]:
+    """{(parent run, trial id): its FINISHED attempt}: where a continued Hyperband rung finds the
+    rung it went on from."""
+    return {(run.data.tags.get(PARENT_TAG), run.data.tags[TRIAL_TAG]): run for run in runs.values()
+            if run.info.status == "FINISHED" and TRIAL_TAG in run.data.tags}
+
+
+def with_earlier_rungs(run, trials: Dict[Tuple[str, str], object]) -> Optional[float]:
+    """A run's wall time, plus, for a Hyperband rung that continued another, the rungs it went
+    on from: what its network cost to train, which its metric measures."""
+    total, seen = wall_seconds(run), 0
+    while total is not None and CONTINUED_FROM_TAG in run.data.tags and seen < 50:
+        run = trials.get((run.data.tags.get(PARENT_TAG), run.data.tags[CONTINUED_FROM_TAG]))
+        earlier = wall_seconds(run) if run is not None else None
+        total, seen = (total + earlier if earlier is not None else None), seen + 1
+    return total
+
+
+def run_record(run, experiment: str, runs: Dict[str, object], trials, metric: str) -> RunRecord:
     """A training run as the report sees it."""
     described = described_by(run, runs)
     params, metrics = described.data.params, run.data.metrics
     seed = run.data.params.get("seed", params.get("seed"))
-    wall = (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else None
-    epochs = number(metrics, "epochs_trained")
+    wall = with_earlier_rungs(run, trials)
+    epochs = metric_value(metrics, "epochs_trained")
     if epochs is None and "train.epochs" in params:  # a run logged before `epochs_trained` was
         epochs = int(params["train.epochs"]) - int(metrics.get("initial_epoch", 0))
     return RunRecord(
         run_id=run.info.run_id, experiment=experiment, status=run.info.status, spec_hash=run.data.tags[SPEC_HASH_TAG],
         variant=variant_label(params), family=params.get("model.family", "?"), data=params.get("data.name", "?"),
         seed=int(seed) if seed is not None else None, metric=metrics.get(metric),
-        params=number(metrics, "params_total"), macs=number(metrics, "macs"),
-        activation_bytes=number(metrics, "activation_bytes"), best_epoch=number(metrics, "best_epoch"),
-        wall_seconds=wall, epochs=epochs, epoch_seconds=number(metrics, "epoch_seconds_median", float),
+        params=metric_value(metrics, "params_total"), macs=metric_value(metrics, "macs"),
+        activation_bytes=metric_value(metrics, "activation_bytes"), best_epoch=metric_value(metrics, "best_epoch"),
+        wall_seconds=wall, epochs=epochs, epoch_seconds=metric_value(metrics, "epoch_seconds_median", float),
         device=run.data.tags.get("lab.device") or described.data.tags.get("lab.device", "?"),
-        sweep=sweep_of(run, runs), left_out=left_out_reason(run, metric))
+        sweep=sweep_of(run, runs), left_out=left_out_reason(run, metric), started=run.info.start_time or 0)
+
+
+def one_run_per_seed(runs: List[RunRecord]) -> List[RunRecord]:
+    """Of the counting runs of one network with one seed (a retried trial's executions, the same
+    network and seed in two experiments), the latest counts and the others are left out, saying
+    which: a sample of n seeds is n runs, not n plus their repeats."""
+    latest: Dict[Tuple[str, Optional[int]], RunRecord] = {}
+    for run in sorted((run for run in runs if run.left_out is None), key=lambda run: run.started):
+        latest[(run.spec_hash, run.seed)] = run
+    kept = {run.run_id for run in latest.values()}
+    return [run if run.left_out is not None or run.run_id in kept else
+            replace(run, left_out=f"seed {run.seed} again: run {latest[(run.spec_hash, run.seed)].run_id} (the latest) counts")
+            for run in runs]
 
 
 def read_store(uri: str, names: Optional[List[str]], data: Optional[str], metric: str) -> Collected:
@@ -153,13 +193,14 @@ def read_store(uri: str, names: Optional[List[str]], data: Optional[str], metric
     if database is not None and not database.exists():  # MlflowClient would create an empty one
         raise ReportInputError(f"tracking.uri={uri}: no such store ({database} does not exist): nothing to report")
     client = MlflowClient(uri)
-    experiments = chosen_experiments(client, uri, names)
+    experiments = chosen_experiments(client, uri, list(dict.fromkeys(names)) if names else names)
     collected = Collected(uri, [experiment.name for experiment in experiments])
     for experiment in experiments:
         runs = {run.info.run_id: run for run in experiment_runs(client, experiment.experiment_id)}
+        trials = finished_trials(runs)
         for run in runs.values():
-            if SPEC_HASH_TAG in run.data.tags:
-                record = run_record(run, experiment.name, runs, metric)
+            if SPEC_HASH_TAG in run.data.tags and run.data.tags.get("lab.task") != "bench":  # bench: timing data
+                record = run_record(run, experiment.name, runs, trials, metric)
                 if data is None or record.data == data:
                     collected.runs.append(record)
                     collected.metrics_seen.update(run.data.metrics)
@@ -171,4 +212,5 @@ def read_store(uri: str, names: Optional[List[str]], data: Optional[str], metric
                     collected.sweep_notes.append(note)
             else:
                 collected.other_runs += 1
+    collected.runs = one_run_per_seed(collected.runs)
     return collected

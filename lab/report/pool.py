@@ -18,7 +18,7 @@ from lab.report.records import PooledRow, RunRecord
 CONFIDENCE = 0.95
 
 
-def lower_is_better(metric: str) -> bool:
+def metric_falls_as_better(metric: str) -> bool:
     """A loss or an error falls as a network improves; anything else (accuracy) rises."""
     return "loss" in metric or "error" in metric
 
@@ -79,7 +79,7 @@ def pooled_rows(runs: List[RunRecord], metric: str) -> List[PooledRow]:
         if run.left_out is None:
             groups.setdefault(run.spec_hash, []).append(run)
     rows = told_apart([pooled_row(spec_hash, group) for spec_hash, group in groups.items()])
-    sign = 1 if lower_is_better(metric) else -1
+    sign = 1 if metric_falls_as_better(metric) else -1
     return sorted(rows, key=lambda row: (sign * row.mean, row.variant))
 
 

@@ -30,12 +30,13 @@ class RunRecord:
     macs: Optional[int]  # multiply-accumulates per example
     activation_bytes: Optional[int]  # forward activations per example, in bytes
     best_epoch: Optional[int]
-    wall_seconds: Optional[float]  # the run's start to end
+    wall_seconds: Optional[float]  # start to end (a continued Hyperband rung: with the rungs before it)
     epochs: Optional[int]  # epochs it trained
     epoch_seconds: Optional[float]  # its median epoch (metric epoch_seconds_median)
     device: str  # tag lab.device: "cpu", "gpu:NVIDIA H200"
     sweep: Optional[str] = None  # tag lab.search of its sweep, for a trial or execution
     left_out: Optional[str] = None
+    started: int = 0  # start time, ms since the epoch
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,11 @@ class AxisImportance:
     rows: List[Importance] = field(default_factory=list)
     limits: str = ""
     skipped: Optional[str] = None
+
+    @property
+    def is_anova(self) -> bool:
+        """An analysis of variance (F and p per axis), as opposed to a forest's importances."""
+        return any(row.p is not None for row in self.rows)
 
 
 @dataclass

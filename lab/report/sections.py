@@ -8,23 +8,24 @@ from typing import Dict, List
 
 from lab.report import tables
 from lab.report.collect import Collected
-from lab.report.pool import CONFIDENCE, left_out_runs, lower_is_better
+from lab.report.pool import CONFIDENCE, left_out_runs, metric_falls_as_better
 from lab.report.records import AxisImportance, PooledRow, Section, SweepRecord
 
 POOLING = ("Runs are pooled by `lab.spec_hash`, a hash of the model spec, the data and the training protocol (not the "
-           "seed, not the sweep): the same network trained the same way under two experiments is one row. Only runs "
-           "that finished and trained count; failed, killed, pruned and untrained runs are listed at the end with why. "
+           "seed, not the sweep): the same network trained the same way under two experiments is one row, with one "
+           "run per seed (the latest, where a seed ran twice). Only runs that finished and trained count; failed, killed, pruned and untrained runs are listed at the end with why. "
            f"Mean ± sample standard deviation over seeds; the {CONFIDENCE:.0%} interval is Student's t on the mean "
            "(n − 1 degrees of freedom), absent for one seed.")
 
 
 def read_section(collected: Collected, rows: List[PooledRow], metric: str) -> Section:
     pooled = sum(row.n for row in rows)
-    direction = "lower" if lower_is_better(metric) else "higher"
+    direction = "lower" if metric_falls_as_better(metric) else "higher"
     paragraphs = [f"Store {collected.uri}; experiments: {', '.join(collected.experiments) or 'none'}.",
                   f"{len(collected.runs)} training runs read: {pooled} pooled into {len(rows)} networks, "
-                  f"{len(collected.runs) - pooled} left out. {collected.other_runs} other runs (sweep parents, "
-                  "evaluations, runs recorded before spec hashes) are not training results.",
+                  f"{len(collected.runs) - pooled} left out. {collected.other_runs} other runs (evaluations, "
+                  "benchmarks, trial runs above their executions, runs recorded before spec hashes) are not training "
+                  f"results. Sweeps read: {len(collected.sweeps)}.",
                   f"Compared on {metric} ({direction} is better). " + POOLING]
     return Section("What was read", paragraphs + collected.sweep_notes)
 
@@ -35,11 +36,12 @@ def table_section(rows: List[PooledRow], metric: str) -> Section:
                    tables.row_columns(metric), [tables.row_cells(row) for row in rows])
 
 
-def figure_section(figures: Dict[str, str]) -> Section:
+def figure_section(figures: Dict[str, str], metric: str) -> Section:
     return Section("What each network costs for what it gives",
-                   ["Left: accuracy against operations, as Canziani et al. 2016 draw published ImageNet models, for the "
-                    "lab's own runs. Right: against training wall time, the deep-vs-wide question (\"width is more "
-                    "computationally efficient than depth\", Zagoruyko & Komodakis 2016). Error bars: 95% intervals."],
+                   [f"First: {metric} against operations, as Canziani et al. 2016 draw published ImageNet models' "
+                    "accuracy, for the lab's own runs. Second: against training wall time (a continued Hyperband rung "
+                    "with the rungs before it), the deep-vs-wide question (\"width is more computationally efficient "
+                    "than depth\", Zagoruyko & Komodakis 2016). Error bars: 95% intervals."],
                    figures=[name for name in figures.values()])
 
 

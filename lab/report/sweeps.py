@@ -44,8 +44,10 @@ def sweep_record(client, parent, experiment: str) -> Tuple[Optional[SweepRecord]
 
     name, run_id = parent.data.tags.get(SEARCH_TAG, "?"), parent.info.run_id
     trials, config = artifact_text(client, run_id, "trials.csv"), artifact_text(client, run_id, "config.yaml")
-    if trials is None or config is None:
-        return None, f"sweep {name} ({experiment}, run {run_id}): no trials.csv yet (not reported: still running, or stopped)"
+    missing = [artifact for artifact, text in (("trials.csv", trials), ("config.yaml", config)) if text is None]
+    if missing:
+        return None, (f"sweep {name} ({experiment}, run {run_id}): no {' or '.join(missing)} (a sweep writes trials.csv "
+                      "when it reports: still running, or stopped before)")
     try:
         search = search_config(config)
     except Exception as error:  # noqa: BLE001  (a config an older or newer lab wrote)

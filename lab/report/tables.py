@@ -75,16 +75,17 @@ def verdict_cells(sweep: SweepRecord) -> List[List[str]]:
 
 
 VERDICT_COLUMNS = ["claim", "difference", "metric", "pairs", "mean", "95% interval", "p (Holm)", "verdict", "paper's claim"]
+
+
 def importance_columns(found: AxisImportance) -> List[str]:
     """F and its p for an analysis of variance; the permutation importance for a forest."""
-    if any(row.p is not None for row in found.rows):
+    if found.is_anova:
         return ["axis", "F", "p", "share of the variance"]
     return ["axis", "importance (drop in R²)", "share of the importance"]
 
 
 def importance_cells(found: AxisImportance) -> List[List[str]]:
-    anova = any(row.p is not None for row in found.rows)
-    return [[row.axis, f"{row.statistic:.4g}", *([f"{row.p:.3g}"] if anova else []), f"{row.share:.1%}"]
+    return [[row.axis, f"{row.statistic:.4g}", *([f"{row.p:.3g}"] if found.is_anova else []), f"{row.share:.1%}"]
             for row in found.rows]
 
 

@@ -29,6 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from lab.config import SearchConfig, TunerName
+from lab.search.roles import CONTINUED_FROM_TAG
 from lab.tracking.runs import TrackedRun, delete_artifact_folder
 from lab.training import state as training_state
 from lab.training.state import TrainingState
@@ -37,7 +38,6 @@ STATE_DIR = "continuation"  # the artifact folder of a trial's run that holds it
 STATE_FILE = "state.npz"
 STATE_TAG = "lab.continuation_state"  # on a run holding its state: where (continuation/state.npz)
 DELETED_TAG = "lab.continuation_deleted"  # on a run whose state is gone: its size, and when it went
-CONTINUED_FROM_TAG = "lab.continued_from"  # on a trial that continued another: that trial's id
 NOT_CONTINUED_TAG = "lab.not_continued"  # on a promoted trial trained from scratch: why
 STATE_BYTES = "continuation_bytes"  # metric of a run that kept its state: the file's size
 # keras-tuner's Hyperband values of a trial
