@@ -6,7 +6,6 @@ import importlib
 import os
 import platform
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional

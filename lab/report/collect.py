@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from lab.errors import LabError
 from lab.report.records import RunRecord, SweepRecord
 from lab.search.roles import CONTINUED_FROM_TAG, PARENT, PARENT_TAG, ROLE_TAG, SEARCH_TAG, TRIAL_TAG
 from lab.spec_hash import SPEC_HASH_TAG
+from lab.tracking.runs import ERROR_TAG, every_run
 from lab.tracking.uris import sqlite_file
 from lab.training.trained import NOT_TRAINED_TAG, PRUNED_REASON_TAG, PRUNED_TAG, TRAINED_TAG
 
 KERAS_TUNER_KEYS = "hp.tuner/"  # Hyperband's bookkeeping in a trial's values: its bracket, round, epochs
 REPORTS_EXPERIMENT = "reports"  # where `task=report` logs its own runs; never read back as results
-ERROR_TAG = "lab.error"
 
 
 class ReportInputError(LabError):
@@ -57,17 +57,6 @@ def chosen_experiments(client, uri: str, names: Optional[List[str]]) -> list:
         raise ReportInputError(f"report.experiments names {', '.join(missing)}, which {uri} does not hold; "
                                f"its experiments: {there}")
     return [active[name] for name in names]
-
-
-def experiment_runs(client, experiment_id: str) -> Iterator[object]:
-    """Every run of one experiment, page by page of one query."""
-    token = None
-    while True:
-        page = client.search_runs([experiment_id], max_results=1000, page_token=token)
-        yield from page
-        token = page.token
-        if not token:
-            return
 
 
 def described_by(run, runs: Dict[str, object]):
@@ -196,7 +185,7 @@ def read_store(uri: str, names: Optional[List[str]], data: Optional[str], metric
     experiments = chosen_experiments(client, uri, list(dict.fromkeys(names)) if names else names)
     collected = Collected(uri, [experiment.name for experiment in experiments])
     for experiment in experiments:
-        runs = {run.info.run_id: run for run in experiment_runs(client, experiment.experiment_id)}
+        runs = {run.info.run_id: run for run in every_run(client, [experiment.experiment_id])}
         trials = finished_trials(runs)
         for run in runs.values():
             if SPEC_HASH_TAG in run.data.tags and run.data.tags.get("lab.task") != "bench":  # bench: timing data

@@ -12,8 +12,7 @@ from mlflow.entities import Run
 
 from lab.config import AblationConfig, AxisSpec, RunConfig
 from lab.search.ablation import ALPHA, COLUMNS, MIN_PAIRS, Verdict, fewest_steps, left_out, too_short, value_stats, verdicts
-from lab.training.trained import PRUNED
-from lab.training.trained import NOT_TRAINED_TAG
+from lab.training.trained import NOT_TRAINED_TAG, PRUNED
 
 COLUMNS_BEFORE_AXES = ["trial_id", "status"]
 COLUMNS_AFTER_AXES = ["params_total", "macs", "train_steps", "best_epoch", "best_objective", "train_loss", "train_error",

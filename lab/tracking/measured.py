@@ -37,17 +37,12 @@ def finished_model_runs(uri: str) -> Iterator[object]:
         return
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
+    from lab.tracking.runs import every_run  # noqa: PLC0415
+
     client = MlflowClient(uri)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]
-    if not experiments:
-        return
-    token = None
-    while True:
-        page = client.search_runs(experiments, filter_string=QUERY, max_results=1000, page_token=token)
-        yield from page
-        token = page.token
-        if not token:
-            return
+    if experiments:
+        yield from every_run(client, experiments, QUERY)
 
 
 def counts(run) -> bool:

@@ -49,6 +49,18 @@ def delete_artifact_folder(artifact_uri: str, folder: str) -> None:
         pass
 
 
+def every_run(client: MlflowClient, experiment_ids, filter_string: str = "") -> Iterator[object]:
+    """Every run of `experiment_ids` that `filter_string` selects, page by page of one query
+    (MLflow returns at most 1,000 runs a page)."""
+    token = None
+    while True:
+        page = client.search_runs(list(experiment_ids), filter_string=filter_string, max_results=1000, page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
 def mlflow_executable() -> Path:
     """The `mlflow` command of this Python environment."""
     return Path(sys.executable).with_name("mlflow")
