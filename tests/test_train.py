@@ -53,9 +53,12 @@ def test_one_epoch_on_real_fashion_mnist_records_one_finished_run(tracking):
     assert EPOCH_METRICS | FINAL_METRICS <= set(metrics)
     for name in EPOCH_METRICS:
         assert [m.step for m in client.get_metric_history(run.info.run_id, name)] == [1]
-    # 28x28x1 input: the stem has 1*3*3*16 weights instead of 3*3*3*16, so 269,722 - 288.
-    assert metrics["params_trainable"] == 269_434
-    assert metrics["params_total"] == 269_434 + metrics["params_non_trainable"]
+    # ResNet-20 at 28x28x1 has 269,434 (the stem's 1*3*3*16 weights instead of 3*3*3*16: 269,722 - 288);
+    # ResNet-8 drops two basic blocks per stage, each two 3x3 convolutions and two batch norms' scale and
+    # offset: 2 * (4,672 + 18,560 + 73,984) at widths 16, 32 and 64.
+    resnet8 = 269_434 - 2 * (2 * (9 * 16 * 16 + 2 * 16) + 2 * (9 * 32 * 32 + 2 * 32) + 2 * (9 * 64 * 64 + 2 * 64))
+    assert metrics["params_trainable"] == resnet8 == 75_002
+    assert metrics["params_total"] == resnet8 + metrics["params_non_trainable"]
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_accuracy"] == pytest.approx(result.test_accuracy)
     assert metrics["images_per_second"] > 0
 
@@ -66,7 +69,7 @@ def test_one_epoch_on_real_fashion_mnist_records_one_finished_run(tracking):
     config = yaml.safe_load(open(client.download_artifacts(run.info.run_id, "config.yaml")))
     assert config["model"]["name"] == "resnet20" and config["data"]["limit"] == 400
     summary = open(client.download_artifacts(run.info.run_id, "model_summary.txt")).read()
-    assert "conv4_block3_out" in summary and "269,434" in summary
+    assert "conv4_block1_out" in summary and "conv4_block2" not in summary and "75,002" in summary
 
 
 @pytest.mark.core
