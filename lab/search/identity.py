@@ -15,6 +15,7 @@ trials to run and how the process restarts are not part of it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -82,14 +83,22 @@ def write_record(folder: Path, parent_run_id: str, prints: Dict[str, str]) -> No
     os.replace(temporary, folder / RECORD_FILE)
 
 
+@functools.cache  # composing the defaults takes 0.2-0.6 s; conf/ does not change under a running process
+def default_fingerprint() -> Dict[str, str]:
+    """The fingerprint of `task=search` with nothing else set."""
+    from lab.config import run_config  # noqa: PLC0415
+
+    return fingerprint(run_config(["task=search"]))
+
+
 def without_keys_added_since(recorded: Dict[str, str], now: Dict[str, str], cfg: RunConfig) -> Dict[str, str]:
     """`now` less the keys a record written by an older lab lacks and that are at their default:
     that lab behaved as the default (no budget, no pruner, ...), so they change nothing. Not
     `search.hyperband_resume` in a Hyperband sweep: that lab trained each rung from scratch on
     the rung's own schedule, which no setting of today's reproduces."""
-    from lab.config import TunerName, run_config  # noqa: PLC0415  (composes the defaults: only on a mismatch)
+    from lab.config import TunerName  # noqa: PLC0415
 
-    defaults = fingerprint(run_config(["task=search"]))
+    defaults = default_fingerprint()
     changes_hyperband = cfg.search.tuner is TunerName.hyperband
     return {key: value for key, value in now.items()
             if key in recorded or value != defaults.get(key)
