@@ -48,6 +48,11 @@ FAST_TRAIN = [f"train.jit_compile={JIT}", "train.verbose=0", "train.batch_size=3
 # ResNet-8 (one basic block per stage): the ResNet code paths, a third of ResNet-20's layers to
 # build, trace and compile, for tests about the lab around a network rather than the network.
 TINY_RESNET = ["model=resnet20", "model.stages.0.blocks=1", "model.stages.1.blocks=1", "model.stages.2.blocks=1"]
+# A sweep space over TINY_RESNET's connectivity and learning rate, for sweeps whose tests are about
+# the sweep rather than its axes: the default space's `blocks_per_stage` (1-3) would train
+# ResNet-8 to ResNet-20 whatever TINY_RESNET says.
+TINY_SPACE = ("search.space=[{name: connectivity, path: model.connectivity, kind: choice, values: [plain, residual]},"
+              " {name: lr, path: train.lr, kind: float, min: 0.01, max: 0.3, log: true}]")
 
 
 @pytest.fixture(autouse=True)

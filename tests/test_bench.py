@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import FAST_TRAIN, TINY_RESNET
+from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
 from lab.benchmark import bench, write_record
 from lab.config import PROJECT_ROOT, run_config
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test
 
 
 def test_bench_times_raw_keras_the_lab_and_a_sweep(tracking, tmp_path):
-    record = bench(run_config(["task=bench", "data=synthetic", *TINY_RESNET, *FAST_TRAIN, "bench.steps=3",
+    record = bench(run_config(["task=bench", "data=synthetic", *TINY_RESNET, TINY_SPACE, *FAST_TRAIN, "bench.steps=3",
                             "bench.epochs=2", "bench.sweep_trials=2", f"search.directory={tmp_path}/tuner",
                             *tracking]))
     assert (record["backend"], record["batch_size"], record["steps"], record["precision"]) == (

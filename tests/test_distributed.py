@@ -14,7 +14,7 @@ import keras_tuner as kt
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import FAST_TRAIN
+from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
 from lab.config import PROJECT_ROOT, DistributedConfig, run_config
 from lab.search.distributed import AddressInUseError, check_address_free, start_server
 from lab.search.launcher import plan_roles
@@ -23,8 +23,8 @@ from lab.tracking.server import free_port
 
 STEPS = 50  # per writer in the concurrent-writers test
 DEADLINE_S = 420  # any one sweep here; a hang fails the test instead of stalling CI
-SMALL = ["task=search", "data=synthetic", "data.train_size=256", "data.test_size=64", "model=resnet20",
-         "train.epochs=2", *FAST_TRAIN]
+SMALL = ["task=search", "data=synthetic", "data.train_size=256", "data.test_size=64", *TINY_RESNET,
+         TINY_SPACE, "train.epochs=2", *FAST_TRAIN]
 
 
 def sweep_args(tmp_path, name, trials, port, *extra):

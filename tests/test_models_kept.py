@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import FAST_TRAIN, TINY_RESNET
+from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
 from lab.config import TrackingConfig, compose, run_config
 from lab.data import load_splits
 from lab.evaluate import ModelNotFoundError, evaluate
@@ -85,7 +85,7 @@ def test_every_family_round_trips_through_the_logged_model(name, head, tmp_path)
 
 
 def test_a_sweep_keeps_the_models_of_its_best_trials_only(tmp_path):
-    cfg = run_config(["task=search", *SMALL, "train.epochs=1", *KEEPS, "search.max_trials=3", "search.keep_models=1",
+    cfg = run_config(["task=search", *SMALL, TINY_SPACE, "train.epochs=1", *KEEPS, "search.max_trials=3", "search.keep_models=1",
                       "search.register_as=keeps_best", "search.name=keeps", f"search.directory={tmp_path}/tuner",
                       f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "tracking.experiment=keeps"])
     result = search(cfg)

@@ -10,12 +10,13 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import FAST_TRAIN, TINY_RESNET
+from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
 from lab.config import PROJECT_ROOT, run_config
 from lab.errors import ConfigValueError
 from lab.search.run import search
 
-SWEEP = ["task=search", "data=synthetic", *TINY_RESNET, "train.epochs=1", *FAST_TRAIN]
+DEFAULT_SPACE_SWEEP = ["task=search", "data=synthetic", *TINY_RESNET, "train.epochs=1", *FAST_TRAIN]
+SWEEP = [*DEFAULT_SPACE_SWEEP, TINY_SPACE]
 
 
 def sweep_runs(uri):
@@ -32,7 +33,7 @@ def artifact(client, run, path):
 
 @pytest.mark.core
 def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_path):
-    overrides = [*SWEEP, "search.max_trials=3", "search.name=three", f"search.directory={tmp_path}/tuner", *tracking]
+    overrides = [*DEFAULT_SPACE_SWEEP, "search.max_trials=3", "search.name=three", f"search.directory={tmp_path}/tuner", *tracking]
     result = search(run_config(overrides))
     client, [parent], children = sweep_runs(tracking.uri)
     assert parent.info.status == "FINISHED" and parent.info.run_id == result.parent_run_id
