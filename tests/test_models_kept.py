@@ -3,6 +3,7 @@ Keras model that takes raw uint8 images; a sweep keeps the best `search.keep_mod
 `task=evaluate` tests a kept model without training."""
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -16,7 +17,9 @@ from lab.evaluate import ModelNotFoundError, evaluate
 from lab.models import build_model
 from lab.models.specs.base import AuxHeadSpec
 from lab.models.variants import load_variant
-from lab.search.run import search
+from lab.search.ranking import best_first, trial_order
+from lab.search.run import best_scored, search
+from lab.search.sweep import Sweep
 from lab.spec_hash import SPEC_HASH_TAG, spec_hash
 from lab.tasks import run_task
 from lab.tracking import tracked_run
@@ -92,8 +95,10 @@ def test_a_sweep_keeps_the_models_of_its_best_trials_only(tmp_path):
     client = MlflowClient(cfg.tracking.uri)
     trials = [r for r in client.search_runs([result.experiment_id]) if r.data.tags.get("lab.role") == "trial"]
     with_model = [r for r in trials if "model" in [a.path for a in client.list_artifacts(r.info.run_id)]]
-    best = max(trials, key=lambda r: r.data.metrics["trial_objective"])
-    assert [r.info.run_id for r in with_model] == [best.info.run_id]
+    top = max(r.data.metrics["trial_objective"] for r in trials)
+    best = min((r for r in trials if r.data.metrics["trial_objective"] == top), key=lambda r: trial_order(r.data.tags["lab.trial"]))
+    assert [r.info.run_id for r in with_model] == [best.info.run_id]  # of equal scores, the earlier trial
+    assert client.get_run(result.parent_run_id).data.tags["lab.best_child"] == best.info.run_id
     assert all(MODEL_URI_TAG in r.data.tags for r in trials)  # each logged one; the ended runs' records stay
     deleted = sorted(r.info.run_id for r in trials if "lab.model_deleted" in r.data.tags)
     assert deleted == sorted(r.info.run_id for r in trials if r not in with_model) and len(deleted) == 2
@@ -116,8 +121,36 @@ def test_a_sweep_keeps_the_models_of_its_best_trials_only(tmp_path):
     # from_run: a trial's recorded config (the sweep's base with the trial's values) trains again.
     again = run_config(["task=train", f"from_run={best.info.run_id}", f"tracking.uri={cfg.tracking.uri}"])
     assert again.model.connectivity.value == best.data.params["hp.connectivity"]
-    assert [stage.blocks for stage in again.model.stages] == [int(best.data.params["hp.blocks_per_stage"])] * 3
+    assert [stage.blocks for stage in again.model.stages] == [1, 1, 1]  # the sweep's base (TINY_RESNET), no axis over it
     assert again.train.lr == pytest.approx(float(best.data.params["hp.lr"])) and again.data == cfg.data
+
+
+def test_trials_rank_by_objective_and_a_tie_goes_to_the_earlier_trial():
+    scores = {"10": 0.7, "0": 0.5, "2": 0.7, "1": 0.7}
+    assert best_first(scores, "max") == ["1", "2", "10", "0"]
+    assert best_first(scores, "min") == ["0", "1", "2", "10"]
+    with pytest.raises(ValueError, match="direction"):
+        best_first(scores, "up")
+
+
+def test_the_best_trial_and_the_kept_models_agree_on_a_tie():
+    """The parent's best trial (registered by search.register_as) is the kept one when trials tie,
+    whatever order MLflow lists the runs in (newest first) or the oracle holds them."""
+    def trial(score, status="COMPLETED"):
+        return SimpleNamespace(score=score, status=status)
+
+    oracle = SimpleNamespace(trials={"2": trial(0.25), "1": trial(0.25), "0": trial(0.125), "3": trial(None, "FAILED")})
+    assert best_scored(oracle, "max") == ("1", 0.25)
+    assert best_scored(SimpleNamespace(trials={"0": trial(None, "FAILED")}), "max") == (None, None)
+
+    def run(trial_id, score):
+        return SimpleNamespace(info=SimpleNamespace(status="FINISHED"),
+                               data=SimpleNamespace(metrics={"trial_objective": score}, tags={MODEL_URI_TAG: f"m{trial_id}"}))
+
+    children = {"2": run("2", 0.25), "1": run("1", 0.25), "0": run("0", 0.125)}
+    cfg = run_config(["task=search", "search.keep_models=1"])
+    sweep = Sweep(run_cfg=cfg, splits=None, parent=None)
+    assert sweep.kept_models(children) == ["1"]
 
 
 def test_from_run_trains_again_what_a_run_trained_with_the_command_line_on_top(trained):

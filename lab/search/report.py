@@ -12,6 +12,7 @@ from mlflow.entities import Run
 
 from lab.config import AblationConfig, AxisSpec, RunConfig
 from lab.search.ablation import ALPHA, COLUMNS, MIN_PAIRS, Verdict, fewest_steps, left_out, too_short, value_stats, verdicts
+from lab.search.ranking import trial_order
 from lab.training.trained import NOT_TRAINED_TAG, PRUNED
 
 COLUMNS_BEFORE_AXES = ["trial_id", "status"]
@@ -36,7 +37,7 @@ def declared(axis: AxisSpec, value):
 def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[Dict[str, object]]:
     """One row per keras-tuner trial: its status and values, with its MLflow child's figures."""
     rows = []
-    for trial_id in sorted(oracle.trials, key=lambda t: (len(t), t)):  # "2" before "10"
+    for trial_id in sorted(oracle.trials, key=trial_order):
         trial = oracle.trials[trial_id]
         child = children.get(trial_id)
         metrics = child.data.metrics if child else {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import keras
 from mlflow.entities import Run
@@ -24,6 +24,7 @@ from lab.search.distributed import check_address_free, set_role_environment, wai
 from lab.search.identity import FINGERPRINT_TAG, check_resumable, check_same_as_chief, digest, fingerprint, write_record
 from lab.search.kt_compat import complete_recorded_trials
 from lab.search.ownership import sweep_owner
+from lab.search.ranking import best_first
 from lab.search.roles import PARENT, ROLE_TAG, SEARCH_TAG
 from lab.search.sweep import LabTuner, Sweep, find_parent, make_oracle
 from lab.tracking import tracked_run
@@ -288,13 +289,21 @@ def register_best(run_cfg: RunConfig, parent: TrackedRun, best_child: Run, best_
     print(f"registered the best trial's model as models:/{name}@{BEST_ALIAS} (version {version})", flush=True)
 
 
+def best_scored(oracle, direction: str) -> Tuple[Optional[str], Optional[float]]:
+    """The best COMPLETED trial's id and score, by the rule the kept models follow
+    (`lab.search.ranking`); (None, None) when no trial completed with a score."""
+    scores = {trial_id: trial.score for trial_id, trial in oracle.trials.items()
+              if trial.status == "COMPLETED" and trial.score is not None}
+    best = best_first(scores, direction)
+    return (best[0], scores[best[0]]) if best else (None, None)
+
+
 def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     """The sweep's rows, best trial and figures; with `record`, trials.csv, figures, summary.md and
     the best trial are logged on the parent (a FINISHED sweep's report is only read)."""
     parent, run_cfg, children = sweep.parent, sweep.run_cfg, sweep.children()
     rows = trial_rows(tuner.oracle, run_cfg.search.space, children)
-    best = [trial for trial in tuner.oracle.get_best_trials(1) if trial.score is not None]  # none when all failed
-    best_trial, best_value = (best[0].trial_id, best[0].score) if best else (None, None)
+    best_trial, best_value = best_scored(tuner.oracle, run_cfg.search.direction)  # none when all failed
     if not record:
         names = [a.path for a in parent.client.list_artifacts(parent.run_id) if a.path.endswith(".png")]
         figures = {name: artifact_path(parent.client, parent.run_id, name) for name in names}
@@ -317,7 +326,7 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     if best_trial is not None:
         parent.set_tags({"lab.best_trial": best_trial, "lab.best_child": children[best_trial].info.run_id})
         parent.log_metrics({"best_objective": best_value})
-        parent.log_text(OmegaConf.to_yaml(best[0].hyperparameters.values), "best_values.yaml")
+        parent.log_text(OmegaConf.to_yaml(tuner.oracle.trials[best_trial].hyperparameters.values), "best_values.yaml")
         if run_cfg.search.register_as:
             register_best(run_cfg, parent, children[best_trial], best_value)
     return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value,

@@ -25,6 +25,7 @@ from lab.config import Checkpoint, Pruner, Role, RunConfig, TunerName
 from lab.data import Splits
 from lab.search import continuation
 from lab.search.distributed import serve
+from lab.search.ranking import best_first
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
                                     ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
 from lab.overrides import config_yaml, run_params
@@ -160,10 +161,9 @@ class Sweep:
         `self.children()` where the caller has it already."""
         search = self.run_cfg.search
         children = self.children() if children is None else children
-        scored = [(run.data.metrics[OBJECTIVE_METRIC], trial) for trial, run in children.items()
-                  if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics
-                  and MODEL_URI_TAG in run.data.tags]
-        ranked = [trial for _, trial in sorted(scored, key=lambda item: item[0], reverse=search.direction == "max")]
+        with_model = {trial: score for trial, score in self.recorded_objectives(children).items()
+                      if MODEL_URI_TAG in children[trial].data.tags}
+        ranked = best_first(with_model, search.direction)
         return ranked if search.keep_models is None else ranked[:search.keep_models]
 
     def delete_fallen_models(self) -> None:
