@@ -9,6 +9,7 @@ objects by `to_run_config`, also before any work starts.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from dataclasses import dataclass, field
@@ -671,23 +672,37 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
     them silently, so any key the typed records do not have is an error here.
     """
     run_config = OmegaConf.to_object(cfg)
-    extra = unknown_keys(cfg, OmegaConf.structured(run_config))
+    extra = unknown_keys(cfg, run_config)
     if extra:
         raise ConfigValueError(f"Unknown config keys: {', '.join(extra)} (check the spelling; see conf/)")
     return run_config
 
 
 def unknown_keys(given: Any, typed: Any, prefix: str = "") -> List[str]:
-    """Full keys present in `given` but not in `typed` (both DictConfig/ListConfig trees)."""
+    """Full keys present in `given` (a DictConfig/ListConfig tree) but not in `typed`, the records
+    `to_object` made of it (dataclasses, dicts, lists): read from the records themselves, since
+    turning them into a config tree again costs as much as the conversion."""
     if isinstance(given, DictConfig):
+        known = typed_keys(typed)
         keys = [(key, f"{prefix}.{key}" if prefix else str(key)) for key in given.keys()]
-        return [full for key, full in keys if key not in typed] + [
-            extra for key, full in keys if key in typed
-            for extra in unknown_keys(given._get_node(key), typed._get_node(key), full)]
-    if isinstance(given, ListConfig):
+        return [full for key, full in keys if key not in known] + [
+            extra for key, full in keys if key in known
+            for extra in unknown_keys(given._get_node(key), typed_child(typed, key), full)]
+    if isinstance(given, ListConfig) and isinstance(typed, (list, tuple)):
         return [extra for i in range(min(len(given), len(typed)))
-                for extra in unknown_keys(given._get_node(i), typed._get_node(i), f"{prefix}[{i}]")]
+                for extra in unknown_keys(given._get_node(i), typed[i], f"{prefix}[{i}]")]
     return []
+
+
+def typed_keys(typed: Any) -> set:
+    """The keys a typed record has: a dataclass's fields, a dict's keys, none for a value."""
+    if dataclasses.is_dataclass(typed):
+        return {f.name for f in dataclasses.fields(typed)}
+    return set(typed) if isinstance(typed, dict) else set()
+
+
+def typed_child(typed: Any, key: Any) -> Any:
+    return typed[key] if isinstance(typed, dict) else getattr(typed, key)
 
 
 def run_config(overrides: Optional[List[str]] = None) -> RunConfig:

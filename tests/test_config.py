@@ -64,7 +64,9 @@ def test_out_of_range_value_fails_naming_the_key(override, key):
 
 
 @pytest.mark.parametrize("override, key", [("+train.epoch=3", "train.epoch"),
-                                           ("+model.stages.0.widht=3", "model.stages[0].widht")])
+                                           ("+model.stages.0.widht=3", "model.stages[0].widht"),
+                                           ("+search.space.0.steps=3", "search.space[0].steps"),
+                                           ("+search.distributed.hosts=2", "search.distributed.hosts")])
 def test_appended_unknown_key_fails_naming_it(override, key):
     """Hydra's `+key=value` bypasses the closed records; the typed conversion catches it."""
     with pytest.raises(ConfigValueError, match=key.replace("[", r"\[").replace("]", r"\]")):
