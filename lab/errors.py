@@ -17,6 +17,10 @@ class SpecError(LabError):
     """A model spec is inconsistent (an unknown tap, a non-positive width, ...)."""
 
 
+class WeightsMismatchError(LabError):
+    """A weights file (`model.weights`) that cannot be read, or is for another architecture."""
+
+
 class NonFiniteLossError(LabError):
     """Training produced a NaN or infinite loss."""
 

@@ -1,6 +1,7 @@
 """What can be checked before a framework loads is checked first: importing TensorFlow and
 keras-tuner costs about ten seconds of CPU, and a missing data folder, a corrupt data file, a
-search axis naming no config key or a chief's taken port should not wait for it. `run.py` calls
+search axis naming no config key, a truncated weights file or a chief's taken port should not
+wait for it. `run.py` calls
 `preflight` after the config is checked and before the task imports Keras."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.config import Role, RunConfig, Task
-from lab.errors import require
+from lab.errors import WeightsMismatchError, require
 
 
 def preflight(cfg: RunConfig) -> None:
@@ -22,6 +23,8 @@ def preflight(cfg: RunConfig) -> None:
     role = cfg.search.distributed.role if cfg.task is Task.search else Role.none
     weights = getattr(cfg.model, "weights", None)
     require(not weights or Path(weights).is_file(), "model.weights", weights, "null or a weights file that exists")
+    if weights:
+        check_readable_hdf5(weights)
     if cfg.task is Task.search:
         from lab.search.space import check_axis_paths  # noqa: PLC0415
 
@@ -34,3 +37,18 @@ def preflight(cfg: RunConfig) -> None:
         from lab.data import read_ahead  # noqa: PLC0415
 
         read_ahead(cfg.data)
+
+
+def check_readable_hdf5(path: str) -> None:
+    """Both layouts `model.weights` takes (keras.applications' `.h5`, Keras 3's `.weights.h5`)
+    are HDF5: a file h5py cannot open (truncated, or not HDF5 at all) is named here, before Keras
+    and the data load. Whether its layers fit the network is checked when it is built
+    (`lab.models.weights`)."""
+    import h5py  # noqa: PLC0415  (Keras' own dependency; loads no framework)
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise WeightsMismatchError(f"model.weights={path} cannot be read as HDF5: {first}") from None

@@ -62,7 +62,7 @@ CASES = [  # entry, bad override, what the error must name
     ("evaluate", "evaluate.model_uri=s3://bucket/model", "evaluate.model_uri must be runs:/RUN_ID/model"),
     ("train", "from_run=0123456789abcdef", "from_run=0123456789abcdef names no run"),
     ("train", "model.weights={weights}/lenet5.h5", "lenet5.h5 has no layer 'conv1_conv' of resnet20"),
-    ("train", "model.weights={weights}/truncated.h5", "truncated.h5 cannot be loaded into resnet20"),
+    ("train", "model.weights={weights}/truncated.h5", "truncated.h5 cannot be read as HDF5"),
     ("train", "model.weights=/no/such/weights.h5", "model.weights='/no/such/weights.h5'"),
 ]
 

@@ -20,12 +20,8 @@ from typing import Dict, List
 import keras
 import numpy as np
 
-from lab.errors import LabError
+from lab.errors import WeightsMismatchError
 from lab.models.heads import MAIN_OUTPUT
-
-
-class WeightsMismatchError(LabError):
-    """A weights file that cannot be read, or is for another architecture."""
 
 
 def read_legacy_h5(path: Path) -> Dict[str, List[np.ndarray]]:
