@@ -7,9 +7,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def share_cores_between_workers() -> None:
     """Under pytest-xdist each worker (and every process a test starts, which inherits this)
-    gives TensorFlow its share of the cores, not all of them: two workers on two cores each
-    running two-thread kernels thrash (the suite ran about 8% faster with one thread each,
-    measured on 2 cores). TensorFlow reads these at start-up."""
+    gives TensorFlow its share of the cores (at least one thread), not all of them: workers on two
+    cores each running two-thread kernels thrash (the suite ran about 8% faster with one thread
+    each, measured on 2 cores with two workers). TensorFlow reads these at start-up."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
         share = str(max(1, (os.cpu_count() or 1) // workers))
