@@ -2,7 +2,8 @@
 
 Hydra composes `conf/config.yaml` with the overrides (and `-m` sweeps over them); the work
 itself lives in `lab/`, where tests import it. Bad input ends the process with one line naming
-what was wrong and exit status 2; Ctrl-C with 130 and SIGTERM with 143 (open runs closed KILLED).
+what was wrong and exit status 2; Ctrl-C with 130 and SIGTERM with 143 (open runs closed KILLED);
+a reader that stops early (`python run.py task=list | head`) with 141, as a shell reports SIGPIPE.
 """
 
 import os
@@ -27,7 +28,7 @@ register_configs()
 
 # `python run.py` with no arguments runs the main job: the plain-vs-residual ablation, quick mode.
 MAIN_JOB = ["experiment=plain_vs_residual", "quick=true"]
-BAD_INPUT, INTERRUPTED, TERMINATED = 2, 130, 143  # exit statuses (130, 143: as a shell reports the signals)
+BAD_INPUT, INTERRUPTED, TERMINATED, READER_GONE = 2, 130, 143, 141  # exit statuses (130, 143, 141: as a shell reports the signals)
 
 
 def with_main_job(argv):
@@ -65,6 +66,9 @@ def run() -> int:
     """`main` with its errors reported: bad input in one line, a stop by signal without a traceback."""
     try:
         main()
+        sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored"
+    except BrokenPipeError:
+        return reader_gone()
     except (LabError, HydraException, OmegaConfBaseException) as error:  # composing the config
         return bad_input(error)
     except KeyboardInterrupt:
@@ -74,6 +78,13 @@ def run() -> int:
         print("stopped by SIGTERM: open runs were closed KILLED", file=sys.stderr)
         return TERMINATED
     return 0
+
+
+def reader_gone() -> int:
+    """The process reading stdout has exited: stdout goes to /dev/null, so that nothing left in
+    its buffer raises again at exit, and no traceback is printed (Python's documented recipe)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return READER_GONE
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The README's quick start stays true: CI runs its test command, and the main job exists."""
 
-import sys
-
+import io
+import os
 import re
+import sys
 
 from lab.config import PROJECT_ROOT, run_config
 
@@ -44,3 +45,19 @@ def test_main_job_is_run_py_without_arguments_and_composes_the_quick_ablation():
     cfg = run_config(MAIN_JOB)
     assert cfg.quick and cfg.search.name == "plain_vs_residual_quick" and cfg.data.name == "fashion_mnist"
     assert cfg.search.space[0].values == ["plain20", "resnet20", "plain56", "resnet56"]
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly_with_141(monkeypatch, capfd):
+    """`python run.py task=list | head`: once `head` exits, the lab's next write fails; run.py
+    ends with 141 (a shell's SIGPIPE status) and prints no traceback, then or at exit."""
+    import run  # noqa: PLC0415
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone
+    closed = io.TextIOWrapper(io.FileIO(write_end, "w"))
+    monkeypatch.setattr(sys, "stdout", closed)
+    monkeypatch.setattr(run, "main", lambda: print("a row of the listing\n" * 1000))
+    assert run.run() == run.READER_GONE == 141
+    print("more, as the interpreter's last flush would write")
+    closed.flush()  # goes to /dev/null now: no BrokenPipeError
+    assert "Traceback" not in capfd.readouterr().err
