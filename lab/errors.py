@@ -29,6 +29,11 @@ class ConfigValueError(LabError, ValueError):
     """A config value has the right type but is out of range."""
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """An error's first line, cut at `limit` characters (its type's name when it has no message)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]
+
+
 def require(condition: bool, key: str, value, expectation: str) -> None:
     """Raises ConfigValueError naming the key, the value received and what was expected."""
     if not condition:

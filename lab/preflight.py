@@ -1,15 +1,15 @@
 """What can be checked before a framework loads is checked first: importing TensorFlow and
 keras-tuner costs about ten seconds of CPU, and a missing data folder, a corrupt data file, a
 search axis naming no config key, a truncated weights file or a chief's taken port should not
-wait for it. `run.py` calls
-`preflight` after the config is checked and before the task imports Keras."""
+wait for it. `run.py` calls `preflight` after the config is checked and before the task imports
+Keras."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from lab.config import Role, RunConfig, Task
-from lab.errors import WeightsMismatchError, require
+from lab.errors import WeightsMismatchError, first_line, require
 
 
 def preflight(cfg: RunConfig) -> None:
@@ -50,5 +50,4 @@ def check_readable_hdf5(path: str) -> None:
         with h5py.File(path, "r"):
             pass
     except OSError as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-        raise WeightsMismatchError(f"model.weights={path} cannot be read as HDF5: {first}") from None
+        raise WeightsMismatchError(f"model.weights={path} cannot be read as HDF5: {first_line(error)}") from None

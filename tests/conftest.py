@@ -67,15 +67,16 @@ def seeded_float32():
 
 
 FULL_COLLECTION_EVERY = 25  # tests
+TEARDOWNS = itertools.count(1)  # this process's, for FULL_COLLECTION_EVERY
 
 
-def freeze_survivors(teardowns=itertools.count(1)) -> None:
+def freeze_survivors() -> None:
     """What a test left alive (modules imported on first use, such as matplotlib or statsmodels,
     module- and session-scoped fixtures, caches) is frozen in turn (see `pytest_collection_finish`):
     without it every later test's collection walked it again, and teardowns grew from nothing to
     0.2-0.9 s a test over a worker's run. Every FULL_COLLECTION_EVERY tests one collection walks
     everything, frozen objects included, so what was frozen and has since died is freed."""
-    if next(teardowns) % FULL_COLLECTION_EVERY == 0:
+    if next(TEARDOWNS) % FULL_COLLECTION_EVERY == 0:
         gc.unfreeze()
         gc.collect()
     gc.freeze()

@@ -20,7 +20,7 @@ from typing import Dict, List
 import keras
 import numpy as np
 
-from lab.errors import WeightsMismatchError
+from lab.errors import WeightsMismatchError, first_line
 from lab.models.heads import MAIN_OUTPUT
 
 
@@ -79,5 +79,5 @@ def load_weights(net: keras.Model, path: str) -> None:
     except WeightsMismatchError:
         raise
     except (OSError, ValueError, KeyError) as error:  # h5py's unreadable or truncated file; Keras' mismatch
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-        raise WeightsMismatchError(f"model.weights={path} cannot be loaded into {net.name}: {first}") from None
+        reason = first_line(error)
+        raise WeightsMismatchError(f"model.weights={path} cannot be loaded into {net.name}: {reason}") from None
