@@ -391,7 +391,8 @@ class Expectation(Enum):
 
     better = "better"
     worse = "worse"
-    not_worse = "not_worse"  # no worse than the baseline by more than `margin`
+    not_worse = "not_worse"  # no worse than the baseline by more than `margin` (non-inferiority)
+    same = "same"  # within `margin` of the baseline either way (equivalence, two one-sided tests)
 
 
 @dataclass
@@ -404,13 +405,19 @@ class ComparisonConfig:
     candidate: str = MISSING
     metric: Metric = Metric.objective
     expect: Optional[Expectation] = None
-    margin: float = 0.0  # not_worse: how much worse still counts as "no worse", in the metric's units
+    margin: float = 0.0  # not_worse / same: the largest difference that still counts as none, in the metric's units
     claim: str = ""
+    # The fewest SGD steps the networks must have trained for this claim to be about them (null:
+    # the ablation's `min_steps`). A budget belongs to a claim: a comparison without `expect`
+    # is always judged on what it measured.
+    min_steps: Optional[int] = None
 
     def __post_init__(self) -> None:
         require(self.margin >= 0, "search.ablation.pairs.margin", self.margin, ">= 0")
-        require(self.expect is not Expectation.not_worse or self.margin > 0, "search.ablation.pairs.margin",
-                self.margin, "> 0 for expect: not_worse (the largest difference that still counts as no worse)")
+        require(self.expect not in (Expectation.not_worse, Expectation.same) or self.margin > 0,
+                "search.ablation.pairs.margin", self.margin,
+                f"> 0 for expect: {self.expect.value if self.expect else ''} (the largest difference that still counts as none)")
+        require(self.min_steps is None or self.min_steps >= 0, "search.ablation.pairs.min_steps", self.min_steps, ">= 0")
 
 
 @dataclass
@@ -438,9 +445,10 @@ class AblationConfig:
     claim: str = ""
     pairs: List[ComparisonConfig] = field(default_factory=list)
     curves: CurvesConfig = field(default_factory=CurvesConfig)
-    # The fewest SGD steps a network must have trained for the claim to be about it (a claim on
-    # fully trained networks needs the full protocol). A sweep whose runs trained fewer shows its
-    # differences but draws no verdict: every comparison is `inconclusive at this budget`.
+    # The fewest SGD steps a network must have trained for the paper's claims to be about it (a
+    # claim on fully trained networks needs the full protocol; a pair may state its own). A sweep
+    # whose runs trained fewer shows its differences but draws no verdict on those claims
+    # (`inconclusive at this budget`); comparisons without a claim are judged as measured.
     min_steps: int = 0
 
     def __post_init__(self) -> None:

@@ -37,6 +37,18 @@ def provenance() -> Dict[str, str]:
             "command": " ".join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "(library call)"}
 
 
+def reference_loop_seconds() -> float:
+    """The day's speed: seconds for a pure-Python loop of 20M additions (1.9 s to 5.3 s on this
+    project's machines from day to day). Written beside every wall time, so that figures from
+    different days compare: a run on a day of 3.8 s is expected to take about twice one of 1.9 s."""
+    import time  # noqa: PLC0415
+
+    started, total = time.perf_counter(), 0
+    for i in range(20_000_000):
+        total += i
+    return round(time.perf_counter() - started, 2)
+
+
 def write_measurement(record: Dict[str, object], path: Path) -> Path:
     """A benchmark's record (which carries `provenance()`) as JSON at `path`, its folder created."""
     import json  # noqa: PLC0415

@@ -16,8 +16,8 @@ from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric
 from lab.report import figures
 from lab.report.page import render_html, write_html
 from lab.report.records import PooledRow, Section, SweepRecord
-from lab.search.ablation import (BETTER, INCONCLUSIVE, REPRODUCED, SAME, UNDECIDED, PairedDifference,
-                                 Verdict)
+from lab.search.ablation import BETTER, INCONCLUSIVE, REPRODUCED, SAME, UNDECIDED, Verdict
+from lab.stats.paired import summarise
 
 MiB = 2**20
 NAN = math.nan
@@ -128,9 +128,10 @@ def ablation_sweep() -> SweepRecord:
     compare = [ComparisonConfig("plain20", "resnet20", Metric.train_error, Expectation.better),
                ComparisonConfig("plain20", "plain56", Metric.train_error, Expectation.worse),
                ComparisonConfig("resnet20", "resnet56", Metric.test_error)]
-    verdicts = [Verdict(compare[0], PairedDifference(3, -0.02, -0.03, -0.01, 0.004), 0.012, BETTER, REPRODUCED),
-                Verdict(compare[1], PairedDifference(1, 0.03, NAN, NAN, 1.0), 1.0, UNDECIDED, INCONCLUSIVE),
-                Verdict(compare[2], PairedDifference(3, -0.004, -0.02, 0.012, 0.4), 0.8, SAME, None)]
+    # (the differences -0.03, -0.02, -0.01 give mean -0.02 with the interval [-0.0448, +0.0048])
+    verdicts = [Verdict(compare[0], summarise([-0.03, -0.02, -0.01]), 0.004, 0.012, 0.25, BETTER, REPRODUCED, 3.0),
+                Verdict(compare[1], summarise([0.03]), NAN, 1.0, NAN, UNDECIDED, INCONCLUSIVE, 0.0),
+                Verdict(compare[2], summarise([-0.02, -0.004, 0.012]), 0.4, 0.8, 1.0, SAME, None, 2.0)]
     cfg = AblationConfig(source="He et al. 2016, Fig. 6", claim="Deeper plain nets train worse.", pairs=compare)
     return SweepRecord("ablations", "degradation", "parent", "grid", "val_accuracy", "max", [], [], cfg, verdicts)
 

@@ -1,31 +1,50 @@
 """Ablation verdicts: each comparison of an experiment (a candidate against a baseline on one
-metric, paired by seed) gets a 95% paired Student-t interval, a p-value adjusted for the number
-of comparisons (Holm), a verdict, and, where the experiment states the paper's claim, whether
-the lab reproduced it. Runs that did not train take no part: a comparison left with fewer than
-two trained pairs is `inconclusive at this budget`, and so is every comparison of a sweep whose
-networks trained fewer SGD steps than its claim needs (`search.ablation.min_steps`)."""
+metric, paired by seed) gets its paired difference with a 95% interval (`lab.stats.paired`), a
+p-value for what it claims, adjusted over the experiment's comparisons (Holm), a verdict, and,
+where the experiment states the paper's claim, whether the lab reproduced it.
+
+What each claim is tested against, all at 5% after Holm:
+- `better` / `worse` (and a comparison without a claim): the two-sided paired t test against 0.
+- `not_worse`: non-inferiority, the one-sided t test that the candidate is worse by less than
+  the margin (doubled, so that p < 0.05 exactly when the 95% interval's worse end is inside the
+  margin). Contradicted only when the interval's better end is past the margin.
+- `same`: equivalence, two one-sided tests against -margin and +margin (TOST, the larger p,
+  doubled); contradicted when the whole interval lies outside the margin.
+
+A verdict needs a spread to test against: fewer than 2 trained pairs, or no spread on a metric
+without a resolution, is `inconclusive at this budget`. Runs that did not train are left out of
+the pairs; where leaving them out favours the claim (a `better`, `not_worse` or `same` claim's
+candidate, a `worse` claim's baseline) the outcome is `inconclusive`: a network that fails on
+some seeds is not shown to be as good by the seeds it survived. A claim whose networks trained
+fewer SGD steps than it needs (`min_steps`) is `inconclusive at this budget`."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
-from scipy import stats
 
 from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric
+from lab.stats.holm import holm
+from lab.stats.paired import ALPHA, Paired, exact_beyond, p_beyond, summarise
+from lab.stats.seeds import seeds_needed
+from lab.stats.testset import difference_variance
 
-ALPHA = 0.05  # every verdict is at 95%, after Holm's adjustment
 MIN_PAIRS = 2  # a paired t interval needs two differences
+IMPROVING = 0.01  # a run whose training error fell more than this over its last quarter is still improving
 
 BETTER, WORSE, SAME, UNDECIDED = ("candidate better", "candidate worse", "no detectable difference",
                                   "inconclusive at this budget")
+WITHIN, NOT_WITHIN, BEYOND = "within margin", "not shown within margin", "beyond margin"
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
 
 # Metric -> its trial-row column (lower_is_better says which way each points).
 COLUMNS = {Metric.train_error: "train_error", Metric.train_loss: "train_loss", Metric.test_error: "test_error",
            Metric.test_loss: "test_loss", Metric.objective: "best_objective"}
+# Metric -> the row column holding how many examples it was measured on (its resolution is 1 / that).
+EXAMPLES = {Metric.train_error: "train_examples", Metric.test_error: "test_examples"}
 
 
 def lower_is_better(metric: Metric, direction: str) -> bool:
@@ -42,6 +61,14 @@ def left_out(rows: List[Dict[str, object]]) -> List[Dict[str, object]]:
     return [r for r in rows if r not in kept]
 
 
+def number_in(row: Mapping[str, object], column: str) -> Optional[float]:
+    value = row.get(column, "")
+    if value in ("", None):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 @dataclass
 class ValueStat:
     value: str
@@ -56,56 +83,141 @@ def value_stats(rows: List[Dict[str, object]], axis: str, columns: Sequence[str]
         groups.setdefault(str(row[axis]), []).append(row)
     result = []
     for value, group in groups.items():
-        table = {c: [float(r[c]) for r in group if r.get(c, "") != ""] for c in columns}
+        table = {c: [v for v in (number_in(r, c) for r in group) if v is not None] for c in columns}
         result.append(ValueStat(value, len(group), {c: float(np.mean(v)) if v else math.nan for c, v in table.items()},
                                 {c: float(np.std(v, ddof=1)) if len(v) > 1 else math.nan for c, v in table.items()}))
     return result
 
 
 @dataclass
-class PairedDifference:
-    n: int  # pairs where both runs trained
-    mean: float  # candidate - baseline, in the metric's units
-    low: float  # 95% t interval (unadjusted); nan below MIN_PAIRS
-    high: float
-    p: float  # two-sided paired t test; 1.0 below MIN_PAIRS
+class Pairs:
+    """A comparison's runs, paired by seed: values and trial ids of the pairs where both trained."""
+
+    keys: List[str]
+    baseline: List[float]
+    candidate: List[float]
+    baseline_trials: List[str]
+    candidate_trials: List[str]
+    dropped: Dict[str, List[str]]  # "baseline"/"candidate" -> pair keys whose run did not count
+
+
+def pairs_of(rows: List[Dict[str, object]], cfg: AblationConfig, comparison: ComparisonConfig,
+             column: str, keys: Optional[Sequence[str]] = None) -> Pairs:
+    """The trained pairs of a comparison (restricted to the pair keys `keys`, when given)."""
+    wanted = None if keys is None else {str(k) for k in keys}
+    by_key: Dict[str, Dict[str, Dict[str, object]]] = {}
+    for row in usable(rows):
+        key = str(row[cfg.pair_by])
+        if number_in(row, column) is not None and (wanted is None or key in wanted):
+            by_key.setdefault(key, {})[str(row[cfg.axis])] = row
+    dropped: Dict[str, List[str]] = {"baseline": [], "candidate": []}
+    for row in left_out(rows):
+        key = str(row[cfg.pair_by])
+        for side in ("baseline", "candidate"):
+            if str(row[cfg.axis]) == getattr(comparison, side) and (wanted is None or key in wanted):
+                dropped[side].append(key)
+    both = [k for k, v in by_key.items() if comparison.baseline in v and comparison.candidate in v]
+    base = [by_key[k][comparison.baseline] for k in both]
+    cand = [by_key[k][comparison.candidate] for k in both]
+    return Pairs(both, [number_in(r, column) for r in base], [number_in(r, column) for r in cand],
+                 [str(r.get("trial_id", "")) for r in base], [str(r.get("trial_id", "")) for r in cand], dropped)
+
+
+def resolution_of(rows: List[Dict[str, object]], metric: Metric) -> float:
+    """The step of a metric's measured values: 1 / the fewest examples it was measured on (0
+    where it is continuous or the rows do not say)."""
+    column = EXAMPLES.get(metric)
+    counts = [number_in(r, column) for r in usable(rows)] if column else []
+    counts = [c for c in counts if c]
+    return 1.0 / min(counts) if counts else 0.0
+
+
+def test_set_variance(pairs: Pairs, correct: Optional[Mapping[str, np.ndarray]]) -> float:
+    """The test set's sampling variance of the mean difference, where every paired run logged
+    which test images it got right (0 otherwise: the interval then covers seeds only)."""
+    if not correct or not pairs.keys:
+        return 0.0
+    if not all(t in correct for t in pairs.baseline_trials + pairs.candidate_trials):
+        return 0.0
+    variance = difference_variance([correct[t] for t in pairs.baseline_trials],
+                                   [correct[t] for t in pairs.candidate_trials])
+    return variance if math.isfinite(variance) else 0.0
+
+
+def differences(rows: List[Dict[str, object]], cfg: AblationConfig, comparison: ComparisonConfig,
+                correct: Optional[Mapping[str, np.ndarray]] = None, keys: Optional[Sequence[str]] = None) -> Paired:
+    pairs = pairs_of(rows, cfg, comparison, COLUMNS[comparison.metric], keys)
+    diffs = [c - b for b, c in zip(pairs.baseline, pairs.candidate)]
+    test_variance = test_set_variance(pairs, correct) if comparison.metric is Metric.test_error else 0.0
+    return summarise(diffs, resolution_of(rows, comparison.metric), test_variance)
 
 
 def paired_difference(rows: List[Dict[str, object]], cfg: AblationConfig, baseline: str, candidate: str,
-                      column: str = "best_objective") -> PairedDifference:
-    by_pair: Dict[str, Dict[str, float]] = {}
-    for row in usable(rows):
-        if row.get(column, "") != "":
-            by_pair.setdefault(str(row[cfg.pair_by]), {})[str(row[cfg.axis])] = float(row[column])
-    diffs = np.array([v[candidate] - v[baseline] for v in by_pair.values() if baseline in v and candidate in v])
-    mean = float(diffs.mean()) if len(diffs) else math.nan
-    if len(diffs) < MIN_PAIRS:
-        return PairedDifference(len(diffs), mean, math.nan, math.nan, 1.0)
-    if np.ptp(diffs) == 0:  # identical differences: no spread to test against
-        return PairedDifference(len(diffs), mean, mean, mean, 0.0 if mean != 0 else 1.0)
-    test = stats.ttest_1samp(diffs, 0.0)
-    interval = test.confidence_interval(1 - ALPHA)
-    return PairedDifference(len(diffs), mean, float(interval.low), float(interval.high), float(test.pvalue))
+                      column: str = "best_objective") -> Paired:
+    """The paired difference candidate - baseline on one row column (no claim, no test set)."""
+    metric = next(m for m, c in COLUMNS.items() if c == column)
+    return differences(rows, cfg, ComparisonConfig(baseline, candidate, metric))
 
 
-def holm(p_values: Sequence[float]) -> List[float]:
-    """Holm's step-down adjustment: the i-th smallest of m p-values is multiplied by m - i + 1,
-    then made monotone; each is capped at 1."""
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    adjusted, running = [0.0] * len(p_values), 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
-        adjusted[index] = running
-    return adjusted
+def claim_p(d: Paired, comparison: ComparisonConfig, lower_better: bool, exact: bool = False) -> float:
+    """The p-value that enters Holm's family for this comparison (see the module docstring);
+    with `exact`, the same question put to the sign-flip permutation test instead of the t test."""
+    expect, margin = comparison.expect, comparison.margin
+    beyond = exact_beyond if exact else p_beyond
+    if expect is Expectation.not_worse:
+        one_sided = beyond(d, margin, "below") if lower_better else beyond(d, -margin, "above")
+        return min(1.0, 2 * one_sided) if math.isfinite(one_sided) else math.nan
+    if expect is Expectation.same:
+        sides = [beyond(d, margin, "below"), beyond(d, -margin, "above")]
+        return min(1.0, 2 * max(sides)) if all(math.isfinite(p) for p in sides) else math.nan
+    return d.p_exact if exact else d.p
+
+
+def contradiction_p(d: Paired, comparison: ComparisonConfig, lower_better: bool, exact: bool = False) -> float:
+    """For a margin claim, the p-value that the candidate lies beyond the margin (doubled: below
+    0.05 exactly when the 95% interval's better end is past it); NaN for other claims."""
+    beyond = exact_beyond if exact else p_beyond
+    margin = comparison.margin
+    if comparison.expect is Expectation.not_worse:
+        one_sided = beyond(d, margin, "above") if lower_better else beyond(d, -margin, "below")
+    elif comparison.expect is Expectation.same:
+        one_sided = min(beyond(d, margin, "above"), beyond(d, -margin, "below"))
+    else:
+        return math.nan
+    return min(1.0, 2 * one_sided) if math.isfinite(one_sided) else math.nan
+
+
+def no_spread(d: Paired) -> bool:
+    """Identical differences on every pair: the t test has no spread to test against (the
+    resolution floor would only guess one), so the exact test decides alone. Seeds that change
+    nothing (or errors stuck at 0 on every seed) look like this."""
+    return d.n >= MIN_PAIRS and d.sd == 0
 
 
 @dataclass
 class Verdict:
     comparison: ComparisonConfig
-    difference: PairedDifference
+    difference: Paired
+    p: float  # what the claim was tested with, before Holm (vs 0, or against the margin)
     p_holm: float
-    verdict: str  # BETTER, WORSE, SAME or UNDECIDED
+    p_exact: float  # the claim's test without normality: the sign-flip permutation p (not adjusted)
+    verdict: str  # BETTER, WORSE, SAME, WITHIN, NOT_WITHIN, BEYOND or UNDECIDED
     outcome: Optional[str]  # REPRODUCED, CONTRADICTED or INCONCLUSIVE; None without a stated claim
+    wins: float  # seeds on which the candidate is better (a tie counts half)
+    notes: List[str] = field(default_factory=list)
+    lower_better: bool = True  # the metric's direction  # why an outcome is inconclusive, and what to watch
+
+    @property
+    def win_share(self) -> float:
+        return self.wins / self.difference.n if self.difference.n else math.nan
+
+    @property
+    def decided(self) -> bool:
+        """Whether more seeds could change the outcome (a verdict without a claim: whether it
+        found a difference)."""
+        if self.outcome is not None:
+            return self.outcome != INCONCLUSIVE
+        return self.verdict in (BETTER, WORSE)
 
 
 def fewest_steps(rows: List[Dict[str, object]]) -> Optional[int]:
@@ -114,46 +226,130 @@ def fewest_steps(rows: List[Dict[str, object]]) -> Optional[int]:
     return min(steps) if steps else None
 
 
-def too_short(rows: List[Dict[str, object]], cfg: AblationConfig) -> bool:
-    """Whether the runs trained fewer steps than the claim needs (`search.ablation.min_steps`)."""
+def needed_steps(comparison: ComparisonConfig, cfg: AblationConfig) -> int:
+    """The budget a comparison's claim needs: its own, else the ablation's; none without a claim."""
+    if comparison.expect is None:
+        return 0
+    return cfg.min_steps if comparison.min_steps is None else comparison.min_steps
+
+
+def too_short(rows: List[Dict[str, object]], cfg: AblationConfig, comparison: Optional[ComparisonConfig] = None) -> bool:
+    """Whether the runs trained fewer steps than the claim needs (every claim's, without one)."""
+    needs = (needed_steps(comparison, cfg) if comparison is not None
+             else max([needed_steps(c, cfg) for c in cfg.pairs] or [0]))
     steps = fewest_steps(rows)
-    return cfg.min_steps > 0 and (steps is None or steps < cfg.min_steps)
+    return needs > 0 and (steps is None or steps < needs)
 
 
-def verdict_of(d: PairedDifference, p_holm: float, lower_better: bool, short: bool = False) -> str:
-    if d.n < MIN_PAIRS or short:
+def verdict_of(d: Paired, comparison: ComparisonConfig, p_holm: float, p_contra: float, lower_better: bool,
+               short: bool, alpha: float = ALPHA) -> str:
+    if short or d.n < MIN_PAIRS or not (d.testable or no_spread(d)):
         return UNDECIDED
-    if p_holm >= ALPHA:
+    if comparison.expect in (Expectation.not_worse, Expectation.same):
+        return WITHIN if p_holm < alpha else BEYOND if p_contra < alpha else NOT_WITHIN
+    if p_holm >= alpha:
         return SAME
     return BETTER if (d.mean < 0) == lower_better else WORSE
 
 
-def outcome_of(comparison: ComparisonConfig, d: PairedDifference, verdict: str, lower_better: bool) -> Optional[str]:
-    """Whether the verdict reproduces the paper's claim. `not_worse` is reproduced only when the
-    interval's worse end stays within the margin: a wide interval is not evidence of no harm."""
+def outcome_of(comparison: ComparisonConfig, verdict: str) -> Optional[str]:
+    """Whether the verdict reproduces the paper's claim."""
     expect = comparison.expect
     if expect is None:
         return None
-    if verdict == UNDECIDED:
-        return INCONCLUSIVE
-    if expect is Expectation.not_worse:
-        if verdict == WORSE:
-            return CONTRADICTED
-        worse_end = d.high if lower_better else -d.low
-        return REPRODUCED if worse_end <= comparison.margin else INCONCLUSIVE
+    if expect in (Expectation.not_worse, Expectation.same):
+        return {WITHIN: REPRODUCED, BEYOND: CONTRADICTED}.get(verdict, INCONCLUSIVE)
     wanted, opposite = (BETTER, WORSE) if expect is Expectation.better else (WORSE, BETTER)
     return {wanted: REPRODUCED, opposite: CONTRADICTED}.get(verdict, INCONCLUSIVE)
 
 
-def verdicts(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str) -> List[Verdict]:
-    """Every comparison of the experiment, Holm-adjusted over all of them (those without enough
-    trained pairs count with p = 1, so leaving runs out never makes the others look stronger)."""
-    diffs = [paired_difference(rows, cfg, c.baseline, c.candidate, COLUMNS[c.metric]) for c in cfg.pairs]
-    adjusted = holm([d.p for d in diffs])
-    short = too_short(rows, cfg)
-    result = []
-    for comparison, d, p_holm in zip(cfg.pairs, diffs, adjusted):
+def favoured_sides(expect: Optional[Expectation]) -> List[str]:
+    """The side whose runs, left out, would make the claim look better than it is."""
+    return {Expectation.better: ["candidate"], Expectation.not_worse: ["candidate"], Expectation.worse: ["baseline"],
+            Expectation.same: ["baseline", "candidate"]}.get(expect, [])
+
+
+def wins_of(pairs: Pairs, lower_better: bool) -> float:
+    sign = -1.0 if lower_better else 1.0
+    diffs = [sign * (c - b) for b, c in zip(pairs.baseline, pairs.candidate)]
+    return sum(1.0 if x > 0 else 0.5 if x == 0 else 0.0 for x in diffs)
+
+
+def improving_runs(rows: List[Dict[str, object]], pairs: Pairs) -> List[str]:
+    trials = set(pairs.baseline_trials + pairs.candidate_trials)
+    return [str(r["trial_id"]) for r in usable(rows)
+            if str(r.get("trial_id", "")) in trials and (number_in(r, "improving") or 0.0) > IMPROVING]
+
+
+def exact_seeds_needed(alpha: float = ALPHA) -> int:
+    """The fewest pairs at which the two-sided exact sign-flip test can reach `alpha` (6 at 5%)."""
+    return next(n for n in range(1, 64) if 2.0 / 2 ** n < alpha)
+
+
+def notes_of(rows, cfg: AblationConfig, comparison: ComparisonConfig, d: Paired, pairs: Pairs,
+             short: bool) -> List[str]:
+    """What a reader must know beside the verdict, one short sentence each."""
+    notes = []
+    for side in favoured_sides(comparison.expect):
+        if pairs.dropped[side]:
+            notes.append(f"{side} did not count on {cfg.pair_by} {', '.join(sorted(pairs.dropped[side]))} "
+                         "(left out): the claim cannot rest on the seeds it survived")
+    if short:
+        notes.append(f"the claim needs {needed_steps(comparison, cfg):,} SGD steps")
+    elif d.n < MIN_PAIRS:
+        notes.append(f"{d.n} trained pair{'s' if d.n != 1 else ''}: no interval")
+    elif no_spread(d):
+        notes.append(f"no spread: identical differences on every {cfg.pair_by}, so the exact test decides alone "
+                     f"(it needs at least {exact_seeds_needed()} {cfg.pair_by}s to reach 5%)")
+    elif d.floored:
+        notes.append("spread below the metric's resolution: the interval uses the resolution")
+    if d.test_se > 0 and math.isfinite(d.mean) and abs(d.mean) < 2 * d.test_se:
+        notes.append(f"difference within 2 test-set standard errors ({d.test_se:.4f})")
+    if improving_runs(rows, pairs):
+        notes.append("still improving: budget may decide this comparison")
+    return notes
+
+
+def verdicts(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str,
+             correct: Optional[Mapping[str, np.ndarray]] = None, alpha: float = ALPHA,
+             keys: Optional[Sequence[str]] = None) -> List[Verdict]:
+    """Every comparison of the experiment, Holm-adjusted over all of them at `alpha` (those that
+    cannot be tested count with p = 1, so leaving runs out never makes the others look
+    stronger). `correct`: trial id -> which test images the run got right (test-set noise);
+    `keys`: the pair keys (seeds) to use, all by default."""
+    found = []
+    for comparison in cfg.pairs:
         lower_better = lower_is_better(comparison.metric, direction)
-        verdict = verdict_of(d, p_holm, lower_better, short)
-        result.append(Verdict(comparison, d, p_holm, verdict, outcome_of(comparison, d, verdict, lower_better)))
+        pairs = pairs_of(rows, cfg, comparison, COLUMNS[comparison.metric], keys)
+        d = differences(rows, cfg, comparison, correct, keys)
+        found.append((comparison, lower_better, pairs, d, claim_p(d, comparison, lower_better, exact=no_spread(d))))
+    adjusted = holm([p for *_, p in found])
+    result = []
+    for (comparison, lower_better, pairs, d, p), p_holm in zip(found, adjusted):
+        short = too_short(rows, cfg, comparison)
+        p_contra = contradiction_p(d, comparison, lower_better, exact=no_spread(d))
+        verdict = verdict_of(d, comparison, p_holm, p_contra, lower_better, short, alpha)
+        outcome = outcome_of(comparison, verdict)
+        notes = notes_of(rows, cfg, comparison, d, pairs, short)
+        if outcome == REPRODUCED and any(pairs.dropped[s] for s in favoured_sides(comparison.expect)):
+            outcome = INCONCLUSIVE  # contradicted stands: leaving those runs out could only have helped
+        exact = claim_p(d, comparison, lower_better, exact=True)
+        result.append(Verdict(comparison, d, p, p_holm, exact, verdict, outcome, wins_of(pairs, lower_better), notes,
+                              lower_better))
     return result
+
+
+def seeds_for(v: Verdict, comparisons: int) -> tuple:
+    """(seeds for 80% power, what they would resolve) for a comparison, from its measured mean
+    and spread: the difference itself, or for a margin claim the distance to the margin."""
+    d, c = v.difference, v.comparison
+    spread = math.sqrt(max(d.se ** 2 - d.test_se ** 2, 0.0) * d.n)
+    if c.expect is Expectation.not_worse:
+        worse = d.mean if v.lower_better else -d.mean
+        gap, target = c.margin - worse, f"the margin {c.margin:g} from a difference of {d.mean:+.4f}"
+    elif c.expect is Expectation.same:
+        gap, target = c.margin - abs(d.mean), f"the margin +-{c.margin:g} from a difference of {d.mean:+.4f}"
+    else:
+        gap, target = abs(d.mean), f"a difference of {d.mean:+.4f}"
+    needed = seeds_needed(gap, spread, comparisons) if gap > 0 else None
+    return needed, target + f" (spread {spread:.4f})"

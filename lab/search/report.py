@@ -6,18 +6,21 @@ from __future__ import annotations
 import csv
 import io
 import math
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from mlflow.entities import Run
 
-from lab.config import AblationConfig, AxisSpec, RunConfig
-from lab.search.ablation import ALPHA, COLUMNS, MIN_PAIRS, Verdict, fewest_steps, left_out, too_short, value_stats, verdicts
+from lab.config import AblationConfig, AxisSpec, Expectation, Metric, RunConfig
+from lab.search.ablation import (ALPHA, COLUMNS, MIN_PAIRS, Verdict, fewest_steps, left_out, needed_steps, resolution_of,
+                                 seeds_for, too_short, value_stats, verdicts)
+from lab.stats.testset import error_se
 from lab.search.ranking import trial_order
 from lab.training.trained import NOT_TRAINED_TAG, PRUNED
 
 COLUMNS_BEFORE_AXES = ["trial_id", "status"]
 COLUMNS_AFTER_AXES = ["params_total", "macs", "train_steps", "best_epoch", "best_objective", "train_loss", "train_error",
-                      "test_loss", "test_error", "not_trained", "wall_seconds", "reason"]
+                      "test_loss", "test_error", "train_examples", "test_examples", "improving", "not_trained",
+                      "wall_seconds", "reason"]
 
 
 def final_figures(metrics: Dict[str, float]) -> Dict[str, object]:
@@ -25,8 +28,13 @@ def final_figures(metrics: Dict[str, float]) -> Dict[str, object]:
     def rounded(key, transform=lambda v: v):
         return round(transform(metrics[key]), 6) if key in metrics else ""
 
+    def count(key):
+        return int(metrics[key]) if key in metrics else ""
+
     return {"train_loss": rounded("loss"), "train_error": rounded("accuracy", lambda a: 1 - a),
-            "test_loss": rounded("test_loss"), "test_error": rounded("test_accuracy", lambda a: 1 - a)}
+            "test_loss": rounded("test_loss"), "test_error": rounded("test_accuracy", lambda a: 1 - a),
+            "train_examples": count("train_examples"), "test_examples": count("test_examples"),
+            "improving": rounded("train_error_drop_last_quarter")}
 
 
 def declared(axis: AxisSpec, value):
@@ -79,7 +87,11 @@ def to_csv(rows: List[Dict[str, object]], axes: List[str]) -> str:
 
 
 def number(value: float, signed: bool = False) -> str:
-    return "n/a" if math.isnan(value) else (f"{value:+.4f}" if signed else f"{value:.4f}")
+    return "n/a" if value is None or math.isnan(value) else (f"{value:+.4f}" if signed else f"{value:.4f}")
+
+
+def p_text(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
 
 
 def value_table(rows: List[Dict[str, object]], cfg: AblationConfig, objective: str) -> List[str]:
@@ -87,29 +99,101 @@ def value_table(rows: List[Dict[str, object]], cfg: AblationConfig, objective: s
     total: Dict[str, int] = {}
     for row in rows:
         total[str(row[cfg.axis])] = total.get(str(row[cfg.axis]), 0) + 1
+    tested_on = resolution_of(rows, Metric.test_error)
     lines = [f"### Per {cfg.axis} (mean +- std over {cfg.pair_by}; trained runs only)", "",
-             f"| {cfg.axis} | trained | train error | train loss | test error | {objective} |", "|---|---|---|---|---|---|"]
+             f"Test error's standard error: binomial, on the {round(1 / tested_on):,} test images each run saw "
+             "(what another test set of that size could move it by)." if tested_on else
+             "Test error's standard error: not known (the runs did not log how many test images they saw).", "",
+             f"| {cfg.axis} | trained | train error | train loss | test error | test error SE | {objective} |",
+             "|---|---|---|---|---|---|---|"]
     for s in value_stats(rows, cfg.axis, columns):
         cells = [f"{number(s.mean[c])} +- {number(s.std[c])}" for c in columns]
+        se = error_se(s.mean["test_error"], round(1 / tested_on)) if tested_on else math.nan
+        cells.insert(3, number(se))
         lines.append(f"| {s.value} | {s.n} of {total.get(s.value, s.n)} | " + " | ".join(cells) + " |")
     return lines
 
 
+def tested_against(c) -> str:
+    if c.expect is Expectation.not_worse:
+        return f"margin {c.margin:g}"
+    if c.expect is Expectation.same:
+        return f"+-{c.margin:g}"
+    return "0"
+
+
 def comparison_table(found: List[Verdict], cfg: AblationConfig) -> List[str]:
     lines = [f"### Comparisons (candidate - baseline, paired by {cfg.pair_by})", "",
-             f"Intervals: 95% paired Student t. Verdicts: at {1 - ALPHA:.0%} after Holm's adjustment for the "
-             f"{len(cfg.pairs)} comparison{'s' if len(cfg.pairs) != 1 else ''} of this experiment; fewer than {MIN_PAIRS} trained pairs: "
-             "`inconclusive at this budget`. A `not_worse` claim is reproduced only when the interval's "
-             "worse end is within its margin.", "",
-             "| claim | baseline | candidate | metric | n | difference | 95% interval | p (Holm) | verdict | "
-             "paper | outcome |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"Intervals: 95% paired Student t over {cfg.pair_by}s, plus the test set's sampling noise for test "
+             f"errors where the runs logged it. p: the claim's test (against 0; a `not_worse` claim against its "
+             f"margin, an equivalence against both ends); verdicts at {1 - ALPHA:.0%} after Holm's adjustment for "
+             f"the {len(cfg.pairs)} comparison{'s' if len(cfg.pairs) != 1 else ''} of this experiment. Exact p: the "
+             f"claim's test put to the sign-flip permutation test, which needs no normality (not adjusted). Wins: {cfg.pair_by}s on which the "
+             "candidate is better (a tie counts half). d_z: the mean difference over its spread.", "",
+             "| claim | baseline | candidate | metric | n | difference | 95% interval | tested against | p | "
+             "p (Holm) | verdict | paper | outcome | exact p | wins | d_z |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for v in found:
         c, d = v.comparison, v.difference
         expect = "" if c.expect is None else c.expect.value + (f" (margin {c.margin:g})" if c.margin else "")
+        wins = "n/a" if not d.n else f"{v.wins:g} of {d.n}"
         lines.append(f"| {c.claim} | {c.baseline} | {c.candidate} | {COLUMNS[c.metric]} | {d.n} | "
-                     f"{number(d.mean, True)} | [{number(d.low, True)}, {number(d.high, True)}] | {v.p_holm:.4f} | "
-                     f"{v.verdict} | {expect} | {v.outcome or ''} |")
+                     f"{number(d.mean, True)} | [{number(d.low, True)}, {number(d.high, True)}] | {tested_against(c)} | "
+                     f"{p_text(v.p)} | {p_text(v.p_holm)} | {v.verdict} | {expect} | {v.outcome or ''} | "
+                     f"{p_text(v.p_exact)} | {wins} | {number(d.effect, True)} |")
     return lines
+
+
+def robustness_lines(found: List[Verdict], cfg: AblationConfig) -> List[str]:
+    """What the verdicts rest on, and each comparison's notes."""
+    lines = []
+    n = max([v.difference.n for v in found] or [0])
+    if n:
+        smallest = min(1.0, 2.0 / 2 ** n)
+        if smallest >= ALPHA / max(len(found), 1):
+            lines.append(f"With {n} {cfg.pair_by}s the exact test's smallest p is {smallest:.4f}: it cannot reach "
+                         f"{ALPHA:g} after Holm over {len(found)}, so these verdicts rest on the t test's assumption "
+                         "that the differences are roughly normal; the exact p shows how far the data go without it.")
+        else:
+            lines.append(f"With {n} {cfg.pair_by}s the exact test can reach {smallest:.4f}; a verdict whose exact p "
+                         "is far above its t p rests on normality.")
+    notes = [f"- {v.comparison.claim or v.comparison.candidate + ' vs ' + v.comparison.baseline}: {'; '.join(v.notes)}"
+             for v in found if v.notes]
+    if notes:
+        lines += ["", "Notes:", ""] + notes
+    return lines + [""] + planning_lines(found, cfg)
+
+
+def planning_lines(found: List[Verdict], cfg: AblationConfig) -> List[str]:
+    """How many seeds each undecided comparison would need, from its own measured spread."""
+    lines = []
+    for v in found:
+        if v.decided or v.difference.n < MIN_PAIRS or not v.difference.testable:
+            continue
+        needed, target = seeds_for(v, len(found))
+        name = v.comparison.claim or f"{v.comparison.candidate} vs {v.comparison.baseline}"
+        lines.append(f"- {name}: " + (f"about {needed} {cfg.pair_by}s for 80% power to resolve {target}" if needed
+                                     else f"no {cfg.pair_by} count up to 1,000 resolves {target}"))
+    if not lines:
+        return []
+    return [f"Undecided comparisons, planned from their measured spread (paired t, Holm over {len(found)}):", ""] + lines
+
+
+def ablation_markdown(rows: List[Dict[str, object]], cfg: AblationConfig, objective: str, direction: str,
+                      quick: bool = False, correct: Optional[Dict[str, object]] = None) -> str:
+    """The claim, what the lab measured, and whether it reproduced the claim."""
+    found = verdicts(rows, cfg, direction, correct)
+    lines = ["## Claim", "", f"Source: {cfg.source or 'not stated'}", "", f"> {cfg.claim or 'not stated'}", "",
+             f"**{outcome_line(found)}**", ""] + ([QUICK_CAVEAT, ""] if quick else [])
+    lines += budget_lines(rows, cfg)
+    lines += ["Training error and loss: the final epoch's (Keras' running mean over its batches). Test error: "
+             "on the test set after the last epoch. A run that did not train (a non-finite loss, or a final "
+             "training loss above chance, ln of the class count) is left out and listed below.", ""]
+    lines += value_table(rows, cfg, objective) + [""]
+    lines += comparison_table(found, cfg) + [""]
+    lines += robustness_lines(found, cfg) + [""]
+    lines += left_out_lines(rows, cfg)
+    return "\n".join(lines) + "\n"
 
 
 def left_out_lines(rows: List[Dict[str, object]], cfg: AblationConfig) -> List[str]:
@@ -141,31 +225,16 @@ def budget_lines(rows: List[Dict[str, object]], cfg: AblationConfig) -> List[str
     """What the runs' training budget allows this experiment to say."""
     steps = fewest_steps(rows)
     trained = "no run logged its steps" if steps is None else f"the shortest-trained network took {steps:,} SGD steps"
+    needs = max([needed_steps(c, cfg) for c in cfg.pairs] or [0])
     if too_short(rows, cfg):
-        return [f"Budget: {trained}; this claim is about networks trained at least {cfg.min_steps:,} steps "
-                "(`search.ablation.min_steps`), so no verdict is drawn: every comparison is "
-                "`inconclusive at this budget`, its difference shown as measured.", ""]
-    needs = f" (the claim needs {cfg.min_steps:,}: `search.ablation.min_steps`)" if cfg.min_steps else ""
-    return [f"Budget: {trained}{needs}.", ""]
+        return [f"Budget: {trained}; a claim here is about networks trained at least {needs:,} steps "
+                "(`search.ablation.min_steps`), so it gets no verdict: `inconclusive at this budget`, its "
+                "difference shown as measured.", ""]
+    return [f"Budget: {trained}" + (f" (the claims need {needs:,}: `search.ablation.min_steps`)." if needs else "."), ""]
 
 
-def ablation_markdown(rows: List[Dict[str, object]], cfg: AblationConfig, objective: str, direction: str,
-                      quick: bool = False) -> str:
-    """The claim, what the lab measured, and whether it reproduced the claim."""
-    found = verdicts(rows, cfg, direction)
-    lines = ["## Claim", "", f"Source: {cfg.source or 'not stated'}", "", f"> {cfg.claim or 'not stated'}", "",
-             f"**{outcome_line(found)}**", ""] + ([QUICK_CAVEAT, ""] if quick else [])
-    lines += budget_lines(rows, cfg)
-    lines += ["Training error and loss: the final epoch's (Keras' running mean over its batches). Test error: "
-             "on the test set after the last epoch. A run that did not train (a non-finite loss, or a final "
-             "training loss above chance, ln of the class count) is left out and listed below.", ""]
-    lines += value_table(rows, cfg, objective) + [""]
-    lines += comparison_table(found, cfg) + [""]
-    lines += left_out_lines(rows, cfg)
-    return "\n".join(lines) + "\n"
-
-
-def summary_markdown(rows: List[Dict[str, object]], cfg: RunConfig, header: str = "") -> str:
+def summary_markdown(rows: List[Dict[str, object]], cfg: RunConfig, header: str = "",
+                     correct: Optional[Dict[str, object]] = None) -> str:
     search = cfg.search
     done = [r for r in rows if r["status"] == "COMPLETED" and r["best_objective"] != ""]
     better = max if search.direction == "max" else min
@@ -178,7 +247,7 @@ def summary_markdown(rows: List[Dict[str, object]], cfg: RunConfig, header: str 
         best = better(done, key=lambda r: r["best_objective"])
         lines += [f"Best: trial {best['trial_id']}, {search.objective} = {best['best_objective']:.4f}", ""]
     if search.ablation is not None:
-        lines += [ablation_markdown(rows, search.ablation, search.objective, search.direction, cfg.quick)]
+        lines += [ablation_markdown(rows, search.ablation, search.objective, search.direction, cfg.quick, correct)]
     header_row = list(rows[0]) if rows else []
     lines += ["## Trials", "", "| " + " | ".join(header_row) + " |", "|" + "---|" * len(header_row)]
     lines += ["| " + " | ".join(str(r[k]) for k in header_row) + " |" for r in rows]

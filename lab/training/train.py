@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -30,7 +31,8 @@ from lab.training import reuse
 from lab.training import state as training_state
 from lab.training.state import TrainingState
 from lab.training.preprocessing import RandomPadCropFlip, Standardize
-from lab.training.trained import not_trained_reason, trained_tags
+from lab.stats.testset import CORRECT_ARTIFACT, encode_correct
+from lab.training.trained import improvement_last_quarter, not_trained_reason, trained_tags
 
 
 @dataclass
@@ -140,6 +142,17 @@ def seeded_network(cfg: RunConfig, splits: Splits) -> keras.Model:
     return build_model(cfg.model, splits.input_shape, splits.classes)
 
 
+def correct_flags(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int) -> np.ndarray:
+    """Which images the main head classifies correctly (one more pass over the test set: the
+    finite test set's noise is counted from these, `lab.stats.testset`)."""
+    scores = model.predict(images, batch_size=batch_size, verbose=0)
+    if isinstance(scores, dict):
+        scores = scores[MAIN_OUTPUT]
+    elif isinstance(scores, (list, tuple)):
+        scores = scores[0]
+    return np.argmax(np.asarray(scores), axis=-1) == np.asarray(labels).reshape(-1)
+
+
 def optimizer_steps(model: keras.Model) -> int:
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
@@ -206,9 +219,15 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     test = main_head_logs(model.evaluate(splits.x_test, targets(net, splits.y_test, splits.classes),
                                          batch_size=evaluation_batch(cfg), return_dict=True, verbose=0))
     run.set_tags(trained_tags(not_trained_reason(history.history, splits.classes, test["loss"])))
+    run.log_text(json.dumps(encode_correct(correct_flags(model, splits.x_test, splits.y_test, evaluation_batch(cfg)))),
+                 CORRECT_ARTIFACT)
     best_val, best_at = best_epoch(history.history, initial_epoch)
     final = {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
-             "train_steps": optimizer_steps(model) - steps_before}  # this run's own steps
+             "train_steps": optimizer_steps(model) - steps_before,  # this run's own steps
+             "train_examples": len(splits.x_train), "test_examples": len(splits.x_test)}
+    improving = improvement_last_quarter(history.history)
+    if improving is not None:
+        final["train_error_drop_last_quarter"] = improving
     if start is not None:
         final.update(initial_epoch=initial_epoch, initial_train_steps=steps_before)
     if best_val is not None:

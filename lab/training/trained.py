@@ -32,3 +32,14 @@ def not_trained_reason(history: Dict[str, List[float]], classes: int, test_loss:
 
 def trained_tags(reason: Optional[str]) -> Dict[str, str]:
     return {TRAINED_TAG: "true"} if reason is None else {TRAINED_TAG: "false", NOT_TRAINED_TAG: reason}
+
+
+def improvement_last_quarter(history: Dict[str, List[float]]) -> Optional[float]:
+    """How much the training error fell over the last quarter of the epochs (at least one epoch
+    back): a run still falling when its budget ended may be ranked by the budget, not the design.
+    None with fewer than two epochs of training accuracy."""
+    accuracy = history.get("accuracy", [])
+    if len(accuracy) < 2:
+        return None
+    back = max(1, len(accuracy) // 4)
+    return float(accuracy[-1] - accuracy[-1 - back])  # error before - error after
