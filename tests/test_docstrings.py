@@ -1,4 +1,4 @@
-"""The examples in the models' and the analysis' docstrings run and print what they say."""
+"""The examples in the docstrings of the models, the analysis and the statistics run and print what they say."""
 
 import doctest
 import importlib
@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["lab.models.registry", "lab.models.resnet", "lab.models.chain", "lab.models.inception",
-           "lab.models.fractal", "lab.analysis"]
+           "lab.models.fractal", "lab.analysis", "lab.stats.holm", "lab.stats.paired", "lab.stats.seeds",
+           "lab.stats.testset"]
 
 
 @pytest.mark.parametrize("name", MODULES)

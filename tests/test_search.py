@@ -1,6 +1,7 @@
 """Sweeps: keras-tuner drives, the lab trains, MLflow holds one parent and one child per trial."""
 
 import csv
+import json
 import io
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
+from lab.stats.testset import decode_by_trial
 from lab.config import PROJECT_ROOT, run_config
 from lab.errors import ConfigValueError
 from lab.search.run import search
@@ -52,7 +54,8 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
     rows = list(csv.DictReader(io.StringIO(artifact(client, parent, "trials.csv"))))
     assert list(rows[0]) == ["trial_id", "status", "connectivity", "blocks_per_stage", "shortcut", "lr",
                              "params_total", "macs", "train_steps", "best_epoch", "best_objective", "train_loss", "train_error",
-                             "test_loss", "test_error", "not_trained", "wall_seconds", "reason"]
+                             "test_loss", "test_error", "train_examples", "test_examples", "improving", "not_trained",
+                             "wall_seconds", "reason"]
     assert [r["status"] for r in rows] == ["COMPLETED"] * 3
     for row in rows:
         assert (row["shortcut"] == "") == (row["connectivity"] == "plain")  # conditional axis
@@ -64,6 +67,12 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
         assert float(row["test_error"]) == pytest.approx(1 - child.data.metrics["test_accuracy"], abs=1e-6)
         assert child.data.tags["lab.trained"] in ("true", "false")
         assert (row["not_trained"] == "") == (child.data.tags["lab.trained"] == "true")
+    # Which test images each run got right, on the parent: the flags give back each run's test accuracy.
+    correct = decode_by_trial(json.loads(artifact(client, parent, "test_correct.json")))
+    for row in rows:
+        child = next(c for c in children if c.data.tags["lab.trial"] == row["trial_id"])
+        assert len(correct[row["trial_id"]]) == int(row["test_examples"]) == child.data.metrics["test_examples"]
+        assert correct[row["trial_id"]].mean() == pytest.approx(child.data.metrics["test_accuracy"], abs=1e-6)
     best = max(rows, key=lambda r: float(r["best_objective"]))
     assert result.best_trial == best["trial_id"] and parent.data.tags["lab.best_trial"] == best["trial_id"]
     assert f"Best: trial {best['trial_id']}" in artifact(client, parent, "summary.md")

@@ -154,3 +154,14 @@ def test_the_report_names_the_exact_tests_limit_wins_and_planning():
     assert "the exact test's smallest p is 0.0625: it cannot reach 0.05" in text
     assert "| 0 of 5 |" in text  # the candidate won on no seed of the first comparison
     assert "Undecided comparisons, planned from their measured spread" in text and "for 80% power" in text
+
+
+def test_intervals_of_rates_stay_in_zero_to_one():
+    from lab.report.pool import mean_interval
+
+    mean, _, low, high = mean_interval([0.5149 + 0.3, 0.95, 1.0], (0.0, 1.0))
+    assert 0.0 <= low <= mean <= high == 1.0
+    assert mean_interval([0.1, 0.9])[2] < 0  # unbounded by default: a loss may take any value
+    wide = runs([("a", 0, 0.0), ("a", 1, 0.0), ("b", 0, 0.0), ("b", 1, 0.95)])
+    [v] = judge(wide, claim(Expectation.worse))
+    assert -1.0 <= v.difference.low and v.difference.high <= 1.0

@@ -23,16 +23,23 @@ def metric_falls_as_better(metric: str) -> bool:
     return "loss" in metric or "error" in metric
 
 
-def mean_interval(values: Sequence[float]) -> Tuple[float, float, float, float]:
+def is_proportion(metric: str) -> bool:
+    """An accuracy or an error lies in [0, 1]; a loss or a time does not."""
+    return ("accuracy" in metric or "error" in metric) and "loss" not in metric
+
+
+def mean_interval(values: Sequence[float], bounds: Tuple[float, float] = (-math.inf, math.inf)
+                  ) -> Tuple[float, float, float, float]:
     """(mean, sample std, low, high): the 95% Student-t interval of the mean, on n - 1 degrees of
-    freedom; std and the interval are nan for one value (no spread to estimate)."""
+    freedom, cut to `bounds` (an accuracy's mean cannot pass 1, though the t interval of three
+    seeds at 0.95 +- 0.05 would); std and the interval are nan for one value (no spread to estimate)."""
     n = len(values)
     mean = math.fsum(values) / n
     if n < 2:
         return mean, math.nan, math.nan, math.nan
     std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
     half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
-    return mean, std, mean - half, mean + half
+    return mean, std, max(mean - half, bounds[0]), min(mean + half, bounds[1])
 
 
 def median_of(values: Sequence[Optional[float]]) -> Optional[float]:
@@ -52,8 +59,8 @@ def per_epoch(run: RunRecord) -> Optional[float]:
     return run.wall_seconds / run.epochs if run.wall_seconds is not None and run.epochs else None
 
 
-def pooled_row(spec_hash: str, runs: List[RunRecord]) -> PooledRow:
-    mean, std, low, high = mean_interval([run.metric for run in runs])
+def pooled_row(spec_hash: str, runs: List[RunRecord], bounds: Tuple[float, float] = (-math.inf, math.inf)) -> PooledRow:
+    mean, std, low, high = mean_interval([run.metric for run in runs], bounds)
     return PooledRow(
         spec_hash=spec_hash, variant=Counter(run.variant for run in runs).most_common(1)[0][0],
         family=runs[0].family, data=runs[0].data, params=first_of([run.params for run in runs]),
@@ -78,7 +85,8 @@ def pooled_rows(runs: List[RunRecord], metric: str) -> List[PooledRow]:
     for run in runs:
         if run.left_out is None:
             groups.setdefault(run.spec_hash, []).append(run)
-    rows = told_apart([pooled_row(spec_hash, group) for spec_hash, group in groups.items()])
+    bounds = (0.0, 1.0) if is_proportion(metric) else (-math.inf, math.inf)
+    rows = told_apart([pooled_row(spec_hash, group, bounds) for spec_hash, group in groups.items()])
     sign = 1 if metric_falls_as_better(metric) else -1
     return sorted(rows, key=lambda row: (sign * row.mean, row.variant))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -16,6 +17,7 @@ from omegaconf import OmegaConf
 from lab.config import SearchConfig
 from lab.report.records import SweepRecord
 from lab.search.roles import SEARCH_TAG
+from lab.stats.testset import CORRECT_ARTIFACT, decode_by_trial
 
 
 def csv_rows(text: str) -> List[Dict[str, str]]:
@@ -57,5 +59,7 @@ def sweep_record(client, parent, experiment: str) -> Tuple[Optional[SweepRecord]
                         objective=search.objective, direction=search.direction, axes=list(search.space), rows=rows,
                         ablation=search.ablation)
     if search.ablation is not None:
-        sweep.verdicts = verdicts(rows, search.ablation, search.direction)
+        correct = artifact_text(client, run_id, CORRECT_ARTIFACT)
+        sweep.verdicts = verdicts(rows, search.ablation, search.direction,
+                                  decode_by_trial(json.loads(correct)) if correct else None)
     return sweep, None

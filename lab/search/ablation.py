@@ -21,7 +21,7 @@ fewer SGD steps than it needs (`min_steps`) is `inconclusive at this budget`."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -149,7 +149,10 @@ def differences(rows: List[Dict[str, object]], cfg: AblationConfig, comparison: 
     pairs = pairs_of(rows, cfg, comparison, COLUMNS[comparison.metric], keys)
     diffs = [c - b for b, c in zip(pairs.baseline, pairs.candidate)]
     test_variance = test_set_variance(pairs, correct) if comparison.metric is Metric.test_error else 0.0
-    return summarise(diffs, resolution_of(rows, comparison.metric), test_variance)
+    d = summarise(diffs, resolution_of(rows, comparison.metric), test_variance)
+    if comparison.metric in EXAMPLES and d.testable:  # a difference of two error rates lies in [-1, 1]
+        d = replace(d, low=max(d.low, -1.0), high=min(d.high, 1.0))
+    return d
 
 
 def paired_difference(rows: List[Dict[str, object]], cfg: AblationConfig, baseline: str, candidate: str,

@@ -4,6 +4,7 @@ as a worker), then reports it on its MLflow parent run (trials.csv, summary.md, 
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -19,6 +20,7 @@ from lab.errors import LabError, require
 from lab.data import load_splits
 from lab.search import continuation
 from lab.search.report import summary_markdown, to_csv, trial_rows
+from lab.stats.testset import CORRECT_ARTIFACT, decode_by_trial
 from lab.search.space import validate_space
 from lab.search.distributed import check_address_free, set_role_environment, wait_for_chief
 from lab.search.identity import FINGERPRINT_TAG, check_resumable, check_same_as_chief, digest, fingerprint, write_record
@@ -261,6 +263,17 @@ def ablation_curves(client: MlflowClient, cfg: AblationConfig, rows: List[dict],
     return curves
 
 
+def test_correct_records(client: MlflowClient, children: Dict[str, Run]) -> Dict[str, dict]:
+    """Trial id -> which test images its run got right, for the trials whose runs logged it."""
+    found = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for trial_id, child in children.items():
+            if any(a.path == CORRECT_ARTIFACT for a in client.list_artifacts(child.info.run_id)):
+                path = client.download_artifacts(child.info.run_id, CORRECT_ARTIFACT, f"{folder}/{trial_id}")
+                found[trial_id] = json.loads(Path(path).read_text())
+    return found
+
+
 def sweep_wall_time(children: Dict[str, Run]) -> str:
     """From the first trial's start to the last trial's end, and summed over trials (a resumed
     sweep's pause counts in the first, not in the second)."""
@@ -321,7 +334,11 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     pruned = [row["trial_id"] for row in rows if row["status"] == PRUNED]
     if pruned:
         facts["pruned"] = f"{len(pruned)} trials by search.pruner={run_cfg.search.pruner.value} ({', '.join(pruned)})"
-    summary = summary_markdown(rows, run_cfg, "\n".join(f"- {key}: {value}" for key, value in facts.items()))
+    correct = test_correct_records(parent.client, children)
+    if correct:
+        parent.log_text(json.dumps(correct), CORRECT_ARTIFACT)
+    summary = summary_markdown(rows, run_cfg, "\n".join(f"- {key}: {value}" for key, value in facts.items()),
+                               decode_by_trial(correct))
     parent.log_text(summary, "summary.md")
     if best_trial is not None:
         parent.set_tags({"lab.best_trial": best_trial, "lab.best_child": children[best_trial].info.run_id})

@@ -19,7 +19,8 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-CORRECT_ARTIFACT = "test_correct.json"  # per run: {"n": N, "bits": base64 of the packed booleans}
+CORRECT_ARTIFACT = "test_correct.json"  # per run: {"n": N, "bits": base64 of the packed booleans};
+# on a sweep's parent: {trial id: that record} for every trial that logged one
 
 
 def encode_correct(correct: Sequence[bool]) -> Dict[str, object]:
@@ -37,6 +38,11 @@ def decode_correct(record: Dict[str, object]) -> np.ndarray:
     n = int(record["n"])
     packed = np.frombuffer(base64.b64decode(str(record["bits"])), dtype=np.uint8)
     return np.unpackbits(packed)[:n].astype(bool)
+
+
+def decode_by_trial(records: Dict[str, Dict[str, object]]) -> Dict[str, np.ndarray]:
+    """A sweep parent's `test_correct.json`, decoded: trial id -> correct flags."""
+    return {trial: decode_correct(record) for trial, record in records.items()}
 
 
 def error_se(error: float, n: int) -> float:
