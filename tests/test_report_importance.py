@@ -89,12 +89,18 @@ def test_factorial_ablation_finds_the_interaction_with_exact_sums_of_squares():
     assert result.skipped is None and result.response == "train_error"
     assert result.method.startswith("two-way ANOVA blocked by seed (statsmodels OLS, type II sums of squares)")
     expected = closed_form_two_way(rows, seeds=5)
-    assert [r.axis for r in result.rows] == ["depth", "connectivity", "depth:connectivity"]
-    for row in result.rows:
+    assert [r.axis for r in result.rows] == ["depth", "connectivity", "depth:connectivity",
+                                             "depth:connectivity (per-seed contrast, 5 seeds)"]
+    for row in result.rows[:3]:
         f, p, share = expected[row.axis]
         assert row.statistic == pytest.approx(f, rel=1e-9) and row.p == pytest.approx(p, rel=1e-9, abs=1e-15)
         assert row.share == pytest.approx(share, rel=1e-9)
     assert result.rows[2].p < 0.01 and result.rows[2].share > 0.2
+    # The per-seed contrast: (plain56 - plain20) - (resnet56 - resnet20) on each seed, one-sample t.
+    by = {(r["variant"], r["seed"]): r["train_error"] for r in rows}
+    contrasts = [(by["resnet56", s] - by["resnet20", s]) - (by["plain56", s] - by["plain20", s]) for s in range(5)]
+    test = stats.ttest_1samp(contrasts, 0.0)
+    assert abs(result.rows[3].statistic) == pytest.approx(abs(test.statistic)) and result.rows[3].p == pytest.approx(test.pvalue)
     assert "5 seeds per cell" in result.limits and "320 SGD steps" in result.limits
 
 
@@ -139,8 +145,23 @@ def test_an_unbalanced_factorial_keeps_its_interaction():
     need no balance, so the interaction is still estimated, and the limits say the counts."""
     rows = factorial_rows(interaction=0.30)[1:]
     result = only(axis_importance(ablation_sweep(rows, VARIANT)))
-    assert [r.axis for r in result.rows] == ["depth", "connectivity", "depth:connectivity"]
+    assert [r.axis for r in result.rows][:3] == ["depth", "connectivity", "depth:connectivity"]
     assert result.rows[2].p < 0.01 and "4 to 5 seeds per cell" in result.limits
+
+
+def test_cells_with_unequal_spreads_are_named_and_the_contrast_does_not_pool_them():
+    """One cell spreads 0.12 (plain-56's seeds), the others sit at 0: the pooled ANOVA's
+    interaction p is far too precise; the per-seed contrast is not."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for seed in range(5):
+        for name in VARIANTS:
+            value = 0.6 + rng.normal(0, 0.12) if name == "plain56" else 0.02 * (name == "plain20")
+            rows.append(trial(str(len(rows)), {"variant": name, "seed": seed}, value, objective=1 - value))
+    result = only(axis_importance(ablation_sweep(rows, VARIANT)))
+    anova, contrast = result.rows[2], result.rows[3]
+    assert "The cells' spreads differ" in result.limits and "Trust the per-seed contrast" in result.limits
+    assert contrast.p > 10 * anova.p
 
 
 def test_one_seed_per_cell_is_skipped():
@@ -194,8 +215,18 @@ def test_random_sweep_ranks_the_axis_the_objective_depends_on():
     by_axis = {row.axis: row for row in result.rows}
     assert set(by_axis) == {"connectivity", "lr", "shortcut"}  # the seed is a replicate, not a design axis
     assert by_axis["lr"].statistic > by_axis["connectivity"].statistic and by_axis["lr"].share > 0.5
-    assert by_axis["lr"].p is None and sum(row.share for row in result.rows) == pytest.approx(1.0)
-    assert "In-sample fit on 20 usable trials" in result.limits and "correlated axes share" in result.limits
+    assert sum(row.share for row in result.rows) == pytest.approx(1.0)
+    assert by_axis["lr"].statistic > by_axis["lr"].noise and by_axis["lr"].p == pytest.approx(1 / 20)  # above every null
+    assert "Held out, on 20 usable trials" in result.limits and "Correlated axes share" in result.limits
+
+
+def test_on_pure_noise_no_axis_clears_what_noise_reaches():
+    """12 trials, 3 axes, an objective that depends on none: in-sample importance gave the top
+    axis a median 74% share; held out and against its null, no axis is shown to matter."""
+    rng = np.random.default_rng(7)
+    rows = [dict(r, best_objective=round(0.8 + rng.normal(0, 0.01), 9)) for r in random_rows(12, rng_seed=5)]
+    result = only(axis_importance(random_sweep(rows)))
+    assert all(row.statistic < row.noise for row in result.rows), [(r.axis, r.statistic, r.noise) for r in result.rows]
 
 
 def test_pruned_trials_leave_the_forest_unchanged_and_hyperband_says_budgets_mix():

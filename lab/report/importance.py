@@ -8,8 +8,15 @@ well-kept libraries (statsmodels, scikit-learn) rather than hand-written statist
   connectivity); two factors in a full, balanced factorial get a two-way ANOVA, whose interaction
   is what the degradation problem claims. Anything else gets a one-way ANOVA of the compared axis
   and says why no interaction was estimated.
+  The ANOVA pools one residual variance over every cell; where the cells' spreads differ (one
+  network's seeds spread 0.12, another's 0), its p-values are too precise, so a 2 x 2 design
+  also gets the interaction as a per-seed contrast (one number per seed, a one-sample t test)
+  which assumes no equal variances.
 - Any other sweep (random, bayesian, hyperband) gets a random forest fitted to its axes ->
-  `best_objective`, and each axis' permutation importance.
+  `best_objective`, and each axis' permutation importance measured on held-out trials (3-fold
+  cross-validation), beside what noise reaches: the same procedure on the objective shuffled
+  across trials, 19 times (a permutation null). An in-sample importance always finds a "top
+  axis": on pure noise (12 trials, 3 axes) it took a median 74% share.
 
 Only the rows `lab.search.ablation.usable` keeps are analysed. statsmodels and scikit-learn are
 imported inside the functions that fit: they add about 0.7 s and 0.5 s (measured on 2 busy
@@ -23,7 +30,7 @@ import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from hydra.errors import HydraException
@@ -36,16 +43,22 @@ from lab.search.ablation import COLUMNS, fewest_steps, usable
 
 MIN_PER_CELL = 2  # an ANOVA's residual needs replicates in every cell
 MIN_FOREST_TRIALS = 8  # below this a forest's importances are noise
-FOREST_TREES = 100
-FOREST_REPEATS = 10
+FOREST_TREES = 30
+FOREST_REPEATS = 5
+FOREST_FOLDS = 3
+NULL_FITS = 19  # shuffled objectives: the smallest permutation p is 1 / 20
+UNEQUAL_SPREAD = 3.0  # cells whose standard deviations differ more than this break the ANOVA's pooled variance
 RANDOM_STATE = 0  # fixed, so a report read twice says the same
 BLOCK_AXES = ("seed",)  # replicates, not design choices: never a forest's feature
 STAGE_KEY = re.compile(r"stages\.\d+\.(blocks|width)")
 STAGE_FACTOR = {"blocks": "depth", "width": "width"}
 
 ANOVA_SOURCE = "statsmodels OLS, type II sums of squares"
-FOREST_METHOD = (f"random-forest permutation importance (scikit-learn RandomForestRegressor, {FOREST_TREES} trees; "
-                 f"mean drop in R^2 over {FOREST_REPEATS} shuffles of each axis)")
+FOREST_METHOD = (f"random-forest permutation importance on held-out trials (scikit-learn RandomForestRegressor, "
+                 f"{FOREST_TREES} trees, {FOREST_FOLDS}-fold cross-validation; mean drop in held-out R^2 over "
+                 f"{FOREST_REPEATS} shuffles of each axis), against a permutation null ({NULL_FITS} refits on the "
+                 "objective shuffled across trials): `noise reaches` is the 95th percentile of the largest null "
+                 "importance, p the share of null importances at least as large")
 
 
 def axis_importance(sweep: SweepRecord) -> List[AxisImportance]:
@@ -196,8 +209,42 @@ def ablation_importance(sweep: SweepRecord, response: str) -> AxisImportance:
         total = float(((frame["y"] - frame["y"].mean()) ** 2).sum())
         result.rows = [Importance(names[term], float(table.loc[term, "F"]), float(table.loc[term, "PR(>F)"]),
                                   float(table.loc[term, "sum_sq"]) / total) for term in names if term in table.index]
-        result.limits = anova_limits(design, cfg, per_cell, rows)
+        contrast = seed_contrast(frame, design)
+        if contrast is not None:
+            result.rows.append(contrast)
+        result.limits = anova_limits(design, cfg, per_cell, rows) + spread_warning(frame, factors, design)
     return result
+
+
+def seed_contrast(frame, design: Design) -> Optional[Importance]:
+    """A 2 x 2 design's interaction as one number per seed, (y11 - y01) - (y10 - y00), tested
+    against 0 with a one-sample t: no pooled variance, so no equal-variance assumption."""
+    if len(design.factors) != 2 or any(len(set(levels.values())) != 2 for levels in design.levels):
+        return None
+    from scipy import stats  # noqa: PLC0415
+
+    firsts, seconds = (sorted(set(levels.values())) for levels in design.levels)
+    cells = frame.pivot_table(index="block", columns=["f0", "f1"], values="y", aggfunc="mean").dropna()
+    if len(cells) < MIN_PER_CELL or cells.shape[1] != 4:
+        return None
+    contrasts = ((cells[(firsts[1], seconds[1])] - cells[(firsts[0], seconds[1])])
+                 - (cells[(firsts[1], seconds[0])] - cells[(firsts[0], seconds[0])])).to_numpy()
+    if np.ptp(contrasts) == 0:
+        return None
+    test = stats.ttest_1samp(contrasts, 0.0)
+    return Importance(f"{':'.join(design.factors)} (per-seed contrast, {len(contrasts)} seeds)",
+                      float(test.statistic), float(test.pvalue), None)
+
+
+def spread_warning(frame, factors: List[str], design: Design) -> str:
+    """A sentence when the cells' spreads differ more than the pooled ANOVA can bear."""
+    spreads = frame.groupby(factors)["y"].std(ddof=1)
+    low, high = float(spreads.min()), float(spreads.max())
+    if high <= 0 or (low > 0 and high / low <= UNEQUAL_SPREAD):
+        return ""
+    contrast = " Trust the per-seed contrast for the interaction." if len(design.factors) == 2 else ""
+    return (f" The cells' spreads differ (standard deviation {low:.3g} to {high:.3g}): the ANOVA's pooled "
+            f"variance makes its p-values too precise.{contrast}")
 
 
 def term_names(design: Design) -> Dict[str, str]:
@@ -269,7 +316,8 @@ def encoded(axis: AxisSpec, cells: List[str]) -> List[float]:
 
 
 def forest_importance(sweep: SweepRecord) -> AxisImportance:
-    """Each design axis' permutation importance in a random forest of axes -> best_objective."""
+    """Each design axis' held-out permutation importance in a random forest of axes ->
+    best_objective, with the level noise reaches and a permutation p."""
     rows = usable(sweep.rows)
     axes = [axis for axis in sweep.axes
             if not is_block_axis(axis) and len({row.get(axis.name, "") for row in rows}) > 1]
@@ -282,28 +330,55 @@ def forest_importance(sweep: SweepRecord) -> AxisImportance:
     elif len(set(y)) < 2:
         result.skipped = "the objective is the same in every usable trial"
     else:
-        features = [encoded(axis, [row.get(axis.name, "") for row in rows]) for axis in axes]
-        scores = permutation_scores(list(zip(*features)), y)
+        features = np.array([encoded(axis, [row.get(axis.name, "") for row in rows]) for axis in axes]).T
+        scores, null = permutation_scores(features, np.array(y)), null_scores(features, np.array(y))
+        noise = float(np.quantile(null.max(axis=1), 0.95))
         positive = sum(max(score, 0.0) for score in scores)
-        result.rows = [Importance(axis.name, score, None, max(score, 0.0) / positive if positive > 0 else 0.0)
-                       for axis, score in zip(axes, scores)]
+        result.rows = [Importance(axis.name, float(score), float((1 + (null[:, j] >= score).sum()) / (len(null) + 1)),
+                                  max(score, 0.0) / positive if positive > 0 else 0.0, noise)
+                       for j, (axis, score) in enumerate(zip(axes, scores))]
         result.limits = forest_limits(sweep, len(rows))
     return result
 
 
-def permutation_scores(features: List[Tuple[float, ...]], y: List[float]) -> List[float]:
-    """The mean drop in the forest's R^2 on its own trials when each feature is shuffled."""
-    from sklearn.ensemble import RandomForestRegressor  # noqa: PLC0415
-    from sklearn.inspection import permutation_importance  # noqa: PLC0415
+def r_squared(y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """R^2 of each row of `predicted` against y (0 where y does not vary)."""
+    total = float(((y - y.mean()) ** 2).sum())
+    return 1 - ((predicted - y) ** 2).sum(axis=-1) / total if total > 0 else np.zeros(predicted.shape[:-1])
 
-    forest = RandomForestRegressor(n_estimators=FOREST_TREES, random_state=RANDOM_STATE).fit(features, y)
-    found = permutation_importance(forest, features, y, n_repeats=FOREST_REPEATS, random_state=RANDOM_STATE)
-    return [float(score) for score in found.importances_mean]
+
+def permutation_scores(features: np.ndarray, y: np.ndarray, seed: int = RANDOM_STATE) -> np.ndarray:
+    """Per feature, the mean drop in R^2 on held-out trials when it is shuffled: each fold's
+    forest is fitted on the other folds, and all shuffled copies are predicted in one call."""
+    from sklearn.ensemble import RandomForestRegressor  # noqa: PLC0415
+    from sklearn.model_selection import KFold  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    found = np.zeros(features.shape[1])
+    for train, held in KFold(min(FOREST_FOLDS, len(y)), shuffle=True, random_state=seed).split(features):
+        forest = RandomForestRegressor(n_estimators=FOREST_TREES, random_state=seed).fit(features[train], y[train])
+        copies = [features[held]]
+        for j in range(features.shape[1]):
+            for _ in range(FOREST_REPEATS):
+                shuffled = features[held].copy()
+                shuffled[:, j] = rng.permutation(shuffled[:, j])
+                copies.append(shuffled)
+        predicted = forest.predict(np.vstack(copies)).reshape(len(copies), len(held))
+        dropped = r_squared(y[held], predicted[0:1])[0] - r_squared(y[held], predicted[1:])
+        found += dropped.reshape(features.shape[1], FOREST_REPEATS).mean(axis=1) * len(held) / len(y)
+    return found
+
+
+def null_scores(features: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`permutation_scores` on the objective shuffled across trials, NULL_FITS times (rows)."""
+    rng = np.random.default_rng(RANDOM_STATE + 1)
+    return np.array([permutation_scores(features, rng.permutation(y), seed=RANDOM_STATE + 1 + k)
+                     for k in range(NULL_FITS)])
 
 
 def forest_limits(sweep: SweepRecord, trials: int) -> str:
     # trials.csv holds no epoch budget per trial, so Hyperband's rungs cannot be separated here.
     mixed = (" Hyperband's trials trained different epoch budgets and are pooled here, so an axis that "
              "changes cost may look important through its budget." if sweep.tuner == "hyperband" else "")
-    return (f"In-sample fit on {trials} usable trials (optimistic); correlated axes share importance, and with "
-            f"this few trials the ranking is unstable.{mixed}")
+    return (f"Held out, on {trials} usable trials; an axis below `noise reaches` is not shown to matter. Correlated "
+            f"axes share importance, and with this few trials the ranking is unstable.{mixed}")

@@ -92,12 +92,14 @@ class Importance:
     """How much one axis (or an interaction, `depth:connectivity`) mattered in one sweep. For a
     two-way analysis of variance: `statistic` is F, `p` its p-value, `share` the axis' share of
     the sum of squares. For a random-forest fit: `statistic` is the permutation importance (the
-    mean drop in R^2 when the axis is shuffled), `p` None, `share` its share of the total."""
+    mean drop in held-out R^2 when the axis is shuffled), `p` its permutation-null p-value, `share`
+    its share of the total, `noise` what the same importance reaches on a shuffled objective."""
 
     axis: str
     statistic: float
     p: Optional[float]
-    share: float
+    share: Optional[float]  # None for a per-seed contrast, which splits no sum of squares
+    noise: Optional[float] = None  # forests only
 
 
 @dataclass
@@ -117,7 +119,7 @@ class AxisImportance:
     @property
     def is_anova(self) -> bool:
         """An analysis of variance (F and p per axis), as opposed to a forest's importances."""
-        return any(row.p is not None for row in self.rows)
+        return bool(self.rows) and all(row.noise is None for row in self.rows)
 
 
 @dataclass

@@ -78,14 +78,19 @@ VERDICT_COLUMNS = ["claim", "difference", "metric", "pairs", "mean", "95% interv
 
 
 def importance_columns(found: AxisImportance) -> List[str]:
-    """F and its p for an analysis of variance; the permutation importance for a forest."""
+    """F (or t, for a per-seed contrast) and its p for an analysis of variance; the held-out
+    permutation importance, what noise reaches and its permutation p for a forest."""
     if found.is_anova:
-        return ["axis", "F", "p", "share of the variance"]
-    return ["axis", "importance (drop in R²)", "share of the importance"]
+        return ["axis", "F (t: per-seed contrast)", "p", "share of the variance"]
+    return ["axis", "held-out importance (drop in R²)", "noise reaches (95%)", "p (permutation null)",
+            "share of the importance"]
 
 
 def importance_cells(found: AxisImportance) -> List[List[str]]:
-    return [[row.axis, f"{row.statistic:.4g}", *([f"{row.p:.3g}"] if found.is_anova else []), f"{row.share:.1%}"]
+    if found.is_anova:
+        return [[row.axis, f"{row.statistic:.4g}", f"{row.p:.3g}", "—" if row.share is None else f"{row.share:.1%}"]
+                for row in found.rows]
+    return [[row.axis, f"{row.statistic:.4g}", f"{row.noise:.4g}", f"{row.p:.3g}", f"{row.share:.1%}"]
             for row in found.rows]
 
 
