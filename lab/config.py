@@ -450,9 +450,18 @@ class AblationConfig:
     # whose runs trained fewer shows its differences but draws no verdict on those claims
     # (`inconclusive at this budget`); comparisons without a claim are judged as measured.
     min_steps: int = 0
+    # Seeds added as they are needed (null: every value of `pair_by`, as declared): the numbers of
+    # seeds at which the claims are tested, e.g. [3, 5, 8]. After each look the comparisons still
+    # undecided get the next seeds; the sweep stops once every claim is decided or the last look
+    # is reached. The level is split over the looks (`lab.stats.seeds.look_levels`), so stopping
+    # early does not inflate the error rate (bench/verdict_calibration.py measures it).
+    looks: Optional[List[int]] = None
 
     def __post_init__(self) -> None:
         require(self.min_steps >= 0, "search.ablation.min_steps", self.min_steps, ">= 0")
+        if self.looks is not None:
+            require(len(self.looks) >= 1 and self.looks[0] >= 2 and all(a < b for a, b in zip(self.looks, self.looks[1:])),
+                    "search.ablation.looks", self.looks, "null or increasing seed counts from at least 2, e.g. [3, 5, 8]")
 
 
 @dataclass
@@ -605,6 +614,13 @@ class SearchConfig:
             require(self.ablation.axis in names and self.ablation.pair_by in names, "search.ablation",
                     (self.ablation.axis, self.ablation.pair_by), f"axes of the space ({names})")
             axis = self.space[names.index(self.ablation.axis)]
+            if self.ablation.looks is not None:
+                pairing = self.space[names.index(self.ablation.pair_by)]
+                require(self.tuner is TunerName.grid and len(names) == 2, "search.ablation.looks", self.ablation.looks,
+                        f"null unless the sweep is a grid over {self.ablation.axis} x {self.ablation.pair_by} alone")
+                require(pairing.values is not None and len(pairing.values) >= self.ablation.looks[-1],
+                        "search.ablation.looks", self.ablation.looks,
+                        f"at most as many seeds as search.space's {pairing.name} declares ({pairing.values})")
             for pair in self.ablation.pairs:
                 require(axis.values is None or {pair.baseline, pair.candidate} <= set(map(str, axis.values)),
                         "search.ablation.pairs", f"{pair.baseline} vs {pair.candidate}",

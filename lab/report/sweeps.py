@@ -42,7 +42,7 @@ def search_config(config_yaml: str) -> SearchConfig:
 def sweep_record(client, parent, experiment: str) -> Tuple[Optional[SweepRecord], Optional[str]]:
     """(the sweep, None), or (None, why it cannot be reported: not finished, or recorded by a lab
     whose config this one cannot read)."""
-    from lab.search.ablation import verdicts  # noqa: PLC0415  (scipy)
+    from lab.search.ablation import plan_looks, verdicts  # noqa: PLC0415  (scipy)
 
     name, run_id = parent.data.tags.get(SEARCH_TAG, "?"), parent.info.run_id
     trials, config = artifact_text(client, run_id, "trials.csv"), artifact_text(client, run_id, "config.yaml")
@@ -60,6 +60,10 @@ def sweep_record(client, parent, experiment: str) -> Tuple[Optional[SweepRecord]
                         ablation=search.ablation)
     if search.ablation is not None:
         correct = artifact_text(client, run_id, CORRECT_ARTIFACT)
-        sweep.verdicts = verdicts(rows, search.ablation, search.direction,
-                                  decode_by_trial(json.loads(correct)) if correct else None)
+        flags = decode_by_trial(json.loads(correct)) if correct else None
+        pairing = next((axis for axis in search.space if axis.name == search.ablation.pair_by), None)
+        if search.ablation.looks and pairing is not None:  # the verdicts of the sequential plan, as the sweep gave them
+            sweep.verdicts = plan_looks(rows, search.ablation, search.direction, pairing.values, flags).verdicts
+        else:
+            sweep.verdicts = verdicts(rows, search.ablation, search.direction, flags)
     return sweep, None

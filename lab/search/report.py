@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 from mlflow.entities import Run
 
 from lab.config import AblationConfig, AxisSpec, Expectation, Metric, RunConfig
-from lab.search.ablation import (ALPHA, COLUMNS, MIN_PAIRS, Verdict, fewest_steps, left_out, needed_steps, resolution_of,
+from lab.search.ablation import (ALPHA, COLUMNS, MIN_PAIRS, LookPlan, Verdict, plan_looks, fewest_steps, left_out, needed_steps, resolution_of,
                                  seeds_for, too_short, value_stats, verdicts)
 from lab.stats.testset import error_se
 from lab.search.ranking import trial_order
@@ -179,13 +179,33 @@ def planning_lines(found: List[Verdict], cfg: AblationConfig) -> List[str]:
     return [f"Undecided comparisons, planned from their measured spread (paired t, Holm over {len(found)}):", ""] + lines
 
 
+def look_lines(plan: LookPlan, cfg: AblationConfig, rows: List[Dict[str, object]], values: int) -> List[str]:
+    """How a sequential ablation went: the looks, where each comparison was decided, what it saved."""
+    levels = ", ".join(f"{n} {cfg.pair_by}s at {a:.3g}" for n, a in zip(plan.looks, plan.levels))
+    decided = "; ".join(f"{v.comparison.claim or v.comparison.candidate + ' vs ' + v.comparison.baseline}: "
+                        + (f"decided at {n}" if n is not None and v.decided else
+                           f"undecided at {n}" if n is not None else f"open at {plan.look}")
+                        for v, n in zip(plan.verdicts, plan.decided_at))
+    why = ("every claim was decided" if plan.done and all(v.decided for v in plan.verdicts) else
+           "the last look was reached" if plan.done else "the sweep ended before its plan did")
+    trained = sum(1 for r in rows if r["status"] != "RUNNING")
+    return [f"Seeds as needed (`search.ablation.looks`): tested at {levels} (the level split over the looks, "
+            f"so stopping early keeps the error rate). Stopped at {plan.look} {cfg.pair_by}s: {why}. {decided}. "
+            f"Runs: {trained}, against {values * plan.looks[-1]} for all {plan.looks[-1]} {cfg.pair_by}s.", ""]
+
+
 def ablation_markdown(rows: List[Dict[str, object]], cfg: AblationConfig, objective: str, direction: str,
-                      quick: bool = False, correct: Optional[Dict[str, object]] = None) -> str:
-    """The claim, what the lab measured, and whether it reproduced the claim."""
-    found = verdicts(rows, cfg, direction, correct)
+                      quick: bool = False, correct: Optional[Dict[str, object]] = None,
+                      seeds: Optional[List[object]] = None, values: int = 0) -> str:
+    """The claim, what the lab measured, and whether it reproduced the claim. With
+    `search.ablation.looks`, `seeds` are the pair_by axis' declared values and `values` the
+    number of compared values."""
+    plan = plan_looks(rows, cfg, direction, seeds, correct) if cfg.looks and seeds else None
+    found = plan.verdicts if plan else verdicts(rows, cfg, direction, correct)
     lines = ["## Claim", "", f"Source: {cfg.source or 'not stated'}", "", f"> {cfg.claim or 'not stated'}", "",
              f"**{outcome_line(found)}**", ""] + ([QUICK_CAVEAT, ""] if quick else [])
     lines += budget_lines(rows, cfg)
+    lines += look_lines(plan, cfg, rows, values) if plan else []
     lines += ["Training error and loss: the final epoch's (Keras' running mean over its batches). Test error: "
              "on the test set after the last epoch. A run that did not train (a non-finite loss, or a final "
              "training loss above chance, ln of the class count) is left out and listed below.", ""]
@@ -247,7 +267,11 @@ def summary_markdown(rows: List[Dict[str, object]], cfg: RunConfig, header: str 
         best = better(done, key=lambda r: r["best_objective"])
         lines += [f"Best: trial {best['trial_id']}, {search.objective} = {best['best_objective']:.4f}", ""]
     if search.ablation is not None:
-        lines += [ablation_markdown(rows, search.ablation, search.objective, search.direction, cfg.quick, correct)]
+        axes = {axis.name: axis for axis in search.space}
+        pairing, compared = axes.get(search.ablation.pair_by), axes.get(search.ablation.axis)
+        lines += [ablation_markdown(rows, search.ablation, search.objective, search.direction, cfg.quick, correct,
+                                    pairing.values if pairing else None,
+                                    len(compared.values) if compared and compared.values else 0)]
     header_row = list(rows[0]) if rows else []
     lines += ["## Trials", "", "| " + " | ".join(header_row) + " |", "|" + "---|" * len(header_row)]
     lines += ["| " + " | ".join(str(r[k]) for k in header_row) + " |" for r in rows]

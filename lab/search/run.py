@@ -100,6 +100,8 @@ def lead_sweep(run_cfg: RunConfig) -> SearchResult:
             if not chief:  # a chief's workers may still be training their runs
                 sweep.close_stale_children()
             tuner = LabTuner(make_oracle(run_cfg), sweep, search_cfg.directory, search_cfg.name)
+            if hasattr(tuner.oracle, "rows_source"):  # seeds as needed: the oracle reads the trials' figures
+                tuner.oracle.rows_source = lambda: trial_rows(tuner.oracle, search_cfg.space, sweep.children())
             recorded = sweep.children()  # one query for both
             complete_recorded_trials(tuner.oracle, sweep.recorded_objectives(recorded), search_cfg.objective,
                                      sweep.recorded_pruned(recorded))

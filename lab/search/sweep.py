@@ -63,6 +63,10 @@ def new_oracle(cfg: RunConfig) -> kt.Oracle:
                   hyperparameters=space_of(search.space), max_consecutive_failed_trials=search.max_consecutive_failed_trials)
     if search.tuner is TunerName.hyperband:
         return HyperbandOracle(max_epochs=search.max_epochs, factor=search.factor, **common)
+    if search.ablation is not None and search.ablation.looks is not None:
+        from lab.search.adaptive import AdaptiveSeedOracle  # noqa: PLC0415  (imports the verdict code)
+
+        return AdaptiveSeedOracle(search, **common)
     oracles = {TunerName.random: RandomOracle, TunerName.grid: ResumableGridOracle, TunerName.bayesian: BayesianOracle}
     return oracles[search.tuner](max_trials=search.max_trials, **common)
 
