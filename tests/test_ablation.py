@@ -1,6 +1,7 @@
 """Ablations: statistics by hand, quick settings, and the main job's quick mode for real."""
 
 import csv
+import json
 import math
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from lab.errors import ConfigValueError
 from lab.search.ablation import needed_steps, paired_difference, value_stats, verdicts
 from lab.stats.holm import holm
 from lab.search.report import ablation_markdown
+from lab.stats.testset import decode_by_trial
 from lab.training.trained import not_trained_reason
 from lab.overrides import with_quick_settings
 
@@ -238,13 +240,15 @@ def check_main_job_record(stdout: str, uri: str, sweep: str, seeds) -> None:
     table = [{"trial_id": c.data.tags["lab.trial"], "status": "COMPLETED", "variant": c.data.params["model.name"],
               "seed": c.data.params["seed"], "best_objective": c.data.metrics["best_val_accuracy"], "not_trained": "",
               "train_error": 1 - c.data.metrics["accuracy"], "test_error": 1 - c.data.metrics["test_accuracy"],
-              "train_steps": c.data.metrics["train_steps"]}
+              "train_steps": c.data.metrics["train_steps"], "train_examples": c.data.metrics["train_examples"],
+              "test_examples": c.data.metrics["test_examples"]}
              for c in children]
+    correct = decode_by_trial(json.loads(open(client.download_artifacts(parent.info.run_id, "test_correct.json")).read()))
     cfg = run_config(["experiment=plain_vs_residual"]).search.ablation
-    degradation, fixed, fixed_test, deep_residual = found = verdicts(table, cfg, "max")
+    degradation, fixed, fixed_test, deep_residual = found = verdicts(table, cfg, "max", correct)
     assert degradation.difference.mean > 0.1 and fixed.difference.mean < -0.1 and fixed_test.difference.mean < -0.1
     # (a), (b) and (c), each reproduced: (a) and (b) with intervals excluding zero after Holm, (c)
-    # with the interval's worse end inside its margin.
+    # with the interval's worse end inside its margin (its p, against the margin, in Holm's family).
     assert [v.outcome for v in found] == ["reproduced"] * 4, [(v.comparison.claim, v.verdict) for v in found]
     assert degradation.difference.low > 0 and fixed.difference.high < 0 and fixed_test.difference.high < 0
     assert deep_residual.difference.high <= deep_residual.comparison.margin
@@ -252,9 +256,12 @@ def check_main_job_record(stdout: str, uri: str, sweep: str, seeds) -> None:
         row = printed_comparison(stdout, v.comparison.claim)
         low, high = (float(x) for x in row[6].strip("[]").split(","))
         assert row[1:4] == [v.comparison.baseline, v.comparison.candidate, v.comparison.metric.value]
-        assert (float(row[5]), low, high, float(row[7])) == pytest.approx(
+        assert (float(row[5]), low, high, float(row[9])) == pytest.approx(
             (v.difference.mean, v.difference.low, v.difference.high, v.p_holm), abs=5e-4)  # the report rounds to 6 places
-        assert row[8] == v.verdict and row[10] == v.outcome
+        assert row[10] == v.verdict and row[12] == v.outcome and float(row[13]) == pytest.approx(v.p_exact, abs=1e-4)
+    assert fixed_test.difference.test_se > 0  # the test set's noise is in (b)'s test-error interval
+    assert deep_residual.verdict == "within margin" and "p (Holm)" in stdout and "exact p" in stdout
+    assert "test error SE" in stdout and "the exact test's smallest p is 0.0625" in stdout
 
     # What the user reads: the claim, the outcome line, the figure.
     assert "He et al. 2015" in stdout and "Claims tested: 4;" in stdout and "Quick mode:" in stdout
