@@ -299,4 +299,7 @@ def test_every_ablation_states_the_budget_its_claim_needs():
             continue
         full_steps = cfg.train.epochs * math.ceil(54_000 / cfg.train.batch_size)
         claimed = [c for c in cfg.search.ablation.pairs if c.expect is not None]
+        if not claimed:  # judged on what it measured: no budget to meet
+            assert all(needed_steps(c, cfg.search.ablation) == 0 for c in cfg.search.ablation.pairs), path.stem
+            continue
         assert 0 < max(needed_steps(c, cfg.search.ablation) for c in claimed) <= full_steps, path.stem

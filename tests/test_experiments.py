@@ -78,7 +78,7 @@ def test_there_are_experiments_and_each_ablation_is_a_short_diff():
             quick = body[starts[0]:] if starts else []
             pairs = [line for line in body if line.lstrip().startswith("- {baseline:")]  # one line each
             rest = len(body) - len(quick) - len(pairs)
-            assert rest <= 14, f"{path.name}: {rest} lines besides its {len(pairs)} comparisons and quick mode"
+            assert rest <= 15, f"{path.name}: {rest} lines besides its {len(pairs)} comparisons and quick mode"  # with its claim's budget
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)

@@ -140,7 +140,7 @@ def comparison_table(found: List[Verdict], cfg: AblationConfig) -> List[str]:
         lines.append(f"| {c.claim} | {c.baseline} | {c.candidate} | {COLUMNS[c.metric]} | {d.n} | "
                      f"{number(d.mean, True)} | [{number(d.low, True)}, {number(d.high, True)}] | {tested_against(c)} | "
                      f"{p_text(v.p)} | {p_text(v.p_holm)} | {v.verdict} | {expect} | {v.outcome or ''} | "
-                     f"{p_text(v.p_exact)} | {wins} | {number(d.effect, True)} |")
+                     f"{p_text(v.p_exact)} | {wins} | {'n/a' if math.isnan(d.effect) else f'{d.effect:+.2f}'} |")
     return lines
 
 
@@ -202,8 +202,10 @@ def ablation_markdown(rows: List[Dict[str, object]], cfg: AblationConfig, object
     number of compared values."""
     plan = plan_looks(rows, cfg, direction, seeds, correct) if cfg.looks and seeds else None
     found = plan.verdicts if plan else verdicts(rows, cfg, direction, correct)
-    lines = ["## Claim", "", f"Source: {cfg.source or 'not stated'}", "", f"> {cfg.claim or 'not stated'}", "",
-             f"**{outcome_line(found)}**", ""] + ([QUICK_CAVEAT, ""] if quick else [])
+    claimed = cfg.source or cfg.claim or any(c.expect is not None for c in cfg.pairs)
+    lines = (["## Claim", "", f"Source: {cfg.source or 'not stated'}", "", f"> {cfg.claim or 'not stated'}", "",
+              f"**{outcome_line(found)}**", ""] + ([QUICK_CAVEAT, ""] if quick else []) if claimed else
+             ["## Comparisons", "", "**No paper's claim: each comparison is judged on what it measured.**", ""])
     lines += budget_lines(rows, cfg)
     lines += look_lines(plan, cfg, rows, values) if plan else []
     lines += ["Training error and loss: the final epoch's (Keras' running mean over its batches). Test error: "
