@@ -145,9 +145,9 @@ def test_forest_figure_draws_one_line_per_comparison_with_its_verdict(tmp_path):
     assert [label.get_text() for label in labels] == ["resnet20 − plain20 (train_error)",
                                                       "plain56 − plain20 (train_error)",
                                                       "resnet56 − resnet20 (test_error)"]
-    assert notes == ["candidate better; reproduced\n3 pairs, Holm p = 0.012",
+    assert notes == ["candidate better; reproduced\n3 pairs, Holm p = 0.012, exact p = 0.25",
                      "inconclusive at this budget; inconclusive\n1 pair, Holm p = 1; no interval",
-                     "no detectable difference\n3 pairs, Holm p = 0.8"]
+                     "no detectable difference\n3 pairs, Holm p = 0.8, exact p = 1"]
     assert [t.get_text() for t in ax.texts] == notes
     assert len(ax.collections) == 2  # intervals: none for the single pair
     assert ax.get_title().startswith("degradation: He et al. 2016, Fig. 6")

@@ -285,7 +285,8 @@ def verdict_note(verdict: Verdict) -> str:
     first = verdict.verdict + (f"; {verdict.outcome}" if verdict.outcome else "")
     interval = "; no interval" if math.isnan(d.low) else ""
     pairs = "1 pair" if d.n == 1 else f"{d.n} pairs"
-    return f"{first}\n{pairs}, Holm p = {verdict.p_holm:.2g}{interval}"
+    exact = "" if math.isnan(verdict.p_exact) else f", exact p = {verdict.p_exact:.2g}"
+    return f"{first}\n{pairs}, Holm p = {verdict.p_holm:.2g}{exact}{interval}"
 
 
 def draw_comparison(ax, y: float, verdict: Verdict) -> None:

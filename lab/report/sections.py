@@ -49,9 +49,11 @@ def ablation_section(sweep: SweepRecord, figure: str) -> Section:
     ablation = sweep.ablation
     paragraphs = [f"Experiment {sweep.experiment}, sweep {sweep.name} (run {sweep.parent_run_id}), {len(sweep.rows)} trials.",
                   f"Claim: {ablation.claim or '—'} Source: {ablation.source or '—'}.",
-                  "Paired by seed, 95% t interval, p adjusted for the sweep's comparisons (Holm), recomputed from its "
-                  "trials.csv exactly as the sweep printed them. A comparison counts only runs that trained; a budget "
-                  "shorter than the claim needs (search.ablation.min_steps) is `inconclusive at this budget`."]
+                  "Paired by seed, 95% t interval (with the test set's sampling noise for test errors where the runs "
+                  "logged it), p for the claim's test (against 0, or a margin) adjusted for the sweep's comparisons "
+                  "(Holm), recomputed from its trials.csv exactly as the sweep printed them. Exact p: the same test "
+                  "without normality (sign flips), not adjusted. A comparison counts only runs that trained; a budget "
+                  "shorter than a claim needs (min_steps) is `inconclusive at this budget`."]
     return Section(f"Ablation: {sweep.name}", paragraphs, tables.VERDICT_COLUMNS, tables.verdict_cells(sweep), [figure])
 
 

@@ -68,13 +68,16 @@ def verdict_cells(sweep: SweepRecord) -> List[List[str]]:
     for found in sweep.verdicts:
         d, c = found.difference, found.comparison
         span = "—" if math.isnan(d.low) else f"[{d.low:+.4f}, {d.high:+.4f}]"
+        exact = "—" if math.isnan(found.p_exact) else f"{found.p_exact:.3g}"
+        wins = "—" if not d.n else f"{found.wins:g} of {d.n}"
         rows.append([c.claim or f"{c.candidate} vs {c.baseline}", f"{c.candidate} − {c.baseline}", c.metric.value,
-                     str(d.n), "—" if math.isnan(d.mean) else f"{d.mean:+.4f}", span, f"{found.p_holm:.3g}",
-                     found.verdict, found.outcome or "—"])
+                     str(d.n), "—" if math.isnan(d.mean) else f"{d.mean:+.4f}", span, f"{found.p_holm:.3g}", exact,
+                     wins, found.verdict, found.outcome or "—"])
     return rows
 
 
-VERDICT_COLUMNS = ["claim", "difference", "metric", "pairs", "mean", "95% interval", "p (Holm)", "verdict", "paper's claim"]
+VERDICT_COLUMNS = ["claim", "difference", "metric", "pairs", "mean", "95% interval", "p (Holm)", "exact p",
+                   "candidate wins", "verdict", "paper's claim"]
 
 
 def importance_columns(found: AxisImportance) -> List[str]:
