@@ -41,7 +41,8 @@ from lab.search.ablation import CONTRADICTED, REPRODUCED, verdicts  # noqa: E402
 from lab.stats.seeds import look_levels  # noqa: E402
 
 STEP = 1 / 500  # the quick protocol's training error: one image in 500
-SPREAD = 0.01  # seed-to-seed sd of a network's error (the quick protocol's ResNet-20: 0.0135 on test error)
+SPREAD = 0.01  # seed-to-seed sd of a network's error (the quick protocol's ResNet-20: 0.0135 on test error);
+# effects are named in units of it ("effect 2 sd": the candidate's error 0.02 higher)
 MARGIN = 0.01
 FAILED_ERROR = 0.9  # a run that did not train scores at chance
 
@@ -199,7 +200,7 @@ def scenarios() -> List[Scenario]:
     found = []
     for seeds in (2, 3, 5, 8):
         for noise_kind in ("normal", "heavy"):
-            for effect, label in ((0.0, "no effect"), (0.5 * SPREAD, "small effect"), (2 * SPREAD, "large effect")):
+            for effect, label in ((0.0, "no effect"), (0.5 * SPREAD, "effect 0.5 sd"), (2 * SPREAD, "effect 2 sd")):
                 found.append(Scenario(f"worse, {label}, {noise_kind}", "worse", effect, seeds, noise_kind))
         found.append(Scenario("worse, no effect, errors at 0 (1/500 steps)", "worse", 0.0, seeds, "quantised",
                               level=0.001, spread=0.002))
@@ -215,8 +216,8 @@ def scenarios() -> List[Scenario]:
     return found
 
 
-SEQUENTIAL = [Scenario("worse, no effect", "worse", 0.0, 8), Scenario("worse, small effect", "worse", SPREAD, 8),
-              Scenario("worse, large effect", "worse", 3 * SPREAD, 8),
+SEQUENTIAL = [Scenario("worse, no effect", "worse", 0.0, 8), Scenario("worse, effect 1 sd", "worse", SPREAD, 8),
+              Scenario("worse, effect 3 sd", "worse", 3 * SPREAD, 8),
               Scenario("not_worse, at the margin", "not_worse", MARGIN, 8, margin=MARGIN),
               Scenario("not_worse, equal", "not_worse", 0.0, 8, margin=MARGIN)]
 

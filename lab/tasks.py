@@ -58,10 +58,9 @@ def run_search(cfg: RunConfig) -> Optional[float]:
           f"{cfg.search.objective}={result.best_value}")
     search_cfg = cfg.search
     if search_cfg.ablation is not None:
-        from lab.search.report import ablation_markdown  # noqa: PLC0415
+        from lab.search.report import sweep_ablation_markdown  # noqa: PLC0415
 
-        print(ablation_markdown(result.rows, search_cfg.ablation, search_cfg.objective, search_cfg.direction,
-                                cfg.quick))
+        print(sweep_ablation_markdown(result.rows, cfg, result.correct))
     for name, path in result.figures.items():
         if name == "error_curves.png":
             print(f"error curves (training and validation error per epoch): {path}")

@@ -245,3 +245,17 @@ def test_a_grid_sweep_over_its_memory_limit_restarts_and_resumes_in_a_fresh_proc
         ("0", "0"), ("1", "1"), ("2", "2")]
     assert {c.info.status for c in children} == {"FINISHED"}
     assert [m.step for m in client.get_metric_history(parent.info.run_id, "rss_mib")] == [1, 2, 3]
+
+
+def test_a_finished_grid_run_again_is_reported_whatever_max_trials_allows(tracking, tmp_path, capsys):
+    """The ablations' shared base allows 100 trials for grids of 6 to 20 cells: a grid whose every
+    cell was tried is finished, and running it again reports it (issue 29: `python run.py` twice)."""
+    space = "search.space=[{name: connectivity, path: model.connectivity, kind: choice, values: [plain, residual]}]"
+    overrides = [*DEFAULT_SPACE_SWEEP, space, "search.tuner=grid", "search.max_trials=100", "search.name=grid2",
+                 f"search.directory={tmp_path}/tuner", *tracking]
+    first = search(run_config(overrides))
+    again = search(run_config(overrides))
+    assert len(first.rows) == 2 and again.rows == first.rows and again.parent_run_id == first.parent_run_id
+    assert "grid2 had FINISHED: its report, from the records (nothing was changed)" in capsys.readouterr().out
+    _, parents, children = sweep_runs(tracking.uri)
+    assert len(parents) == 1 and len(children) == 2

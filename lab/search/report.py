@@ -255,6 +255,17 @@ def budget_lines(rows: List[Dict[str, object]], cfg: AblationConfig) -> List[str
     return [f"Budget: {trained}" + (f" (the claims need {needs:,}: `search.ablation.min_steps`)." if needs else "."), ""]
 
 
+def sweep_ablation_markdown(rows: List[Dict[str, object]], cfg: RunConfig,
+                            correct: Optional[Dict[str, object]] = None) -> str:
+    """`ablation_markdown` for a sweep's config: what summary.md and the terminal both print."""
+    search = cfg.search
+    axes = {axis.name: axis for axis in search.space}
+    pairing, compared = axes.get(search.ablation.pair_by), axes.get(search.ablation.axis)
+    return ablation_markdown(rows, search.ablation, search.objective, search.direction, cfg.quick, correct,
+                             pairing.values if pairing else None,
+                             len(compared.values) if compared and compared.values else 0)
+
+
 def summary_markdown(rows: List[Dict[str, object]], cfg: RunConfig, header: str = "",
                      correct: Optional[Dict[str, object]] = None) -> str:
     search = cfg.search
@@ -269,11 +280,7 @@ def summary_markdown(rows: List[Dict[str, object]], cfg: RunConfig, header: str 
         best = better(done, key=lambda r: r["best_objective"])
         lines += [f"Best: trial {best['trial_id']}, {search.objective} = {best['best_objective']:.4f}", ""]
     if search.ablation is not None:
-        axes = {axis.name: axis for axis in search.space}
-        pairing, compared = axes.get(search.ablation.pair_by), axes.get(search.ablation.axis)
-        lines += [ablation_markdown(rows, search.ablation, search.objective, search.direction, cfg.quick, correct,
-                                    pairing.values if pairing else None,
-                                    len(compared.values) if compared and compared.values else 0)]
+        lines += [sweep_ablation_markdown(rows, cfg, correct)]
     header_row = list(rows[0]) if rows else []
     lines += ["## Trials", "", "| " + " | ".join(header_row) + " |", "|" + "---|" * len(header_row)]
     lines += ["| " + " | ".join(str(r[k]) for k in header_row) + " |" for r in rows]

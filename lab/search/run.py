@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import keras
+import keras_tuner as kt
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
@@ -53,6 +54,7 @@ class SearchResult:
     fit_seconds: Dict[str, float]  # the same trials: time inside `fit` (the sum of their epochs)
     figures: Dict[str, str] = field(default_factory=dict)  # parent's PNG artifacts: name -> path or URI
     summary: Optional[str] = None  # where summary.md is
+    correct: Dict[str, object] = field(default_factory=dict)  # trial id -> which test images its run got right
 
 
 def search(cfg: RunConfig) -> SearchResult:
@@ -145,6 +147,17 @@ def begin_record(run_cfg: RunConfig, parent: TrackedRun, folder: Path) -> None:
     write_record(folder, parent.run_id, definition)
 
 
+def has_more_trials(oracle) -> bool:
+    """Whether a finished sweep's oracle would hand out another trial: a grid whose every cell was
+    tried would not, whatever `search.max_trials` allows (the ablations' shared base allows 100 for
+    grids of 6 to 20 cells). Hyperband's remaining trials are None: it ends by its brackets."""
+    if not oracle.remaining_trials():
+        return False
+    if isinstance(oracle, kt.oracles.GridSearchOracle):  # asked, not saved: the finished sweep is only read
+        return oracle.populate_space("probe")["status"] == "RUNNING"
+    return True
+
+
 def finished_sweep(run_cfg: RunConfig, parent_run: Run) -> SearchResult:
     """A sweep whose parent FINISHED: its runs are final, so it is reported from its records
     without a write; asking it for more trials is refused."""
@@ -152,7 +165,7 @@ def finished_sweep(run_cfg: RunConfig, parent_run: Run) -> SearchResult:
     parent = TrackedRun(client, parent_run.info.run_id, parent_run.info.experiment_id)
     sweep = Sweep(run_cfg, None, parent)
     tuner = LabTuner(make_oracle(run_cfg), sweep, run_cfg.search.directory, run_cfg.search.name)
-    if tuner.oracle.remaining_trials():  # None for Hyperband, which ends by its brackets
+    if has_more_trials(tuner.oracle):
         raise LabError(f"sweep {run_cfg.search.name} has FINISHED with {len(tuner.oracle.trials)} trials and its runs "
                        f"are final (parent run {parent.run_id}); to run more trials, run them under a new search.name")
     print(f"sweep {run_cfg.search.name} had FINISHED: its report, from the records (nothing was changed)", flush=True)
@@ -276,6 +289,12 @@ def test_correct_records(client: MlflowClient, children: Dict[str, Run]) -> Dict
     return found
 
 
+def recorded_correct(client: MlflowClient, run_id: str) -> Dict[str, dict]:
+    """A finished sweep's parent's test_correct.json (trial id -> record)."""
+    with tempfile.TemporaryDirectory() as folder:
+        return json.loads(Path(client.download_artifacts(run_id, CORRECT_ARTIFACT, folder)).read_text())
+
+
 def sweep_wall_time(children: Dict[str, Run]) -> str:
     """From the first trial's start to the last trial's end, and summed over trials (a resumed
     sweep's pause counts in the first, not in the second)."""
@@ -320,10 +339,11 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     rows = trial_rows(tuner.oracle, run_cfg.search.space, children)
     best_trial, best_value = best_scored(tuner.oracle, run_cfg.search.direction)  # none when all failed
     if not record:
-        names = [a.path for a in parent.client.list_artifacts(parent.run_id) if a.path.endswith(".png")]
-        figures = {name: artifact_path(parent.client, parent.run_id, name) for name in names}
+        names = [a.path for a in parent.client.list_artifacts(parent.run_id)]
+        figures = {name: artifact_path(parent.client, parent.run_id, name) for name in names if name.endswith(".png")}
+        correct = recorded_correct(parent.client, parent.run_id) if CORRECT_ARTIFACT in names else {}
         return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value, {}, {}, figures,
-                            artifact_path(parent.client, parent.run_id, "summary.md"))
+                            artifact_path(parent.client, parent.run_id, "summary.md"), decode_by_trial(correct))
     parent.log_text(to_csv(rows, [axis.name for axis in run_cfg.search.space]), "trials.csv")
     figures = log_plots(sweep, rows, children)
     facts = {**runtime.provenance(), "sweep wall time": sweep_wall_time(children)}
@@ -350,6 +370,6 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
             register_best(run_cfg, parent, children[best_trial], best_value)
     return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value,
                         dict(tuner.trial_seconds), dict(sweep.fit_seconds), figures,
-                        artifact_path(parent.client, parent.run_id, "summary.md"))
+                        artifact_path(parent.client, parent.run_id, "summary.md"), decode_by_trial(correct))
 
 
