@@ -189,12 +189,21 @@ def test_main_job_trains_its_networks_and_reproduces_a_b_and_c(tmp_path):
     """`python run.py` as a new user runs it (the main job's quick mode, about 6 minutes on 2
     cores): every network trains, and (a), (b) and (c) come out `reproduced` from the MLflow records."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    result = subprocess.run([sys.executable, "run.py", "experiment=plain_vs_residual", "quick=true",
-                             f"tracking.uri={uri}", f"search.directory={tmp_path}/tuner", "train.verbose=0"],
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800)
+    command = [sys.executable, "run.py", "experiment=plain_vs_residual", "quick=true", f"tracking.uri={uri}",
+               f"search.directory={tmp_path}/tuner", "train.verbose=0"]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     check_main_job_record(result.stdout, uri, "plain_vs_residual_quick", seeds=(0, 1, 2, 3, 4))
     check_main_job_report(uri, tmp_path / "report")
+    # Run again: reported from the records, the same verdicts, nothing trained (issue 29).
+    again = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "had FINISHED: its report, from the records (nothing was changed)" in again.stdout
+    assert comparison_rows(again.stdout) == comparison_rows(result.stdout)
+
+
+def comparison_rows(stdout: str) -> List[str]:
+    return [line for line in stdout.split("### Comparisons", 1)[1].splitlines() if line.startswith("| (")]
 
 
 def check_main_job_report(uri: str, out: Path) -> None:

@@ -127,7 +127,8 @@ def comparison_table(found: List[Verdict], cfg: AblationConfig) -> List[str]:
              f"Intervals: 95% paired Student t over {cfg.pair_by}s, plus the test set's sampling noise for test "
              f"errors where the runs logged it. p: the claim's test (against 0; a `not_worse` claim against its "
              f"margin, an equivalence against both ends); verdicts at {1 - ALPHA:.0%} after Holm's adjustment for "
-             f"the {len(cfg.pairs)} comparison{'s' if len(cfg.pairs) != 1 else ''} of this experiment. Exact p: the "
+             f"the {len(cfg.pairs)} comparison{'s' if len(cfg.pairs) != 1 else ''} of this experiment"
+             f"{' (each look at its share of the level: above)' if cfg.looks else ''}. Exact p: the "
              f"claim's test put to the sign-flip permutation test, which needs no normality (not adjusted). Wins: {cfg.pair_by}s on which the "
              "candidate is better (a tie counts half). d_z: the mean difference over its spread.", "",
              "| claim | baseline | candidate | metric | n | difference | 95% interval | tested against | p | "
@@ -137,7 +138,7 @@ def comparison_table(found: List[Verdict], cfg: AblationConfig) -> List[str]:
         c, d = v.comparison, v.difference
         expect = "" if c.expect is None else c.expect.value + (f" (margin {c.margin:g})" if c.margin else "")
         wins = "n/a" if not d.n else f"{v.wins:g} of {d.n}"
-        lines.append(f"| {c.claim} | {c.baseline} | {c.candidate} | {COLUMNS[c.metric]} | {d.n} | "
+        lines.append(f"| {c.claim or c.candidate + ' vs ' + c.baseline} | {c.baseline} | {c.candidate} | {COLUMNS[c.metric]} | {d.n} | "
                      f"{number(d.mean, True)} | [{number(d.low, True)}, {number(d.high, True)}] | {tested_against(c)} | "
                      f"{p_text(v.p)} | {p_text(v.p_holm)} | {v.verdict} | {expect} | {v.outcome or ''} | "
                      f"{p_text(v.p_exact)} | {wins} | {'n/a' if math.isnan(d.effect) else f'{d.effect:+.2f}'} |")
@@ -186,7 +187,7 @@ def look_lines(plan: LookPlan, cfg: AblationConfig, rows: List[Dict[str, object]
                         + (f"decided at {n}" if n is not None and v.decided else
                            f"undecided at {n}" if n is not None else f"open at {plan.look}")
                         for v, n in zip(plan.verdicts, plan.decided_at))
-    why = ("every claim was decided" if plan.done and all(v.decided for v in plan.verdicts) else
+    why = ("every comparison was decided" if plan.done and all(v.decided for v in plan.verdicts) else
            "the last look was reached" if plan.done else "the sweep ended before its plan did")
     trained = sum(1 for r in rows if r["status"] != "RUNNING")
     return [f"Seeds as needed (`search.ablation.looks`): tested at {levels} (the level split over the looks, "
