@@ -11,7 +11,8 @@ from mlflow.tracking import MlflowClient
 from conftest import FAST_TRAIN, TINY_RESNET
 from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric, run_config
 from lab.errors import ConfigValueError
-from lab.search.ablation import REPRODUCED, plan_looks
+from lab.search.ablation import REPRODUCED
+from lab.search.looks import plan_looks
 from lab.search.run import search
 
 

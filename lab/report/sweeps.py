@@ -42,7 +42,8 @@ def search_config(config_yaml: str) -> SearchConfig:
 def sweep_record(client, parent, experiment: str) -> Tuple[Optional[SweepRecord], Optional[str]]:
     """(the sweep, None), or (None, why it cannot be reported: not finished, or recorded by a lab
     whose config this one cannot read)."""
-    from lab.search.ablation import plan_looks, verdicts  # noqa: PLC0415  (scipy)
+    from lab.search.ablation import verdicts  # noqa: PLC0415  (scipy)
+    from lab.search.looks import plan_looks  # noqa: PLC0415
 
     name, run_id = parent.data.tags.get(SEARCH_TAG, "?"), parent.info.run_id
     trials, config = artifact_text(client, run_id, "trials.csv"), artifact_text(client, run_id, "config.yaml")

@@ -29,7 +29,7 @@ import numpy as np
 from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric
 from lab.stats.holm import holm
 from lab.stats.paired import ALPHA, Paired, exact_beyond, p_beyond, summarise
-from lab.stats.seeds import look_levels, seeds_needed
+from lab.stats.seeds import seeds_needed
 from lab.stats.testset import difference_variance
 
 MIN_PAIRS = 2  # a paired t interval needs two differences
@@ -356,64 +356,3 @@ def seeds_for(v: Verdict, comparisons: int) -> tuple:
         gap, target = abs(d.mean), f"a difference of {d.mean:+.4f}"
     needed = seeds_needed(gap, spread, comparisons) if gap > 0 else None
     return needed, target + f" (spread {spread:.4f})"
-
-
-# --- seeds added as they are needed (`search.ablation.looks`) ---------------------------------------
-
-WAITING_STATUSES = ("RUNNING", "IDLE")
-
-
-@dataclass
-class LookPlan:
-    """Where a sequential ablation stands. `verdicts`: each comparison's verdict at the look that
-    decided it (or the last); a comparison still open has its verdict at the current look on the
-    runs so far, with outcome `inconclusive`. `missing`: the (value, seed) cells the current look
-    still needs, seeds first; `waiting`: needed cells still training."""
-
-    looks: List[int]
-    levels: List[float]
-    look: int  # the seed count being tested now (or last tested)
-    verdicts: List[Verdict]
-    decided_at: List[Optional[int]]  # per comparison: the seeds at which it was decided
-    missing: List[tuple]
-    waiting: bool
-
-    @property
-    def done(self) -> bool:
-        return all(n is not None for n in self.decided_at)
-
-
-def needed_cells(cfg: AblationConfig, pending: Sequence[int], keys: Sequence[str]) -> List[tuple]:
-    values = list(dict.fromkeys(v for i in pending for v in (cfg.pairs[i].baseline, cfg.pairs[i].candidate)))
-    return [(value, key) for key in keys for value in values]
-
-
-def plan_looks(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str, seeds: Sequence[object],
-               correct: Optional[Mapping[str, np.ndarray]] = None) -> LookPlan:
-    """Replays the sequential plan on the rows so far: at each look (`cfg.looks`, seed counts, at
-    its share of the level) the comparisons not yet decided are tested on the first seeds; a
-    look whose cells are not all run stops the replay there. The sweep's oracle asks it which
-    trial comes next; the report asks it for the verdicts, so the two cannot disagree."""
-    looks, keys_all = list(cfg.looks), [str(s) for s in seeds]
-    levels = look_levels(looks)
-    present = {(str(r[cfg.axis]), str(r[cfg.pair_by])): str(r["status"]) for r in rows}
-    final: List[Optional[Verdict]] = [None] * len(cfg.pairs)
-    decided_at: List[Optional[int]] = [None] * len(cfg.pairs)
-    for k, (look, level) in enumerate(zip(looks, levels)):
-        pending = [i for i, v in enumerate(final) if v is None]
-        keys = keys_all[:look]
-        needed = needed_cells(cfg, pending, keys)
-        missing = [cell for cell in needed if cell not in present]
-        waiting = any(present.get(cell) in WAITING_STATUSES for cell in needed)
-        found = verdicts(rows, cfg, direction, correct, alpha=level, keys=keys)
-        if missing or waiting:
-            for i in pending:
-                final[i] = replace(found[i], outcome=INCONCLUSIVE if found[i].outcome else None,
-                                   notes=found[i].notes + [f"open: look {look} of {'/'.join(map(str, looks))} not complete"])
-            return LookPlan(looks, levels, look, final, decided_at, missing, waiting)
-        for i in pending:
-            if found[i].decided or k == len(looks) - 1:
-                final[i], decided_at[i] = found[i], look
-        if all(n is not None for n in decided_at):
-            return LookPlan(looks, levels, look, final, decided_at, [], False)
-    raise AssertionError("the last look decides every comparison")

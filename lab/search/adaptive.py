@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional
 import keras_tuner as kt
 
 from lab.config import AxisSpec, SearchConfig
-from lab.search.ablation import LookPlan, plan_looks
+from lab.search.looks import LookPlan, plan_looks
 from lab.search.kt_compat import KeepsTrialOwners, StopsAtDeadline
 
 

@@ -11,10 +11,11 @@ from typing import Dict, List, Optional
 from mlflow.entities import Run
 
 from lab.config import AblationConfig, AxisSpec, Expectation, Metric, RunConfig
-from lab.search.ablation import (ALPHA, COLUMNS, MIN_PAIRS, LookPlan, Verdict, plan_looks, fewest_steps, left_out, needed_steps, resolution_of,
+from lab.search.ablation import (ALPHA, COLUMNS, MIN_PAIRS, Verdict, fewest_steps, left_out, needed_steps, resolution_of,
                                  seeds_for, too_short, value_stats, verdicts)
-from lab.stats.testset import error_se
+from lab.search.looks import LookPlan, plan_looks
 from lab.search.ranking import trial_order
+from lab.stats.testset import error_se
 from lab.training.trained import NOT_TRAINED_TAG, PRUNED
 
 COLUMNS_BEFORE_AXES = ["trial_id", "status"]
