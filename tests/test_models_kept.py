@@ -142,15 +142,21 @@ def test_the_best_trial_and_the_kept_models_agree_on_a_tie():
     oracle = SimpleNamespace(trials={"2": trial(0.25), "1": trial(0.25), "0": trial(0.125), "3": trial(None, "FAILED")})
     assert best_scored(oracle, "max") == ("1", 0.25)
     assert best_scored(SimpleNamespace(trials={"0": trial(None, "FAILED")}), "max") == (None, None)
+    # A network that did not train is never the best, whatever its score (issue 29).
+    assert best_scored(oracle, "max", untrained=["1", "2"]) == ("0", 0.125)
+    assert best_scored(oracle, "max", untrained=["0", "1", "2"]) == (None, None)
 
-    def run(trial_id, score):
+    def run(trial_id, score, trained="true"):
         return SimpleNamespace(info=SimpleNamespace(status="FINISHED"),
-                               data=SimpleNamespace(metrics={"trial_objective": score}, tags={MODEL_URI_TAG: f"m{trial_id}"}))
+                               data=SimpleNamespace(metrics={"trial_objective": score},
+                                                    tags={MODEL_URI_TAG: f"m{trial_id}", "lab.trained": trained}))
 
     children = {"2": run("2", 0.25), "1": run("1", 0.25), "0": run("0", 0.125)}
     cfg = run_config(["task=search", "search.keep_models=1"])
     sweep = Sweep(run_cfg=cfg, splits=None, parent=None)
     assert sweep.kept_models(children) == ["1"]
+    children["1"] = run("1", 0.25, trained="false")
+    assert sweep.kept_models(children) == ["2"]  # an untrained network's model is not kept as one of the best
 
 
 def test_from_run_trains_again_what_a_run_trained_with_the_command_line_on_top(trained):

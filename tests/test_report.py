@@ -124,6 +124,7 @@ def test_a_report_is_written_whole_and_logged_to_the_experiment_reports(store, t
     with open(folder / "report.csv") as handle:
         table = list(csv.DictReader(handle))
     assert [(row["spec_hash"], row["n"], float(row["mean"])) for row in table] == [("aaa", "2", pytest.approx(0.82))]
+    assert all(0 <= float(row[key]) <= 1 for row in table for key in ("ci95_low", "ci95_high"))  # numbers in [0, 1]
     text = (folder / "report.md").read_text()
     assert "FAILED: ValueError: boom" in text and "pruned at epoch 1" in text and "deep_vs_wide" not in text
     client = MlflowClient(store)

@@ -103,7 +103,7 @@ def pooled_csv(rows: List[PooledRow]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         writer.writerow([row.spec_hash, row.variant, row.family, row.data, row.params, row.macs, row.activation_bytes,
-                         row.n, repr(row.mean), repr(row.std), repr(row.low), repr(row.high), row.best_epoch,
+                         row.n, *(repr(float(value)) for value in (row.mean, row.std, row.low, row.high)), row.best_epoch,
                          row.wall_per_run, row.wall_per_epoch, ";".join(row.devices), ";".join(row.experiments),
                          ";".join(row.run_ids)])
     return out.getvalue()

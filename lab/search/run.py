@@ -7,7 +7,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import keras
 import keras_tuner as kt
@@ -29,7 +29,7 @@ from lab.search.kt_compat import complete_recorded_trials
 from lab.search.ownership import sweep_owner
 from lab.search.ranking import best_first
 from lab.search.roles import PARENT, ROLE_TAG, SEARCH_TAG
-from lab.search.sweep import LabTuner, Sweep, find_parent, make_oracle
+from lab.search.sweep import LabTuner, Sweep, find_parent, make_oracle, trained
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
 from lab.training.trained import PRUNED
@@ -323,11 +323,12 @@ def register_best(run_cfg: RunConfig, parent: TrackedRun, best_child: Run, best_
     print(f"registered the best trial's model as models:/{name}@{BEST_ALIAS} (version {version})", flush=True)
 
 
-def best_scored(oracle, direction: str) -> Tuple[Optional[str], Optional[float]]:
-    """The best COMPLETED trial's id and score, by the rule the kept models follow
+def best_scored(oracle, direction: str, untrained: Sequence[str] = ()) -> Tuple[Optional[str], Optional[float]]:
+    """The best COMPLETED trial's id and score among those that trained (`untrained`: the trial
+    ids whose runs are tagged lab.trained=false), by the rule the kept models follow
     (`lab.search.ranking`); (None, None) when no trial completed with a score."""
     scores = {trial_id: trial.score for trial_id, trial in oracle.trials.items()
-              if trial.status == "COMPLETED" and trial.score is not None}
+              if trial.status == "COMPLETED" and trial.score is not None and trial_id not in untrained}
     best = best_first(scores, direction)
     return (best[0], scores[best[0]]) if best else (None, None)
 
@@ -337,7 +338,8 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     the best trial are logged on the parent (a FINISHED sweep's report is only read)."""
     parent, run_cfg, children = sweep.parent, sweep.run_cfg, sweep.children()
     rows = trial_rows(tuner.oracle, run_cfg.search.space, children)
-    best_trial, best_value = best_scored(tuner.oracle, run_cfg.search.direction)  # none when all failed
+    untrained = [trial for trial, run in children.items() if not trained(run)]
+    best_trial, best_value = best_scored(tuner.oracle, run_cfg.search.direction, untrained)  # none when none trained
     if not record:
         names = [a.path for a in parent.client.list_artifacts(parent.run_id)]
         figures = {name: artifact_path(parent.client, parent.run_id, name) for name in names if name.endswith(".png")}
@@ -368,6 +370,9 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
         parent.log_text(OmegaConf.to_yaml(tuner.oracle.trials[best_trial].hyperparameters.values), "best_values.yaml")
         if run_cfg.search.register_as:
             register_best(run_cfg, parent, children[best_trial], best_value)
+    elif run_cfg.search.register_as:
+        print(f"search.register_as={run_cfg.search.register_as}: nothing registered, no trial trained to the end "
+              "(trials.csv on the parent says why each did not)", flush=True)
     return SearchResult(parent.run_id, parent.experiment_id, rows, best_trial, best_value,
                         dict(tuner.trial_seconds), dict(sweep.fit_seconds), figures,
                         artifact_path(parent.client, parent.run_id, "summary.md"), decode_by_trial(correct))

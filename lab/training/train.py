@@ -47,6 +47,7 @@ class TrainResult:
     cost: Dict[str, float]  # the analysis totals: params_*, macs, activations, depth, ...
     pruned_at: Optional[int] = None  # the epoch `search.pruner` stopped it at
     pruned_objective: Optional[float] = None  # its best epoch objective by then
+    not_trained: Optional[str] = None  # why the run does not count as trained (`lab.training.trained`)
 
     @property
     def selection_accuracy(self) -> float:
@@ -218,7 +219,8 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     kept_epoch = (best_weights.restore() if best_weights else None) or last_epoch
     test = main_head_logs(model.evaluate(splits.x_test, targets(net, splits.y_test, splits.classes),
                                          batch_size=evaluation_batch(cfg), return_dict=True, verbose=0))
-    run.set_tags(trained_tags(not_trained_reason(history.history, splits.classes, test["loss"])))
+    not_trained = not_trained_reason(history.history, splits.classes, test["loss"])
+    run.set_tags(trained_tags(not_trained))
     run.log_text(json.dumps(encode_correct(correct_flags(model, splits.x_test, splits.y_test, evaluation_batch(cfg)))),
                  CORRECT_ARTIFACT)
     best_val, best_at = best_epoch(history.history, initial_epoch)
@@ -250,7 +252,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
         run.set_tags({MODEL_URI_TAG: logged.uri, "lab.checkpoint": f"{cfg.train.checkpoint.value}, epoch {kept_epoch}"})
     run.log_metrics(final)
     return TrainResult(run.run_id, run.experiment_id, history.history, test["loss"], test["accuracy"], best_val, best_at,
-                       dict(analysis.totals), pruned_at, pruner.best if pruned_at is not None else None)
+                       dict(analysis.totals), pruned_at, pruner.best if pruned_at is not None else None, not_trained)
 
 
 def run_name(cfg: RunConfig) -> str:
