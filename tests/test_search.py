@@ -143,6 +143,19 @@ def test_a_sweep_whose_trials_all_fail_reports_each_reason_and_fails_in_one_line
     assert "\n" not in str(error.value)
 
 
+def test_a_sweep_that_completed_no_trial_fails_though_keras_tuner_stopped_short_of_its_limit(tracking, tmp_path):
+    """Two trials, both failed, below keras-tuner's limit of 3 in a row: the grid simply ran out,
+    and the sweep ended FINISHED with exit 0 (issue 32). It fails, naming the most common reason."""
+    from lab.search.run import SweepFailedError
+
+    space = "search.space=[{name: lr, path: train.lr, kind: choice, values: [1.0e+30, 1.0e+31]}]"
+    with pytest.raises(SweepFailedError, match=r"every one of its 2 trials failed \(2 of them: NonFiniteLossError"):
+        search(run_config([*SWEEP, "search.tuner=grid", space, "train.schedule=constant", "search.name=doomed2",
+                           f"search.directory={tmp_path}/tuner", *tracking]))
+    _, [parent], _ = sweep_runs(tracking.uri)
+    assert parent.info.status == "FAILED"
+
+
 def test_malformed_axis_fails_before_any_run(tracking):
     cfg = run_config([*SWEEP, "search.space=[{name: w, path: model.widht, kind: choice, values: [1]}]", *tracking])
     with pytest.raises(ConfigValueError, match="axis 'w' cannot set 'model.widht'"):

@@ -4,6 +4,7 @@ as a worker), then reports it on its MLflow parent run (trials.csv, summary.md, 
 from __future__ import annotations
 
 import json
+from collections import Counter
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +122,21 @@ def lead_sweep(run_cfg: RunConfig) -> SearchResult:
             sweep.delete_continuation_states()  # no trial will continue another now
             if tuner.oracle.deadline_passed:
                 say_budget_spent(run_cfg, tuner, parent)
-            return report(tuner, sweep)
+            result = report(tuner, sweep)
+            check_some_trial_completed(search_cfg.name, result)
+            return result
+
+
+def check_some_trial_completed(name: str, result: SearchResult) -> None:
+    """A sweep that ran trials and completed none has failed, whatever keras-tuner's limit on
+    failures in a row let it reach: its parent ends FAILED, naming the most common reason."""
+    if not result.rows or any(row["status"] in ("COMPLETED", PRUNED) for row in result.rows):
+        return
+    reasons = [str(row.get("reason") or row["status"]) for row in result.rows]
+    kind, times = Counter(reason.split(":")[0] for reason in reasons).most_common(1)[0]  # the error's type
+    example = next(reason for reason in reasons if reason.split(":")[0] == kind)
+    raise SweepFailedError(f"sweep {name}: every one of its {len(result.rows)} trials failed ({times} of them: "
+                           f"{example[:200]}); every trial's reason is in trials.csv on parent run {result.parent_run_id}")
 
 
 def say_budget_spent(run_cfg: RunConfig, tuner: LabTuner, parent: TrackedRun) -> None:
