@@ -144,9 +144,9 @@ def test_set_variance(pairs: Pairs, correct: Optional[Mapping[str, np.ndarray]])
     return variance if math.isfinite(variance) else 0.0
 
 
-def differences(rows: List[Dict[str, object]], cfg: AblationConfig, comparison: ComparisonConfig,
-                correct: Optional[Mapping[str, np.ndarray]] = None, keys: Optional[Sequence[str]] = None) -> Paired:
-    pairs = pairs_of(rows, cfg, comparison, COLUMNS[comparison.metric], keys)
+def differences(rows: List[Dict[str, object]], comparison: ComparisonConfig, pairs: Pairs,
+                correct: Optional[Mapping[str, np.ndarray]] = None) -> Paired:
+    """The summary of a comparison's paired differences (`pairs`: its trained pairs)."""
     diffs = [c - b for b, c in zip(pairs.baseline, pairs.candidate)]
     test_variance = test_set_variance(pairs, correct) if comparison.metric is Metric.test_error else 0.0
     d = summarise(diffs, resolution_of(rows, comparison.metric), test_variance)
@@ -159,7 +159,8 @@ def paired_difference(rows: List[Dict[str, object]], cfg: AblationConfig, baseli
                       column: str = "best_objective") -> Paired:
     """The paired difference candidate - baseline on one row column (no claim, no test set)."""
     metric = next(m for m, c in COLUMNS.items() if c == column)
-    return differences(rows, cfg, ComparisonConfig(baseline, candidate, metric))
+    comparison = ComparisonConfig(baseline, candidate, metric)
+    return differences(rows, comparison, pairs_of(rows, cfg, comparison, column))
 
 
 def claim_p(d: Paired, comparison: ComparisonConfig, lower_better: bool, exact: bool = False) -> float:
@@ -324,7 +325,7 @@ def verdicts(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str,
     for comparison in cfg.pairs:
         lower_better = lower_is_better(comparison.metric, direction)
         pairs = pairs_of(rows, cfg, comparison, COLUMNS[comparison.metric], keys)
-        d = differences(rows, cfg, comparison, correct, keys)
+        d = differences(rows, comparison, pairs, correct)
         found.append((comparison, lower_better, pairs, d, claim_p(d, comparison, lower_better, exact=no_spread(d))))
     adjusted = holm([p for *_, p in found])
     result = []
