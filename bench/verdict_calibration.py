@@ -263,6 +263,28 @@ def worst(record: Dict[str, object]) -> Dict[str, float]:
             "false_contradicted": max(r["false_contradicted"] for r in every)}
 
 
+def markdown(record: Dict[str, object]) -> List[str]:
+    """The record as results/cpu/verdict_calibration.md: provenance, the fixed-seed scenarios, the
+    sequential plan against a fixed 8, the family."""
+    facts = ["machine", "backend", "git commit", "command"]
+    lines = ["# How often the lab's verdicts are wrong", ""]
+    lines += [f"- {key}: {record[key]}" for key in facts if key in record]
+    lines += [f"- wall time: {record['wall_seconds']} s, on a day the 20M-addition reference loop took "
+              f"{record['reference_loop_seconds']} s", f"- simulated ablations per scenario: {record['sims']:,}",
+              f"- worst false rates over every scenario: {record['worst']}", "",
+              "Rates are shares of the simulated ablations; every rate's Wilson 95% interval is in the JSON beside "
+              "this file. Effects are in units of the seed-to-seed sd (1 point of error).", "",
+              "## Fixed seeds", ""]
+    lines += table([Rates(**r) for r in record["fixed"]])
+    lines += ["", "## Seeds as needed (looks at 3, 5, 8) against a fixed 8", ""]
+    lines += table([Rates(**r) for r in record["sequential"]])
+    family = record["family"]
+    lines += ["", "## The family", "", f"The main job's 4 claims, no effect anywhere, (c) at its margin, "
+              f"{family['seeds']} seeds: {family['familywise_false_reproduced']:.4f} of {family['sims']:,} ablations "
+              "reproduced at least one false claim (Holm)."]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=10_000)
@@ -275,12 +297,8 @@ def main() -> None:
     record = calibrate(args.sims, args.processes)
     record.update(wall_seconds=round(time.perf_counter() - started, 1), worst=worst(record),
                   reference_loop_seconds=runtime.reference_loop_seconds(), **runtime.provenance())
-    lines = table([Rates(**r) for r in record["fixed"]]) + [""] + table([Rates(**r) for r in record["sequential"]])
-    family = record["family"]
-    lines += ["", f"Family (the main job's 4 claims, no effect anywhere, (c) at its margin, {family['seeds']} seeds): "
-              f"{family['familywise_false_reproduced']:.4f} of {family['sims']:,} ablations reproduced a false claim."]
+    lines = markdown(record)
     print("\n".join(lines))
-    print(f"worst: {record['worst']}; {record['wall_seconds']} s")
     out = Path(args.out)
     runtime.write_measurement(record, out)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
