@@ -249,8 +249,8 @@ def check_main_job_record(stdout: str, uri: str, sweep: str, seeds) -> None:
     table = [{"trial_id": c.data.tags["lab.trial"], "status": "COMPLETED", "variant": c.data.params["model.name"],
               "seed": c.data.params["seed"], "best_objective": c.data.metrics["best_val_accuracy"], "not_trained": "",
               "train_error": 1 - c.data.metrics["accuracy"], "test_error": 1 - c.data.metrics["test_accuracy"],
-              "train_steps": c.data.metrics["train_steps"], "train_examples": c.data.metrics["train_examples"],
-              "test_examples": c.data.metrics["test_examples"]}
+              "train_steps": c.data.metrics["train_steps"], "train_examples": c.data.params["data.train_examples"],
+              "test_examples": c.data.params["data.test_examples"]}
              for c in children]
     correct = decode_by_trial(json.loads(open(client.download_artifacts(parent.info.run_id, "test_correct.json")).read()))
     cfg = run_config(["experiment=plain_vs_residual"]).search.ablation

@@ -71,7 +71,7 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
     correct = decode_by_trial(json.loads(artifact(client, parent, "test_correct.json")))
     for row in rows:
         child = next(c for c in children if c.data.tags["lab.trial"] == row["trial_id"])
-        assert len(correct[row["trial_id"]]) == int(row["test_examples"]) == child.data.metrics["test_examples"]
+        assert len(correct[row["trial_id"]]) == int(row["test_examples"]) == int(child.data.params["data.test_examples"])
         assert correct[row["trial_id"]].mean() == pytest.approx(child.data.metrics["test_accuracy"], abs=1e-6)
     best = max(rows, key=lambda r: float(r["best_objective"]))
     assert result.best_trial == best["trial_id"] and parent.data.tags["lab.best_trial"] == best["trial_id"]

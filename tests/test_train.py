@@ -15,6 +15,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from conftest import FAST_TRAIN, TINY_RESNET, needs_fashion_mnist
+from lab.stats.testset import decode_correct
 from lab.config import PROJECT_ROOT, run_config
 from lab.errors import NonFiniteLossError
 from lab.training.train import train
@@ -63,7 +64,9 @@ def test_one_epoch_on_real_fashion_mnist_records_one_finished_run(tracking):
     assert metrics["images_per_second"] > 0
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert artifacts == {"config.yaml", "model_summary.txt", "analysis.json"}
+    assert artifacts == {"config.yaml", "model_summary.txt", "analysis.json", "test_correct.json"}
+    correct = decode_correct(json.load(open(client.download_artifacts(run.info.run_id, "test_correct.json"))))
+    assert len(correct) == int(params["data.test_examples"]) and correct.mean() == pytest.approx(result.test_accuracy)
     analysis = json.load(open(client.download_artifacts(run.info.run_id, "analysis.json")))
     assert analysis["input_shape"] == [28, 28, 1] and analysis["totals"]["macs"] == metrics["macs"]
     config = yaml.safe_load(open(client.download_artifacts(run.info.run_id, "config.yaml")))

@@ -24,17 +24,18 @@ COLUMNS_AFTER_AXES = ["params_total", "macs", "train_steps", "best_epoch", "best
                       "wall_seconds", "reason"]
 
 
-def final_figures(metrics: Dict[str, float]) -> Dict[str, object]:
-    """A trial run's final figures: `loss`/`accuracy` hold the last epoch's training values."""
+def final_figures(metrics: Dict[str, float], params: Dict[str, str]) -> Dict[str, object]:
+    """A trial run's final figures: `loss`/`accuracy` hold the last epoch's training values; the
+    split sizes are its `data.*_examples` params."""
     def rounded(key, transform=lambda v: v):
         return round(transform(metrics[key]), 6) if key in metrics else ""
 
     def count(key):
-        return int(metrics[key]) if key in metrics else ""
+        return int(params[key]) if key in params else ""
 
     return {"train_loss": rounded("loss"), "train_error": rounded("accuracy", lambda a: 1 - a),
             "test_loss": rounded("test_loss"), "test_error": rounded("test_accuracy", lambda a: 1 - a),
-            "train_examples": count("train_examples"), "test_examples": count("test_examples"),
+            "train_examples": count("data.train_examples"), "test_examples": count("data.test_examples"),
             "improving": rounded("train_error_drop_last_quarter")}
 
 
@@ -61,7 +62,7 @@ def trial_rows(oracle, axes: List[AxisSpec], children: Dict[str, Run]) -> List[D
                      "train_steps": int(metrics["train_steps"]) if "train_steps" in metrics else "",
                      "best_epoch": int(metrics["best_epoch"]) if "best_epoch" in metrics else "",
                      "best_objective": trial.score if trial.score is not None else "",
-                     **final_figures(metrics),
+                     **final_figures(metrics, child.data.params if child else {}),
                      "not_trained": tags.get(NOT_TRAINED_TAG, ""),
                      "wall_seconds": round(wall, 2) if wall is not None else "",
                      "reason": failure_reason(trial, tags)})

@@ -176,6 +176,9 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     spec = cfg.model
     net = seeded_network(cfg, splits) if net is None else net
     analysis = analyze_model(net, cfg.train.precision.value)
+    # The split sizes: a measured error's resolution is one example in these (`lab.search.ablation`).
+    run.log_params({"data.source": splits.source, "data.train_examples": len(splits.x_train),
+                    "data.val_examples": len(splits.x_val), "data.test_examples": len(splits.x_test)})
     run.log_metrics(analysis.totals)  # params_*, macs, activations, activation_bytes
     run.set_tags({"lab.dtype_policy": keras.config.dtype_policy().name,  # what the layers really used
                   SPEC_HASH_TAG: spec_hash(cfg, splits.input_shape, start.epoch if start is not None else 0)})
@@ -225,8 +228,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
                  CORRECT_ARTIFACT)
     best_val, best_at = best_epoch(history.history, initial_epoch)
     final = {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
-             "train_steps": optimizer_steps(model) - steps_before,  # this run's own steps
-             "train_examples": len(splits.x_train), "test_examples": len(splits.x_test)}
+             "train_steps": optimizer_steps(model) - steps_before}  # this run's own steps
     improving = improvement_last_quarter(history.history)
     if improving is not None:
         final["train_error_drop_last_quarter"] = improving
@@ -280,6 +282,4 @@ def train(cfg: RunConfig) -> TrainResult:
     with tracked_run(cfg.tracking, run_name(cfg), run_tags(cfg, "train")) as run:
         run.log_params(run_params(cfg))
         run.log_text(config_yaml(cfg), "config.yaml")
-        run.log_params({"data.source": splits.source, "data.train_examples": len(splits.x_train),
-                        "data.val_examples": len(splits.x_val), "data.test_examples": len(splits.x_test)})
         return fit_and_evaluate(cfg, splits, run, net=net)
