@@ -82,6 +82,8 @@ def test_errors_stuck_at_zero_on_every_seed():
     [worse, within] = judge(zeros, claim(Expectation.worse), claim(Expectation.not_worse, 0.01))
     assert (worse.p, worse.verdict, worse.outcome) == (1.0, SAME, INCONCLUSIVE)
     assert within.outcome == INCONCLUSIVE and within.p == pytest.approx(2 / 32)  # exact: all 5 below the margin
+    text = ablation_markdown(zeros, AblationConfig(pairs=[claim(Expectation.not_worse, 0.01)]), "val_accuracy", "max")
+    assert "about 6 seeds for 80% power" in text and "no spread: the exact test's minimum" in text
     eight = runs([("a", s, 0.0) for s in range(8)] + [("b", s, 0.0) for s in range(8)])
     assert judge(eight, claim(Expectation.not_worse, 0.01))[0].outcome == REPRODUCED
 

@@ -356,4 +356,6 @@ def seeds_for(v: Verdict, comparisons: int) -> tuple:
     else:
         gap, target = abs(d.mean), f"a difference of {d.mean:+.4f}"
     needed = seeds_needed(gap, spread, comparisons) if gap > 0 else None
+    if needed is not None and no_spread(d):  # decided by the exact test alone, which needs this many
+        return max(needed, exact_seeds_needed()), target + " (no spread: the exact test's minimum)"
     return needed, target + f" (spread {spread:.4f})"
