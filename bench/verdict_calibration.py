@@ -4,7 +4,8 @@ function every sweep report calls) run on simulated ablations whose truth is kno
 Each scenario draws `--sims` ablations (10,000 by default): a baseline and a candidate network,
 n seeds each, the candidate's error shifted by a true effect, with seed noise that is normal,
 heavy-tailed (Student t, 3 degrees of freedom), or quantised to steps of 1/500 with a floor at 0
-(the quick protocol's training error); some with a candidate run that fails to train (error 0.9,
+(the quick protocol's training error), or exactly one image apart on every seed, the side chosen
+by a coin (the worst case for the verdicts' resolution floor); some with a candidate run that fails to train (error 0.9,
 flagged, as the lab flags them). A failure rate that no seed shows cannot be seen by any rule: a
 candidate failing on 20% of seeds shows no failure in 5 seeds 33% of the time (0.8^5); what the
 benchmark measures is what the lab does with a failure it saw. For each scenario it counts how often the claim was
@@ -53,7 +54,7 @@ class Scenario:
     expect: Optional[str]  # "worse", "better", "not_worse"; the claim tested
     effect: float  # true candidate - baseline error (a failed run's cost comes on top)
     seeds: int
-    noise: str = "normal"  # normal | heavy | quantised
+    noise: str = "normal"  # normal | heavy | quantised | swap (one image more on one side, at random)
     level: float = 0.10  # the baseline's mean error
     spread: float = SPREAD
     failures: int = 0  # candidate runs (on random seeds) that fail to train
@@ -89,6 +90,10 @@ def observe(values: np.ndarray, kind: str) -> np.ndarray:
 def draw_rows(s: Scenario, rng: np.random.Generator) -> List[Dict[str, object]]:
     """One simulated ablation's trial rows. Seeds affect both networks alike in part (a shared
     data order): half the variance is shared, as paired seeds are in the lab's sweeps."""
+    if s.noise == "swap":  # the resolution floor's worst case: every difference exactly one image
+        coin = rng.integers(0, 2, s.seeds)
+        return [r for seed in range(s.seeds) for r in (row("a", seed, s.level + STEP * coin[seed], ""),
+                                                        row("b", seed, s.level + s.effect + STEP * (1 - coin[seed]), ""))]
     shared = noise(rng, s.noise, s.spread * math.sqrt(0.5), s.seeds)
     base = observe(s.level + shared + noise(rng, s.noise, s.spread * math.sqrt(0.5), s.seeds), s.noise)
     cand = observe(s.level + s.effect + shared + noise(rng, s.noise, s.spread * math.sqrt(0.5), s.seeds), s.noise)
@@ -206,6 +211,7 @@ def scenarios() -> List[Scenario]:
                               level=0.001, spread=0.002))
         found.append(Scenario("worse, one image more, errors at 0 (1/500 steps)", "worse", STEP, seeds, "quantised",
                               level=0.0, spread=0.0015))
+        found.append(Scenario("worse, no effect, one image either way", "worse", 0.0, seeds, "swap", level=0.0))
         for effect, label in ((0.0, "equal"), (MARGIN, "at the margin"), (2 * MARGIN, "twice the margin")):
             found.append(Scenario(f"not_worse, {label}", "not_worse", effect, seeds, margin=MARGIN))
         found.append(Scenario("not_worse, at the margin, heavy", "not_worse", MARGIN, seeds, "heavy", margin=MARGIN))

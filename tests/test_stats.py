@@ -28,7 +28,7 @@ def test_summarise_matches_scipys_paired_t_and_floors_a_spread_below_the_resolut
     assert (s.low, s.high, s.p) == (pytest.approx(interval.low), pytest.approx(interval.high), pytest.approx(t.pvalue))
     assert s.effect == pytest.approx(np.mean(diffs) / np.std(diffs, ddof=1)) and (s.above, s.below, s.ties) == (5, 0, 0)
     flat = summarise([0.002] * 5, resolution=1 / 500)
-    assert flat.floored and flat.sd == 0 and flat.se == pytest.approx((1 / 500) / math.sqrt(6) / math.sqrt(5))
+    assert flat.floored and flat.sd == 0 and flat.se == pytest.approx((1 / 500) / math.sqrt(5))
     assert flat.p_exact == pytest.approx(2 / 32) and flat.p_exact_min == pytest.approx(2 / 32)
     assert math.isnan(summarise([0.1, 0.1]).p)  # no spread, no resolution: nothing to test
 

@@ -177,10 +177,10 @@ def claim_p(d: Paired, comparison: ComparisonConfig, lower_better: bool, exact: 
     return d.p_exact if exact else d.p
 
 
-def contradiction_p(d: Paired, comparison: ComparisonConfig, lower_better: bool, exact: bool = False) -> float:
+def contradiction_p(d: Paired, comparison: ComparisonConfig, lower_better: bool) -> float:
     """For a margin claim, the p-value that the candidate lies beyond the margin (doubled: below
     0.05 exactly when the 95% interval's better end is past it); NaN for other claims."""
-    beyond = exact_beyond if exact else p_beyond
+    beyond = p_beyond
     margin = comparison.margin
     if comparison.expect is Expectation.not_worse:
         one_sided = beyond(d, margin, "above") if lower_better else beyond(d, -margin, "below")
@@ -192,9 +192,9 @@ def contradiction_p(d: Paired, comparison: ComparisonConfig, lower_better: bool,
 
 
 def no_spread(d: Paired) -> bool:
-    """Identical differences on every pair: the t test has no spread to test against (the
-    resolution floor would only guess one), so the exact test decides alone. Seeds that change
-    nothing (or errors stuck at 0 on every seed) look like this."""
+    """Identical differences on every pair (errors stuck at 0 on every seed, or seeds that change
+    nothing): the t test then uses the metric's resolution as the spread, or, without one,
+    cannot test."""
     return d.n >= MIN_PAIRS and d.sd == 0
 
 
@@ -247,7 +247,7 @@ def too_short(rows: List[Dict[str, object]], cfg: AblationConfig, comparison: Op
 
 def verdict_of(d: Paired, comparison: ComparisonConfig, p_holm: float, p_contra: float, lower_better: bool,
                short: bool, alpha: float = ALPHA) -> str:
-    if short or d.n < MIN_PAIRS or not (d.testable or no_spread(d)):
+    if short or d.n < MIN_PAIRS or not d.testable:
         return UNDECIDED
     if comparison.expect in (Expectation.not_worse, Expectation.same):
         return WITHIN if p_holm < alpha else BEYOND if p_contra < alpha else NOT_WITHIN
@@ -285,11 +285,6 @@ def improving_runs(rows: List[Dict[str, object]], pairs: Pairs) -> List[str]:
             if str(r.get("trial_id", "")) in trials and (number_in(r, "improving") or 0.0) > IMPROVING]
 
 
-def exact_seeds_needed(alpha: float = ALPHA) -> int:
-    """The fewest pairs at which the two-sided exact sign-flip test can reach `alpha` (6 at 5%)."""
-    return next(n for n in range(1, 64) if 2.0 / 2 ** n < alpha)
-
-
 def notes_of(rows, cfg: AblationConfig, comparison: ComparisonConfig, d: Paired, pairs: Pairs,
              short: bool) -> List[str]:
     """What a reader must know beside the verdict, one short sentence each."""
@@ -302,11 +297,11 @@ def notes_of(rows, cfg: AblationConfig, comparison: ComparisonConfig, d: Paired,
         notes.append(f"the claim needs {needed_steps(comparison, cfg):,} SGD steps")
     elif d.n < MIN_PAIRS:
         notes.append(f"{d.n} trained pair{'s' if d.n != 1 else ''}: no interval")
-    elif no_spread(d):
-        notes.append(f"no spread: identical differences on every {cfg.pair_by}, so the exact test decides alone "
-                     f"(it needs at least {exact_seeds_needed()} {cfg.pair_by}s to reach 5%)")
+    elif not d.testable:
+        notes.append(f"no spread between {cfg.pair_by}s and no resolution to bound it: nothing to test against")
     elif d.floored:
-        notes.append("spread below the metric's resolution: the interval uses the resolution")
+        what = f"identical differences on every {cfg.pair_by}" if no_spread(d) else "spread below the metric's resolution"
+        notes.append(f"{what}: the interval uses one step of the metric ({d.se * math.sqrt(d.n):.4f}) as the spread")
     if d.test_se > 0 and math.isfinite(d.mean) and abs(d.mean) < 2 * d.test_se:
         notes.append(f"difference within 2 test-set standard errors ({d.test_se:.4f})")
     if improving_runs(rows, pairs):
@@ -326,12 +321,12 @@ def verdicts(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str,
         lower_better = lower_is_better(comparison.metric, direction)
         pairs = pairs_of(rows, cfg, comparison, COLUMNS[comparison.metric], keys)
         d = differences(rows, comparison, pairs, correct)
-        found.append((comparison, lower_better, pairs, d, claim_p(d, comparison, lower_better, exact=no_spread(d))))
+        found.append((comparison, lower_better, pairs, d, claim_p(d, comparison, lower_better)))
     adjusted = holm([p for *_, p in found])
     result = []
     for (comparison, lower_better, pairs, d, p), p_holm in zip(found, adjusted):
         short = too_short(rows, cfg, comparison)
-        p_contra = contradiction_p(d, comparison, lower_better, exact=no_spread(d))
+        p_contra = contradiction_p(d, comparison, lower_better)
         verdict = verdict_of(d, comparison, p_holm, p_contra, lower_better, short, alpha)
         outcome = outcome_of(comparison, verdict)
         notes = notes_of(rows, cfg, comparison, d, pairs, short)
@@ -356,6 +351,4 @@ def seeds_for(v: Verdict, comparisons: int) -> tuple:
     else:
         gap, target = abs(d.mean), f"a difference of {d.mean:+.4f}"
     needed = seeds_needed(gap, spread, comparisons) if gap > 0 else None
-    if needed is not None and no_spread(d):  # decided by the exact test alone, which needs this many
-        return max(needed, exact_seeds_needed()), target + " (no spread: the exact test's minimum)"
-    return needed, target + f" (spread {spread:.4f})"
+    return needed, target + f" (spread {spread:.4f}{', the resolution' if d.floored else ''})"

@@ -8,9 +8,11 @@ size. `bench/verdict_calibration.py` measures how often verdicts built on these 
 
 Two degenerate cases are handled here, not left to the t formula:
 - a spread below what the metric can resolve (identical differences, common when errors sit at
-  0): a measured error on N examples is known only to 1/N, and rounding each of the two values
-  to that step adds variance (1/N)^2 / 12 each (Sheppard), so the spread used is never below
-  resolution / sqrt(6). Without a resolution (a loss) and with no spread, nothing is tested.
+  0): a measured error on N examples moves in steps of 1/N, so seeds that differ by less than
+  one step look identical. The spread used is never below one step (the resolution): a
+  difference of one image on every seed is then no evidence until 7 seeds, whatever sign
+  pattern chance gave (bench/verdict_calibration.py's "one image either way" scenario). Without
+  a resolution (a loss) and with no spread, nothing is tested.
 - a test-set term: where the finite test set's sampling variance of the mean difference is
   known (`lab.stats.testset`), it is added to the seeds' own.
 """
@@ -82,7 +84,7 @@ def summarise(diffs: Sequence[float], resolution: float = 0.0, test_variance: fl
     n = len(d)
     mean = float(d.mean()) if n else math.nan
     sd = float(d.std(ddof=1)) if n >= 2 else math.nan
-    floor = resolution / math.sqrt(6.0)
+    floor = resolution
     spread = max(sd, floor) if n >= 2 else math.nan
     floored = n >= 2 and sd < floor
     se = math.sqrt(spread ** 2 / n + test_variance) if n >= 2 else math.nan
