@@ -173,3 +173,11 @@ def test_intervals_of_rates_stay_in_zero_to_one():
     wide = runs([("a", 0, 0.0), ("a", 1, 0.0), ("b", 0, 0.0), ("b", 1, 0.95)])
     [v] = judge(wide, claim(Expectation.worse))
     assert -1.0 <= v.difference.low and v.difference.high <= 1.0
+
+
+def test_runs_still_improving_are_flagged_unless_they_reached_zero():
+    rows = runs([("a", s, 0.0) for s in range(3)] + [("b", s, 0.3 + 0.01 * s) for s in range(3)], improving=0.05)
+    [v] = judge(rows, claim(Expectation.worse))
+    assert "still improving: budget may decide this comparison" in v.notes
+    done = [dict(r, improving=0.0) if r["variant"] == "b" else r for r in rows]  # a at 0: nothing left to fall
+    assert "still improving: budget may decide this comparison" not in judge(done, claim(Expectation.worse))[0].notes

@@ -280,9 +280,12 @@ def wins_of(pairs: Pairs, lower_better: bool) -> float:
 
 
 def improving_runs(rows: List[Dict[str, object]], pairs: Pairs) -> List[str]:
+    """The comparison's runs whose training error was still falling when their budget ended (a
+    run that reached 0 has nothing left to fall)."""
     trials = set(pairs.baseline_trials + pairs.candidate_trials)
     return [str(r["trial_id"]) for r in usable(rows)
-            if str(r.get("trial_id", "")) in trials and (number_in(r, "improving") or 0.0) > IMPROVING]
+            if str(r.get("trial_id", "")) in trials and (number_in(r, "improving") or 0.0) > IMPROVING
+            and (number_in(r, "train_error") or 0.0) > 0]
 
 
 def notes_of(rows, cfg: AblationConfig, comparison: ComparisonConfig, d: Paired, pairs: Pairs,
