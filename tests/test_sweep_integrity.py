@@ -124,7 +124,10 @@ def test_the_old_tuner_folder_with_a_new_store_is_refused(copy_of_earlier):
 def test_a_finished_sweep_run_again_is_reported_from_its_records_without_a_write(copy_of_earlier):
     before = ended_runs(copy_of_earlier)
     result = search(run_config([*SWEEP, *overrides_at(copy_of_earlier)]))
-    assert len(result.rows) == 2 and result.best_trial is not None
+    # The same best trial as the sweep reported (none when, as here on 64 synthetic images, no
+    # network beat chance: an untrained network is never the best).
+    [parent_tags] = [tags for _, _, _, tags, _ in before.values() if tags.get("lab.role") == "parent"]
+    assert len(result.rows) == 2 and result.best_trial == parent_tags.get("lab.best_trial")
     assert ended_runs(copy_of_earlier) == before  # a FINISHED run is never modified
     with pytest.raises(Exception, match="has FINISHED with 2 trials and its runs are final"):
         search(run_config([*SWEEP, *overrides_at(copy_of_earlier), "search.max_trials=3"]))
