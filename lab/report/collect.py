@@ -19,7 +19,7 @@ from lab.search.roles import CONTINUED_FROM_TAG, PARENT, PARENT_TAG, ROLE_TAG, S
 from lab.spec_hash import SPEC_HASH_TAG
 from lab.tracking.runs import ERROR_TAG, every_run
 from lab.tracking.uris import sqlite_file
-from lab.training.trained import NOT_TRAINED_TAG, PRUNED_REASON_TAG, PRUNED_TAG, TRAINED_TAG
+from lab.training.trained import NOT_TRAINED_TAG, PRUNED_REASON_TAG, PRUNED_TAG, trained
 
 KERAS_TUNER_KEYS = "hp.tuner/"  # Hyperband's bookkeeping in a trial's values: its bracket, round, epochs
 REPORTS_EXPERIMENT = "reports"  # where `task=report` logs its own runs; never read back as results
@@ -103,7 +103,7 @@ def left_out_reason(run, metric: str) -> Optional[str]:
         return f"{status} (still running, or its process died)"
     if PRUNED_TAG in tags:
         return tags.get(PRUNED_REASON_TAG) or f"pruned at epoch {tags[PRUNED_TAG]}"
-    if tags.get(TRAINED_TAG) == "false":
+    if not trained(tags):
         return f"did not train: {tags.get(NOT_TRAINED_TAG, 'no reason recorded')}"
     if metric not in run.data.metrics:
         return f"logged no {metric}"

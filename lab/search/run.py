@@ -30,10 +30,10 @@ from lab.search.kt_compat import complete_recorded_trials
 from lab.search.ownership import sweep_owner
 from lab.search.ranking import best_first
 from lab.search.roles import PARENT, ROLE_TAG, SEARCH_TAG
-from lab.search.sweep import LabTuner, Sweep, find_parent, make_oracle, trained
+from lab.search.sweep import LabTuner, Sweep, find_parent, make_oracle
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
-from lab.training.trained import PRUNED
+from lab.training.trained import PRUNED, trained
 from lab.overrides import config_yaml, run_params
 
 
@@ -353,7 +353,7 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     the best trial are logged on the parent (a FINISHED sweep's report is only read)."""
     parent, run_cfg, children = sweep.parent, sweep.run_cfg, sweep.children()
     rows = trial_rows(tuner.oracle, run_cfg.search.space, children)
-    untrained = [trial for trial, run in children.items() if not trained(run)]
+    untrained = [trial for trial, run in children.items() if not trained(run.data.tags)]
     best_trial, best_value = best_scored(tuner.oracle, run_cfg.search.direction, untrained)  # none when none trained
     if not record:
         names = [a.path for a in parent.client.list_artifacts(parent.run_id)]

@@ -36,7 +36,7 @@ from lab.tracking.models import MODEL_URI_TAG, delete_model, load_logged_model
 from lab.tracking.runs import Suspended, TrackedRun, experiment_id
 from lab.training.checkpoint import epoch_objective
 from lab.training.pruning import MedianPruner
-from lab.training.trained import PRUNED_REASON_TAG, PRUNED_TAG, TRAINED_TAG
+from lab.training.trained import PRUNED_REASON_TAG, PRUNED_TAG, trained
 from lab.training.state import TrainingState
 
 OBJECTIVE_METRIC = "trial_objective"  # a trial's score as its oracle got it (the mean over executions)
@@ -166,7 +166,7 @@ class Sweep:
         search = self.run_cfg.search
         children = self.children() if children is None else children
         with_model = {trial: score for trial, score in self.recorded_objectives(children).items()
-                      if MODEL_URI_TAG in children[trial].data.tags and trained(children[trial])}
+                      if MODEL_URI_TAG in children[trial].data.tags and trained(children[trial].data.tags)}
         ranked = best_first(with_model, search.direction)
         return ranked if search.keep_models is None else ranked[:search.keep_models]
 
@@ -327,11 +327,6 @@ class Sweep:
             free_memory()
         log_mean_of_executions(child, results, self.objective_of)
         return results
-
-
-def trained(run: Run) -> bool:
-    """Whether a trial's run trained (an untrained network is never kept as one of the best)."""
-    return run.data.tags.get(TRAINED_TAG) != "false"
 
 
 def attempt_number(run: Run) -> int:

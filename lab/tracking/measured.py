@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List
 
 from lab.tracking.uris import sqlite_file
-from lab.training.trained import TRAINED_TAG
+from lab.training.trained import trained
 
 MODEL_TAG = "lab.model"
 METRIC = "test_accuracy"
@@ -47,7 +47,7 @@ def finished_model_runs(uri: str) -> Iterator[object]:
 
 def counts(run) -> bool:
     """Whether a run measured its variant: it trained, and logged the metric."""
-    return run.data.tags.get(TRAINED_TAG) != "false" and METRIC in run.data.metrics
+    return trained(run.data.tags) and METRIC in run.data.metrics
 
 
 def best_per_variant(runs: Iterable[object], variants: List[str]) -> Dict[str, Measured]:

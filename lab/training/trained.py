@@ -5,7 +5,7 @@ distribution scores, with or without label smoothing), is flagged and left out o
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 TRAINED_TAG = "lab.trained"  # "true" or "false" on every training run
 NOT_TRAINED_TAG = "lab.not_trained"  # the reason, on runs that did not train
@@ -28,6 +28,11 @@ def not_trained_reason(history: Dict[str, List[float]], classes: int, test_loss:
     if test_loss is not None and not math.isfinite(test_loss):
         return f"non-finite test loss ({test_loss})"
     return None
+
+
+def trained(tags: Mapping[str, str]) -> bool:
+    """Whether a run's tags say its network trained (a run recorded before the tag existed counts)."""
+    return tags.get(TRAINED_TAG) != "false"
 
 
 def trained_tags(reason: Optional[str]) -> Dict[str, str]:
