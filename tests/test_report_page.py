@@ -129,9 +129,9 @@ def ablation_sweep() -> SweepRecord:
                ComparisonConfig("plain20", "plain56", Metric.train_error, Expectation.worse),
                ComparisonConfig("resnet20", "resnet56", Metric.test_error)]
     # (the differences -0.03, -0.02, -0.01 give mean -0.02 with the interval [-0.0448, +0.0048])
-    verdicts = [Verdict(compare[0], summarise([-0.03, -0.02, -0.01]), 0.004, 0.012, 0.25, BETTER, REPRODUCED, 3.0),
-                Verdict(compare[1], summarise([0.03]), NAN, 1.0, NAN, UNDECIDED, INCONCLUSIVE, 0.0),
-                Verdict(compare[2], summarise([-0.02, -0.004, 0.012]), 0.4, 0.8, 1.0, SAME, None, 2.0)]
+    verdicts = [Verdict(compare[0], summarise([-0.03, -0.02, -0.01]), 0.004, 0.012, 0.25, BETTER, REPRODUCED),
+                Verdict(compare[1], summarise([0.03]), NAN, 1.0, NAN, UNDECIDED, INCONCLUSIVE),
+                Verdict(compare[2], summarise([-0.02, -0.004, 0.012]), 0.4, 0.8, 1.0, SAME, None)]
     cfg = AblationConfig(source="He et al. 2016, Fig. 6", claim="Deeper plain nets train worse.", pairs=compare)
     return SweepRecord("ablations", "degradation", "parent", "grid", "val_accuracy", "max", [], [], cfg, verdicts)
 

@@ -180,12 +180,11 @@ def claim_p(d: Paired, comparison: ComparisonConfig, lower_better: bool, exact: 
 def contradiction_p(d: Paired, comparison: ComparisonConfig, lower_better: bool) -> float:
     """For a margin claim, the p-value that the candidate lies beyond the margin (doubled: below
     0.05 exactly when the 95% interval's better end is past it); NaN for other claims."""
-    beyond = p_beyond
     margin = comparison.margin
     if comparison.expect is Expectation.not_worse:
-        one_sided = beyond(d, margin, "above") if lower_better else beyond(d, -margin, "below")
+        one_sided = p_beyond(d, margin, "above") if lower_better else p_beyond(d, -margin, "below")
     elif comparison.expect is Expectation.same:
-        one_sided = min(beyond(d, margin, "above"), beyond(d, -margin, "below"))
+        one_sided = min(p_beyond(d, margin, "above"), p_beyond(d, -margin, "below"))
     else:
         return math.nan
     return min(1.0, 2 * one_sided) if math.isfinite(one_sided) else math.nan
@@ -207,13 +206,14 @@ class Verdict:
     p_exact: float  # the claim's test without normality: the sign-flip permutation p (not adjusted)
     verdict: str  # BETTER, WORSE, SAME, WITHIN, NOT_WITHIN, BEYOND or UNDECIDED
     outcome: Optional[str]  # REPRODUCED, CONTRADICTED or INCONCLUSIVE; None without a stated claim
-    wins: float  # seeds on which the candidate is better (a tie counts half)
-    notes: List[str] = field(default_factory=list)
-    lower_better: bool = True  # the metric's direction  # why an outcome is inconclusive, and what to watch
+    notes: List[str] = field(default_factory=list)  # why an outcome is inconclusive, and what to watch
+    lower_better: bool = True  # the metric's direction
 
     @property
-    def win_share(self) -> float:
-        return self.wins / self.difference.n if self.difference.n else math.nan
+    def wins(self) -> float:
+        """Pairs on which the candidate is better (a tie counts half)."""
+        d = self.difference
+        return (d.below if self.lower_better else d.above) + d.ties / 2
 
     @property
     def decided(self) -> bool:
@@ -247,7 +247,7 @@ def too_short(rows: List[Dict[str, object]], cfg: AblationConfig, comparison: Op
 
 def verdict_of(d: Paired, comparison: ComparisonConfig, p_holm: float, p_contra: float, lower_better: bool,
                short: bool, alpha: float = ALPHA) -> str:
-    if short or d.n < MIN_PAIRS or not d.testable:
+    if short or not d.testable:  # testable: two pairs or more, and a spread
         return UNDECIDED
     if comparison.expect in (Expectation.not_worse, Expectation.same):
         return WITHIN if p_holm < alpha else BEYOND if p_contra < alpha else NOT_WITHIN
@@ -271,12 +271,6 @@ def favoured_sides(expect: Optional[Expectation]) -> List[str]:
     """The side whose runs, left out, would make the claim look better than it is."""
     return {Expectation.better: ["candidate"], Expectation.not_worse: ["candidate"], Expectation.worse: ["baseline"],
             Expectation.same: ["baseline", "candidate"]}.get(expect, [])
-
-
-def wins_of(pairs: Pairs, lower_better: bool) -> float:
-    sign = -1.0 if lower_better else 1.0
-    diffs = [sign * (c - b) for b, c in zip(pairs.baseline, pairs.candidate)]
-    return sum(1.0 if x > 0 else 0.5 if x == 0 else 0.0 for x in diffs)
 
 
 def improving_runs(rows: List[Dict[str, object]], pairs: Pairs) -> List[str]:
@@ -336,8 +330,7 @@ def verdicts(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str,
         if outcome == REPRODUCED and any(pairs.dropped[s] for s in favoured_sides(comparison.expect)):
             outcome = INCONCLUSIVE  # contradicted stands: leaving those runs out could only have helped
         exact = claim_p(d, comparison, lower_better, exact=True)
-        result.append(Verdict(comparison, d, p, p_holm, exact, verdict, outcome, wins_of(pairs, lower_better), notes,
-                              lower_better))
+        result.append(Verdict(comparison, d, p, p_holm, exact, verdict, outcome, notes, lower_better))
     return result
 
 

@@ -152,7 +152,7 @@ def robustness_lines(found: List[Verdict], cfg: AblationConfig) -> List[str]:
     lines = []
     n = max([v.difference.n for v in found] or [0])
     if n:
-        smallest = min(1.0, 2.0 / 2 ** n)
+        smallest = max(found, key=lambda v: v.difference.n).difference.p_exact_min
         if smallest >= ALPHA / max(len(found), 1):
             lines.append(f"With {n} {cfg.pair_by}s the exact test's smallest p is {smallest:.4f}: it cannot reach "
                          f"{ALPHA:g} after Holm over {len(found)}, so these verdicts rest on the t test's assumption "
