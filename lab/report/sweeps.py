@@ -1,7 +1,7 @@
 """A sweep read back from its parent run: the `search:` section of its config.yaml (typed again,
 so an ablation's pairs and claim are the ones it ran with) and its trials.csv. An ablation's
 verdicts are recomputed from those rows by the same code that printed them at the sweep's end
-(`lab.search.ablation.verdicts`), so the report and the sweep's summary.md cannot disagree."""
+(`lab.search.looks.judged`), so the report and the sweep's summary.md cannot disagree."""
 
 from __future__ import annotations
 
@@ -42,8 +42,7 @@ def search_config(config_yaml: str) -> SearchConfig:
 def sweep_record(client, parent, experiment: str) -> Tuple[Optional[SweepRecord], Optional[str]]:
     """(the sweep, None), or (None, why it cannot be reported: not finished, or recorded by a lab
     whose config this one cannot read)."""
-    from lab.search.ablation import verdicts  # noqa: PLC0415  (scipy)
-    from lab.search.looks import plan_looks  # noqa: PLC0415
+    from lab.search.looks import judged  # noqa: PLC0415  (scipy)
 
     name, run_id = parent.data.tags.get(SEARCH_TAG, "?"), parent.info.run_id
     trials, config = artifact_text(client, run_id, "trials.csv"), artifact_text(client, run_id, "config.yaml")
@@ -63,8 +62,5 @@ def sweep_record(client, parent, experiment: str) -> Tuple[Optional[SweepRecord]
         correct = artifact_text(client, run_id, CORRECT_ARTIFACT)
         flags = decode_by_trial(json.loads(correct)) if correct else None
         pairing = next((axis for axis in search.space if axis.name == search.ablation.pair_by), None)
-        if search.ablation.looks and pairing is not None:  # the verdicts of the sequential plan, as the sweep gave them
-            sweep.verdicts = plan_looks(rows, search.ablation, search.direction, pairing.values, flags).verdicts
-        else:
-            sweep.verdicts = verdicts(rows, search.ablation, search.direction, flags)
+        sweep.verdicts, _ = judged(rows, search.ablation, search.direction, pairing.values if pairing else None, flags)
     return sweep, None

@@ -7,7 +7,7 @@ both read them from `plan_looks`, so the two cannot disagree."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -72,3 +72,14 @@ def plan_looks(rows: List[Dict[str, object]], cfg: AblationConfig, direction: st
         if all(n is not None for n in decided_at):
             return LookPlan(looks, levels, look, final, decided_at, [], False)
     raise AssertionError("the last look decides every comparison")
+
+
+def judged(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str, seeds: Optional[Sequence[object]] = None,
+           correct: Optional[Mapping[str, np.ndarray]] = None) -> Tuple[List[Verdict], Optional[LookPlan]]:
+    """A sweep's verdicts as its reports give them: the sequential plan's where the ablation has
+    `looks` (`seeds`: the pair_by axis' declared values), else every comparison on every seed;
+    with the plan, or None."""
+    if cfg.looks and seeds:
+        plan = plan_looks(rows, cfg, direction, seeds, correct)
+        return plan.verdicts, plan
+    return verdicts(rows, cfg, direction, correct), None

@@ -11,9 +11,9 @@ from typing import Dict, List, Optional
 from mlflow.entities import Run
 
 from lab.config import AblationConfig, AxisSpec, Expectation, Metric, RunConfig
-from lab.search.ablation import (ALPHA, COLUMNS, MIN_PAIRS, Verdict, fewest_steps, left_out, needed_steps, resolution_of,
-                                 seeds_for, too_short, value_stats, verdicts)
-from lab.search.looks import LookPlan, plan_looks
+from lab.search.ablation import (ALPHA, COLUMNS, Verdict, fewest_steps, left_out, needed_steps, resolution_of,
+                                 seeds_for, too_short, value_stats)
+from lab.search.looks import LookPlan, judged
 from lab.search.ranking import trial_order
 from lab.stats.testset import error_se
 from lab.training.trained import NOT_TRAINED_TAG, PRUNED
@@ -101,19 +101,25 @@ def value_table(rows: List[Dict[str, object]], cfg: AblationConfig, objective: s
     total: Dict[str, int] = {}
     for row in rows:
         total[str(row[cfg.axis])] = total.get(str(row[cfg.axis]), 0) + 1
-    tested_on = resolution_of(rows, Metric.test_error)
+    resolution = resolution_of(rows, Metric.test_error)
+    tested_on = round(1 / resolution) if resolution else 0  # test images each run saw
     lines = [f"### Per {cfg.axis} (mean +- std over {cfg.pair_by}; trained runs only)", "",
-             f"Test error's standard error: binomial, on the {round(1 / tested_on):,} test images each run saw "
+             f"Test error's standard error: binomial, on the {tested_on:,} test images each run saw "
              "(what another test set of that size could move it by)." if tested_on else
              "Test error's standard error: not known (the runs did not log how many test images they saw).", "",
              f"| {cfg.axis} | trained | train error | train loss | test error | test error SE | {objective} |",
              "|---|---|---|---|---|---|---|"]
     for s in value_stats(rows, cfg.axis, columns):
         cells = [f"{number(s.mean[c])} +- {number(s.std[c])}" for c in columns]
-        se = error_se(s.mean["test_error"], round(1 / tested_on)) if tested_on else math.nan
+        se = error_se(s.mean["test_error"], tested_on) if tested_on else math.nan
         cells.insert(3, number(se))
         lines.append(f"| {s.value} | {s.n} of {total.get(s.value, s.n)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def label(c) -> str:
+    """A comparison's name in the report: its claim, else candidate vs baseline."""
+    return c.claim or f"{c.candidate} vs {c.baseline}"
 
 
 def tested_against(c) -> str:
@@ -140,7 +146,7 @@ def comparison_table(found: List[Verdict], cfg: AblationConfig) -> List[str]:
         c, d = v.comparison, v.difference
         expect = "" if c.expect is None else c.expect.value + (f" (margin {c.margin:g})" if c.margin else "")
         wins = "n/a" if not d.n else f"{v.wins:g} of {d.n}"
-        lines.append(f"| {c.claim or c.candidate + ' vs ' + c.baseline} | {c.baseline} | {c.candidate} | {COLUMNS[c.metric]} | {d.n} | "
+        lines.append(f"| {label(c)} | {c.baseline} | {c.candidate} | {COLUMNS[c.metric]} | {d.n} | "
                      f"{number(d.mean, True)} | [{number(d.low, True)}, {number(d.high, True)}] | {tested_against(c)} | "
                      f"{p_text(v.p)} | {p_text(v.p_holm)} | {v.verdict} | {expect} | {v.outcome or ''} | "
                      f"{p_text(v.p_exact)} | {wins} | {'n/a' if math.isnan(d.effect) else f'{d.effect:+.2f}'} |")
@@ -160,7 +166,7 @@ def robustness_lines(found: List[Verdict], cfg: AblationConfig) -> List[str]:
         else:
             lines.append(f"With {n} {cfg.pair_by}s the exact test can reach {smallest:.4f}; a verdict whose exact p "
                          "is far above its t p rests on normality.")
-    notes = [f"- {v.comparison.claim or v.comparison.candidate + ' vs ' + v.comparison.baseline}: {'; '.join(v.notes)}"
+    notes = [f"- {label(v.comparison)}: {'; '.join(v.notes)}"
              for v in found if v.notes]
     if notes:
         lines += ["", "Notes:", ""] + notes
@@ -171,11 +177,10 @@ def planning_lines(found: List[Verdict], cfg: AblationConfig) -> List[str]:
     """How many seeds each undecided comparison would need, from its own measured spread."""
     lines = []
     for v in found:
-        if v.decided or v.difference.n < MIN_PAIRS or not v.difference.testable:
+        if v.decided or not v.difference.testable:
             continue
         needed, target = seeds_for(v, len(found))
-        name = v.comparison.claim or f"{v.comparison.candidate} vs {v.comparison.baseline}"
-        lines.append(f"- {name}: " + (f"about {needed} {cfg.pair_by}s for 80% power to resolve {target}" if needed
+        lines.append(f"- {label(v.comparison)}: " + (f"about {needed} {cfg.pair_by}s for 80% power to resolve {target}" if needed
                                      else f"no {cfg.pair_by} count up to 1,000 resolves {target}"))
     if not lines:
         return []
@@ -185,7 +190,7 @@ def planning_lines(found: List[Verdict], cfg: AblationConfig) -> List[str]:
 def look_lines(plan: LookPlan, cfg: AblationConfig, rows: List[Dict[str, object]], values: int) -> List[str]:
     """How a sequential ablation went: the looks, where each comparison was decided, what it saved."""
     levels = ", ".join(f"{n} {cfg.pair_by}s at {a:.3g}" for n, a in zip(plan.looks, plan.levels))
-    decided = "; ".join(f"{v.comparison.claim or v.comparison.candidate + ' vs ' + v.comparison.baseline}: "
+    decided = "; ".join(f"{label(v.comparison)}: "
                         + (f"decided at {n}" if n is not None and v.decided else
                            f"undecided at {n}" if n is not None else f"open at {plan.look}")
                         for v, n in zip(plan.verdicts, plan.decided_at))
@@ -203,8 +208,7 @@ def ablation_markdown(rows: List[Dict[str, object]], cfg: AblationConfig, object
     """The claim, what the lab measured, and whether it reproduced the claim. With
     `search.ablation.looks`, `seeds` are the pair_by axis' declared values and `values` the
     number of compared values."""
-    plan = plan_looks(rows, cfg, direction, seeds, correct) if cfg.looks and seeds else None
-    found = plan.verdicts if plan else verdicts(rows, cfg, direction, correct)
+    found, plan = judged(rows, cfg, direction, seeds, correct)
     claimed = cfg.source or cfg.claim or any(c.expect is not None for c in cfg.pairs)
     lines = (["## Claim", "", f"Source: {cfg.source or 'not stated'}", "", f"> {cfg.claim or 'not stated'}", "",
               f"**{outcome_line(found)}**", ""] + ([QUICK_CAVEAT, ""] if quick else []) if claimed else
