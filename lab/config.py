@@ -34,6 +34,8 @@ class Task(StrEnum):  # StrEnum: `${task}` interpolates as "train", not "Task.tr
     bench = "bench"
     evaluate = "evaluate"
     report = "report"
+    ui = "ui"
+    plan = "plan"
 
 
 class Checkpoint(Enum):
@@ -245,6 +247,17 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         require(self.model_uri is None or self.model_uri.startswith(("runs:/", "models:/")), "evaluate.model_uri",
                 self.model_uri, "runs:/RUN_ID/model or models:/NAME@ALIAS")
+
+
+@dataclass
+class UiConfig:
+    """`task=ui`: MLflow's UI for `tracking.uri` on loopback at `port` (0: any free port), opened
+    on the model-training runs view of `tracking.experiment` (`search.name`'s sweep, if it ran)."""
+
+    port: int = 5000
+
+    def __post_init__(self) -> None:
+        require(0 <= self.port <= 65535, "ui.port", self.port, "a TCP port, 0-65535 (0: any free port)")
 
 
 @dataclass
@@ -647,6 +660,7 @@ class RunConfig:
     list: ListTaskConfig = field(default_factory=ListTaskConfig)
     report: ReportTaskConfig = field(default_factory=ReportTaskConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
     # A recorded run (an MLflow run id) whose model, data, train and seed this one takes (its
     # config.yaml); the command line's own keys win: `task=train from_run=ID train.epochs=90`.
     from_run: Optional[str] = None

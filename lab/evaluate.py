@@ -1,20 +1,22 @@
 """`task=evaluate`: a kept model (`evaluate.model_uri`: runs:/RUN_ID/model, models:/NAME@ALIAS or
 models:/NAME/VERSION) tested on `data`'s test split without training, recorded as a new MLflow run
 (`lab.task=evaluate`, tag `lab.evaluates` = the run that trained it: an ended run is never
-modified). Test loss (cross-entropy, no label smoothing), accuracy, and top-5 accuracy where the
+modified). The test images go in as the dataset holds them: a logged model downsamples inside
+if its run did. Test loss (cross-entropy, no label smoothing), accuracy, and top-5 accuracy where the
 data have more than 5 classes."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Dict, Optional
+from dataclasses import dataclass, replace
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from lab import runtime
 from lab.config import RunConfig
 from lab.data import load_splits
+from lab.data.dataset import downsampled
 from lab.errors import LabError, require
 from lab.tracking import tracked_run
 from lab.tracking.models import MODEL_URI_TAG, load_logged_model
@@ -71,26 +73,39 @@ def scores(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
     return figures
 
 
+def downsample_factor(raw: Tuple[int, ...], takes: Tuple[int, ...]) -> Optional[int]:
+    """k where a model takes `raw` images downsampled k times (1: it takes them as they are), or
+    None where its input fits no k."""
+    height, width, channels = raw
+    for k in range(1, height + 1):
+        if (height, width) == (takes[0] * k, takes[1] * k) and channels == takes[2]:
+            return k
+    return None
+
+
 def evaluate(cfg: RunConfig) -> Evaluation:
     model_uri = cfg.evaluate.model_uri
     require(model_uri is not None, "evaluate.model_uri", model_uri, "runs:/RUN_ID/model or models:/NAME@ALIAS")
     trained_by = source_run(model_uri, cfg.tracking.uri)
-    splits = load_splits(cfg.data, cfg.seed)
+    splits = load_splits(replace(cfg.data, downsample=1), cfg.seed)  # the model downsamples, if it was trained so
     try:
         model = load_logged_model(model_uri, cfg.tracking.uri)
     except OSError as error:  # the run exists but holds no model (never logged, or deleted)
         raise not_found(model_uri, cfg.tracking.uri, str(error).splitlines()[0]) from None
     expected = tuple(model.inputs[0].shape[1:])
-    if expected != splits.input_shape or model.outputs[0].shape[-1] != splits.classes:
+    factor = downsample_factor(splits.input_shape, expected)
+    if factor is None or model.outputs[0].shape[-1] != splits.classes:
         raise LabError(f"evaluate.model_uri={model_uri} takes {'x'.join(map(str, expected))} images and "
                        f"{model.outputs[0].shape[-1]} classes; data={cfg.data.name} has "
                        f"{'x'.join(map(str, splits.input_shape))} and {splits.classes}")
-    probabilities = np.asarray(model.predict(splits.x_test, batch_size=256, verbose=0), dtype=np.float64)
+    images = downsampled(splits.x_test, factor)  # factor 1, except for models logged before they took raw images
+    probabilities = np.asarray(model.predict(images, batch_size=256, verbose=0), dtype=np.float64)
     figures = scores(probabilities, splits.y_test)
     tags = {"lab.task": "evaluate", MODEL_URI_TAG: model_uri, **runtime.provenance_tags(),
             **({EVALUATES_TAG: trained_by} if trained_by else {})}
     with tracked_run(cfg.tracking, cfg.tracking.run_name or f"evaluate-{trained_by or model_uri}", tags) as run:
         run.log_params({"evaluate.model_uri": model_uri, "data.name": cfg.data.name,
-                        "data.test_examples": len(splits.x_test), "data.source": splits.source})
+                        "data.test_examples": len(splits.x_test), "data.source": splits.source,
+                        "data.downsample": factor})
         run.log_metrics(figures)
     return Evaluation(run.run_id, run.experiment_id, trained_by, figures)

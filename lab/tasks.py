@@ -67,7 +67,7 @@ def run_search(cfg: RunConfig) -> Optional[float]:
             print(f"error curves (training and validation error per epoch): {path}")
     if result.summary:
         print(f"summary: {result.summary}")
-    print(ui_hint(cfg.tracking.uri, result.experiment_id, result.parent_run_id))
+    print(ui_hint(cfg.tracking.uri, result.experiment_id, result.parent_run_id, sweep=cfg.search.name))
     return result.best_value
 
 
@@ -144,9 +144,16 @@ def run_report(cfg: RunConfig) -> None:
     print(ui_hint(cfg.tracking.uri, result.experiment_id, result.run_id))
 
 
+def run_ui(cfg: RunConfig) -> None:
+    """MLflow's UI for `tracking.uri`, lean, on loopback, opened on the comparison."""
+    from lab.tracking.ui import serve  # noqa: PLC0415
+
+    serve(cfg, command_line_keys(), output_dir() / "mlflow-ui.log")
+
+
 TASKS: Dict[Task, Callable[[RunConfig], Optional[float]]] = {
     Task.train: run_train, Task.search: run_search, Task.analyze: run_analyze, Task.list: run_list,
-    Task.bench: run_bench, Task.evaluate: run_evaluate, Task.report: run_report}
+    Task.bench: run_bench, Task.evaluate: run_evaluate, Task.report: run_report, Task.ui: run_ui}
 
 
 TRACKED = (Task.train, Task.search, Task.bench, Task.evaluate)
@@ -164,7 +171,7 @@ def run_task(composed: DictConfig) -> Optional[float]:
         prepare_store(cfg.tracking.uri)  # before any model is built
     from lab import native_logs  # noqa: PLC0415
 
-    if cfg.task is Task.report or (cfg.task is Task.search and cfg.search.distributed.role is Role.launcher):
+    if cfg.task in (Task.report, Task.ui) or (cfg.task is Task.search and cfg.search.distributed.role is Role.launcher):
         native_logs.restore_stderr()  # a report and the launcher run no framework
     else:
         native_logs.framework_started()

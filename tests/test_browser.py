@@ -221,3 +221,48 @@ def test_parent_comparison_plots_are_served_and_rendered(sweep, mlflow_ui, drive
         width = wait_for(driver, rendered_image(plot), f"the {plot} preview", artifacts_dir)
         expected = png_width((artifact_root / plot).read_bytes())
         assert width == expected, f"{plot} rendered {width} px wide, the PNG is {expected}"
+
+
+def started_ui(command: list, cwd: Path, timeout: float = 60.0):
+    """`python run.py task=ui ...` started; returns (process, the URL it printed, seconds to print it)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    start = time.monotonic()
+    process = subprocess.Popen([sys.executable, str(Path(__file__).parents[1] / "run.py"), *command], cwd=cwd,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    while time.monotonic() - start < timeout:
+        line = process.stdout.readline()
+        lines.append(line)
+        if line.startswith("open http"):
+            return process, line.split(" ", 1)[1].strip(), time.monotonic() - start
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    pytest.fail(f"task=ui printed no URL within {timeout} s:\n{''.join(lines)[-3000:]}")
+
+
+def test_task_ui_opens_on_the_sweeps_runs_in_the_model_training_view(sweep, mlflow_server, driver, artifacts_dir,
+                                                                      tmp_path):
+    """Issue 29: `task=ui` serves the SQLite store the sweep wrote (here through a server) and
+    prints a URL that lands on the model-training runs table of that sweep alone: its parent, with
+    the trials under it, not MLflow 3's GenAI overview of traces."""
+    store = f"sqlite:///{mlflow_server.log.parent / 'mlflow.db'}"
+    process, url, seconds = started_ui(["task=ui", "ui.port=0", f"tracking.uri={store}", f"search.name={SWEEP_NAME}",
+                                        f"tracking.experiment={SWEEP_NAME}", f"hydra.run.dir={tmp_path}"], tmp_path)
+    try:
+        print(f"task=ui printed its URL after {seconds:.1f} s")
+        assert "workflowType=machine_learning" in url and f"/#/experiments/{sweep.experiment_id}/runs?" in url
+        driver.get(url)
+        parent = wait_for(driver, displayed_link(run_link(sweep, sweep.parent_id)), "the parent run", artifacts_dir)
+        assert parent.text == SWEEP_NAME
+        sidebar = visible_text(driver)
+        assert "Model registry" in sidebar and "Observability" not in sidebar and "Evaluation runs" not in sidebar
+        assert re.search(r"\b3 matching runs\b", sidebar), sidebar  # the parent and its two trials, nothing else
+        screenshot = artifacts_dir / "task_ui_landing.png"
+        assert driver.save_screenshot(str(screenshot))
+    finally:
+        process.terminate()
+        assert process.wait(30) == 0  # SIGTERM stops the UI and its server cleanly

@@ -5,7 +5,11 @@ Keras model that takes raw uint8 images; a sweep keeps the best `search.keep_mod
 from dataclasses import replace
 from types import SimpleNamespace
 
+import json
+from pathlib import Path
+
 import keras
+import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -23,7 +27,8 @@ from lab.search.sweep import Sweep
 from lab.spec_hash import SPEC_HASH_TAG, spec_hash
 from lab.tasks import run_task
 from lab.tracking import tracked_run
-from lab.tracking.models import MODEL_URI_TAG, inference_model, load_logged_model, log_model, register_model
+from lab.tracking.models import MODEL_URI_TAG, load_logged_model, log_model, logged_models_of, network_of, register_model
+from lab.tracking.portable import foreign_parts, main_output
 from lab.training.train import train
 from lab.training.train import training_model
 
@@ -33,10 +38,11 @@ SMALL = ["data=synthetic", "data.train_size=192", "data.test_size=64", *TINY_RES
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A run that kept its best epoch (4 epochs at a learning rate that makes them differ)."""
+    """A run that kept its best epoch (4 epochs at a learning rate that makes them differ), trained
+    on downsampled images (16x16 -> 8x8): its model takes the raw 16x16 images."""
     root = tmp_path_factory.mktemp("kept-model")
     tracking = [f"tracking.uri=sqlite:///{root}/mlflow.db", "tracking.experiment=models"]
-    cfg = run_config([*SMALL, "train.epochs=4", "train.lr=0.05", *KEEPS, *tracking])
+    cfg = run_config([*SMALL, "data.downsample=2", "train.epochs=4", "train.lr=0.05", *KEEPS, *tracking])
     result = train(cfg)
     return cfg, result, MlflowClient(cfg.tracking.uri).get_run(result.run_id)
 
@@ -51,10 +57,69 @@ def test_a_run_logs_its_best_epoch_as_a_model_that_reproduces_its_test_pass(trai
     assert metrics["model_bytes"] > 0 and metrics["model_log_seconds"] > 0
     model = load_logged_model(tags[MODEL_URI_TAG], cfg.tracking.uri)
     assert model.inputs[0].dtype == "uint8"
-    splits = load_splits(cfg.data, cfg.seed)
+    splits = load_splits(replace(cfg.data, downsample=1), cfg.seed)
+    assert tuple(model.inputs[0].shape[1:]) == splits.input_shape == (16, 16, 3)
     probabilities = keras.ops.convert_to_numpy(model.predict(splits.x_test, verbose=0))  # raw uint8 images
     accuracy = float(np.mean(np.argmax(probabilities, axis=1) == splits.y_test))
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1 / len(splits.y_test))
+
+
+# Run in a Python where `import lab` fails: MLflow, Keras and the backend only.
+WITHOUT_THE_LAB = """
+import json, sys
+class NoLab:
+    def find_spec(self, name, path=None, target=None):
+        if name == "lab" or name.startswith("lab."):
+            raise ImportError("this Python has no keras-ablation-lab")
+sys.meta_path.insert(0, NoLab())
+import mlflow, mlflow.keras, mlflow.pyfunc, numpy as np
+mlflow.set_tracking_uri(sys.argv[1])
+images, labels = np.load(sys.argv[3]), np.load(sys.argv[4])
+accuracy = {}
+for loader in ("pyfunc", "keras"):
+    model = getattr(mlflow, loader).load_model(sys.argv[2])
+    probabilities = np.asarray(model.predict(images))
+    accuracy[loader] = float(np.mean(np.argmax(probabilities, axis=1) == labels))
+try:
+    import lab
+    accuracy["lab"] = "importable"
+except ImportError:
+    pass
+print(json.dumps(accuracy))
+"""
+
+
+def test_a_logged_model_loads_with_mlflow_alone_and_reproduces_its_runs_test_accuracy(trained, tmp_path):
+    """Issue 29: MLflow's own loaders, in a Python where the project cannot be imported, open the
+    model of a run trained on downsampled images, take the raw test images, and score what the run
+    scored. The model is an MLflow 3 logged model of its run (the Models tab lists it), with a
+    signature, an input example, and requirements that MLflow can install."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    cfg, result, run = trained
+    raw = load_splits(replace(cfg.data, downsample=1), cfg.seed)
+    np.save(tmp_path / "images.npy", raw.x_test)
+    np.save(tmp_path / "labels.npy", raw.y_test)
+    model_uri = run.data.tags[MODEL_URI_TAG]
+    done = subprocess.run([sys.executable, "-c", WITHOUT_THE_LAB, cfg.tracking.uri, model_uri,
+                           str(tmp_path / "images.npy"), str(tmp_path / "labels.npy")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    accuracy = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = run.data.metrics["test_accuracy"]
+    assert accuracy == {"pyfunc": pytest.approx(expected, abs=1 / len(raw.y_test)),
+                        "keras": pytest.approx(expected, abs=1 / len(raw.y_test))}
+
+    client = MlflowClient(cfg.tracking.uri)
+    [record] = client.search_logged_models([run.info.experiment_id], filter_string=f"source_run_id = '{result.run_id}'")
+    assert record.name == "model" and str(record.status) in ("READY", "LoggedModelStatus.READY")
+    folder = mlflow.artifacts.download_artifacts(model_uri, tracking_uri=cfg.tracking.uri, dst_path=str(tmp_path / "m"))
+    card = mlflow.models.Model.load(folder)
+    assert card.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 16, 16, 3)
+    assert card.saved_input_example_info is not None
+    needs = Path(folder, "requirements.txt").read_text()
+    assert "keras==" in needs and "mlflow==" in needs and "keras-ablation-lab" not in needs
 
 
 def test_checkpoint_last_keeps_the_last_epoch_and_none_logs_no_model(tmp_path):
@@ -63,16 +128,17 @@ def test_checkpoint_last_keeps_the_last_epoch_and_none_logs_no_model(tmp_path):
     none = train(run_config([*SMALL, "train.epochs=1", *FAST_TRAIN, *tracking]))
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     assert client.get_run(last.run_id).data.metrics["checkpoint_epoch"] == 2
-    assert [a.path for a in client.list_artifacts(last.run_id) if a.path == "model"] == ["model"]
+    assert [m.name for m in logged_models_of(client, last.experiment_id, last.run_id)] == ["model"]
     assert MODEL_URI_TAG not in client.get_run(none.run_id).data.tags
-    assert "model" not in [a.path for a in client.list_artifacts(none.run_id)]
+    assert logged_models_of(client, none.experiment_id, none.run_id) == []
 
 
 @pytest.mark.parametrize("name, head", [("lenet5", True), ("resnet20", True), ("googlenet_small", False),
                                         ("fractalnet20", False)])
 def test_every_family_round_trips_through_the_logged_model(name, head, tmp_path):
-    """Save, load, identical outputs: the lab's custom layers (LRN, drop-path joins, the
-    standardisation) and auxiliary heads survive MLflow's Keras flavour."""
+    """Save, load, identical outputs: what the lab's own layers (LRN, drop-path joins, the
+    standardisation, the option-A shortcut) compute at inference survives their replacement by
+    Keras' own operations, and a model with auxiliary heads exports its main head."""
     cfg = run_config(["data=synthetic", "data.image_size=32", "data.channels=3", "data.train_size=32",
                       "data.test_size=8", f"model={name}", *FAST_TRAIN])
     splits = load_splits(cfg.data, cfg.seed)
@@ -80,9 +146,11 @@ def test_every_family_round_trips_through_the_logged_model(name, head, tmp_path)
     fitted = training_model(build_model(spec, splits.input_shape, splits.classes), splits, cfg)
     tracking = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="round-trip")
     with tracked_run(tracking, name) as run:
-        logged = log_model(run, fitted)
+        logged = log_model(run, fitted, splits.x_test, downsample=1)
     loaded = load_logged_model(logged.uri, tracking.uri)
-    expected = keras.ops.convert_to_numpy(inference_model(fitted)(splits.x_test, training=False))
+    assert foreign_parts(loaded) == {}  # Keras' own layers only: it loads without the lab
+    outputs = network_of(fitted)(fitted.get_layer("standardize")(splits.x_test), training=False)
+    expected = keras.ops.convert_to_numpy(main_output(outputs))  # the training graph's inference
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(splits.x_test, training=False)), expected,
                                rtol=1e-5, atol=1e-6)
 
@@ -94,7 +162,7 @@ def test_a_sweep_keeps_the_models_of_its_best_trials_only(tmp_path):
     result = search(cfg)
     client = MlflowClient(cfg.tracking.uri)
     trials = [r for r in client.search_runs([result.experiment_id]) if r.data.tags.get("lab.role") == "trial"]
-    with_model = [r for r in trials if "model" in [a.path for a in client.list_artifacts(r.info.run_id)]]
+    with_model = [r for r in trials if logged_models_of(client, r.info.experiment_id, r.info.run_id)]
     top = max(r.data.metrics["trial_objective"] for r in trials)
     best = min((r for r in trials if r.data.metrics["trial_objective"] == top), key=lambda r: trial_order(r.data.tags["lab.trial"]))
     assert [r.info.run_id for r in with_model] == [best.info.run_id]  # of equal scores, the earlier trial

@@ -29,7 +29,7 @@ from lab.search.ranking import best_first
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
                                     ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
 from lab.overrides import config_yaml, run_params
-from lab.search.roles import CHILD, EXECUTION, PARENT, PARENT_TAG, ROLE_TAG, TRIAL_TAG
+from lab.search.roles import CHILD, EXECUTION, PARENT, PARENT_TAG, ROLE_TAG, SEARCH_TAG, TRIAL_TAG
 from lab.search.space import space_of, trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.models import MODEL_URI_TAG, delete_model, load_logged_model
@@ -223,7 +223,7 @@ class Sweep:
         overrides = {**trial_overrides(hp, search.space), **continuation.rung_overrides(search, hp.values)}
         trial_cfg = self.run_cfg.with_overrides(overrides)
         attempt = len(attempts) + 1
-        tags = {ROLE_TAG: CHILD, PARENT_TAG: self.parent.run_id, TRIAL_TAG: trial.trial_id,
+        tags = {ROLE_TAG: CHILD, PARENT_TAG: self.parent.run_id, TRIAL_TAG: trial.trial_id, SEARCH_TAG: self.run_cfg.search.name,
                 "lab.attempt": str(attempt), "lab.task": "search", **where_it_runs(tuner_id)}
         try:
             with tracked_run(self.run_cfg.tracking, self.trial_name(trial.trial_id, attempt), tags,
@@ -317,7 +317,7 @@ class Sweep:
         results = []
         for index in range(executions):
             cfg = trial_cfg.with_overrides({"seed": trial_cfg.seed + index})
-            tags = {ROLE_TAG: EXECUTION, PARENT_TAG: child.run_id, TRIAL_TAG: trial_id,
+            tags = {ROLE_TAG: EXECUTION, PARENT_TAG: child.run_id, TRIAL_TAG: trial_id, SEARCH_TAG: self.run_cfg.search.name,
                     "lab.execution": str(index), "lab.task": "search"}
             with tracked_run(self.run_cfg.tracking, f"{child_name}-execution-{index}", tags,
                              parent_run_id=child.run_id) as run:

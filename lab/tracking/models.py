@@ -1,10 +1,12 @@
-"""A run's model in MLflow: the trained network as one Keras model that takes raw uint8 images
-(the lab's standardisation inside it) and returns the main head's probabilities, saved in MLflow's
-Keras flavour under the run's `model/` artifact, with its input and output signature.
+"""A run's model in MLflow: the trained network as one Keras model of Keras' own layers that
+takes the dataset's raw uint8 images (the lab's downsampling and standardisation inside it) and
+returns the main head's probabilities, saved in MLflow's Keras flavour as an MLflow 3 logged model
+of the run, with its signature, an input example and its requirements. It loads with
+`mlflow.keras.load_model` or `mlflow.pyfunc.load_model` without this project
+(`lab.tracking.portable` says why and how).
 
 `load_logged_model` (and `task=evaluate`) opens it with `mlflow.keras.load_model`, after
-registering the lab's custom layers (`lab.training.preprocessing` and every family's builder,
-`lab.models.registry.load_families`).
+registering the lab's custom layers, which models logged by earlier versions of the lab name.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Tuple
 
 import keras
 import numpy as np
 
-from lab.models.heads import MAIN_OUTPUT
+from lab.tracking.portable import portable_model
 from lab.tracking.runs import TrackedRun, delete_artifact_folder
 
 MODEL_DIR = "model"
@@ -39,16 +42,11 @@ def network_of(fitted: keras.Model) -> keras.Model:
     return net
 
 
-def inference_model(fitted: keras.Model) -> keras.Model:
-    """Raw uint8 images -> standardisation -> the network -> the main head's probabilities. It
-    shares the fitted model's layers (so its weights); augmentation, the identity at inference,
-    is left out."""
-    net = network_of(fitted)
-    images = keras.Input(tuple(fitted.inputs[0].shape[1:]), dtype="uint8", name="images")
-    outputs = net(fitted.get_layer("standardize")(images))
-    if isinstance(outputs, dict):
-        outputs = outputs[MAIN_OUTPUT]
-    return keras.Model(images, outputs, name=net.name)
+def inference_model(fitted: keras.Model, raw_shape: Tuple[int, int, int], downsample: int) -> keras.Model:
+    """Raw uint8 images -> (downsampling) -> standardisation -> the network -> the main head's
+    probabilities, of Keras' own layers only (`lab.tracking.portable`); augmentation, the identity
+    at inference, is left out."""
+    return portable_model(network_of(fitted), fitted.get_layer("standardize"), raw_shape, downsample)
 
 
 def signature(model: keras.Model):
@@ -60,33 +58,81 @@ def signature(model: keras.Model):
                           outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, model.outputs[0].shape[-1]))]))
 
 
-def requirements() -> list:
-    """What loading the model needs, stated (MLflow would otherwise infer it in a subprocess)."""
-    from importlib.metadata import version  # noqa: PLC0415
+def input_example(images: np.ndarray, downsample: int) -> np.ndarray:
+    """Two test images at the model's input size: as loaded, or (a run on downsampled images,
+    which holds only those) each pixel repeated `downsample` times both ways, which the model's
+    block average turns back into the image it was tested on."""
+    example = images[:2]
+    return np.repeat(np.repeat(example, downsample, axis=1), downsample, axis=2) if downsample > 1 else example
 
-    return [f"keras=={keras.__version__}", f"mlflow=={version('mlflow')}", "keras-ablation-lab"]
+
+def requirements() -> List[str]:
+    """What loading the model needs: Keras, MLflow and the backend it ran on (any Keras backend
+    loads it: the model holds only Keras' own layers). Not this project."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    needed = [f"keras=={keras.__version__}", f"mlflow=={version('mlflow')}"]
+    backend = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(keras.backend.backend())
+    try:
+        needed.append(f"{backend}=={version(backend)}")
+    except (PackageNotFoundError, TypeError):
+        pass
+    return needed
 
 
-def log_model(run: TrackedRun, fitted: keras.Model) -> LoggedModel:
-    """Saves `fitted`'s inference model in MLflow's Keras flavour and logs it as `model/`."""
+def log_model(run: TrackedRun, fitted: keras.Model, test_images: np.ndarray, downsample: int) -> LoggedModel:
+    """Saves `fitted`'s inference model in MLflow's Keras flavour as an MLflow 3 logged model
+    named `model` of the run (listed in the experiment's Models tab; `runs:/RUN_ID/model` finds
+    it), with its signature, an input example and its requirements."""
     import mlflow.keras  # noqa: PLC0415
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus  # noqa: PLC0415
+    from mlflow.models import Model  # noqa: PLC0415
 
     start = time.perf_counter()
-    model = inference_model(fitted)
+    height, width, channels = fitted.inputs[0].shape[1:]
+    model = inference_model(fitted, (height * downsample, width * downsample, channels), downsample)
+    record = run.client.create_logged_model(run.experiment_id, name=MODEL_DIR, source_run_id=run.run_id,
+                                            model_type="keras")
     folder = Path(tempfile.mkdtemp(prefix="lab-model-"))
     try:
-        mlflow.keras.save_model(model, str(folder / MODEL_DIR), signature=signature(model),
-                                pip_requirements=requirements())
+        card = Model(artifact_path=record.artifact_location, model_uuid=record.model_id, run_id=run.run_id,
+                     model_id=record.model_id)
+        (folder / MODEL_DIR).mkdir()  # MLflow's Keras flavour writes the input example before it creates the folder
+        mlflow.keras.save_model(model, str(folder / MODEL_DIR), mlflow_model=card, signature=signature(model),
+                                input_example=input_example(test_images, downsample), pip_requirements=requirements())
         size = sum(p.stat().st_size for p in (folder / MODEL_DIR).rglob("*") if p.is_file())
-        run.client.log_artifacts(run.run_id, str(folder / MODEL_DIR), MODEL_DIR)
+        run.client.log_model_artifacts(record.model_id, str(folder / MODEL_DIR))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    run.client.log_outputs(run.run_id, [LoggedModelOutput(record.model_id, step=0)])
+    run.client.finalize_logged_model(record.model_id, LoggedModelStatus.READY)
     return LoggedModel(f"runs:/{run.run_id}/{MODEL_DIR}", time.perf_counter() - start, size)
 
 
 def delete_model(client, run_id: str) -> None:
-    """Removes a run's `model/` artifact (its other artifacts and its records stay)."""
-    delete_artifact_folder(client.get_run(run_id).info.artifact_uri, MODEL_DIR)
+    """Removes a run's model: its logged models' files and records, and a `model/` run artifact
+    (where an older version of the lab kept it). The run's other artifacts and its records stay."""
+    run = client.get_run(run_id)
+    for record in logged_models_of(client, run.info.experiment_id, run_id):
+        delete_artifact_folder(record.artifact_location, None)
+        client.delete_logged_model(record.model_id)
+    delete_artifact_folder(run.info.artifact_uri, MODEL_DIR)
+
+
+def logged_model_uri(client, model_uri: str) -> str:
+    """models:/MODEL_ID for a runs:/RUN_ID/model whose run logged an MLflow 3 logged model (what
+    registration wants); any other URI as it is."""
+    if not model_uri.startswith("runs:/"):
+        return model_uri
+    run = client.get_run(model_uri[len("runs:/"):].split("/")[0])
+    records = logged_models_of(client, run.info.experiment_id, run.info.run_id)
+    return f"models:/{records[0].model_id}" if records else model_uri
+
+
+def logged_models_of(client, experiment_id: str, run_id: str) -> list:
+    """The run's logged models named `model`."""
+    return [record for record in client.search_logged_models(
+        [experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_DIR}'")]
 
 
 def load_logged_model(model_uri: str, tracking_uri: str) -> keras.Model:
@@ -112,6 +158,7 @@ def register_model(tracking_uri: str, model_uri: str, name: str, tags: dict) -> 
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    model_uri = logged_model_uri(client, model_uri)
     same = [v for v in client.search_model_versions(f"name = '{name}'")
             if all(v.tags.get(key) == value for key, value in tags.items())]
     if same:

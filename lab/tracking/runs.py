@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,8 @@ def artifact_location(uri: str) -> Optional[str]:
     return None if database is None else (database.resolve().parent / "mlruns").as_uri()
 
 
-def delete_artifact_folder(artifact_uri: str, folder: str) -> None:
-    """Removes `folder` from the artifacts at a run's `artifact_uri` (its other artifacts and its
+def delete_artifact_folder(artifact_uri: str, folder: Optional[str]) -> None:
+    """Removes `folder` (None: all) from the artifacts at `artifact_uri` (the other artifacts and the
     records stay); a folder already gone (another process of the sweep deleted it) is no error."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository  # noqa: PLC0415
 
@@ -165,17 +166,37 @@ def tracked_run(cfg: TrackingConfig, run_name: str, tags: Optional[Dict[str, str
     client.set_terminated(tracked.run_id, "FINISHED")
 
 
-def ui_hint(uri: str, experiment: str, run_id: str) -> str:
-    """How to look at a run: the `mlflow ui` command for a SQLite store, the page for a server."""
+# MLflow 3 opens an experiment in its GenAI view (traces, evaluations) unless the URL asks for the
+# model-training one; its experiment kind tag does not change that in 3.17.
+MODEL_TRAINING = "workflowType=machine_learning"
+
+
+def runs_url(base: str, experiment: str, sweep: Optional[str] = None) -> str:
+    """The experiment's runs table in the model-training view; with `sweep`, only that sweep's
+    parent and trial runs (every run of a sweep carries its `lab.search` tag)."""
+    query = MODEL_TRAINING
+    if sweep is not None:
+        query += "&searchFilter=" + urllib.parse.quote(f"tags.`lab.search` = '{sweep}'", safe="")
+    return f"{base.rstrip('/')}/#/experiments/{experiment}/runs?{query}"
+
+
+def run_url(base: str, experiment: str, run_id: str) -> str:
+    """One run's page in the model-training view."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}?{MODEL_TRAINING}"
+
+
+def ui_hint(uri: str, experiment: str, run_id: str, sweep: Optional[str] = None) -> str:
+    """How to look at a run (or, with `sweep`, the sweep's runs table): its page on a server, or
+    the `task=ui` command that serves a SQLite store, then the page."""
+    page = runs_url if sweep is not None else run_url
+    target = sweep if sweep is not None else run_id
     if is_server(uri):
-        return f"open {uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
-    mlflow = mlflow_executable()
-    try:
-        mlflow = mlflow.relative_to(Path.cwd())
-    except ValueError:
-        pass
-    return (f"view it with: {mlflow} ui --backend-store-uri {uri}  "
-            f"then open http://127.0.0.1:5000/#/experiments/{experiment}/runs/{run_id}")
+        return f"open {page(uri, experiment, target)}"
+    return (f"view it with: python run.py task=ui tracking.uri={uri}  "
+            f"then open {page(LOCAL_UI, experiment, target)}")
+
+
+LOCAL_UI = "http://127.0.0.1:5000"  # where `task=ui` serves by default (ui.port)
 
 
 def _end(run: TrackedRun, status: str, reason: str) -> None:

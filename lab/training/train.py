@@ -249,7 +249,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
         final["pruned_at_epoch"] = pruned_at
         run.set_tags({PRUNED_TAG: str(pruned_at)})
     if cfg.train.checkpoint is not Checkpoint.none and pruned_at is None:
-        logged = log_model(run, model)
+        logged = log_model(run, model, splits.x_test, cfg.data.downsample)
         final.update(checkpoint_epoch=kept_epoch, model_log_seconds=logged.seconds, model_bytes=logged.bytes)
         run.set_tags({MODEL_URI_TAG: logged.uri, "lab.checkpoint": f"{cfg.train.checkpoint.value}, epoch {kept_epoch}"})
     run.log_metrics(final)
