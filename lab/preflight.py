@@ -14,7 +14,7 @@ from lab.errors import WeightsMismatchError, first_line, require
 
 def preflight(cfg: RunConfig) -> None:
     """Raises the bad input a `train`, `search`, `evaluate`, `list` or `report` task would meet later, without Keras."""
-    if (cfg.task is Task.list and cfg.list.trained) or cfg.task is Task.report:
+    if (cfg.task is Task.list and cfg.list.trained) or cfg.task in (Task.report, Task.plan, Task.ui):
         from lab.tracking.server import check_reachable  # noqa: PLC0415
 
         check_reachable(cfg.tracking.uri)  # the runs it reads: before any variant is built or run read

@@ -55,8 +55,12 @@ def run_search(cfg: RunConfig) -> Optional[float]:
         print(f"worker {cfg.search.distributed.worker_index} ran trials {', '.join(result.trial_seconds) or 'none'} "
               f"of sweep {cfg.search.name}; the chief reports the sweep")
         return None
-    print(f"sweep {cfg.search.name}: {len(result.rows)} trials; best trial {result.best_trial} "
-          f"{cfg.search.objective}={result.best_value}")
+    if result.best_trial is None:
+        print(f"sweep {cfg.search.name}: {len(result.rows)} trials; none trained, so none is best "
+              f"(each run's lab.trained=false tag says why)")
+    else:
+        print(f"sweep {cfg.search.name}: {len(result.rows)} trials; best trial {result.best_trial} "
+              f"{cfg.search.objective}={result.best_value:.4f}")
     search_cfg = cfg.search
     if search_cfg.ablation is not None:
         from lab.search.report import sweep_ablation_markdown  # noqa: PLC0415
@@ -144,6 +148,19 @@ def run_report(cfg: RunConfig) -> None:
     print(ui_hint(cfg.tracking.uri, result.experiment_id, result.run_id))
 
 
+def run_plan(cfg: RunConfig) -> None:
+    """What the command would run without `task=plan`: a sweep (an experiment, or `search.`
+    keys on the command line) or one training; nothing is trained or written."""
+    from lab.search.plan import finished_training_runs, plan_lines, planned_task  # noqa: PLC0415
+    from lab.tracking.runs import sqlite_file  # noqa: PLC0415
+
+    database = sqlite_file(cfg.tracking.uri)
+    runs = finished_training_runs(cfg.tracking.uri) if database is None or database.is_file() else []
+    quick = dict(cfg.quick_settings) if cfg.quick else {}
+    for line in plan_lines(cfg, quick, runs, planned_task(command_line_keys())):
+        print(line)
+
+
 def run_ui(cfg: RunConfig) -> None:
     """MLflow's UI for `tracking.uri`, lean, on loopback, opened on the comparison."""
     from lab.tracking.ui import serve  # noqa: PLC0415
@@ -153,7 +170,8 @@ def run_ui(cfg: RunConfig) -> None:
 
 TASKS: Dict[Task, Callable[[RunConfig], Optional[float]]] = {
     Task.train: run_train, Task.search: run_search, Task.analyze: run_analyze, Task.list: run_list,
-    Task.bench: run_bench, Task.evaluate: run_evaluate, Task.report: run_report, Task.ui: run_ui}
+    Task.bench: run_bench, Task.evaluate: run_evaluate, Task.report: run_report, Task.ui: run_ui,
+    Task.plan: run_plan}
 
 
 TRACKED = (Task.train, Task.search, Task.bench, Task.evaluate)
@@ -171,7 +189,7 @@ def run_task(composed: DictConfig) -> Optional[float]:
         prepare_store(cfg.tracking.uri)  # before any model is built
     from lab import native_logs  # noqa: PLC0415
 
-    if cfg.task in (Task.report, Task.ui) or (cfg.task is Task.search and cfg.search.distributed.role is Role.launcher):
+    if cfg.task in (Task.report, Task.ui, Task.plan) or (cfg.task is Task.search and cfg.search.distributed.role is Role.launcher):
         native_logs.restore_stderr()  # a report and the launcher run no framework
     else:
         native_logs.framework_started()

@@ -29,6 +29,7 @@ from lab.search.ranking import best_first
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
                                     ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
 from lab.overrides import config_yaml, run_params
+from lab.search.plan import format_seconds, planned_trials
 from lab.search.roles import CHILD, EXECUTION, PARENT, PARENT_TAG, ROLE_TAG, SEARCH_TAG, TRIAL_TAG
 from lab.search.space import space_of, trial_overrides
 from lab.tracking import tracked_run
@@ -382,6 +383,9 @@ class LabTuner(kt.Tuner):
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         self.trial_started = time.perf_counter()
+        if not is_worker(self):  # a worker's oracle is the chief's: it counts no trials
+            print(progress_line(len(self.oracle.trials), planned_trials(self.sweep.run_cfg.search),
+                                list(self.trial_seconds.values()), trial.hyperparameters.values), flush=True)
 
     def on_trial_end(self, trial):
         if trial.trial_id in self.sweep.pruned:  # keras-tuner's status for a trial stopped early: not scored
@@ -405,6 +409,20 @@ class LabTuner(kt.Tuner):
             raise LookupError(f"trial {trial.trial_id} keeps no model (train.checkpoint=none, or it fell out of "
                               f"the best search.keep_models={self.sweep.run_cfg.search.keep_models})")
         return load_logged_model(run.data.tags[MODEL_URI_TAG], self.sweep.run_cfg.tracking.uri)
+
+
+def progress_line(number: int, planned: Optional[int], seconds: List[float], values: Dict[str, object]) -> str:
+    """`trial 3 of 20 (variant=plain20, seed=2); 2 took 1 min 10 s here, about 5 min 50 s left`:
+    the estimate is this process's mean trial time times the trials left, this one included."""
+    of = f" of {planned}" if planned else ""
+    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+    line = f"trial {number}{of} ({shown})"
+    if seconds:
+        line += f"; {len(seconds)} took {format_seconds(sum(seconds))} here"
+        if planned:
+            left = max(planned - number + 1, 0)
+            line += f", about {format_seconds(left * sum(seconds) / len(seconds))} left"
+    return line
 
 
 def where_it_runs(tuner_id: str) -> Dict[str, str]:
