@@ -68,8 +68,8 @@ def render(rows: List[VariantSummary], measured: Optional[Dict[str, object]]) ->
     from lab.analysis import wide_console  # noqa: PLC0415
 
     table = Table(title="Registered variants, built for their published input")
-    numeric = ("classes", "params", "MACs", "best test_accuracy", "runs")
-    columns = ["family", "variant", "input", "classes", "params", "MACs"]
+    numeric = ("classes", "total params", "MACs", "best test_accuracy", "runs")
+    columns = ["family", "variant", "input", "classes", "total params", "MACs"]  # total: trainable and not (BN statistics)
     columns += ["best test_accuracy", "runs", "best run"] if measured is not None else []
     for column in columns:
         table.add_column(column, justify="right" if column in numeric else "left")

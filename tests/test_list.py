@@ -166,3 +166,22 @@ def test_run_py_rejects_a_bad_family_with_exit_2():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "list.family must be null or a registered family: one of chain, fractal, inception, resnet" in result.stderr
+
+
+def test_counted_rows_are_kept_so_the_next_listing_builds_nothing(tmp_path, monkeypatch):
+    """Issue 29: `task=list` took minutes; a row counted once is read back while the variants'
+    files and the model code are unchanged, and counted again when they change."""
+    import lab.models.registry as registry  # noqa: PLC0415
+    import lab.models.variants as variants  # noqa: PLC0415
+
+    first = variants.summarize_variants(["lenet5"], cache=tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 1
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built although its row was kept")
+
+    monkeypatch.setattr(registry, "build_model", no_build)
+    assert variants.summarize_variants(["lenet5"], cache=tmp_path) == first
+    monkeypatch.setattr(variants, "model_code_digest", lambda: "the code changed")
+    with pytest.raises(AssertionError, match="built although"):
+        variants.summarize_variants(["lenet5"], cache=tmp_path)
