@@ -20,7 +20,8 @@ class RunNotFoundError(LabError):
 
 
 def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
-    """The `config.yaml` run `run_id` logged, read without creating a store."""
+    """The `config.yaml` run `run_id` logged, read without creating a store, with the name of
+    the run's experiment as `tracking.experiment` (a retraining lands beside what it retrains)."""
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
@@ -32,13 +33,15 @@ def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
         raise RunNotFoundError(f"{where} (no store there)")
     client = MlflowClient(tracking_uri)
     try:
-        client.get_run(run_id)
+        experiment = client.get_experiment(client.get_run(run_id).info.experiment_id).name
         path = client.download_artifacts(run_id, "config.yaml")
     except MlflowException as error:
         raise RunNotFoundError(f"{where} ({str(error).splitlines()[0][:200]})") from None
     except OSError:
         raise RunNotFoundError(f"{where} that logged its config.yaml") from None
-    return OmegaConf.load(path)
+    recorded = OmegaConf.load(path)
+    OmegaConf.update(recorded, "tracking.experiment", experiment, force_add=True)
+    return recorded
 
 
 # The config's own look-ups, handed in by `lab.config` (which imports this module): the names of a
@@ -59,7 +62,8 @@ def typed_like(recorded: DictConfig, group: str, options: Options, option: Optio
 
 
 def with_recorded_run(composed: DictConfig, given: Sequence[str], options: Options, option: Option) -> DictConfig:
-    """`composed` with `from_run`'s model, data, train and seed, then the command line's own keys
+    """`composed` with `from_run`'s model, data, train and seed (and experiment, unless the
+    command line names one), then the command line's own keys
     (`given`) under those on top again."""
     recorded = recorded_config(composed.from_run, composed.tracking.uri)
     result = copy.deepcopy(composed)
@@ -67,6 +71,8 @@ def with_recorded_run(composed: DictConfig, given: Sequence[str], options: Optio
     result.data = typed_like(recorded.data, "data", options, option)
     result.train = OmegaConf.merge(composed.train, recorded.train)
     result.seed = recorded.seed
+    if not any(key in ("tracking", "tracking.experiment") for key in given):
+        result.tracking.experiment = recorded.tracking.experiment
     for key in given:
         if key.split(".")[0] in RECORDED:
             OmegaConf.update(result, key, OmegaConf.select(composed, key), merge=False)

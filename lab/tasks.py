@@ -65,7 +65,7 @@ def run_search(cfg: RunConfig) -> Optional[float]:
     if search_cfg.ablation is not None:
         from lab.search.report import sweep_ablation_markdown  # noqa: PLC0415
 
-        print(sweep_ablation_markdown(result.rows, cfg, result.correct))
+        print_markdown(sweep_ablation_markdown(result.rows, cfg, result.correct))
     for name, path in result.figures.items():
         if name == "error_curves.png":
             print(f"error curves (training and validation error per epoch): {path}")
@@ -73,6 +73,18 @@ def run_search(cfg: RunConfig) -> Optional[float]:
         print(f"summary: {result.summary}")
     print(ui_hint(cfg.tracking.uri, result.experiment_id, result.parent_run_id, sweep=cfg.search.name))
     return result.best_value
+
+
+def print_markdown(text: str) -> None:
+    """Markdown rendered (tables drawn, emphasis shown) on a terminal; as it is, the text of
+    summary.md, when the output goes to a file or a pipe."""
+    if not sys.stdout.isatty():
+        print(text)
+        return
+    from rich.console import Console  # noqa: PLC0415
+    from rich.markdown import Markdown  # noqa: PLC0415
+
+    Console().print(Markdown(text))
 
 
 def data_on_command_line() -> bool:

@@ -233,6 +233,9 @@ def test_from_run_trains_again_what_a_run_trained_with_the_command_line_on_top(t
                         "tracking.experiment=again"])
     assert again.model == cfg.model and again.data == cfg.data and again.seed == cfg.seed
     assert again.train == replace(cfg.train, epochs=1) and again.from_run == result.run_id
+    assert again.tracking.experiment == "again"  # named on the command line; else the recorded run's:
+    assert run_config(["task=train", f"from_run={result.run_id}", f"tracking.uri={cfg.tracking.uri}"]
+                      ).tracking.experiment == "models"
     retrained = MlflowClient(cfg.tracking.uri).get_run(train(again).run_id)
     assert retrained.data.tags["lab.from_run"] == result.run_id and retrained.data.params["train.lr"] == "0.05"
 
