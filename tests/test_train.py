@@ -220,3 +220,21 @@ def test_a_reused_compiled_model_trains_exactly_as_a_fresh_one(tracking):
         assert not np.allclose(first.history[key], fresh.history[key]), f"seed 0 and 1 should differ on {key}"
     assert reused.test_loss == pytest.approx(fresh.test_loss, rel=1e-5)
     reuse.forget()
+
+
+def test_the_progress_bar_shows_no_nan_before_the_first_step():
+    """Issue 29: the bar said `loss nan` while the first step compiled."""
+    import io  # noqa: PLC0415
+
+    from rich.console import Console  # noqa: PLC0415
+
+    from lab.training.callbacks import RichProgress  # noqa: PLC0415
+
+    bar = RichProgress(32, Console(file=io.StringIO(), width=120))
+    bar.set_params({"epochs": 2, "steps": 10})
+    bar.on_train_begin()
+    bar.on_epoch_begin(0)
+    assert bar.progress.tasks[0].fields["figures"] == "compiling, first step"
+    bar.on_train_batch_end(0, {"loss": 2.0, "accuracy": 0.25})
+    assert bar.progress.tasks[0].fields["figures"].startswith("loss 2.0000  acc 0.2500")
+    bar.on_train_end()

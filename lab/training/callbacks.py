@@ -98,15 +98,15 @@ class RichProgress(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[accuracy]:.4f}  {task.fields[ips]:,.0f} img/s"),
+            TextColumn("{task.fields[figures]}"),
             TimeRemainingColumn(), console=self.console, transient=True)
         self.progress.start()
 
     def on_epoch_begin(self, epoch, logs=None):
         total = self.params.get("steps")
         epochs = self.params.get("epochs")
-        self.task = self.progress.add_task("", total=total, epoch=f"{epoch + 1}/{epochs}", loss=float("nan"),
-                                           accuracy=float("nan"), ips=0.0)
+        waiting = "compiling, first step" if epoch == self.params.get("initial_epoch", 0) else "first step"
+        self.task = self.progress.add_task("", total=total, epoch=f"{epoch + 1}/{epochs}", figures=waiting)
         self.epoch_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -117,8 +117,8 @@ class RichProgress(keras.callbacks.Callback):
         logs = logs or {}
         accuracy = logs.get("accuracy", logs.get(f"{MAIN_OUTPUT}_accuracy", float("nan")))
         ips = (batch + 1) * self.batch_size / max(now - self.epoch_start, 1e-9)
-        self.progress.update(self.task, completed=batch + 1, loss=float(logs.get("loss", np.nan)),
-                             accuracy=float(accuracy), ips=ips)
+        figures = f"loss {float(logs.get('loss', np.nan)):.4f}  acc {float(accuracy):.4f}  {ips:,.0f} img/s"
+        self.progress.update(self.task, completed=batch + 1, figures=figures)
 
     def on_epoch_end(self, epoch, logs=None):
         self.progress.remove_task(self.task)
