@@ -19,7 +19,7 @@ from lab.data import load_splits
 from lab.data.dataset import downsampled
 from lab.errors import LabError, require
 from lab.tracking import tracked_run
-from lab.tracking.models import MODEL_URI_TAG, load_logged_model
+from lab.tracking.models import MODEL_URI_TAG, ModelUnavailableError, load_logged_model
 
 EVALUATES_TAG = "lab.evaluates"
 
@@ -90,8 +90,8 @@ def evaluate(cfg: RunConfig) -> Evaluation:
     splits = load_splits(replace(cfg.data, downsample=1), cfg.seed)  # the model downsamples, if it was trained so
     try:
         model = load_logged_model(model_uri, cfg.tracking.uri)
-    except OSError as error:  # the run exists but holds no model (never logged, or deleted)
-        raise not_found(model_uri, cfg.tracking.uri, str(error).splitlines()[0]) from None
+    except ModelUnavailableError as error:  # the run holds no model (never logged, deleted), or one the lab will not load
+        raise ModelNotFoundError(f"evaluate.model_uri={model_uri} in tracking.uri={cfg.tracking.uri}: {error}") from None
     expected = tuple(model.inputs[0].shape[1:])
     factor = downsample_factor(splits.input_shape, expected)
     if factor is None or model.outputs[0].shape[-1] != splits.classes:

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,12 +41,26 @@ def holder_line(path: Path) -> str:
     return f"pid {holder.get('pid')} on {holder.get('host')} since {since}"
 
 
+def open_lock(path: Path):
+    """The lock file, opened for writing without following a symbolic link (one planted there
+    would have the lock record written into the file it points at) and only if it is a regular file."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        raise LabError(f"{path} cannot be the sweep's lock file ({error.strerror}: a symbolic link or "
+                       f"unwritable); remove it and run again") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise LabError(f"{path} is not a regular file; remove it and run again")
+    return os.fdopen(descriptor, "r+")
+
+
 @contextmanager
 def sweep_owner(folder: Path, name: str) -> Iterator[None]:
     """Holds the sweep's lock while the block runs; refuses at once if a live process holds it."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
-    handle = open(path, "a+")
+    handle = open_lock(path)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -21,6 +21,7 @@ from typing import List, Tuple
 import keras
 import numpy as np
 
+from lab.errors import LabError, first_line
 from lab.tracking.portable import portable_model
 from lab.tracking.runs import TrackedRun, delete_artifact_folder
 
@@ -135,19 +136,54 @@ def logged_models_of(client, experiment_id: str, run_id: str) -> list:
         [experiment_id], filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_DIR}'")]
 
 
-def load_logged_model(model_uri: str, tracking_uri: str) -> keras.Model:
-    """The Keras model at `model_uri` (runs:/... or models:/...) in the store at `tracking_uri`."""
-    import mlflow  # noqa: PLC0415
-    import mlflow.keras  # noqa: PLC0415
+class ModelUnavailableError(LabError):
+    """A model URI that holds no model the lab will load."""
 
-    import lab.training.preprocessing  # noqa: F401, PLC0415  (registers Standardize)
+
+def load_logged_model(model_uri: str, tracking_uri: str) -> keras.Model:
+    """The Keras model at `model_uri` (runs:/... or models:/...) in the store at `tracking_uri`.
+
+    A store is not trusted to run code: only MLflow's Keras flavour saved in the `.keras` format
+    loads, with Keras' safe mode (which refuses Lambda layers and arbitrary functions). MLflow's
+    exported-model path (a TensorFlow SavedModel, whose graph can run ops such as file writes when
+    loaded), any other flavour or pickle, and a model file that is a link are refused in one line."""
+    import mlflow.artifacts  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    import lab.training.preprocessing  # noqa: F401, PLC0415  (registers Standardize, for models logged before the export)
     from lab.models.registry import load_families  # noqa: PLC0415
 
-    load_families()  # registers the builders' custom layers
-
-    mlflow.set_tracking_uri(tracking_uri)
+    load_families()  # the builders' custom layers, for the same older models
     mlflow.set_registry_uri(tracking_uri)
-    return mlflow.keras.load_model(model_uri)
+    with tempfile.TemporaryDirectory(prefix="lab-load-") as folder:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=folder, tracking_uri=tracking_uri))
+        except (MlflowException, OSError) as error:
+            raise ModelUnavailableError(f"{model_uri} holds no model ({first_line(error)})") from None
+        return keras.saving.load_model(str(keras_file(local, model_uri)), safe_mode=True)
+
+
+def keras_file(local: Path, model_uri: str) -> Path:
+    """The `.keras` file of a downloaded MLflow model, if its MLmodel asks for nothing else."""
+    import yaml  # noqa: PLC0415  (MLflow's own dependency)
+
+    card_path = local / "MLmodel"
+    if not card_path.is_file():
+        raise ModelUnavailableError(f"{model_uri} holds no MLflow model (no MLmodel file)")
+    card = yaml.safe_load(card_path.read_text()) or {}
+    flavours = card.get("flavors") or {}
+    keras_flavour = flavours.get("keras")
+    if not isinstance(keras_flavour, dict) or keras_flavour.get("save_exported_model"):
+        raise ModelUnavailableError(
+            f"{model_uri} is not a Keras-format model (flavours {sorted(flavours)}"
+            f"{', an exported SavedModel' if isinstance(keras_flavour, dict) else ''}): the lab loads only MLflow's "
+            f"Keras flavour in the .keras format, in Keras' safe mode, because loading other formats can run code")
+    data = local / str(keras_flavour.get("data", "data"))
+    file = data / "model.keras" if data.is_dir() else data.with_name(data.name + ".keras")
+    inside = file.resolve().is_relative_to(local.resolve())
+    if not inside or file.is_symlink() or not file.is_file():
+        raise ModelUnavailableError(f"{model_uri} has no model.keras file of its own where its MLmodel says")
+    return file
 
 
 def register_model(tracking_uri: str, model_uri: str, name: str, tags: dict) -> str:

@@ -1,0 +1,138 @@
+"""Planted attacks (issue 32): nothing a store, a folder or a weights file holds can run code,
+read another file of this machine, or overwrite one. Each test plants the attack for real, shows
+that it works where the lab's guard is absent, and asserts the lab refuses it in one line."""
+
+import os
+
+import numpy as np
+import pytest
+
+from lab.errors import LabError, WeightsMismatchError
+from lab.preflight import check_readable_hdf5
+from lab.search.ownership import sweep_owner
+
+SECRET = b"root:x:0:0:a line of a file the lab must never read\n"
+
+
+def test_a_symlinked_owner_lock_is_refused_and_the_file_it_points_at_is_untouched(tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(SECRET)
+    folder = tmp_path / "tuner" / "sweep"
+    folder.mkdir(parents=True)
+    (folder / "owner.lock").symlink_to(victim)
+    with pytest.raises(LabError, match="cannot be the sweep's lock file"):
+        with sweep_owner(folder, "sweep"):
+            pytest.fail("took a lock through a symbolic link")
+    assert victim.read_bytes() == SECRET
+
+
+def external_storage_weights(path, secret):
+    """A Keras 3 weights file whose one dataset's bytes live in `secret` (HDF5 external storage)."""
+    import h5py  # noqa: PLC0415
+
+    with h5py.File(path, "w") as file:
+        file.create_dataset("layers/dense/vars/0", shape=(len(SECRET),), dtype="uint8",
+                            external=[(str(secret), 0, len(SECRET))])
+
+
+def external_link_weights(path, elsewhere):
+    import h5py  # noqa: PLC0415
+
+    with h5py.File(elsewhere, "w") as other:
+        other.create_dataset("vars/0", data=np.frombuffer(SECRET, dtype="uint8"))
+    with h5py.File(path, "w") as file:
+        file.create_group("layers")
+        file["layers/dense"] = h5py.ExternalLink(str(elsewhere), "/")
+
+
+@pytest.mark.parametrize("plant", [external_storage_weights, external_link_weights], ids=["storage", "link"])
+def test_a_weights_file_that_points_outside_itself_is_refused_before_anything_reads_through_it(plant, tmp_path):
+    import h5py  # noqa: PLC0415
+
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET)
+    weights = tmp_path / "crafted.weights.h5"
+    plant(weights, secret)
+    with h5py.File(weights, "r") as file:  # the plant works: h5py reads the other file through it
+        assert bytes(file["layers/dense/vars/0"][()]) == SECRET
+    with pytest.raises(WeightsMismatchError, match="refers to data outside the file"):
+        check_readable_hdf5(str(weights))
+    import keras  # noqa: PLC0415
+
+    from lab.models.weights import load_weights  # noqa: PLC0415
+
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense")])
+    with pytest.raises(WeightsMismatchError, match="refers to data outside the file"):
+        load_weights(net, str(weights))  # the builders' own path refuses it too
+
+
+SAVEDMODEL = """
+import sys
+import tensorflow as tf
+marker = sys.argv[2]
+class Writer(tf.saved_model.experimental.TrackableResource):
+    def _create_resource(self):
+        return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=[], shared_name="w")
+    def _initialize(self):  # runs when the SavedModel is loaded
+        tf.io.write_file(marker, "code from the store ran")
+        return tf.raw_ops.AssignVariableOp(resource=self.resource_handle, value=tf.constant(1.0))
+module = tf.Module()
+module.writer = Writer()
+tf.saved_model.save(module, sys.argv[1])
+"""
+
+MLMODEL = """flavors:
+  keras:
+    data: data
+    keras_version: 3.15.1
+    save_exported_model: true
+  python_function:
+    loader_module: mlflow.keras
+    python_version: 3.11.7
+    data: data
+"""
+
+
+def test_a_crafted_exported_model_in_the_store_is_refused_and_runs_nothing(tmp_path):
+    """An MLmodel asking for MLflow's exported-model path, with a SavedModel whose resource
+    initializer writes a file: MLflow's own loader runs it; `task=evaluate`'s loader refuses."""
+    pytest.importorskip("tensorflow")
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    import mlflow.keras  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    from lab.config import run_config  # noqa: PLC0415
+    from lab.evaluate import ModelNotFoundError, evaluate  # noqa: PLC0415
+    from lab.tracking.models import ModelUnavailableError, load_logged_model  # noqa: PLC0415
+
+    marker = tmp_path / "written-by-the-model"
+    folder = tmp_path / "model"
+    (folder / "data").mkdir(parents=True)
+    made = subprocess.run([sys.executable, "-c", SAVEDMODEL, str(folder / "data" / "model"), str(marker)],
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-2000:]
+    (folder / "MLmodel").write_text(MLMODEL)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("planted"))
+    client.log_artifacts(run.info.run_id, str(folder), "model")
+    client.set_terminated(run.info.run_id)
+    model_uri = f"runs:/{run.info.run_id}/model"
+
+    with pytest.raises(ModelUnavailableError, match="not a Keras-format model"):
+        load_logged_model(model_uri, uri)
+    cfg = run_config(["task=evaluate", f"evaluate.model_uri={model_uri}", f"tracking.uri={uri}", "data=synthetic",
+                      "data.train_size=32", "data.test_size=8"])
+    with pytest.raises(ModelNotFoundError, match="loads only MLflow's Keras flavour in the .keras format"):
+        evaluate(cfg)
+    assert not marker.exists(), "the model's code ran"
+
+    mlflow.set_tracking_uri(uri)
+    try:  # the plant is real: MLflow's loader, which the lab does not use, runs it
+        mlflow.keras.load_model(model_uri)
+    except Exception:  # noqa: BLE001  (it fails after running the initializer, as the probe found)
+        pass
+    assert marker.exists()
+    os.remove(marker)
