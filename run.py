@@ -21,6 +21,7 @@ from hydra.errors import HydraException, MissingConfigException  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
+from lab.command_line import with_named_entries  # noqa: E402
 from lab.config import register_configs  # noqa: E402
 from lab.errors import LabError, Terminated  # noqa: E402
 
@@ -65,6 +66,7 @@ def main(cfg: DictConfig):
 def run() -> int:
     """`main` with its errors reported: bad input in one line, a stop by signal without a traceback."""
     try:
+        sys.argv = [sys.argv[0], *with_named_entries(sys.argv[1:])]
         main()
         sys.stdout.flush()  # here, not at exit, where a closed pipe would print "Exception ignored"
     except BrokenPipeError:

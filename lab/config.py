@@ -668,6 +668,7 @@ class RunConfig:
     quick_settings: Dict[str, Any] = field(default_factory=dict)  # {dotted key: value}
 
     def __post_init__(self) -> None:
+        require(0 <= self.seed < 2**32, "seed", self.seed, "an integer from 0 to 2**32 - 1 (NumPy's seeds are unsigned)")
         if self.task is not Task.search:
             return
         require(self.search.register_as is None or self.train.checkpoint is not Checkpoint.none, "search.register_as",

@@ -16,9 +16,9 @@ from lab.errors import WeightsMismatchError, first_line, require
 def preflight(cfg: RunConfig) -> None:
     """Raises the bad input a `train`, `search`, `evaluate`, `list` or `report` task would meet later, without Keras."""
     if (cfg.task is Task.list and cfg.list.trained) or cfg.task in (Task.report, Task.plan, Task.ui):
-        from lab.tracking.server import check_reachable  # noqa: PLC0415
+        from lab.tracking.store import check_readable_store  # noqa: PLC0415
 
-        check_reachable(cfg.tracking.uri)  # the runs it reads: before any variant is built or run read
+        check_readable_store(cfg.tracking.uri)  # the runs it reads: before any variant is built or run read
     if cfg.task not in (Task.train, Task.search, Task.evaluate):
         return
     role = cfg.search.distributed.role if cfg.task is Task.search else Role.none
@@ -30,6 +30,8 @@ def preflight(cfg: RunConfig) -> None:
         from lab.search.space import check_axis_paths  # noqa: PLC0415
 
         check_axis_paths(cfg)
+        if cfg.search.register_as and role in (Role.none, Role.chief, Role.launcher):
+            check_register_as(cfg)
         if role is Role.chief:
             from lab.search.address import check_address_free  # noqa: PLC0415
 
@@ -38,6 +40,23 @@ def preflight(cfg: RunConfig) -> None:
         from lab.data import read_ahead  # noqa: PLC0415
 
         read_ahead(cfg.data)
+
+
+def check_register_as(cfg: RunConfig) -> None:
+    """`search.register_as` must not name another sweep's registered model (a store not made yet has none)."""
+    from lab.tracking.runs import sqlite_file  # noqa: PLC0415
+    from lab.tracking.store import check_readable_store  # noqa: PLC0415
+
+    uri = cfg.tracking.uri
+    check_readable_store(uri)
+    database = sqlite_file(uri)
+    if database is not None and not database.exists():
+        return
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    from lab.tracking.registered import check_name_free  # noqa: PLC0415
+
+    check_name_free(MlflowClient(uri, registry_uri=uri), cfg.search.register_as, cfg.search.name)
 
 
 def check_readable_hdf5(path: str) -> None:

@@ -31,6 +31,9 @@ def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
     database = sqlite_file(tracking_uri)
     if database is not None and not database.exists():
         raise RunNotFoundError(f"{where} (no store there)")
+    from lab.tracking.store import check_readable_store  # noqa: PLC0415
+
+    check_readable_store(tracking_uri)  # a corrupt or foreign file: one line, not SQLAlchemy's traceback
     client = MlflowClient(tracking_uri)
     try:
         experiment = client.get_experiment(client.get_run(run_id).info.experiment_id).name
@@ -70,6 +73,7 @@ def with_recorded_run(composed: DictConfig, given: Sequence[str], options: Optio
     result.model = typed_like(recorded.model, "model", options, option)
     result.data = typed_like(recorded.data, "data", options, option)
     result.train = OmegaConf.merge(composed.train, recorded.train)
+    result.train.compile_cache = composed.train.compile_cache  # where this machine caches compiles, not where the run's did
     result.seed = recorded.seed
     if not any(key in ("tracking", "tracking.experiment") for key in given):
         result.tracking.experiment = recorded.tracking.experiment

@@ -1,5 +1,5 @@
 """The docs stay true: README.md and docs/*.md link only to what exists, every `python run.py`
-command they show composes to a checked RunConfig (nothing is trained, no Keras is imported),
+command they show composes to a checked RunConfig (nothing is trained; composing imports no Keras),
 every page can be reached, and the README fits on a screen or two.
 
 CI runs this file with the rest of the suite (the README's test command), so a broken link, a
@@ -48,9 +48,9 @@ PLACEHOLDERS = {
 }
 SHELL_VARIABLES = {"HOME": "/home/reader"}  # expanded as the shell would, before run.py sees them
 LEFT_OVER_PLACEHOLDER = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
-# Paths under these folders named in backticks must exist; those listed below are written by a
-# command (they need not exist in a fresh clone).
-CHECKED_FOLDERS = ("lab/", "conf/", "experiments/", "bench/", "results/", "tests/", ".ci/", "docs/")
+# Paths under these folders, from the repository root, must exist wherever a page names them
+# (prose, code or tables); those listed below are written by a command, not shipped.
+REPOSITORY_PATH = re.compile(r"(?<![\w./~-])((?:lab|conf|experiments|bench|results|tests|docs|\.ci)/[\w./-]*)")
 WRITTEN_BY_COMMANDS = {"bench/results/"}
 
 
@@ -146,15 +146,33 @@ def test_the_readme_fits_on_a_screen_or_two():
 
 @pytest.mark.parametrize("page", PAGES, ids=page_name)
 def test_every_repository_path_the_docs_name_exists(page):
-    """`lab/tracking/ui.py`, `results/cpu/suite_time.md`, ...: a renamed file is noticed."""
-    missing = []
-    for code in re.findall(r"`([^`\s]+)`", page.read_text()):
-        path = code.split("::")[0].rstrip(",.:")
-        if not path.startswith(CHECKED_FOLDERS) or re.search(r"[<>*?$]|[A-Z]{3,}", path):
-            continue  # a pattern or a placeholder, not a path
+    """`lab/tracking/ui.py`, `results/cpu/suite_time.md`, ...: a renamed or removed file is noticed.
+    A path that goes on into a pattern or a placeholder (`conf/model/*.yaml`, `.../NAME/`) is
+    checked up to its last real folder."""
+    missing = set()
+    for path in REPOSITORY_PATH.findall(page.read_text()):
+        path = re.sub(r"[.,:]+$", "", path)
+        if re.search(r"/[A-Z][A-Z0-9_]{2,}", path):
+            path = re.split(r"(?<=/)[A-Z][A-Z0-9_]{2,}", path)[0]
         if path not in WRITTEN_BY_COMMANDS and not (PROJECT_ROOT / path).exists() and not user_file(path):
-            missing.append(path)
-    assert not missing, f"{page_name(page)} names files that do not exist: {missing}"
+            missing.add(path)
+    assert not missing, f"{page_name(page)} names files that do not exist: {sorted(missing)}"
+
+
+def test_the_layouts_file_names_are_files_of_the_repository():
+    """docs/layout.md names the lab's files by their bare names (`resnet.py`, `grid.yaml`)."""
+    layout = "".join(text for _, text, _ in code_blocks(DOCS / "layout.md"))
+    named = set(re.findall(r"(?<![\w.])(\w+\.(?:py|yaml|sh))\b", layout))
+    shipped = {p.name for folder in ("lab", "conf", "tests", "bench") for p in (PROJECT_ROOT / folder).rglob("*")}
+    shipped |= {p.name for p in PROJECT_ROOT.glob("*.py")}
+    assert len(named) > 50 and not named - shipped, f"docs/layout.md names files that do not exist: {named - shipped}"
+
+
+def test_the_reproductions_name_result_files_that_exist():
+    reproductions = (DOCS / "verdicts.md").read_text().split("## Reproductions", 1)[1]
+    named = set(re.findall(r"^\| `(\w+\.md)`", reproductions, flags=re.M))
+    missing = sorted(name for name in named if not (PROJECT_ROOT / "results" / "cpu" / name).is_file())
+    assert len(named) >= 9 and not missing, f"docs/verdicts.md's reproductions name result files that do not exist: {missing}"
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -266,7 +284,8 @@ def composable(arguments):
     for override in overrides:
         for name, value in PLACEHOLDERS.items():
             override = re.sub(rf"\b{name}\b", value, override)
-        override = os.path.expandvars(override.replace("$HOME", SHELL_VARIABLES["HOME"]))
+        for name, value in SHELL_VARIABLES.items():
+            override = override.replace(f"${name}", value)
         assert "$" not in override and not LEFT_OVER_PLACEHOLDER.search(override.partition("=")[2]), \
             f"{override}: a placeholder the test does not know (use a concrete value, or add it to PLACEHOLDERS)"
         filled.append(override)

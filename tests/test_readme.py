@@ -10,10 +10,13 @@ from lab.config import PROJECT_ROOT, run_config
 sys.path.insert(0, str(PROJECT_ROOT))  # run.py is a script at the root, not part of the package
 
 
-def readme_commands():
+def quick_start_text():
     text = (PROJECT_ROOT / "README.md").read_text()
-    quick_start = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```bash\n(.+?)\n```", quick_start, flags=re.S)
+    return text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+
+
+def readme_commands():
+    return re.findall(r"```bash\n(.+?)\n```", quick_start_text(), flags=re.S)
 
 
 def test_quick_start_is_two_commands():
@@ -31,8 +34,17 @@ def test_ci_runs_the_slow_tests_right_after_the_readme_command_and_the_readme_na
           if line.strip() and not line.startswith("#")]
     slow = ".venv/bin/python -m pytest -m slow"
     assert ci[ci.index(readme_commands()[1]) + 1] == slow
-    quick_start = (PROJECT_ROOT / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    assert f"`{slow}`" in quick_start
+    assert f"`{slow}`" in quick_start_text()
+
+
+def test_the_setup_installs_no_browser_or_database_and_the_readme_says_which_tests_want_them():
+    """The first command reaches a result without Chromium or PostgreSQL; the quick start says
+    how to get the tests that use them, which CI installs and requires."""
+    setup = readme_commands()[0]
+    assert "chromium" not in setup and "postgresql" not in setup
+    assert "`apt-get install -y chromium chromium-driver postgresql`" in quick_start_text()
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert "chromium chromium-driver postgresql" in ci and "LAB_REQUIRE_BROWSER=1 LAB_REQUIRE_POSTGRES=1" in ci
 
 
 def test_main_job_is_run_py_without_arguments_and_composes_the_quick_ablation():

@@ -23,6 +23,7 @@ import numpy as np
 
 from lab.errors import LabError, first_line
 from lab.tracking.portable import portable_model
+from lab.tracking.registered import SWEEP_KEY, check_name_free
 from lab.tracking.runs import TrackedRun, delete_artifact_folder
 
 MODEL_DIR = "model"
@@ -195,8 +196,9 @@ def register_model(tracking_uri: str, model_uri: str, name: str, tags: dict) -> 
 
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     model_uri = logged_model_uri(client, model_uri)
-    same = [v for v in client.search_model_versions(f"name = '{name}'")
-            if all(v.tags.get(key) == value for key, value in tags.items())]
+    if SWEEP_KEY in tags:
+        check_name_free(client, name, tags[SWEEP_KEY])
+    same = [v for v in client.search_model_versions(f"name = '{name}'") if all(v.tags.get(key) == value for key, value in tags.items())]
     if same:
         version = same[0].version
     else:

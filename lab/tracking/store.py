@@ -25,18 +25,58 @@ class TrackingStoreError(LabError):
     """`tracking.uri` names a store this process cannot use."""
 
 
-def prepare_store(uri: str) -> None:
-    """Raises `TrackingStoreError` (or `TrackingUnreachableError`) naming `tracking.uri` and why it
-    cannot be used; creates a new SQLite store once."""
-    if is_server(uri):
-        check_reachable(uri)
-        return
+# The database dialects MLflow's SQL store takes (SQLAlchemy's, with or without a driver: postgresql+psycopg).
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def check_scheme(uri: str) -> None:
+    """A server, or a database MLflow's SQL store opens; a file store or another scheme is named."""
     if uri.startswith("file:") or "://" not in uri:
         raise TrackingStoreError(f"tracking.uri={uri} is a file store, which MLflow 3 deprecates: use "
                                  f"sqlite:///PATH/mlflow.db, or a server (http://HOST:PORT)")
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
+    if not is_server(uri) and scheme not in SQL_SCHEMES:
+        raise TrackingStoreError(f"tracking.uri={uri}: '{scheme}' is no store MLflow opens: use sqlite:///PATH/mlflow.db, "
+                                 f"a database ({', '.join(SQL_SCHEMES[1:])}://...) or a server (http://HOST:PORT)")
+
+
+def prepare_store(uri: str) -> None:
+    """Raises `TrackingStoreError` (or `TrackingUnreachableError`) naming `tracking.uri` and why it
+    cannot be used; creates a new SQLite store once."""
+    check_scheme(uri)
+    if is_server(uri):
+        check_reachable(uri)
+        return
     database = sqlite_file(uri)
     if database is not None:
         create_sqlite_store(uri, database)
+
+
+def check_readable_store(uri: str) -> None:
+    """For the tasks that only read a store (report, plan, ui, list.trained, from_run): the same
+    checks, without creating anything; an SQLite file that is absent is left to the task to say."""
+    check_scheme(uri)
+    if is_server(uri):
+        check_reachable(uri)
+        return
+    database = sqlite_file(uri)
+    if database is not None and not database.exists():
+        return
+    if database is not None and database.stat().st_size and header(database) != SQLITE_HEADER:
+        raise TrackingStoreError(f"tracking.uri={uri}: {database} is not an SQLite database")
+    open_store(uri)
+
+
+def open_store(uri: str) -> None:
+    """Opens the store once (building a new SQLite store's tables); MLflow's or SQLAlchemy's error
+    becomes one line naming `tracking.uri`."""
+    try:
+        from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as error:  # noqa: BLE001  (SQLAlchemy's and MLflow's errors alike)
+        reason = str(error).splitlines()[0][:300]
+        raise TrackingStoreError(f"tracking.uri={uri}: MLflow cannot open it ({type(error).__name__}: {reason})") from None
 
 
 def header(path: Path) -> bytes:
@@ -58,10 +98,4 @@ def create_sqlite_store(uri: str, database: Path) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     with open(folder / f"{database.name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
-        try:
-            from mlflow.tracking import MlflowClient  # noqa: PLC0415
-
-            MlflowClient(uri).search_experiments(max_results=1)  # builds the tables of a new store
-        except Exception as error:  # noqa: BLE001  (SQLAlchemy's and MLflow's errors alike)
-            reason = str(error).splitlines()[0][:300]
-            raise TrackingStoreError(f"tracking.uri={uri}: MLflow cannot open it ({type(error).__name__}: {reason})") from None
+        open_store(uri)  # builds the tables of a new store

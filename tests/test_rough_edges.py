@@ -1,0 +1,93 @@
+"""Rough edges (issue 32): each is one line naming what was wrong, exit 2, no traceback, nothing
+changed, and (where the check needs none) before any framework loads."""
+
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from lab.command_line import with_named_entries
+from lab.config import PROJECT_ROOT, run_config
+from lab.errors import ConfigValueError, LabError
+
+NOT_A_STORE = b"this is not an SQLite database, though it is named like one\n" * 4
+
+# (arguments, what the error names); {store} is a file that is not a database.
+CASES = [
+    (["task=train", "seed=-1"], "seed must be an integer from 0 to 2**32 - 1"),
+    (["task=train", "tracking.uri=ftp://127.0.0.1:1/store"], "'ftp' is no store MLflow opens"),
+    (["task=report", "tracking.uri=sqlite:///{store}"], "is not an SQLite database"),
+    (["task=list", "list.trained=true", "list.name=lenet5", "tracking.uri=sqlite:///{store}"], "is not an SQLite database"),
+    (["task=train", "from_run=0123456789abcdef", "tracking.uri=sqlite:///{store}"], "is not an SQLite database"),
+    (["experiment=plain_vs_residual", "quick=true", "task=plan", "search.space.sed.values=[5,6]"],
+     "search.space has no entry named 'sed'"),
+]
+
+
+@pytest.mark.parametrize("arguments, named", CASES, ids=lambda case: str(case)[:40])
+def test_a_rough_edge_is_one_line_and_exit_2_before_any_framework(arguments, named, tmp_path):
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(NOT_A_STORE)
+    command = [sys.executable, str(PROJECT_ROOT / "run.py"), *[a.replace("{store}", str(store)) for a in arguments],
+               f"hydra.run.dir={tmp_path}/hydra"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2, (result.stdout[-1000:], result.stderr[-2000:])
+    assert named in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert "oneDNN" not in result.stderr  # TensorFlow never loaded
+    assert store.read_bytes() == NOT_A_STORE and {p.name for p in tmp_path.iterdir()} <= {"hydra", "mlflow.db"}
+
+
+def test_a_named_list_entry_on_the_command_line_means_what_it_means_in_an_experiment_file():
+    arguments = ["experiment=plain_vs_residual", "quick=true", "search.space.seed.values=[5,6]", "train.epochs=2"]
+    assert with_named_entries(arguments) == [*arguments[:2], "search.space.1.values=[5,6]", "train.epochs=2"]
+    cfg = run_config(with_named_entries(arguments))
+    assert cfg.search.space[1].values == [5, 6] and cfg.train.epochs == 2  # the command line wins over quick mode
+    with pytest.raises(ConfigValueError, match="has no entry named 'sed'"):
+        with_named_entries(["experiment=plain_vs_residual", "search.space.sed.values=[5]"])
+
+
+def test_register_as_refuses_a_name_that_holds_another_sweeps_models_before_training(tmp_path):
+    from lab.preflight import preflight  # noqa: PLC0415
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri, registry_uri=uri)
+    client.create_registered_model("shared")
+    client.create_model_version("shared", str(tmp_path), tags={"lab.search": "other_sweep"})
+    cfg = run_config(["task=search", "data=synthetic", "search.name=mine", "search.register_as=shared",
+                      f"tracking.uri={uri}"])
+    with pytest.raises(LabError, match="already holds the models of sweep other_sweep"):
+        preflight(cfg)
+    assert client.get_registered_model("shared").aliases == {}  # nothing moved
+    preflight(run_config(["task=search", "data=synthetic", "search.name=other_sweep", "search.register_as=shared",
+                          f"tracking.uri={uri}"]))  # its own sweep may register again
+
+
+def test_evaluate_names_a_run_that_holds_no_model_in_one_line(tmp_path):
+    from lab.evaluate import ModelNotFoundError, evaluate  # noqa: PLC0415
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("no-model"))
+    client.set_terminated(run.info.run_id)
+    cfg = run_config(["task=evaluate", f"evaluate.model_uri=runs:/{run.info.run_id}/model", f"tracking.uri={uri}",
+                      "data=synthetic", "data.train_size=32", "data.test_size=8"])
+    with pytest.raises(ModelNotFoundError, match="holds no model"):
+        evaluate(cfg)
+
+
+def test_from_run_does_not_take_the_recorded_runs_compile_cache(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf  # noqa: PLC0415
+
+    import lab.retrain as retrain  # noqa: PLC0415
+    from lab.config import compose, group_option, group_options  # noqa: PLC0415
+
+    recorded = compose(["train.compile_cache=/elsewhere/compile_cache"])
+    OmegaConf.update(recorded, "tracking.experiment", "theirs", force_add=True)
+    monkeypatch.setattr(retrain, "recorded_config", lambda run_id, uri: recorded)
+    composed = compose(["from_run=abc"])
+    result = retrain.with_recorded_run(composed, ["from_run"], group_options, group_option)
+    assert result.train.compile_cache == composed.train.compile_cache != "/elsewhere/compile_cache"
+    assert result.tracking.experiment == "theirs"
