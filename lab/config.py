@@ -480,7 +480,7 @@ class AblationConfig:
 @dataclass
 class DistributedConfig:
     """keras-tuner's distributed mode (`search.distributed.*`). The gRPC channel has no
-    authentication: keep `address` on loopback or a private network (README, "Scaling out")."""
+    authentication: keep `address` on loopback or a private network (docs/sweeps.md, "Scaling out")."""
 
     role: Role = Role.none
     address: str = "127.0.0.1:8000"  # HOST:PORT the chief binds to and workers connect to

@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL cluster on a loopback port, MLflow's multi-writer backend on one
 machine: for the tests, `bench/tracking_writers.py`, and trying `mlflow server` over PostgreSQL
-before setting one up for real (README, "Scaling out"). Uses Debian's `postgresql` binaries; as
+before setting one up for real (docs/sweeps.md, "Scaling out"). Uses Debian's `postgresql` binaries; as
 root it runs the cluster as `nobody` (PostgreSQL refuses to run as root).
 """
 

@@ -2,7 +2,7 @@
 
 Several processes (a distributed sweep's chief and workers) write through one `mlflow server`.
 For SQLite the server runs one worker process, so the file has one writer; PostgreSQL takes many
-(README, "Scaling out"). Where the server is not installed (mlflow-skinny), the launcher lets its
+(docs/sweeps.md, "Scaling out"). Where the server is not installed (mlflow-skinny), the launcher lets its
 processes write the SQLite file directly.
 """
 
