@@ -8,6 +8,7 @@ a reader that stops early (`python run.py task=list | head`) with 141, as a shel
 
 import os
 import sys
+from typing import List
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra raises its errors; `run` reports them in one line
@@ -21,9 +22,10 @@ from hydra.errors import HydraException, MissingConfigException  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
-from lab.command_line import with_named_entries  # noqa: E402
-from lab.config import register_configs  # noqa: E402
+from lab.command_line import override_key  # noqa: E402
+from lab.config import compose, register_configs  # noqa: E402
 from lab.errors import LabError, Terminated  # noqa: E402
+from lab.overrides import by_name  # noqa: E402
 
 register_configs()
 
@@ -35,6 +37,37 @@ BAD_INPUT, INTERRUPTED, TERMINATED, READER_GONE = 2, 130, 143, 141  # exit statu
 def with_main_job(argv):
     """argv with the main job's overrides when no argument was given."""
     return argv + MAIN_JOB if len(argv) == 1 else argv
+
+
+def with_named_entries(arguments: List[str]) -> List[str]:
+    """Command-line settings that address a list of named records by name, as experiment files
+    and quick settings do (`'search.space.seed.values=[5,6]'`), rewritten to the positions Hydra
+    needs (`search.space.1.values=[5,6]`) against the config the other arguments compose. Only
+    keys of three or more parts with a part that is not a number are looked at; composing once
+    more costs about 0.3 s, and only then. A name the list does not hold is a `ConfigValueError`."""
+    def named(argument: str) -> bool:
+        if argument.startswith("-") or "=" not in argument:
+            return False
+        parts = override_key(argument).split(".")
+        return len(parts) >= 3 and not all(part.isdigit() for part in parts[1:])
+
+    candidates = [argument for argument in arguments if named(argument)]
+    if not candidates:
+        return arguments
+
+    others = [argument for argument in arguments if argument not in candidates and not argument.startswith("-")]
+    try:
+        composed = compose(others)
+    except Exception:  # noqa: BLE001  (Hydra names a bad argument itself, when it composes them all)
+        return arguments
+    rewritten = []
+    for argument in arguments:
+        if argument in candidates:
+            key, value = argument.split("=", 1)
+            prefix = key[:len(key) - len(key.lstrip("+~"))]
+            argument = f"{prefix}{by_name(composed, key.lstrip('+~'))}={value}"
+        rewritten.append(argument)
+    return rewritten
 
 
 def one_line(error: BaseException) -> str:

@@ -36,35 +36,3 @@ def output_dir() -> Path:
 
     return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path.cwd()
 
-
-def with_named_entries(arguments: List[str]) -> List[str]:
-    """Command-line settings that address a list of named records by name, as experiment files
-    and quick settings do (`'search.space.seed.values=[5,6]'`), rewritten to the positions Hydra
-    needs (`search.space.1.values=[5,6]`) against the config the other arguments compose. Only
-    keys of three or more parts with a part that is not a number are looked at; composing once
-    more costs about 0.3 s, and only then. A name the list does not hold is a `ConfigValueError`."""
-    def named(argument: str) -> bool:
-        if argument.startswith("-") or "=" not in argument:
-            return False
-        parts = override_key(argument).split(".")
-        return len(parts) >= 3 and not all(part.isdigit() for part in parts[1:])
-
-    candidates = [argument for argument in arguments if named(argument)]
-    if not candidates:
-        return arguments
-    from lab.config import compose  # noqa: PLC0415
-    from lab.overrides import by_name  # noqa: PLC0415
-
-    others = [argument for argument in arguments if argument not in candidates and not argument.startswith("-")]
-    try:
-        composed = compose(others)
-    except Exception:  # noqa: BLE001  (Hydra names a bad argument itself, when it composes them all)
-        return arguments
-    rewritten = []
-    for argument in arguments:
-        if argument in candidates:
-            key, value = argument.split("=", 1)
-            prefix = key[:len(key) - len(key.lstrip("+~"))]
-            argument = f"{prefix}{by_name(composed, key.lstrip('+~'))}={value}"
-        rewritten.append(argument)
-    return rewritten

@@ -31,17 +31,17 @@ def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
     database = sqlite_file(tracking_uri)
     if database is not None and not database.exists():
         raise RunNotFoundError(f"{where} (no store there)")
-    from lab.tracking.store import check_readable_store  # noqa: PLC0415
-
-    check_readable_store(tracking_uri)  # a corrupt or foreign file: one line, not SQLAlchemy's traceback
-    client = MlflowClient(tracking_uri)
     try:
+        client = MlflowClient(tracking_uri)
         experiment = client.get_experiment(client.get_run(run_id).info.experiment_id).name
         path = client.download_artifacts(run_id, "config.yaml")
     except MlflowException as error:
         raise RunNotFoundError(f"{where} ({str(error).splitlines()[0][:200]})") from None
     except OSError:
         raise RunNotFoundError(f"{where} that logged its config.yaml") from None
+    except Exception as error:  # noqa: BLE001  (SQLAlchemy's, for a file that is no MLflow database)
+        raise RunNotFoundError(f"tracking.uri={tracking_uri}: MLflow cannot open it "
+                               f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
     recorded = OmegaConf.load(path)
     OmegaConf.update(recorded, "tracking.experiment", experiment, force_add=True)
     return recorded

@@ -108,29 +108,33 @@ def test_launcher_restarts_a_worker_killed_mid_trial(tmp_path):
     trial's first epoch is restarted, gets that trial back, and trains it again as its second
     attempt, in a new run; the killed attempt's run is closed KILLED with its history as it was."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    args = sweep_args(tmp_path, "killed", 2, free_port(), f"tracking.uri={uri}", "train.epochs=3",
-                      "data.train_size=1536", "search.distributed.local_workers=2")  # epochs of seconds: time to kill
+    # Six short epochs: the kill lands after the first with five left, a window a slow poll (on a
+    # loaded machine, seconds per MLflow query) does not miss; the same images in all as 3 x 1536.
+    args = sweep_args(tmp_path, "killed", 2, free_port(), f"tracking.uri={uri}", "train.epochs=6",
+                      "data.train_size=768", "search.distributed.local_workers=2")
     log = tmp_path / "launcher.log"
     launcher = start(args, log, "launcher")
 
     def running_child_after_one_epoch():
         client, children = runs_of(uri, "trial", "killed")
+        if len(children) == 2 and all(c.info.status == "FINISHED" for c in children):
+            pytest.fail("every trial finished before one could be killed: nothing was tested")
         return next((c for c in children if c.info.status == "RUNNING" and steps(client, c)), None)
 
     victim = wait_for(running_child_after_one_epoch, "a trial's first epoch")
     os.kill(int(victim.data.tags["lab.pid"]), signal.SIGKILL)
     at_kill = steps(MlflowClient(uri), victim)
-    assert len(at_kill) < 3, "the trial ended before the kill: nothing was tested"
+    assert len(at_kill) < 6, "the trial ended before the kill: nothing was tested"
     assert finish(launcher, log) == 0, log.read_text()[-3000:]
     output = log.read_text()
     assert "killed by signal 9: restart 1 of 3" in output
-    client, parent, children = assert_complete(uri, "killed", 2, epochs=3)
+    client, parent, children = assert_complete(uri, "killed", 2, epochs=6)
     retried = next(c for c in children if c.data.tags["lab.trial"] == victim.data.tags["lab.trial"])
     assert retried.data.tags["lab.attempt"] == "2" and retried.data.tags["lab.pid"] != victim.data.tags["lab.pid"]
     killed = client.get_run(victim.info.run_id)
     assert killed.info.status == "KILLED" and steps(client, killed) == at_kill  # left as it was
     for child in children:
-        assert steps(client, child) == [1, 2, 3]  # one point per epoch: no trial's work lost or repeated
+        assert steps(client, child) == [1, 2, 3, 4, 5, 6]  # one point per epoch: no trial's work lost or repeated
 
 
 def test_chief_killed_and_restarted_continues_the_sweep(mlflow_server, tmp_path):

@@ -114,6 +114,8 @@ def test_a_logged_model_loads_with_mlflow_alone_and_reproduces_its_runs_test_acc
     client = MlflowClient(cfg.tracking.uri)
     [record] = client.search_logged_models([run.info.experiment_id], filter_string=f"source_run_id = '{result.run_id}'")
     assert record.name == "model" and str(record.status) in ("READY", "LoggedModelStatus.READY")
+    (tmp_path / "m").mkdir()
+    mlflow.set_tracking_uri(cfg.tracking.uri)  # MLflow resolves the logged model through the global store
     folder = mlflow.artifacts.download_artifacts(model_uri, tracking_uri=cfg.tracking.uri, dst_path=str(tmp_path / "m"))
     card = mlflow.models.Model.load(folder)
     assert card.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 16, 16, 3)

@@ -7,9 +7,9 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from lab.command_line import with_named_entries
 from lab.config import PROJECT_ROOT, run_config
 from lab.errors import ConfigValueError, LabError
+from run import with_named_entries
 
 NOT_A_STORE = b"this is not an SQLite database, though it is named like one\n" * 4
 
@@ -19,7 +19,7 @@ CASES = [
     (["task=train", "tracking.uri=ftp://127.0.0.1:1/store"], "'ftp' is no store MLflow opens"),
     (["task=report", "tracking.uri=sqlite:///{store}"], "is not an SQLite database"),
     (["task=list", "list.trained=true", "list.name=lenet5", "tracking.uri=sqlite:///{store}"], "is not an SQLite database"),
-    (["task=train", "from_run=0123456789abcdef", "tracking.uri=sqlite:///{store}"], "is not an SQLite database"),
+    (["task=train", "from_run=0123456789abcdef", "tracking.uri=sqlite:///{store}"], "MLflow cannot open it"),
     (["experiment=plain_vs_residual", "quick=true", "task=plan", "search.space.sed.values=[5,6]"],
      "search.space has no entry named 'sed'"),
 ]

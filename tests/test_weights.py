@@ -49,5 +49,5 @@ def test_a_file_for_another_architecture_or_a_truncated_one_fails_naming_what_an
         build_model(load_variant("resnet50", [f"model.weights={folder / 'resnet50.h5'}"]), (64, 64, 1), CLASSES)
     truncated = tmp_path / "truncated.h5"
     truncated.write_bytes((folder / "resnet50.h5").read_bytes()[:4096])
-    with pytest.raises(WeightsMismatchError, match=r"truncated\.h5 cannot be loaded into resnet50"):
+    with pytest.raises(WeightsMismatchError, match=r"truncated\.h5 cannot be read as HDF5"):
         build_model(load_variant("resnet50", [f"model.weights={truncated}"]), SHAPE, CLASSES)

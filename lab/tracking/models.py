@@ -155,6 +155,7 @@ def load_logged_model(model_uri: str, tracking_uri: str) -> keras.Model:
     from lab.models.registry import load_families  # noqa: PLC0415
 
     load_families()  # the builders' custom layers, for the same older models
+    mlflow.set_tracking_uri(tracking_uri)  # MLflow resolves a logged model's models:/ URI through the global store
     mlflow.set_registry_uri(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="lab-load-") as folder:
         try:
