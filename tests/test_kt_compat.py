@@ -159,3 +159,19 @@ def test_a_recorded_pruned_trial_ends_stopped_and_unscored_on_reload(tmp_path):
     assert oracle.trials[first.trial_id].status == "COMPLETED" and oracle.trials[first.trial_id].score == 0.7
     assert oracle.trials[second.trial_id].status == "STOPPED" and oracle.trials[second.trial_id].score is None
     assert kt_compat.nothing_left(oracle) and [t.trial_id for t in oracle.get_best_trials(1)] == [first.trial_id]
+
+
+def test_a_failed_trial_prints_its_traceback_at_most_once_and_the_labs_own_errors_in_one_line():
+    """Issue 32: an over-budget sweep printed two keras-tuner tracebacks per trial."""
+    from keras_tuner.src import config as kt_config  # noqa: PLC0415
+
+    from lab.search.kt_compat import quiet_trial_tracebacks  # noqa: PLC0415
+    from lab.search.sweep import short_message  # noqa: PLC0415
+
+    quiet_trial_tracebacks()
+    assert kt_config.DEBUG is False  # keras-tuner's own print of the traceback
+    budget = ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n'
+              'lab.errors.ModelTooBigError: resnet110 has 1,727,962 parameters, over search.max_params=100000\n')
+    assert short_message(budget) == "lab.errors.ModelTooBigError: resnet110 has 1,727,962 parameters, over search.max_params=100000"
+    bug = 'Traceback (most recent call last):\n  File "x.py", line 1, in f\nZeroDivisionError: division by zero\n'
+    assert short_message(bug) == bug and short_message(None) is None

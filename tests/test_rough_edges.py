@@ -91,3 +91,40 @@ def test_from_run_does_not_take_the_recorded_runs_compile_cache(tmp_path, monkey
     result = retrain.with_recorded_run(composed, ["from_run"], group_options, group_option)
     assert result.train.compile_cache == composed.train.compile_cache != "/elsewhere/compile_cache"
     assert result.tracking.experiment == "theirs"
+
+
+def test_a_report_folder_that_cannot_be_made_is_one_line_and_a_stopped_report_leaves_no_staging(tmp_path):
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from lab.errors import Terminated  # noqa: PLC0415
+    from lab.report.build import written_whole  # noqa: PLC0415
+    from lab.tracking.runs import sigterm_raises  # noqa: PLC0415
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(LabError, match=r"report.out=.*a-file/report cannot be written"):
+        written_whole(blocker / "report", lambda folder: None)
+
+    def stopped_half_way(folder):
+        (folder / "report.md").write_text("half a report")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+
+    with sigterm_raises(), pytest.raises(Terminated):
+        written_whole(tmp_path / "report", stopped_half_way)
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]  # no report, no staging folder
+
+
+def test_a_report_over_runs_that_all_failed_says_so_not_that_the_metric_is_missing():
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from lab.report.build import check_reportable  # noqa: PLC0415
+    from lab.report.collect import ReportInputError  # noqa: PLC0415
+
+    collected = SimpleNamespace(uri="sqlite:///s.db", experiments=["lab"], metrics_seen=set(),
+                                runs=[SimpleNamespace(status="FAILED")] * 3 + [SimpleNamespace(status="KILLED")])
+    report = run_config(["task=report"]).report
+    with pytest.raises(ReportInputError, match=r"none of the 4 training runs .* finished \(FAILED 3, KILLED 1\)"):
+        check_reportable(collected, report)

@@ -5,6 +5,7 @@ run (`lab.task=report`) in the MLflow experiment `reports`. It trains nothing an
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import shutil
 import tempfile
@@ -15,11 +16,13 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from lab.config import ReportTaskConfig, RunConfig
+from lab.errors import LabError
 from lab.report import sections as say
 from lab.report.collect import REPORTS_EXPERIMENT, Collected, ReportInputError, read_store
 from lab.report.pool import pooled_rows
 from lab.report.records import PooledRow, Section
 from lab.report.tables import markdown, pooled_csv
+from lab.tracking.runs import sigterm_raises
 
 TITLE = "What the lab has trained"
 
@@ -44,6 +47,11 @@ def check_reportable(collected: Collected, report: ReportTaskConfig) -> None:
     if not collected.runs:
         data = f" on data {report.data}" if report.data else ""
         raise ReportInputError(f"no training runs{data} in {where}: nothing to report (train or sweep first)")
+    if not any(run.status == "FINISHED" for run in collected.runs):
+        statuses = collections.Counter(run.status for run in collected.runs)
+        counts = ", ".join(f"{status} {count}" for status, count in statuses.most_common())
+        raise ReportInputError(f"none of the {len(collected.runs)} training runs in {where} finished ({counts}): "
+                               f"nothing to report; each run's lab.error tag says why it ended")
     if report.metric not in collected.metrics_seen:
         finals = sorted(m for m in collected.metrics_seen if m.startswith(("test_", "best_", "val_")))
         raise ReportInputError(f"report.metric={report.metric}: no run in {where} logged it; "
@@ -88,12 +96,19 @@ def write_report(collected: Collected, rows: List[PooledRow], report: ReportTask
 
 def written_whole(out: Path, write) -> Path:
     """Calls write(folder) on a temporary folder beside `out`, then renames it to `out`: an error
-    on the way leaves no half report."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    on the way, SIGTERM or Ctrl-C leave no half report and no staging folder. A folder that
+    cannot be made there (read-only, under a file, already taken) is named in one line."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as error:
+        raise LabError(f"report.out={out} cannot be written: {error.strerror or error} ({error.filename or out.parent})") from None
     try:
         write(staging)
         staging.rename(out)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise LabError(f"report.out={out} cannot be written: {error.strerror or error}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -116,6 +131,13 @@ def log_report(cfg: RunConfig, folder: Path, collected: Collected, rows: List[Po
 
 
 def build_report(cfg: RunConfig) -> ReportResult:
+    """Everything trained in `tracking.uri`, on one page; SIGTERM stops it as Ctrl-C does
+    (`lab.errors.Terminated`: run.py says so, exit 143), leaving no staging folder."""
+    with sigterm_raises():
+        return built_report(cfg)
+
+
+def built_report(cfg: RunConfig) -> ReportResult:
     start = time.perf_counter()
     report = cfg.report
     collected = read_store(cfg.tracking.uri, report.experiments, report.data, report.metric)

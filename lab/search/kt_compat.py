@@ -186,6 +186,15 @@ def nothing_left(oracle) -> bool:
     return not oracle.ongoing_trials and not oracle._retry_queue and oracle.remaining_trials() == 0
 
 
+def quiet_trial_tracebacks() -> None:
+    """keras-tuner prints a failed trial's traceback twice (its `config.DEBUG`, on by default, and
+    the trial's summary); off, the summary prints the trial's message, which `LabTuner` keeps to
+    one line for the lab's own errors."""
+    from keras_tuner.src import config as kt_config  # noqa: PLC0415
+
+    kt_config.DEBUG = False
+
+
 def is_worker(tuner) -> bool:
     """Whether keras-tuner runs this tuner as a distributed worker (its oracle is a gRPC client)."""
     return tuner._is_worker()

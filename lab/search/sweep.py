@@ -23,11 +23,13 @@ from mlflow.tracking import MlflowClient
 from lab import runtime
 from lab.config import Checkpoint, Pruner, Role, RunConfig, TunerName
 from lab.data import Splits
+from lab.errors import LabError
 from lab.search import continuation
 from lab.search.distributed import serve
 from lab.search.ranking import best_first
 from lab.search.kt_compat import (BayesianOracle, HyperbandOracle, PacedOracleClient, RandomOracle,
-                                    ResumableGridOracle, is_worker, nothing_left, oracle_behind_client)
+                                    ResumableGridOracle, is_worker, nothing_left, oracle_behind_client,
+                                    quiet_trial_tracebacks)
 from lab.overrides import config_yaml, run_params
 from lab.search.plan import format_seconds, planned_trials
 from lab.search.roles import CHILD, EXECUTION, PARENT, PARENT_TAG, ROLE_TAG, SEARCH_TAG, TRIAL_TAG
@@ -356,6 +358,7 @@ class LabTuner(kt.Tuner):
     mode (`search.distributed.role`), the chief serves the oracle and workers ask it for trials."""
 
     def __init__(self, oracle: kt.Oracle, sweep: Sweep, directory: str, project_name: str):
+        quiet_trial_tracebacks()
         self.sweep = sweep
         self.trial_seconds: Dict[str, float] = {}  # keras-tuner's trial begin to end, this process
         self.trial_started = 0.0
@@ -390,6 +393,7 @@ class LabTuner(kt.Tuner):
     def on_trial_end(self, trial):
         if trial.trial_id in self.sweep.pruned:  # keras-tuner's status for a trial stopped early: not scored
             trial.status = kt.engine.trial.TrialStatus.STOPPED
+        trial.message = short_message(trial.message)
         super().on_trial_end(trial)
         self.trial_seconds[trial.trial_id] = time.perf_counter() - self.trial_started
         free_memory()
@@ -409,6 +413,22 @@ class LabTuner(kt.Tuner):
             raise LookupError(f"trial {trial.trial_id} keeps no model (train.checkpoint=none, or it fell out of "
                               f"the best search.keep_models={self.sweep.run_cfg.search.keep_models})")
         return load_logged_model(run.data.tags[MODEL_URI_TAG], self.sweep.run_cfg.tracking.uri)
+
+
+def lab_error_names(kind: type = LabError) -> set:
+    names = {kind.__name__}
+    for sub in kind.__subclasses__():
+        names |= lab_error_names(sub)
+    return names
+
+
+def short_message(message: Optional[str]) -> Optional[str]:
+    """A failed trial's traceback cut to its last line when the error is the lab's own (bad input,
+    a budget, a loss gone NaN: the line says it all); any other error keeps its traceback, once."""
+    if not message or not message.strip():
+        return message
+    last = message.strip().splitlines()[-1]
+    return last if last.split(":", 1)[0].rsplit(".", 1)[-1] in lab_error_names() else message
 
 
 def progress_line(number: int, planned: Optional[int], seconds: List[float], values: Dict[str, object]) -> str:
