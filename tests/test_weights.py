@@ -51,3 +51,17 @@ def test_a_file_for_another_architecture_or_a_truncated_one_fails_naming_what_an
     truncated.write_bytes((folder / "resnet50.h5").read_bytes()[:4096])
     with pytest.raises(WeightsMismatchError, match=r"truncated\.h5 cannot be read as HDF5"):
         build_model(load_variant("resnet50", [f"model.weights={truncated}"]), SHAPE, CLASSES)
+
+
+def test_a_keras3_weights_file_for_another_network_is_one_whole_line_without_warnings(tmp_path, recwarn):
+    """Issue 32: the mismatch printed ten warnings and cut its error mid-sentence."""
+    from lab.models import build_model  # noqa: PLC0415
+
+    lenet = build_model(load_variant("lenet5"), (16, 16, 3), 10)
+    lenet.save_weights(tmp_path / "lenet5.weights.h5")
+    resnet = build_model(load_variant("resnet20"), (16, 16, 3), 10)
+    with pytest.raises(WeightsMismatchError) as raised:
+        load_weights(resnet, str(tmp_path / "lenet5.weights.h5"))
+    message = str(raised.value)
+    assert "\n" not in message and message.endswith("Expected: ['kernel']") and "could not be loaded" in message
+    assert not [w for w in recwarn if "Skipping" in str(w.message)]

@@ -14,13 +14,14 @@ then left as initialised.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Dict, List
 
 import keras
 import numpy as np
 
-from lab.errors import WeightsMismatchError, first_line
+from lab.errors import WeightsMismatchError
 from lab.models.heads import MAIN_OUTPUT
 
 
@@ -66,6 +67,13 @@ def assign_by_name(net: keras.Model, stored: Dict[str, List[np.ndarray]], path: 
         variable.assign(value)
 
 
+def keras_reason(error: BaseException) -> str:
+    """Keras' loading error on one line, whole: its first paragraphs (the count of objects that
+    could not be loaded and its example), not the list of every object after them."""
+    text = str(error).split("List of objects that could not be loaded", 1)[0]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())[:500]
+
+
 def load_weights(net: keras.Model, path: str) -> None:
     """Loads `path` into `net` (see the module's docstring)."""
     file = Path(path)
@@ -76,11 +84,13 @@ def load_weights(net: keras.Model, path: str) -> None:
     check_readable_hdf5(path)  # again here, for callers that skip run.py's preflight: nothing outside the file
     try:
         if file.name.endswith(".weights.h5"):
-            net.load_weights(str(file))
+            with warnings.catch_warnings():  # Keras warns once per layer it skips; the error below says it once
+                warnings.simplefilter("ignore", UserWarning)
+                net.load_weights(str(file))
         else:
             assign_by_name(net, read_legacy_h5(file), file)
     except WeightsMismatchError:
         raise
     except (OSError, ValueError, KeyError) as error:  # h5py's unreadable or truncated file; Keras' mismatch
-        reason = first_line(error)
+        reason = keras_reason(error)
         raise WeightsMismatchError(f"model.weights={path} cannot be loaded into {net.name}: {reason}") from None
