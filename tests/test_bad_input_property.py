@@ -24,6 +24,7 @@ from conftest import KEPT_SWEEP, USES_KEPT_SWEEP, file_hashes, kept_at, recorded
 from lab.config import PROJECT_ROOT, compose
 from lab.errors import LabError
 from lab.tasks import run_task
+from run import with_named_entries
 
 pytestmark = USES_KEPT_SWEEP
 
@@ -58,14 +59,17 @@ KEYS = {  # key: (valid values, invalid values)
                           "[{name: w, path: model.stages.0.width, kind: choice, values: [16, wide]}]"]),
     "search.distributed.address": (["127.0.0.1:8123"], ["no-port", "host:99999"]),
     "search.restart_after_mib": (["null", "512"], ["0", "-1"]),
-    "seed": (["0", "1"], ["-1.5", "seed"]),
+    "seed": (["0", "1"], ["-1.5", "seed", "-1", "4294967296"]),
+    "evaluate.model_uri": (["null"], ["s3://bucket/model", "runs:/0123456789abcdef/model", "models:/nobody@best"]),
     "tracking.uri": ([], ["file:///tmp/mlruns", "mlruns", "sqlite:///{root}/not-a-database.db",
-                          "sqlite:////proc/no/such/dir/mlflow.db"]),
+                          "sqlite:////proc/no/such/dir/mlflow.db", "ftp://127.0.0.1:1/store", "s3://bucket/store"]),
 }
 GROUP_CHOICES = (["model=resnet20", "model=plain20"], ["model=resnet21", "data=cifar11", "experiment=plain_vs_residal",
-                                                       "train=fast", "task=serve"])
+                                                       "train=fast", "task=serve", "task=evaluate"])
 APPENDED = (["train.epoch=3", "+train.epoch=3", "search.spcae=[]", "+model.stages.0.widht=3", "trian.lr=0.1",
-             "train.epochs", "=3", "train.epochs=[", "search.space.0.kind=float"])
+             "train.epochs", "=3", "train.epochs=[", "search.space.0.kind=float",
+             # named list entries, as experiment files write them (run.py rewrites them to positions)
+             "search.space.connectivity.values=[plain]", "search.space.nosuch.values=[1]", "search.space.lr.kind=int"])
 
 
 def override(key, values):
@@ -102,7 +106,7 @@ def test_any_override_set_runs_or_stops_with_bad_input_and_changes_no_record(ear
     before = recorded(root)
     overrides = [o.replace("{root}", str(elsewhere)) for o in overrides]
     try:
-        run_task(compose([*BASE, *where, *overrides]))
+        run_task(compose(with_named_entries([*BASE, *where, *overrides])))
         event("ran (reported the finished sweep from its records)")
     except BAD_INPUT as error:
         event(f"bad input: {type(error).__name__}")  # `--hypothesis-show-statistics` counts them
@@ -116,7 +120,8 @@ def test_any_override_set_runs_or_stops_with_bad_input_and_changes_no_record(ear
 
 @pytest.mark.parametrize("bad", ["experiment=plain_vs_residal", "train.epochs=three", "search.name=../../escaped",
                                  "search.objective=val_acc", "tracking.uri=file:///tmp/mlruns",
-                                 "tracking.uri=sqlite:///{root}/not-a-database.db", "model.aux_heads=[{tap: nowhere}]"])
+                                 "tracking.uri=sqlite:///{root}/not-a-database.db", "model.aux_heads=[{tap: nowhere}]",
+                                 "seed=-1", "tracking.uri=ftp://127.0.0.1:1/store", "search.space.nosuch.values=[1]"])
 def test_run_py_turns_each_kind_into_exit_2_and_one_line(earlier, bad):
     root, where, elsewhere = earlier
     before = recorded(root)
