@@ -6,6 +6,7 @@ what was wrong and exit status 2; Ctrl-C with 130 and SIGTERM with 143 (open run
 a reader that stops early (`python run.py task=list | head`) with 141, as a shell reports SIGPIPE.
 """
 
+import errno
 import os
 import sys
 from typing import List
@@ -112,7 +113,23 @@ def run() -> int:
     except Terminated:
         print("stopped by SIGTERM: open runs were closed KILLED", file=sys.stderr)
         return TERMINATED
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            raise
+        print(f"error: {disk_full(error)}", file=sys.stderr)
+        return BAD_INPUT
     return 0
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(error: OSError) -> str:
+    """A full disk (or quota) in one line: where, and that the runs it interrupted ended FAILED
+    where the store could still be written (a sweep closes any left RUNNING when run again)."""
+    where = f" writing {error.filename}" if error.filename else ""
+    return (f"no space left on the device{where} ({error.strerror}): free some and run the command again; "
+            f"the runs it interrupted ended FAILED where the store could still be written")
 
 
 def reader_gone() -> int:

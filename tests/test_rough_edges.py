@@ -128,3 +128,21 @@ def test_a_report_over_runs_that_all_failed_says_so_not_that_the_metric_is_missi
     report = run_config(["task=report"]).report
     with pytest.raises(ReportInputError, match=r"none of the 4 training runs .* finished \(FAILED 3, KILLED 1\)"):
         check_reportable(collected, report)
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(monkeypatch, capsys):
+    import errno  # noqa: PLC0415
+
+    import run  # noqa: PLC0415
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/mlruns/1/model.keras")
+
+    monkeypatch.setattr(run, "main", full)
+    monkeypatch.setattr(run, "with_named_entries", lambda arguments: arguments)
+    assert run.run() == run.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("error: no space left on the device writing /data/mlruns/1/model.keras") and err.count("\n") == 1
+    monkeypatch.setattr(run, "main", lambda: (_ for _ in ()).throw(OSError(errno.EACCES, "Permission denied")))
+    with pytest.raises(PermissionError):  # any other OSError is a bug to see whole
+        run.run()
