@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from lab.errors import ConfigValueError, require
 
@@ -711,25 +711,25 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
     them silently, so any key the typed records do not have is an error here.
     """
     run_config = OmegaConf.to_object(cfg)
-    extra = unknown_keys(cfg, run_config)
+    extra = unknown_keys(OmegaConf.to_container(cfg, resolve=False), run_config)
     if extra:
         raise ConfigValueError(f"Unknown config keys: {', '.join(extra)} (check the spelling; see conf/)")
     return run_config
 
 
 def unknown_keys(given: Any, typed: Any, prefix: str = "") -> List[str]:
-    """Full keys present in `given` (a DictConfig/ListConfig tree) but not in `typed`, the records
-    `to_object` made of it (dataclasses, dicts, lists): read from the records themselves, since
-    turning them into a config tree again costs as much as the conversion."""
-    if isinstance(given, DictConfig):
+    """Full keys present in `given` (the composed config as plain dicts and lists, unresolved) but
+    not in `typed`, the records `to_object` made of it (dataclasses, dicts, lists): read from the
+    records themselves, since turning them into a config tree again costs as much as the conversion."""
+    if isinstance(given, dict):
         known = typed_keys(typed)
-        keys = [(key, f"{prefix}.{key}" if prefix else str(key)) for key in given.keys()]
+        keys = [(key, f"{prefix}.{key}" if prefix else str(key)) for key in given]
         return [full for key, full in keys if key not in known] + [
             extra for key, full in keys if key in known
-            for extra in unknown_keys(given._get_node(key), typed_child(typed, key), full)]
-    if isinstance(given, ListConfig) and isinstance(typed, (list, tuple)):
+            for extra in unknown_keys(given[key], typed_child(typed, key), full)]
+    if isinstance(given, list) and isinstance(typed, (list, tuple)):
         return [extra for i in range(min(len(given), len(typed)))
-                for extra in unknown_keys(given._get_node(i), typed[i], f"{prefix}[{i}]")]
+                for extra in unknown_keys(given[i], typed[i], f"{prefix}[{i}]")]
     return []
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lab.errors import ConfigValueError
+from lab.keras_internals import inbound_layers
 from lab.models import build_model
 from lab.models.fractal import Column, DropPath, DropPathSampler, FractalBlockSpec, FractalJoin, FractalSpec
 from lab.models.heads import AuxHeadSpec
@@ -37,14 +38,14 @@ def layers_of(model, kind):
 
 
 def parents(layer):
-    return [t._keras_history.operation.name for t in layer._inbound_nodes[0].input_tensors]
+    return [parent.name for parent in inbound_layers(layer)]
 
 
 def conv_depth(model) -> int:
     """Convs on the longest input-to-output path of the graph (model.layers is topological)."""
     depth = {}
     for layer in model.layers:
-        before = max((depth[p] for p in parents(layer)), default=0) if layer._inbound_nodes[0].input_tensors else 0
+        before = max((depth[p] for p in parents(layer)), default=0)  # an input layer has none
         depth[layer.name] = before + isinstance(layer, keras.layers.Conv2D)
     return depth[model.layers[-1].name]
 
