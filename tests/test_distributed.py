@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
 from lab.config import PROJECT_ROOT, DistributedConfig, run_config
 from lab.search.distributed import AddressInUseError, check_address_free, start_server
+from lab.search.kt_compat import display_started, retry_queue
 from lab.search.launcher import plan_roles
 from lab.search.sweep import make_oracle
 from lab.tracking.server import free_port
@@ -298,25 +299,25 @@ def test_restarted_chief_leaves_running_trials_with_their_workers(tmp_path):
     chief = owners_oracle(tmp_path, "chief")
     chief.reload()
     assert {tuner: trial.trial_id for tuner, trial in chief.ongoing_trials.items()} == running
-    assert set(running.values()) <= set(chief._display.trial_start)  # it can end them (keras-tuner: KeyError)
-    assert chief._retry_queue == [] and chief.tuner_ids == {"worker0", "worker1"}
+    assert set(running.values()) <= set(display_started(chief))  # it can end them (keras-tuner: KeyError)
+    assert retry_queue(chief) == [] and chief.tuner_ids == {"worker0", "worker1"}
     assert chief.create_trial("worker0").trial_id == running["worker0"]  # a restarted worker gets its own back
     assert chief.create_trial("worker2").trial_id not in running.values()  # a new worker gets a new one
     trial = chief.ongoing_trials["worker1"]
     trial.status = "COMPLETED"
     chief.update_trial(trial.trial_id, {"val_accuracy": 0.5})
     chief.end_trial(trial)
-    assert "worker1" not in chief.ongoing_trials and trial.trial_id not in chief._retry_queue
+    assert "worker1" not in chief.ongoing_trials and trial.trial_id not in retry_queue(chief)
     chief.end_trial(trial)  # a worker retrying the call: nothing changes
     assert chief.end_order.count(trial.trial_id) == 1
 
     still_running = sorted([running["worker0"], chief.ongoing_trials["worker2"].trial_id])
     alone = owners_oracle(tmp_path, "none")  # a single process re-queues them, as keras-tuner does
     alone.reload()
-    assert alone.ongoing_trials == {} and sorted(alone._retry_queue) == still_running
+    assert alone.ongoing_trials == {} and sorted(retry_queue(alone)) == still_running
     afresh = owners_oracle(tmp_path, "chief", "search.distributed.requeue_running=true")  # the launcher's first start
     afresh.reload()
-    assert afresh.ongoing_trials == {} and sorted(afresh._retry_queue) == still_running
+    assert afresh.ongoing_trials == {} and sorted(retry_queue(afresh)) == still_running
 
 
 @pytest.mark.core

@@ -31,6 +31,10 @@ def test_the_version_is_the_one_the_workarounds_were_written_for():
     assert kt.__version__ == kt_compat.SUPPORTED
     with pytest.raises(ImportError, match="keras-tuner 1.4.8.*found keras-tuner 9.9"):
         kt_compat.check_version("9.9")
+    for refused in ("1.4.7", "1.5.0", "2.0.0"):
+        with pytest.raises(ImportError):
+            kt_compat.check_version(refused)
+    kt_compat.check_version("1.4.9")  # a later patch: these contract tests decide, not an exact match
 
 
 def test_oracle_internals_the_owner_keeping_and_resume_fixes_use(tmp_path):
@@ -112,6 +116,19 @@ def test_no_other_module_of_the_lab_touches_keras_tuner_or_keras_internals():
 
     assert users("from keras_tuner.src", "import keras_tuner.src") == ["lab/search/kt_compat.py"]
     assert users("._inbound_nodes", "._keras_history") == ["lab/keras_internals.py"]
+
+
+def test_no_test_but_this_one_reaches_into_keras_tuner_or_keras_privates():
+    """The tests go through lab.search.kt_compat and lab.keras_internals too, so that a keras-tuner
+    or Keras upgrade fails the contract tests here, not tests about something else."""
+    from lab.config import PROJECT_ROOT
+
+    needles = ("from keras_tuner.src", "import keras_tuner.src", "._retry_queue", "._display", "._inbound_nodes",
+               "._keras_history", "._is_worker")
+    leaking = sorted(path.name for path in (PROJECT_ROOT / "tests").glob("*.py")
+                     if path.name not in ("test_kt_compat.py", "test_keras_internals.py")
+                     and any(needle in path.read_text() for needle in needles))
+    assert leaking == []
 
 
 def end(oracle, trial, status, score=None):

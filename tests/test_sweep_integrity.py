@@ -22,7 +22,7 @@ from lab.config import PROJECT_ROOT, run_config
 from lab.errors import ConfigValueError
 from lab.overrides import run_params
 from lab.search.identity import SweepMismatchError, fingerprint
-from lab.search.kt_compat import complete_recorded_trials
+from lab.search.kt_compat import complete_recorded_trials, retry_queue
 from lab.search.ownership import SweepBusyError, sweep_owner
 from lab.search.run import search
 
@@ -265,7 +265,7 @@ def test_a_trial_whose_run_finished_is_completed_from_its_record_not_handed_out_
     oracle = make_oracle(cfg)
     oracle._set_project_dir(str(tmp_path), "reloaded")
     oracle.reload()
-    assert trial.trial_id in oracle._retry_queue  # keras-tuner would train it again
+    assert trial.trial_id in retry_queue(oracle)  # keras-tuner would train it again
     assert complete_recorded_trials(oracle, {trial.trial_id: 0.75}, "val_accuracy") == [trial.trial_id]
     assert oracle.trials[trial.trial_id].status == kt.engine.trial.TrialStatus.COMPLETED
     assert oracle.trials[trial.trial_id].score == 0.75

@@ -22,14 +22,20 @@ from keras_tuner.src.engine import trial as trial_module
 from keras_tuner.src.engine.oracle import LOCKS
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
-SUPPORTED = "1.4.8"
+SUPPORTED = "1.4.8"  # written against; any later 1.4 patch is let through, tests/test_kt_compat.py decides
 IDLE_PAUSE_S = 1.0  # a worker's wait before asking again when the oracle has no trial ready
 
 
+def release(version: str) -> Tuple[int, ...]:
+    return tuple(int(part) for part in version.split("+")[0].split(".")[:3] if part.isdigit())
+
+
 def check_version(version: str = kt.__version__) -> None:
-    if version != SUPPORTED:
+    """keras-tuner 1.4.8 or a later 1.4 patch: a patch release keeps the private API far more often
+    than not, and the contract tests (tests/test_kt_compat.py) fail where it did not."""
+    if not release(SUPPORTED) <= release(version) < release(SUPPORTED)[:2] + (999,):
         raise ImportError(f"the lab works around keras-tuner {SUPPORTED}'s internals (lab/search/kt_compat.py) and "
-                          f"found keras-tuner {version}: pip install keras-tuner=={SUPPORTED}, or update "
+                          f"found keras-tuner {version}: pip install 'keras-tuner>={SUPPORTED},<1.5', or update "
                           "kt_compat.py and run tests/test_kt_compat.py")
 
 
@@ -184,6 +190,16 @@ def nothing_left(oracle) -> bool:
     """Whether a (reloaded) oracle has no trial running, none queued for retry and none to create:
     keras-tuner has no public check, and its chief would wait for workers that never come."""
     return not oracle.ongoing_trials and not oracle._retry_queue and oracle.remaining_trials() == 0
+
+
+def retry_queue(oracle) -> List[str]:
+    """The trial ids keras-tuner will hand out again (failed trials to retry, re-queued ones)."""
+    return list(oracle._retry_queue)
+
+
+def display_started(oracle) -> Dict[str, datetime]:
+    """Trial id -> when keras-tuner's display saw it start (ending a trial it never saw: KeyError)."""
+    return dict(oracle._display.trial_start)
 
 
 def quiet_trial_tracebacks() -> None:
