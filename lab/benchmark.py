@@ -74,8 +74,11 @@ class FitTiming:
         return compile_seconds(self.epoch_seconds)
 
     def figures(self) -> Dict[str, float]:
+        steady = self.epoch_seconds[1:]
         return {"compile_seconds": round(self.compile_seconds, 3), "steady_step_ms": round(self.steady_step_ms, 3),
-                "images_per_second": round(self.images_per_second, 1), "epoch_seconds": self.epoch_seconds}
+                "images_per_second": round(self.images_per_second, 1), "epoch_seconds": self.epoch_seconds,
+                # the timed epochs' range: a compile time below it is within one epoch's noise
+                "timed_epoch_spread_seconds": round(max(steady) - min(steady), 3) if steady else None}
 
 
 def bench_splits(cfg: RunConfig) -> Splits:
@@ -178,7 +181,7 @@ def bench(given: RunConfig) -> Dict[str, object]:
                                     "train.verbose": 0})
     runtime.configure(run_cfg.train)
     record: Dict[str, object] = {"benchmark": "lab_vs_raw", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                 **environment(run_cfg)}
+                                 "reference_loop_seconds": runtime.reference_loop_seconds(5_000_000), **environment(run_cfg)}
     splits = bench_splits(run_cfg)
     raw_fits, lab_fits = [], []
     for repeat in range(run_cfg.bench.repeats):  # raw, lab, lab, raw, ...: neither side always goes first

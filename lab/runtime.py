@@ -37,16 +37,21 @@ def provenance() -> Dict[str, str]:
             "command": " ".join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "(library call)"}
 
 
-def reference_loop_seconds() -> float:
-    """The day's speed: seconds for a pure-Python loop of 20M additions (1.9 s to 5.3 s on this
+def reference_loop_seconds(additions: int = 20_000_000) -> float:
+    """The day's speed: seconds for a pure-Python loop of 20M additions (1.3 s to 5.3 s on this
     project's machines from day to day). Written beside every wall time, so that figures from
-    different days compare: a run on a day of 3.8 s is expected to take about twice one of 1.9 s."""
+    different days compare: a run on a day of 3.8 s is expected to take about twice one of 1.9 s.
+    With fewer `additions`, the time of that loop scaled to 20M (the loop is linear in its length):
+    a sweep measures a quarter of it, to spend under a second of a slow day on it."""
     import time  # noqa: PLC0415
 
-    loop = compile("s = 0\nfor i in range(20_000_000):\n    s += i\n", "<reference loop>", "exec")
+    loop = compile(f"s = 0\nfor i in range({additions}):\n    s += i\n", "<reference loop>", "exec")
     started = time.perf_counter()
     exec(loop, {})  # at module level, as `python -c` runs it: globals, not a function's fast locals
-    return round(time.perf_counter() - started, 2)
+    return round((time.perf_counter() - started) * 20_000_000 / additions, 2)
+
+
+REFERENCE_TAG = "lab.reference_loop_seconds"  # on a sweep's parent: the day's speed when it started
 
 
 def write_measurement(record: Dict[str, object], path: Path) -> Path:

@@ -23,6 +23,7 @@ import gc  # noqa: E402
 import hashlib  # noqa: E402
 import itertools  # noqa: E402
 import shutil  # noqa: E402
+import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -30,7 +31,7 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from lab.config import register_configs  # noqa: E402
+from lab.config import PROJECT_ROOT, register_configs  # noqa: E402
 from lab.data.sources import DEBIAN_FASHION_MNIST, idx_files  # noqa: E402
 from lab.tracking.server import local_server  # noqa: E402
 
@@ -221,3 +222,43 @@ def pytest_collection_finish(session):
     only what the tests made (half a second per test on 2 cores before, measured here)."""
     gc.collect()
     gc.freeze()
+
+
+SUITE_CLOCK = {}  # the controlling process's start and the day's speed
+
+
+def controls_the_session(config) -> bool:
+    """The process that runs the session (not one of pytest-xdist's workers)."""
+    return not hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session):
+    """The day's speed, before the tests load the machine (issue 33: every wall time beside it)."""
+    if controls_the_session(session.config):
+        from lab.runtime import reference_loop_seconds  # noqa: PLC0415
+
+        SUITE_CLOCK.update(start=time.perf_counter(), reference_loop_seconds=reference_loop_seconds(5_000_000))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A suite-time record: test-artifacts/suite_time/<time>.json (or under $LAB_TEST_ARTIFACTS),
+    with the wall time, the tests run, the backend, the marker expression, the workers and the
+    reference loop, so that suite times from different days and machines compare."""
+    if not controls_the_session(session.config) or "start" not in SUITE_CLOCK:
+        return
+    import json  # noqa: PLC0415
+
+    from lab.runtime import git_commit  # noqa: PLC0415
+
+    folder = Path(os.environ.get("LAB_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts")) / "suite_time"
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_seconds": round(time.perf_counter() - SUITE_CLOCK["start"], 1),
+              "reference_loop_seconds": SUITE_CLOCK["reference_loop_seconds"], "tests": session.testscollected,
+              "failed": session.testsfailed, "exit_status": int(exitstatus),
+              "backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "markers": session.config.option.markexpr,
+              "workers": getattr(session.config.option, "numprocesses", None), "cpu_count": os.cpu_count(),
+              "git_commit": git_commit()}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{record['time'].replace(':', '-')}_{record['backend']}.json").write_text(json.dumps(record, indent=1))
+    except OSError:
+        pass  # a read-only checkout: the record is a convenience, not a result

@@ -28,6 +28,9 @@ def test_bench_times_raw_keras_the_lab_and_a_sweep(tracking, tmp_path):
         seconds = figures["epoch_seconds"]
         assert figures["steady_step_ms"] == pytest.approx(1000 * (seconds[1] + seconds[2]) / 2 / 3, rel=1e-2)
         assert figures["images_per_second"] == pytest.approx(32 / (figures["steady_step_ms"] / 1000), rel=1e-3)
+    assert record["reference_loop_seconds"] > 0  # the day's speed, beside the wall times (issue 33)
+    assert all(record[name]["compile_seconds"] >= 0 and record[name]["timed_epoch_spread_seconds"] >= 0
+               and all(c >= 0 for c in record[name]["compile_seconds_repeats"]) for name in ("raw", "lab"))
     assert record["lab_over_raw_step_time"] == pytest.approx(
         record["lab"]["steady_step_ms"] / record["raw"]["steady_step_ms"], rel=1e-3)
     assert 0 < record["lab"]["mlflow_share"] < 1 and len(record["lab"]["run_ids"]) == 2
@@ -59,3 +62,11 @@ print(path, sum(1 for p in path.rglob("*") if p.is_file()))
     assert done.returncode == 0, done.stderr[-3000:]
     path, files = done.stdout.split()[-2:]
     assert path.endswith(os.environ.get("KERAS_BACKEND", "tensorflow")) and int(files) > 0
+
+
+def test_compile_time_is_never_negative():
+    """Issue 33: a first epoch faster than the median of the later ones gave -40 s."""
+    from lab.training.train import compile_seconds  # noqa: PLC0415
+
+    assert compile_seconds([1.0, 2.0, 2.2]) == 0.0
+    assert compile_seconds([5.0, 1.0, 1.2, 1.1]) == pytest.approx(3.9)

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from lab.errors import LabError
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from selenium.webdriver.common.by import By
@@ -154,7 +156,7 @@ def test_an_error_while_writing_leaves_no_half_report(store, tmp_path, monkeypat
         raise OSError("disk full")
 
     monkeypatch.setattr(lab.report.page, "write_html", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(LabError, match=r"report.out=.*out cannot be written: disk full"):  # one line (issue 32)
         build_report(report_cfg(store, f"report.out={tmp_path / 'out'}"))
     assert list(tmp_path.iterdir()) == [tmp_path / "mlflow.db"]  # neither the folder nor its staging copy
 

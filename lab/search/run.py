@@ -99,6 +99,7 @@ def lead_sweep(run_cfg: RunConfig) -> SearchResult:
                          resume_run_id=earlier.info.run_id if earlier else None) as parent:
             if earlier is None:
                 begin_record(run_cfg, parent, folder)
+            parent.set_tags({runtime.REFERENCE_TAG: str(runtime.reference_loop_seconds(5_000_000))})
             sweep = Sweep(run_cfg, splits, parent)
             if not chief:  # a chief's workers may still be training their runs
                 sweep.close_stale_children()
@@ -364,6 +365,10 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     parent.log_text(to_csv(rows, [axis.name for axis in run_cfg.search.space]), "trials.csv")
     figures = log_plots(sweep, rows, children)
     facts = {**runtime.provenance(), "sweep wall time": sweep_wall_time(children)}
+    speed = parent.client.get_run(parent.run_id).data.tags.get(runtime.REFERENCE_TAG)
+    if speed is not None:
+        facts["the day's speed"] = (f"the 20M-addition reference loop took {speed} s when the sweep (last) started "
+                                    f"(1.3 s on a fast day here, 5.3 s on a slow one)")
     if tuner.oracle.deadline_passed:
         facts["stopped by"] = (f"search.max_seconds={run_cfg.search.max_seconds:g}: no trial started after it, "
                                f"{tuner.oracle.remaining_trials() or 0} of search.max_trials not run")

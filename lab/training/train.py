@@ -103,8 +103,10 @@ def best_epoch(history: Dict[str, List[float]], initial_epoch: int = 0):
 
 
 def compile_seconds(epoch_seconds: Sequence[float]) -> float:
-    """The first epoch compiles: its excess over the median of the later epochs."""
-    return epoch_seconds[0] - float(np.median(epoch_seconds[1:]))
+    """The first epoch compiles: its excess over the median of the later epochs, never below 0
+    (a first epoch no slower than the others compiled within the noise of one epoch: 0, not the
+    negative difference a noisy later epoch would give)."""
+    return max(0.0, epoch_seconds[0] - float(np.median(epoch_seconds[1:])))
 
 
 def evaluation_batch(cfg: RunConfig) -> int:
