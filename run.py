@@ -113,10 +113,11 @@ def run() -> int:
     except Terminated:
         print("stopped by SIGTERM: open runs were closed KILLED", file=sys.stderr)
         return TERMINATED
-    except OSError as error:
-        if error.errno not in DISK_FULL:
+    except Exception as error:  # noqa: BLE001  (only a full disk is answered here; anything else shows whole)
+        full = disk_full_cause(error)
+        if full is None:
             raise
-        print(f"error: {disk_full(error)}", file=sys.stderr)
+        print(f"error: {disk_full(full)}", file=sys.stderr)
         return BAD_INPUT
     return 0
 
@@ -124,11 +125,24 @@ def run() -> int:
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def disk_full(error: OSError) -> str:
+def disk_full_cause(error: BaseException):
+    """The error in the chain that says the disk is full: ENOSPC or EDQUOT, or SQLite's "database
+    or disk is full" (which SQLAlchemy and MLflow wrap in their own exceptions); else None."""
+    found = None
+    while error is not None:
+        if (isinstance(error, OSError) and error.errno in DISK_FULL) or "database or disk is full" in str(error):
+            found = error  # the innermost one says it best
+        error = error.__cause__ or error.__context__
+    return found
+
+
+def disk_full(error: BaseException) -> str:
     """A full disk (or quota) in one line: where, and that the runs it interrupted ended FAILED
     where the store could still be written (a sweep closes any left RUNNING when run again)."""
-    where = f" writing {error.filename}" if error.filename else ""
-    return (f"no space left on the device{where} ({error.strerror}): free some and run the command again; "
+    filename = getattr(error, "filename", None)
+    where = f" writing {filename}" if filename else ""
+    reason = getattr(error, "strerror", None) or str(error).splitlines()[0][:200]
+    return (f"no space left on the device{where} ({reason}): free some and run the command again; "
             f"the runs it interrupted ended FAILED where the store could still be written")
 
 

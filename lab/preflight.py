@@ -80,10 +80,10 @@ def check_readable_hdf5(path: str) -> None:
 
 def outside_references(file) -> List[str]:
     """Each dataset stored in another file or a virtual one, and each external link, in an open
-    h5py file, walked by links without following any."""
+    h5py file, walked by hard links, each object once (a group may link back to itself)."""
     import h5py  # noqa: PLC0415
 
-    found, pending = [], [("", file)]
+    found, pending, seen = [], [("", file)], set()
     while pending:
         prefix, group = pending.pop()
         for name in group:
@@ -95,6 +95,10 @@ def outside_references(file) -> List[str]:
             if isinstance(link, h5py.SoftLink):
                 continue  # inside the file: its target is walked where it lives
             item = group[name]
+            address = h5py.h5o.get_info(item.id).addr
+            if address in seen:  # a hard link to an object already walked (a group linking back to itself)
+                continue
+            seen.add(address)
             if isinstance(item, h5py.Group):
                 pending.append((where, item))
             elif isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):

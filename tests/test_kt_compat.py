@@ -187,8 +187,20 @@ def test_a_failed_trial_prints_its_traceback_at_most_once_and_the_labs_own_error
 
     quiet_trial_tracebacks()
     assert kt_config.DEBUG is False  # keras-tuner's own print of the traceback
-    budget = ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n'
-              'lab.errors.ModelTooBigError: resnet110 has 1,727,962 parameters, over search.max_params=100000\n')
-    assert short_message(budget) == "lab.errors.ModelTooBigError: resnet110 has 1,727,962 parameters, over search.max_params=100000"
+    import traceback  # noqa: PLC0415
+
+    import keras_tuner as kt  # noqa: PLC0415
+
+    from lab.errors import ModelTooBigError  # noqa: PLC0415
+
+    try:  # as Sweep.run_trial wraps a trial's error, and keras-tuner formats it (both tracebacks, chained)
+        try:
+            raise ModelTooBigError("resnet110 has 1,727,962 parameters, over search.max_params=100000")
+        except ModelTooBigError as error:
+            raise kt.errors.FailedTrialError(f"{type(error).__name__}: {error}") from error
+    except kt.errors.FailedTrialError:
+        budget = traceback.format_exc()
+    assert budget.count("Traceback") == 2
+    assert short_message(budget) == "ModelTooBigError: resnet110 has 1,727,962 parameters, over search.max_params=100000"
     bug = 'Traceback (most recent call last):\n  File "x.py", line 1, in f\nZeroDivisionError: division by zero\n'
     assert short_message(bug) == bug and short_message(None) is None

@@ -276,3 +276,46 @@ def test_early_stopping_ends_a_run_that_stopped_improving_and_keeps_its_best_epo
 def test_a_negative_patience_is_named():
     with pytest.raises(Exception, match=r"train.early_stopping.patience must be null \(off\) or >= 1"):
         run_config([*SMALL, "train.early_stopping.patience=-1"])
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_a_mixed_precision_run_on_downsampled_images_exports_the_pixels_it_trained_on(policy):
+    """The exported model's block average runs in float32 whatever the dtype policy, as the data
+    were averaged (a bf16 average put some pixels one grey level off at 4x4 blocks)."""
+    from lab.data.dataset import downsampled  # noqa: PLC0415
+    from lab.tracking.portable import portable_model  # noqa: PLC0415
+    from lab.training.preprocessing import Standardize  # noqa: PLC0415
+
+    raw = np.random.default_rng(0).integers(0, 256, size=(16, 28, 28, 1), dtype=np.uint8)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        standardize = Standardize([72.9], [90.0], name="standardize")
+        standardize.build((None, 7, 7, 1))
+        inputs = keras.Input((7, 7, 1))
+        net = keras.Model(inputs, keras.layers.Activation("linear", dtype="float32")(inputs))  # shows the pixels
+        exported = portable_model(net, standardize, (28, 28, 1), downsample=4)
+        expected = keras.ops.convert_to_numpy(standardize(downsampled(raw, 4)))
+        got = keras.ops.convert_to_numpy(exported(raw))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    np.testing.assert_array_equal(got.astype(np.float32), expected.astype(np.float32))
+
+
+def test_a_model_that_fails_to_save_is_marked_failed_not_left_pending(tmp_path, monkeypatch):
+    import mlflow.keras  # noqa: PLC0415
+
+    cfg = run_config(["data=synthetic", "data.image_size=16", "data.train_size=32", "data.test_size=8", "model=lenet5",
+                      *FAST_TRAIN])
+    splits = load_splits(cfg.data, cfg.seed)
+    fitted = training_model(build_model(cfg.model, splits.input_shape, splits.classes), splits, cfg)
+    tracking = TrackingConfig(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="failing")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mlflow.keras, "save_model", full_disk)
+    with pytest.raises(OSError), tracked_run(tracking, "failing") as run:
+        log_model(run, fitted, splits.x_test, downsample=1)
+    [record] = logged_models_of(MlflowClient(tracking.uri), run.experiment_id, run.run_id)
+    assert "FAILED" in str(record.status)

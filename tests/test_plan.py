@@ -80,3 +80,14 @@ def test_task_plan_runs_in_seconds_without_a_framework(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "trials: 20 (grid, 20 grid cells)" in done.stdout
     assert "tensorflow" not in done.stderr.lower() and not (tmp_path / "none.db").exists()  # nothing written
+
+
+def test_float_axes_count_as_keras_tuner_counts_them():
+    """Floor division from min by step, and a step that multiplies on a log scale (keras-tuner's Float)."""
+    def values(**axis):
+        return axis_values(AxisSpec(name="x", path="train.lr", kind=AxisKind.float, **axis))
+
+    assert values(min=0.0, max=0.3, step=0.1) == pytest.approx([0.0, 0.1, 0.2])  # (0.3 - 0) // 0.1 == 2
+    assert values(min=0.1, max=0.7, step=0.2) == pytest.approx([0.1, 0.3, 0.5])
+    assert values(min=0.001, max=0.1, step=10, log=True) == pytest.approx([0.001, 0.01, 0.1])
+    assert axis_values(AxisSpec(name="b", path="model.x", kind=AxisKind.boolean)) == [False, True]

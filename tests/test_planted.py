@@ -136,3 +136,29 @@ def test_a_crafted_exported_model_in_the_store_is_refused_and_runs_nothing(tmp_p
         pass
     assert marker.exists()
     os.remove(marker)
+
+
+def test_a_hard_linked_owner_lock_is_refused_and_the_other_file_untouched(tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(SECRET)
+    folder = tmp_path / "tuner" / "sweep"
+    folder.mkdir(parents=True)
+    os.link(victim, folder / "owner.lock")
+    with pytest.raises(LabError, match="hard link"):
+        with sweep_owner(folder, "sweep"):
+            pytest.fail("took a lock through a hard link")
+    assert victim.read_bytes() == SECRET
+
+
+def test_a_weights_file_whose_group_links_back_to_itself_is_walked_once(tmp_path):
+    """A crafted file must not hang the check (a group hard-linked into itself, links fanning out)."""
+    import h5py  # noqa: PLC0415
+
+    path = tmp_path / "cyclic.weights.h5"
+    with h5py.File(path, "w") as file:
+        group = file.create_group("layers")
+        group["loop"] = group
+        for i in range(40):
+            file[f"fan{i}"] = group
+        group.create_dataset("vars/0", data=np.zeros(3, dtype="float32"))
+    check_readable_hdf5(str(path))  # returns: nothing outside the file, each object walked once

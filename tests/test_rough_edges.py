@@ -143,6 +143,28 @@ def test_a_full_disk_is_one_line_not_a_traceback(monkeypatch, capsys):
     assert run.run() == run.BAD_INPUT
     err = capsys.readouterr().err
     assert err.startswith("error: no space left on the device writing /data/mlruns/1/model.keras") and err.count("\n") == 1
+    def sqlite_full():
+        try:
+            raise OSError("sqlite3.OperationalError: database or disk is full")
+        except OSError as error:
+            raise RuntimeError("(sqlalchemy.exc.OperationalError) wrapped by MLflow") from error
+
+    monkeypatch.setattr(run, "main", sqlite_full)
+    assert run.run() == run.BAD_INPUT and "database or disk is full" in capsys.readouterr().err
     monkeypatch.setattr(run, "main", lambda: (_ for _ in ()).throw(OSError(errno.EACCES, "Permission denied")))
     with pytest.raises(PermissionError):  # any other OSError is a bug to see whole
         run.run()
+
+
+def test_a_read_only_task_never_writes_mlflows_tables_into_another_programs_database(tmp_path):
+    import sqlite3  # noqa: PLC0415
+
+    from lab.tracking.store import TrackingStoreError, check_readable_store  # noqa: PLC0415
+
+    other = tmp_path / "accounts.db"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE accounts (name TEXT)")
+    before = other.read_bytes()
+    with pytest.raises(TrackingStoreError, match="is not an MLflow store"):
+        check_readable_store(f"sqlite:///{other}")
+    assert other.read_bytes() == before

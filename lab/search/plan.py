@@ -25,16 +25,24 @@ SAME_WORK = ("data.name", "data.downsample", "data.limit", "train.batch_size")
 
 
 def axis_values(axis: AxisSpec) -> Optional[List[Any]]:
-    """Every value a grid tries on `axis`; None where it has no finite list (a float without a step)."""
+    """Every value a grid tries on `axis`, as keras-tuner's Int and Float count them: from `min`
+    by `step` while within `max` (floor division), a step that multiplies on a log scale; None
+    where the axis has no finite list (a float without a step)."""
     if axis.kind is AxisKind.choice:
         return list(axis.values)
     if axis.kind is AxisKind.boolean:
-        return [True, False]
+        return [False, True]  # keras-tuner's Boolean tries its default, False, first
     if axis.step is None and axis.kind is AxisKind.float:
         return None
     step = axis.step or 1
-    count = int(round((axis.max - axis.min) / step)) + 1
-    values = [axis.min + i * step for i in range(count) if axis.min + i * step <= axis.max + 1e-12]
+    if axis.log and axis.kind is AxisKind.float:
+        values, value = [], float(axis.min)
+        while value <= axis.max * (1 + 1e-9):
+            values.append(value)
+            value *= step
+        return values
+    count = int((axis.max - axis.min) // step) + 1
+    values = [axis.min + i * step for i in range(count)]
     return [int(v) for v in values] if axis.kind is AxisKind.int else values
 
 
@@ -89,10 +97,19 @@ def recorded_seconds(runs: Sequence, model: str, work: Dict[str, str], epochs: i
         params, metrics = run.data.params, run.data.metrics
         if params.get("model.name") != model or any(params.get(k) != v for k, v in work.items()):
             continue
-        trained = metrics.get("epochs_trained") or float(params.get("train.epochs", 0) or 0)
+        trained = metrics.get("epochs_trained") or number(params.get("train.epochs"))
+        executions = number(params.get("search.executions_per_trial")) or 1  # a trial run spans all of them
         if trained and run.info.end_time and run.info.start_time:
-            seconds.append((run.info.end_time - run.info.start_time) / 1000 * epochs / trained)
+            seconds.append((run.info.end_time - run.info.start_time) / 1000 / executions * epochs / trained)
     return Estimate(statistics.median(seconds) if seconds else None, len(seconds))
+
+
+def number(text: Optional[str]) -> float:
+    """A recorded param as a number; 0 where it is absent or not one (a run of another program)."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def finished_training_runs(uri: str) -> List:

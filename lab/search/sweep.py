@@ -428,7 +428,11 @@ def short_message(message: Optional[str]) -> Optional[str]:
     if not message or not message.strip():
         return message
     last = message.strip().splitlines()[-1]
-    return last if last.split(":", 1)[0].rsplit(".", 1)[-1] in lab_error_names() else message
+    kind, _, rest = last.partition(": ")
+    if kind.rsplit(".", 1)[-1] == "FailedTrialError":  # the sweep's wrapper: "FailedTrialError: ModelTooBigError: ..."
+        last = rest
+        kind, _, rest = last.partition(": ")
+    return last if kind.rsplit(".", 1)[-1] in lab_error_names() else message
 
 
 def progress_line(number: int, planned: Optional[int], seconds: List[float], values: Dict[str, object]) -> str:

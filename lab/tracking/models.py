@@ -5,8 +5,9 @@ of the run, with its signature, an input example and its requirements. It loads 
 `mlflow.keras.load_model` or `mlflow.pyfunc.load_model` without this project
 (`lab.tracking.portable` says why and how).
 
-`load_logged_model` (and `task=evaluate`) opens it with `mlflow.keras.load_model`, after
-registering the lab's custom layers, which models logged by earlier versions of the lab name.
+`load_logged_model` (and `task=evaluate`) opens only that format, with Keras' safe mode
+(`keras_file` says what it refuses), after registering the lab's custom layers, which models
+logged by earlier versions of the lab name.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ def log_model(run: TrackedRun, fitted: keras.Model, test_images: np.ndarray, dow
                                 input_example=input_example(test_images, downsample), pip_requirements=requirements())
         size = sum(p.stat().st_size for p in (folder / MODEL_DIR).rglob("*") if p.is_file())
         run.client.log_model_artifacts(record.model_id, str(folder / MODEL_DIR))
+    except BaseException:  # not left PENDING in the Models tab: FAILED, as MLflow's own log_model marks it
+        run.client.finalize_logged_model(record.model_id, LoggedModelStatus.FAILED)
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     run.client.log_outputs(run.run_id, [LoggedModelOutput(record.model_id, step=0)])

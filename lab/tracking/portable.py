@@ -31,22 +31,28 @@ from keras import ops
 from lab.models.heads import MAIN_OUTPUT
 
 
+def is_keras_module(module: str) -> bool:
+    return module == "keras" or module.startswith("keras.")
+
+
 def is_builtin(obj) -> bool:
     """Whether Keras itself defines `obj`'s class (so a saved model naming it loads without the lab)."""
-    module = type(obj).__module__
-    return module == "keras" or module.startswith("keras.")
+    return is_keras_module(type(obj).__module__)
 
 
 def builtin_config(config: dict) -> dict:
     """A layer's config with every initializer, regularizer or constraint the lab defines replaced
-    by Keras' `he_normal` (initializers) or dropped (the others: none is used at inference)."""
+    by Keras' `he_normal` (initializers) or dropped (the others: none is used at inference); any
+    other object of the lab's in a config is refused."""
     cleaned = {}
     for key, value in config.items():
-        foreign = isinstance(value, dict) and not str(value.get("module", "keras")).startswith("keras")
+        foreign = isinstance(value, dict) and not is_keras_module(str(value.get("module", "keras")))
         if foreign and key.endswith("initializer"):
             value = "he_normal"
-        elif foreign:
+        elif foreign and key.endswith(("regularizer", "constraint")):
             value = None
+        elif foreign:  # it would change what the layer computes
+            raise TypeError(f"{key} of a layer is the lab's own ({value.get('class_name')}): no built-in equivalent for export")
         cleaned[key] = value
     return cleaned
 
@@ -95,7 +101,8 @@ def portable_model(net: keras.Model, standardize: keras.layers.Layer, raw_shape:
     images = keras.Input(raw_shape, dtype="uint8", name="images")
     x = ops.cast(images, "float32")
     if downsample > 1:
-        x = ops.round(keras.layers.AveragePooling2D(downsample, name="downsample")(x))
+        # float32 whatever the dtype policy: the data were averaged in float32, then rounded
+        x = ops.round(keras.layers.AveragePooling2D(downsample, dtype="float32", name="downsample")(x))
     dtype = standardize.compute_dtype
     mean, std = (ops.convert_to_numpy(ops.cast(w, dtype)) for w in (standardize.channel_mean, standardize.channel_std))
     x = (ops.cast(x, dtype) - mean) / std  # numpy constants: saved in the graph, as the layer's weights were

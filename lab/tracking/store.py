@@ -53,18 +53,39 @@ def prepare_store(uri: str) -> None:
 
 
 def check_readable_store(uri: str) -> None:
-    """For the tasks that only read a store (report, plan, ui, list.trained, from_run): the same
-    checks, without creating anything; an SQLite file that is absent is left to the task to say."""
+    """For the tasks that only read a store (report, plan, ui, list.trained, register_as's check):
+    the same checks, writing nothing (an SQLite file is read with sqlite3, read-only); a file that
+    is absent is left to the task to say."""
     check_scheme(uri)
     if is_server(uri):
         check_reachable(uri)
         return
     database = sqlite_file(uri)
-    if database is not None and not database.exists():
-        return
-    if database is not None and database.stat().st_size and header(database) != SQLITE_HEADER:
+    if database is None:
+        open_store(uri)
+    elif database.exists():
+        check_mlflow_tables(uri, database)
+
+
+MLFLOW_TABLES = ("alembic_version", "experiments", "runs")
+
+
+def check_mlflow_tables(uri: str, database: Path) -> None:
+    """An existing SQLite file is MLflow's store, read-only: a file that is another program's
+    database (or empty) is refused, not given MLflow's tables as opening it with MLflow would."""
+    import sqlite3  # noqa: PLC0415
+
+    if database.stat().st_size and header(database) != SQLITE_HEADER:
         raise TrackingStoreError(f"tracking.uri={uri}: {database} is not an SQLite database")
-    open_store(uri)
+    try:
+        with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as error:
+        raise TrackingStoreError(f"tracking.uri={uri}: {database} cannot be read ({error})") from None
+    missing = [table for table in MLFLOW_TABLES if table not in tables]
+    if missing:
+        raise TrackingStoreError(f"tracking.uri={uri}: {database} is not an MLflow store (no {', '.join(missing)} "
+                                 f"table): check the path")
 
 
 def open_store(uri: str) -> None:

@@ -91,6 +91,16 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def wait_while_answering(base: str, misses: int = 3) -> None:
+    """Returns once the server has failed `misses` health checks in a row (it died, or was killed)."""
+    from lab.tracking.server import health  # noqa: PLC0415
+
+    missed = 0
+    while missed < misses:
+        time.sleep(2)
+        missed = missed + 1 if health(base, timeout=5.0) is not None else 0
+
+
 def serve(cfg: RunConfig, command_line: Sequence[str], log_path) -> None:
     """Starts the UI, prints where to look, and serves until Ctrl-C (a server URI: prints only)."""
     uri = cfg.tracking.uri
@@ -105,13 +115,13 @@ def serve(cfg: RunConfig, command_line: Sequence[str], log_path) -> None:
 
     start = time.monotonic()
     port = cfg.ui.port or free_port()
-    with local_server(uri, log_path, port=port) as base:
-        print(f"MLflow UI for {uri} answered after {time.monotonic() - start:.1f} s (log {log_path})")
-        print(f"open {landing(uri, cfg.tracking.experiment, sweep).url(base)}", flush=True)
-        print("Ctrl-C stops it", flush=True)
-        signal.signal(signal.SIGTERM, interrupt)  # so that a SIGTERM also stops the server
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            print("stopped")
+    signal.signal(signal.SIGTERM, interrupt)  # before the server starts: a SIGTERM at any point stops it too
+    try:
+        with local_server(uri, log_path, port=port) as base:
+            print(f"MLflow UI for {uri} answered after {time.monotonic() - start:.1f} s (log {log_path})")
+            print(f"open {landing(uri, cfg.tracking.experiment, sweep).url(base)}", flush=True)
+            print("Ctrl-C stops it", flush=True)
+            wait_while_answering(base)
+            raise UiError(f"the MLflow server stopped answering: its log, {log_path}, says why")
+    except KeyboardInterrupt:
+        print("stopped")
