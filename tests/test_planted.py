@@ -162,3 +162,30 @@ def test_a_weights_file_whose_group_links_back_to_itself_is_walked_once(tmp_path
             file[f"fan{i}"] = group
         group.create_dataset("vars/0", data=np.zeros(3, dtype="float32"))
     check_readable_hdf5(str(path))  # returns: nothing outside the file, each object walked once
+
+
+def test_a_store_cannot_point_the_deletion_of_a_model_at_another_folder(tmp_path):
+    """`search.keep_models` deletes fallen models' files where the store says they are: a crafted
+    logged-model record naming another folder gets its record deleted, its folder left alone."""
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    from lab.tracking.models import delete_model, where_mlflow_puts  # noqa: PLC0415
+
+    precious = tmp_path / "home" / "work"
+    precious.mkdir(parents=True)
+    (precious / "thesis.tex").write_bytes(SECRET)
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("crafted")
+    run = client.create_run(experiment)
+    record = client.create_logged_model(experiment, name="model", source_run_id=run.info.run_id)
+    import sqlite3  # noqa: PLC0415  (what someone who can write the store does)
+
+    with sqlite3.connect(tmp_path / "mlflow.db") as connection:
+        connection.execute("UPDATE logged_models SET artifact_location = ? WHERE model_id = ?",
+                           (precious.as_uri(), record.model_id))
+    assert client.get_logged_model(record.model_id).artifact_location == precious.as_uri()
+    delete_model(client, run.info.run_id)
+    assert (precious / "thesis.tex").read_bytes() == SECRET
+    assert where_mlflow_puts(f"file:///s/mlruns/1/models/{record.model_id}/artifacts", "models", record.model_id)
+    assert not where_mlflow_puts(f"file:///s/mlruns/1/models/{record.model_id}/artifacts/../../..", "models",
+                                 record.model_id)

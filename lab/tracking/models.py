@@ -120,9 +120,19 @@ def delete_model(client, run_id: str) -> None:
     (where an older version of the lab kept it). The run's other artifacts and its records stay."""
     run = client.get_run(run_id)
     for record in logged_models_of(client, run.info.experiment_id, run_id):
-        delete_artifact_folder(record.artifact_location, None)
+        if where_mlflow_puts(record.artifact_location, "models", record.model_id):
+            delete_artifact_folder(record.artifact_location, None)
         client.delete_logged_model(record.model_id)
-    delete_artifact_folder(run.info.artifact_uri, MODEL_DIR)
+    if where_mlflow_puts(run.info.artifact_uri, run_id):
+        delete_artifact_folder(run.info.artifact_uri, MODEL_DIR)
+
+
+def where_mlflow_puts(location: str, *folders: str) -> bool:
+    """Whether an artifact location read from the store ends as MLflow lays it out
+    (`.../RUN_ID/artifacts`, `.../models/MODEL_ID/artifacts`): a store is not trusted to name what
+    the lab deletes, and a location it crafted to point elsewhere (a home folder) is left alone."""
+    parts = [part for part in location.rstrip("/").split("/") if part]
+    return ".." not in parts and parts[-len(folders) - 1:] == [*folders, "artifacts"]
 
 
 def logged_model_uri(client, model_uri: str) -> str:
