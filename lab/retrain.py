@@ -33,7 +33,7 @@ def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
         raise RunNotFoundError(f"{where} (no store there)")
     try:
         client = MlflowClient(tracking_uri)
-        experiment = client.get_experiment(client.get_run(run_id).info.experiment_id).name
+        found = client.get_experiment(client.get_run(run_id).info.experiment_id)
         path = client.download_artifacts(run_id, "config.yaml")
     except MlflowException as error:
         raise RunNotFoundError(f"{where} ({str(error).splitlines()[0][:200]})") from None
@@ -43,7 +43,8 @@ def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
         raise RunNotFoundError(f"tracking.uri={tracking_uri}: MLflow cannot open it "
                                f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
     recorded = OmegaConf.load(path)
-    OmegaConf.update(recorded, "tracking.experiment", experiment, force_add=True)
+    OmegaConf.update(recorded, "tracking.experiment", found.name, force_add=True)
+    OmegaConf.update(recorded, "tracking.experiment_deleted", found.lifecycle_stage == "deleted", force_add=True)
     return recorded
 
 
@@ -76,6 +77,10 @@ def with_recorded_run(composed: DictConfig, given: Sequence[str], options: Optio
     result.train.compile_cache = composed.train.compile_cache  # where this machine caches compiles, not where the run's did
     result.seed = recorded.seed
     if not any(key in ("tracking", "tracking.experiment") for key in given):
+        if recorded.tracking.get("experiment_deleted"):  # no new run can be created there
+            raise RunNotFoundError(f"from_run={composed.from_run} is in the deleted experiment "
+                                   f"{recorded.tracking.experiment!r}: restore it (mlflow experiments restore) or "
+                                   f"name another with tracking.experiment=NAME")
         result.tracking.experiment = recorded.tracking.experiment
     for key in given:
         if key.split(".")[0] in RECORDED:

@@ -168,3 +168,20 @@ def test_a_read_only_task_never_writes_mlflows_tables_into_another_programs_data
     with pytest.raises(TrackingStoreError, match="is not an MLflow store"):
         check_readable_store(f"sqlite:///{other}")
     assert other.read_bytes() == before
+
+
+def test_from_run_of_a_run_in_a_deleted_experiment_is_one_line_unless_another_is_named(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf  # noqa: PLC0415
+
+    import lab.retrain as retrain  # noqa: PLC0415
+    from lab.config import compose, group_option, group_options  # noqa: PLC0415
+
+    recorded = compose([])
+    OmegaConf.update(recorded, "tracking.experiment", "gone", force_add=True)
+    OmegaConf.update(recorded, "tracking.experiment_deleted", True, force_add=True)
+    monkeypatch.setattr(retrain, "recorded_config", lambda run_id, uri: recorded)
+    with pytest.raises(retrain.RunNotFoundError, match="in the deleted experiment 'gone'"):
+        retrain.with_recorded_run(compose(["from_run=abc"]), ["from_run"], group_options, group_option)
+    named = retrain.with_recorded_run(compose(["from_run=abc", "tracking.experiment=here"]),
+                                      ["from_run", "tracking.experiment"], group_options, group_option)
+    assert named.tracking.experiment == "here"
