@@ -75,8 +75,7 @@ def check_mlflow_tables(uri: str, database: Path) -> None:
     database (or empty) is refused, not given MLflow's tables as opening it with MLflow would."""
     import sqlite3  # noqa: PLC0415
 
-    if database.stat().st_size and header(database) != SQLITE_HEADER:
-        raise TrackingStoreError(f"tracking.uri={uri}: {database} is not an SQLite database")
+    check_sqlite_header(uri, database)
     try:
         with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as connection:
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -105,6 +104,12 @@ def header(path: Path) -> bytes:
         return file.read(len(SQLITE_HEADER))
 
 
+def check_sqlite_header(uri: str, database: Path) -> None:
+    """An existing, non-empty file at an sqlite:/// URI must be an SQLite database."""
+    if database.stat().st_size and header(database) != SQLITE_HEADER:
+        raise TrackingStoreError(f"tracking.uri={uri}: {database} is not an SQLite database")
+
+
 def create_sqlite_store(uri: str, database: Path) -> None:
     folder = database.parent
     try:
@@ -113,8 +118,8 @@ def create_sqlite_store(uri: str, database: Path) -> None:
         raise TrackingStoreError(f"tracking.uri={uri}: cannot create its folder {folder} ({error.strerror})") from None
     if not os.access(folder, os.W_OK) or (database.exists() and not os.access(database, os.W_OK)):
         raise TrackingStoreError(f"tracking.uri={uri}: {database if database.exists() else folder} is not writable")
-    if database.exists() and database.stat().st_size and header(database) != SQLITE_HEADER:
-        raise TrackingStoreError(f"tracking.uri={uri}: {database} is not an SQLite database")
+    if database.exists():
+        check_sqlite_header(uri, database)
     for chatty in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..."
         logging.getLogger(chatty).setLevel(logging.WARNING)
     with open(folder / f"{database.name}.lock", "a") as lock:
