@@ -14,7 +14,7 @@ from typing import List
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra raises its errors; `run` reports them in one line
 
-from lab.native_logs import filter_native_stderr  # noqa: E402
+from lab.tasks.native_logs import filter_native_stderr  # noqa: E402
 
 filter_native_stderr()  # before anything imports TensorFlow
 
@@ -23,10 +23,10 @@ from hydra.errors import HydraException, MissingConfigException  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
-from lab.command_line import override_key  # noqa: E402
+from lab.config.command_line import override_key  # noqa: E402
 from lab.config import compose, register_configs  # noqa: E402
 from lab.errors import LabError, Terminated  # noqa: E402
-from lab.overrides import by_name  # noqa: E402
+from lab.config.overrides import by_name  # noqa: E402
 
 register_configs()
 

@@ -31,10 +31,10 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from mlflow.entities import Metric, Param  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from lab.code_version import git_commit  # noqa: E402
+from lab.config.code_version import git_commit  # noqa: E402
 from lab.config import run_config  # noqa: E402
-from lab.overrides import config_yaml, run_params  # noqa: E402
-from lab.search.report import to_csv  # noqa: E402
+from lab.config.overrides import config_yaml, run_params  # noqa: E402
+from lab.tasks.search.summary import to_csv  # noqa: E402
 
 VARIANTS = ["plain20", "resnet20", "plain56", "resnet56", "resnet32", "resnet44", "wrn_16_2", "lenet5", "vgg11", "plain32"]
 

@@ -1,4 +1,4 @@
-"""How often the lab's verdicts are wrong: its own verdict code (`lab.search.ablation.verdicts`, the
+"""How often the lab's verdicts are wrong: its own verdict code (`lab.verdicts.ablation.verdicts`, the
 function every sweep report calls) run on simulated ablations whose truth is known.
 
 Each scenario draws `--sims` ablations (10,000 by default): a baseline and a candidate network,
@@ -38,7 +38,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric  # noqa: E402
-from lab.search.ablation import CONTRADICTED, REPRODUCED, verdicts  # noqa: E402
+from lab.verdicts.ablation import CONTRADICTED, REPRODUCED, verdicts  # noqa: E402
 from lab.stats.seeds import look_levels  # noqa: E402
 
 STEP = 1 / 500  # the quick protocol's training error: one image in 500

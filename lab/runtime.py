@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Dict, Optional
 
 import keras
 
-from lab.code_version import git_commit
+from lab.config.code_version import git_commit
 
 if TYPE_CHECKING:
     from lab.config import TrainConfig

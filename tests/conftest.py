@@ -170,7 +170,7 @@ def kept_at(root: Path, tuner: str = "tuner", store: str = "mlflow.db") -> list:
 def kept_sweep(tmp_path_factory) -> Path:
     """The folder of the finished sweep `kept`: `mlflow.db`, `mlruns/` and `tuner/`."""
     from lab.config import run_config  # noqa: PLC0415
-    from lab.search.run import search  # noqa: PLC0415
+    from lab.tasks.search.orchestration import search  # noqa: PLC0415
 
     root = tmp_path_factory.mktemp("kept")
     search(run_config([*KEPT_SWEEP, *kept_at(root)]))

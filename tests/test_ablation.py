@@ -16,12 +16,12 @@ from conftest import needs_fashion_mnist
 from lab.config import (AblationConfig, ComparisonConfig, Expectation, Metric, PROJECT_ROOT, compose,
                         run_config, to_run_config)
 from lab.errors import ConfigValueError
-from lab.search.ablation import needed_steps, paired_difference, value_stats, verdicts
+from lab.verdicts.ablation import needed_steps, paired_difference, value_stats, verdicts
 from lab.stats.holm import holm
-from lab.search.report import ablation_markdown
+from lab.tasks.search.summary import ablation_markdown
 from lab.stats.testset import decode_by_trial
 from lab.training.trained import not_trained_reason
-from lab.overrides import with_quick_settings
+from lab.config.overrides import with_quick_settings
 
 
 def rows(table, column="best_objective"):
@@ -175,7 +175,7 @@ def test_quick_settings_name_axes_so_reordering_the_space_changes_nothing():
 
 def test_rows_carry_axis_values_as_declared_not_as_keras_tuner_stores_them():
     from lab.config import AxisSpec
-    from lab.search.report import declared
+    from lab.tasks.search.summary import declared
 
     preact = AxisSpec(name="preact", path="model.preact", values=[False, True])
     assert declared(preact, 0) is False and declared(preact, 1) is True  # keras-tuner stores 0/1

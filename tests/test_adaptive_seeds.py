@@ -11,9 +11,9 @@ from mlflow.tracking import MlflowClient
 from conftest import FAST_TRAIN, TINY_RESNET
 from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric, run_config
 from lab.errors import ConfigValueError
-from lab.search.ablation import REPRODUCED
-from lab.search.looks import plan_looks
-from lab.search.run import search
+from lab.verdicts.ablation import REPRODUCED
+from lab.verdicts.looks import plan_looks
+from lab.tasks.search.orchestration import search
 
 
 def row(variant, seed, error, status="COMPLETED"):

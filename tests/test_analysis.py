@@ -6,7 +6,7 @@ import sys
 
 import keras
 
-from lab.analysis import analyze_model
+from lab.models.analysis import analyze_model
 from lab.config import PROJECT_ROOT
 from lab.models import build_model
 from lab.models.variants import load_variant

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
-from lab.benchmark import bench, write_record
+from lab.tasks.bench import bench, write_record
 from lab.config import PROJECT_ROOT, run_config
 
 pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)

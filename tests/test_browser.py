@@ -23,7 +23,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from browser import PNG_SIGNATURE, artifacts_folder, headless_chromium, require_chromium
 from conftest import FAST_TRAIN
 from lab.config import run_config
-from lab.search.run import search
+from lab.tasks.search.orchestration import search
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]  # one sweep and one Chromium
 

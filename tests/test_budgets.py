@@ -13,12 +13,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import FAST_TRAIN
-from lab.analysis import analyze_model
+from lab.models.analysis import analyze_model
 from lab.config import run_config
 from lab.errors import ConfigValueError, ModelTooBigError
 from lab.models import build_model
-from lab.search.run import search
-from lab.search.sweep import Sweep
+from lab.tasks.search.orchestration import search
+from lab.tasks.search.sweep import Sweep
 from lab.tracking.runs import TrackedRun
 from lab.training.pruning import MedianPruner
 from lab.training.train import check_budgets

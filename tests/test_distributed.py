@@ -16,10 +16,10 @@ from mlflow.tracking import MlflowClient
 
 from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
 from lab.config import PROJECT_ROOT, DistributedConfig, run_config
-from lab.search.distributed import AddressInUseError, check_address_free, start_server
-from lab.search.kt_compat import display_started, retry_queue
-from lab.search.launcher import plan_roles
-from lab.search.sweep import make_oracle
+from lab.tasks.search.distributed import AddressInUseError, check_address_free, start_server
+from lab.compat.keras_tuner import display_started, retry_queue
+from lab.tasks.search.launcher import plan_roles
+from lab.tasks.search.sweep import make_oracle
 from lab.tracking.server import free_port
 
 STEPS = 50  # per writer in the concurrent-writers test

@@ -146,7 +146,7 @@ def test_the_readme_fits_on_a_screen_or_two():
 
 @pytest.mark.parametrize("page", PAGES, ids=page_name)
 def test_every_repository_path_the_docs_name_exists(page):
-    """`lab/tracking/ui.py`, `results/cpu/suite_time.md`, ...: a renamed or removed file is noticed.
+    """`lab/tasks/ui.py`, `results/cpu/suite_time.md`, ...: a renamed or removed file is noticed.
     A path that goes on into a pattern or a placeholder (`conf/model/*.yaml`, `.../NAME/`) is
     checked up to its last real folder."""
     missing = set()

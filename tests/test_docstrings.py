@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["lab.models.registry", "lab.models.resnet", "lab.models.chain", "lab.models.inception",
-           "lab.models.fractal", "lab.analysis", "lab.stats.holm", "lab.stats.paired", "lab.stats.seeds",
+           "lab.models.fractal", "lab.models.analysis", "lab.stats.holm", "lab.stats.paired", "lab.stats.seeds",
            "lab.stats.testset"]
 
 

@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from lab.config import CONF_DIR, PROJECT_ROOT, run_config
-from lab.overrides import by_name, flatten
+from lab.config.overrides import by_name, flatten
 
 EXPERIMENTS = sorted((PROJECT_ROOT / "experiments").glob("*.yaml"))
 CONF_GROUPS = ("model", "data", "ablation")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lab.errors import ConfigValueError
-from lab.keras_internals import inbound_layers
+from lab.compat.keras import inbound_layers
 from lab.models import build_model
 from lab.models.fractal import Column, DropPath, DropPathSampler, FractalBlockSpec, FractalJoin, FractalSpec
 from lab.models.heads import AuxHeadSpec

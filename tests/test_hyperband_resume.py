@@ -1,5 +1,5 @@
 """Hyperband continues a promoted trial from its previous rung's training state
-(`search.hyperband_resume`, `lab/search/continuation.py`, `lab/training/state.py`)."""
+(`search.hyperband_resume`, `lab/tasks/search/continuation.py`, `lab/training/state.py`)."""
 
 import importlib
 import math
@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 from conftest import FAST_TRAIN, TINY_RESNET
 from lab.config import run_config
 from lab.data import load_splits
-from lab.search import continuation
-from lab.search.run import search
+from lab.tasks.search import continuation
+from lab.tasks.search.orchestration import search
 from lab.training import state as training_state
 
 # max_epochs=3, factor=3: bracket 1 trains trials 0-2 for 1 epoch and promotes the best to 3 epochs
@@ -213,7 +213,7 @@ def test_a_schedule_shorter_than_the_training_and_a_continued_mean_of_executions
 
 
 def test_resume_is_part_of_the_sweep_definition_and_warmup_counts_in_the_schedule():
-    from lab.search.identity import fingerprint
+    from lab.tasks.search.identity import fingerprint
 
     on, off = (run_config([*HYPERBAND, f"search.hyperband_resume={v}"]) for v in ("true", "false"))
     assert fingerprint(on)["search.hyperband_resume"] == "True" and fingerprint(on) != fingerprint(off)

@@ -1,8 +1,8 @@
-"""The Keras-private attributes `lab/keras_internals.py` reads still exist and mean what it assumes."""
+"""The Keras-private attributes `lab/compat/keras.py` reads still exist and mean what it assumes."""
 
 import keras
 
-from lab.keras_internals import inbound_layers, producing_layer
+from lab.compat.keras import inbound_layers, producing_layer
 
 
 def test_a_functional_graph_wiring_is_readable():

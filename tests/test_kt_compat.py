@@ -1,4 +1,4 @@
-"""Every keras-tuner private name `lab/search/kt_compat.py` touches exists with the shape it
+"""Every keras-tuner private name `lab/compat/keras_tuner.py` touches exists with the shape it
 assumes. A keras-tuner upgrade that moves one fails here, by name."""
 
 import inspect
@@ -6,7 +6,7 @@ import inspect
 import keras_tuner as kt
 import pytest
 
-from lab.search import kt_compat
+from lab.compat import keras_tuner as kt_compat
 from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_chief, oracle_client
 from keras_tuner.src.engine import oracle as oracle_module
@@ -114,12 +114,12 @@ def test_no_other_module_of_the_lab_touches_keras_tuner_or_keras_internals():
         return sorted(str(path.relative_to(PROJECT_ROOT)) for path in (PROJECT_ROOT / "lab").rglob("*.py")
                       if any(needle in path.read_text() for needle in needles))
 
-    assert users("from keras_tuner.src", "import keras_tuner.src") == ["lab/search/kt_compat.py"]
-    assert users("._inbound_nodes", "._keras_history") == ["lab/keras_internals.py"]
+    assert users("from keras_tuner.src", "import keras_tuner.src") == ["lab/compat/keras_tuner.py"]
+    assert users("._inbound_nodes", "._keras_history") == ["lab/compat/keras.py"]
 
 
 def test_no_test_but_this_one_reaches_into_keras_tuner_or_keras_privates():
-    """The tests go through lab.search.kt_compat and lab.keras_internals too, so that a keras-tuner
+    """The tests go through lab.compat.keras_tuner and lab.compat.keras too, so that a keras-tuner
     or Keras upgrade fails the contract tests here, not tests about something else."""
     from lab.config import PROJECT_ROOT
 
@@ -182,8 +182,8 @@ def test_a_failed_trial_prints_its_traceback_at_most_once_and_the_labs_own_error
     """Issue 32: an over-budget sweep printed two keras-tuner tracebacks per trial."""
     from keras_tuner.src import config as kt_config  # noqa: PLC0415
 
-    from lab.search.kt_compat import quiet_trial_tracebacks  # noqa: PLC0415
-    from lab.search.sweep import short_message  # noqa: PLC0415
+    from lab.compat.keras_tuner import quiet_trial_tracebacks  # noqa: PLC0415
+    from lab.tasks.search.sweep import short_message  # noqa: PLC0415
 
     quiet_trial_tracebacks()
     assert kt_config.DEBUG is False  # keras-tuner's own print of the traceback

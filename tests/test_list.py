@@ -10,7 +10,7 @@ from hydra.errors import ConfigCompositionException
 
 from lab.config import PROJECT_ROOT, ListSort, ListTaskConfig, run_config
 from lab.errors import ConfigValueError
-from lab.listing import in_order, listed_rows, nothing_matched, selected_names, within_budgets
+from lab.tasks.list import in_order, listed_rows, nothing_matched, selected_names, within_budgets
 from lab.models.variants import VariantSummary, load_variant, variant_family
 from lab.tracking.measured import Measured, measured_variants
 
@@ -128,7 +128,7 @@ def test_trained_reads_best_count_and_run_in_one_query(store, monkeypatch):
 
 
 def test_trained_table(store, capsys):
-    from lab.tasks import run_list  # noqa: PLC0415
+    from lab.tasks.list import run as run_list  # noqa: PLC0415
 
     uri, best, _ = store
     run_list(run_config(["task=list", "list.name=lenet*", "list.trained=true", f"tracking.uri={uri}"]))
@@ -139,7 +139,7 @@ def test_trained_table(store, capsys):
 
 
 def test_a_variant_without_runs_shows_a_dash_and_no_store_is_created(tmp_path, capsys):
-    from lab.tasks import run_list  # noqa: PLC0415
+    from lab.tasks.list import run as run_list  # noqa: PLC0415
 
     uri = f"sqlite:///{tmp_path / 'none.db'}"
     run_list(run_config(["task=list", "list.name=lenet*", "list.trained=true", f"tracking.uri={uri}"]))
@@ -150,7 +150,7 @@ def test_a_variant_without_runs_shows_a_dash_and_no_store_is_created(tmp_path, c
 
 def test_trained_checks_a_remote_store_is_reachable():
     """Before any variant is built; without `list.trained` the store is not read, so not checked."""
-    from lab.preflight import preflight  # noqa: PLC0415
+    from lab.tasks.preflight import preflight  # noqa: PLC0415
     from lab.tracking.server import TrackingUnreachableError, free_port  # noqa: PLC0415
 
     uri = f"tracking.uri=http://127.0.0.1:{free_port()}"

@@ -17,17 +17,17 @@ from mlflow.tracking import MlflowClient
 from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
 from lab.config import TrackingConfig, compose, run_config
 from lab.data import load_splits
-from lab.evaluate import ModelNotFoundError, evaluate
+from lab.tasks.evaluate import ModelNotFoundError, evaluate
 from lab.models import build_model
 from lab.models.specs.base import AuxHeadSpec
 from lab.models.variants import load_variant
-from lab.search.ranking import best_first, trial_order
-from lab.search.run import best_scored, search
-from lab.search.sweep import Sweep
-from lab.spec_hash import SPEC_HASH_TAG, spec_hash
+from lab.tasks.search.ranking import best_first, trial_order
+from lab.tasks.search.orchestration import best_scored, search
+from lab.tasks.search.sweep import Sweep
+from lab.config.spec_hash import SPEC_HASH_TAG, spec_hash
 from lab.tasks import run_task
 from lab.tracking import tracked_run
-from lab.tracking.models import MODEL_URI_TAG, load_logged_model, log_model, logged_models_of, network_of, register_model
+from lab.tracking.logged_models import MODEL_URI_TAG, load_logged_model, log_model, logged_models_of, network_of, register_model
 from lab.tracking.portable import foreign_parts, main_output
 from lab.training.train import train
 from lab.training.train import training_model

@@ -8,8 +8,8 @@ import pytest
 
 from conftest import KEPT_SWEEP, USES_KEPT_SWEEP, kept_at
 from lab.config import AxisKind, AxisSpec, PROJECT_ROOT, TunerName, run_config
-from lab.search.plan import axis_values, finished_training_runs, grid_cells, plan_lines, planned_trials
-from lab.search.sweep import progress_line
+from lab.tasks.search.plan import axis_values, finished_training_runs, grid_cells, plan_lines, planned_trials
+from lab.tasks.search.sweep import progress_line
 from run import MAIN_JOB
 
 EXPERIMENTS = sorted((PROJECT_ROOT / "experiments").glob("*.yaml"))

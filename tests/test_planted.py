@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lab.errors import LabError, WeightsMismatchError
-from lab.preflight import check_readable_hdf5
-from lab.search.ownership import sweep_owner
+from lab.data.hdf5 import check_readable_hdf5
+from lab.tasks.search.ownership import sweep_owner
 
 SECRET = b"root:x:0:0:a line of a file the lab must never read\n"
 
@@ -104,8 +104,8 @@ def test_a_crafted_exported_model_in_the_store_is_refused_and_runs_nothing(tmp_p
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
     from lab.config import run_config  # noqa: PLC0415
-    from lab.evaluate import ModelNotFoundError, evaluate  # noqa: PLC0415
-    from lab.tracking.models import ModelUnavailableError, load_logged_model  # noqa: PLC0415
+    from lab.tasks.evaluate import ModelNotFoundError, evaluate  # noqa: PLC0415
+    from lab.tracking.logged_models import ModelUnavailableError, load_logged_model  # noqa: PLC0415
 
     marker = tmp_path / "written-by-the-model"
     folder = tmp_path / "model"
@@ -169,7 +169,7 @@ def test_a_store_cannot_point_the_deletion_of_a_model_at_another_folder(tmp_path
     logged-model record naming another folder gets its record deleted, its folder left alone."""
     from mlflow.tracking import MlflowClient  # noqa: PLC0415
 
-    from lab.tracking.models import delete_model, where_mlflow_puts  # noqa: PLC0415
+    from lab.tracking.logged_models import delete_model, where_mlflow_puts  # noqa: PLC0415
 
     precious = tmp_path / "home" / "work"
     precious.mkdir(parents=True)

@@ -25,13 +25,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 from browser import PNG_SIGNATURE, artifacts_folder, headless_chromium
 from conftest import USES_KEPT_SWEEP, kept_at
 from lab.config import run_config
-from lab.overrides import config_yaml
-from lab.report.build import build_report
-from lab.report.collect import ReportInputError, read_store
-from lab.report.pool import pooled_rows
-from lab.search.ablation import verdicts
-from lab.search.report import to_csv
-from lab.spec_hash import SPEC_HASH_TAG
+from lab.config.overrides import config_yaml
+from lab.tasks.report.build import build_report
+from lab.tasks.report.collect import ReportInputError, read_store
+from lab.tasks.report.pool import pooled_rows
+from lab.verdicts.ablation import verdicts
+from lab.tasks.search.summary import to_csv
+from lab.config.spec_hash import SPEC_HASH_TAG
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 T_975_2DF = 4.302652729749462  # Student's t, 97.5th percentile, 2 degrees of freedom (scipy.stats.t.ppf(0.975, 2))
@@ -149,13 +149,13 @@ def test_bad_input_names_what_was_wrong_and_writes_no_report(store, tmp_path, ov
 
 
 def test_an_error_while_writing_leaves_no_half_report(store, tmp_path, monkeypatch):
-    import lab.report.page  # noqa: PLC0415
+    import lab.tasks.report.page  # noqa: PLC0415
 
     def broken(*args, **kwargs):
         (args[2] / "report.html").write_text("half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(lab.report.page, "write_html", broken)
+    monkeypatch.setattr(lab.tasks.report.page, "write_html", broken)
     with pytest.raises(LabError, match=r"report.out=.*out cannot be written: disk full"):  # one line (issue 32)
         build_report(report_cfg(store, f"report.out={tmp_path / 'out'}"))
     assert list(tmp_path.iterdir()) == [tmp_path / "mlflow.db"]  # neither the folder nor its staging copy
@@ -313,7 +313,7 @@ def test_the_report_page_renders_in_chromium_with_every_figure_and_row(ablation_
 
 
 def test_a_remote_store_is_checked_reachable_before_anything_is_read():
-    from lab.preflight import preflight  # noqa: PLC0415
+    from lab.tasks.preflight import preflight  # noqa: PLC0415
     from lab.tracking.server import TrackingUnreachableError, free_port  # noqa: PLC0415
 
     with pytest.raises(TrackingUnreachableError, match="tracking.uri=http://127.0.0.1"):

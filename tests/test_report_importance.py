@@ -1,4 +1,4 @@
-"""`lab.report.importance`: which axes mattered. Sweeps are built by hand as trials.csv text read
+"""`lab.tasks.report.importance`: which axes mattered. Sweeps are built by hand as trials.csv text read
 back with csv.DictReader (every value a string, as the report reads them), and the ANOVA's sums of
 squares are checked against their closed forms for a balanced design with blocks."""
 
@@ -11,9 +11,9 @@ import pytest
 from scipy import stats
 
 from lab.config import AblationConfig, AxisKind, AxisSpec, ComparisonConfig, Metric
-from lab.report.importance import axis_importance, variant_factors
-from lab.report.records import SweepRecord
-from lab.search.report import to_csv
+from lab.tasks.report.importance import axis_importance, variant_factors
+from lab.tasks.report.records import SweepRecord
+from lab.tasks.search.summary import to_csv
 
 VARIANTS = ["plain20", "resnet20", "plain56", "resnet56"]
 DEEP = {"plain20": 0, "resnet20": 0, "plain56": 1, "resnet56": 1}

@@ -13,10 +13,10 @@ from matplotlib.collections import PathCollection
 
 from browser import PNG_SIGNATURE
 from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric
-from lab.report import figures
-from lab.report.page import render_html, write_html
-from lab.report.records import PooledRow, Section, SweepRecord
-from lab.search.ablation import BETTER, INCONCLUSIVE, REPRODUCED, SAME, UNDECIDED, Verdict
+from lab.tasks.report import figures
+from lab.tasks.report.page import render_html, write_html
+from lab.tasks.report.records import PooledRow, Section, SweepRecord
+from lab.verdicts.ablation import BETTER, INCONCLUSIVE, REPRODUCED, SAME, UNDECIDED, Verdict
 from lab.stats.paired import summarise
 
 MiB = 2**20

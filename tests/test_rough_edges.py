@@ -50,7 +50,7 @@ def test_a_named_list_entry_on_the_command_line_means_what_it_means_in_an_experi
 
 
 def test_register_as_refuses_a_name_that_holds_another_sweeps_models_before_training(tmp_path):
-    from lab.preflight import preflight  # noqa: PLC0415
+    from lab.tasks.preflight import preflight  # noqa: PLC0415
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri, registry_uri=uri)
@@ -66,7 +66,7 @@ def test_register_as_refuses_a_name_that_holds_another_sweeps_models_before_trai
 
 
 def test_evaluate_names_a_run_that_holds_no_model_in_one_line(tmp_path):
-    from lab.evaluate import ModelNotFoundError, evaluate  # noqa: PLC0415
+    from lab.tasks.evaluate import ModelNotFoundError, evaluate  # noqa: PLC0415
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri)
@@ -81,7 +81,7 @@ def test_evaluate_names_a_run_that_holds_no_model_in_one_line(tmp_path):
 def test_from_run_does_not_take_the_recorded_runs_compile_cache(tmp_path, monkeypatch):
     from omegaconf import OmegaConf  # noqa: PLC0415
 
-    import lab.retrain as retrain  # noqa: PLC0415
+    import lab.config.from_run as retrain  # noqa: PLC0415
     from lab.config import compose, group_option, group_options  # noqa: PLC0415
 
     recorded = compose(["train.compile_cache=/elsewhere/compile_cache"])
@@ -99,7 +99,7 @@ def test_a_report_folder_that_cannot_be_made_is_one_line_and_a_stopped_report_le
     import time  # noqa: PLC0415
 
     from lab.errors import Terminated  # noqa: PLC0415
-    from lab.report.build import written_whole  # noqa: PLC0415
+    from lab.tasks.report.build import written_whole  # noqa: PLC0415
     from lab.tracking.runs import sigterm_raises  # noqa: PLC0415
 
     blocker = tmp_path / "a-file"
@@ -120,8 +120,8 @@ def test_a_report_folder_that_cannot_be_made_is_one_line_and_a_stopped_report_le
 def test_a_report_over_runs_that_all_failed_says_so_not_that_the_metric_is_missing():
     from types import SimpleNamespace  # noqa: PLC0415
 
-    from lab.report.build import check_reportable  # noqa: PLC0415
-    from lab.report.collect import ReportInputError  # noqa: PLC0415
+    from lab.tasks.report.build import check_reportable  # noqa: PLC0415
+    from lab.tasks.report.collect import ReportInputError  # noqa: PLC0415
 
     collected = SimpleNamespace(uri="sqlite:///s.db", experiments=["lab"], metrics_seen=set(),
                                 runs=[SimpleNamespace(status="FAILED")] * 3 + [SimpleNamespace(status="KILLED")])
@@ -173,7 +173,7 @@ def test_a_read_only_task_never_writes_mlflows_tables_into_another_programs_data
 def test_from_run_of_a_run_in_a_deleted_experiment_is_one_line_unless_another_is_named(tmp_path, monkeypatch):
     from omegaconf import OmegaConf  # noqa: PLC0415
 
-    import lab.retrain as retrain  # noqa: PLC0415
+    import lab.config.from_run as retrain  # noqa: PLC0415
     from lab.config import compose, group_option, group_options  # noqa: PLC0415
 
     recorded = compose([])

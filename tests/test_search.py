@@ -15,7 +15,7 @@ from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
 from lab.stats.testset import decode_by_trial
 from lab.config import PROJECT_ROOT, run_config
 from lab.errors import ConfigValueError
-from lab.search.run import search
+from lab.tasks.search.orchestration import search
 
 DEFAULT_SPACE_SWEEP = ["task=search", "data=synthetic", *TINY_RESNET, "train.epochs=1", *FAST_TRAIN]
 SWEEP = [*DEFAULT_SPACE_SWEEP, TINY_SPACE]
@@ -91,8 +91,8 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
 
 
 def test_the_plots_colour_by_what_the_sweep_says_else_its_first_axis():
-    from lab.search import plots
-    from lab.search.run import colour_key_of
+    from lab.tasks.search import plots
+    from lab.tasks.search.orchestration import colour_key_of
 
     assert colour_key_of(run_config(SWEEP).search) == "hp.connectivity"
     assert colour_key_of(run_config(["experiment=deep_vs_wide"]).search) == "hp.variant"
@@ -105,7 +105,7 @@ def test_the_plots_colour_by_what_the_sweep_says_else_its_first_axis():
 
 
 def test_pareto_front_keeps_only_undominated_points():
-    from lab.search.plots import pareto_front
+    from lab.tasks.search.plots import pareto_front
 
     points = [(100, 0.5), (200, 0.7), (150, 0.4), (300, 0.7), (400, 0.9), (50, 0.3)]
     assert pareto_front(points) == [(50, 0.3), (100, 0.5), (200, 0.7), (400, 0.9)]
@@ -129,7 +129,7 @@ def test_nan_and_over_budget_trials_fail_and_the_sweep_completes(tracking, tmp_p
 
 
 def test_a_sweep_whose_trials_all_fail_reports_each_reason_and_fails_in_one_line(tracking, tmp_path):
-    from lab.search.run import SweepFailedError
+    from lab.tasks.search.orchestration import SweepFailedError
 
     space = "search.space=[{name: lr, path: train.lr, kind: choice, values: [1.0e+30, 1.0e+31]}]"
     with pytest.raises(SweepFailedError, match="stopped after 2 failed trials in a row") as error:
@@ -146,7 +146,7 @@ def test_a_sweep_whose_trials_all_fail_reports_each_reason_and_fails_in_one_line
 def test_a_sweep_that_completed_no_trial_fails_though_keras_tuner_stopped_short_of_its_limit(tracking, tmp_path):
     """Two trials, both failed, below keras-tuner's limit of 3 in a row: the grid simply ran out,
     and the sweep ended FINISHED with exit 0 (issue 32). It fails, naming the most common reason."""
-    from lab.search.run import SweepFailedError
+    from lab.tasks.search.orchestration import SweepFailedError
 
     space = "search.space=[{name: lr, path: train.lr, kind: choice, values: [1.0e+30, 1.0e+31]}]"
     with pytest.raises(SweepFailedError, match=r"every one of its 2 trials failed \(2 of them: NonFiniteLossError"):

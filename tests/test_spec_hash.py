@@ -5,7 +5,7 @@ import functools
 import pytest
 
 from lab.config import run_config
-from lab.spec_hash import SPEC_HASH_TAG, spec_hash, what_is_trained
+from lab.config.spec_hash import SPEC_HASH_TAG, spec_hash, what_is_trained
 
 BASE = ["data=synthetic", "model=resnet20", "train.epochs=2", "train.lr=0.05"]
 SHAPE = (16, 16, 3)

@@ -20,11 +20,11 @@ from conftest import KEPT_SWEEP, USES_KEPT_SWEEP, file_hashes, recorded_runs
 from conftest import kept_at as overrides_at
 from lab.config import PROJECT_ROOT, run_config
 from lab.errors import ConfigValueError
-from lab.overrides import run_params
-from lab.search.identity import SweepMismatchError, fingerprint
-from lab.search.kt_compat import complete_recorded_trials, retry_queue
-from lab.search.ownership import SweepBusyError, sweep_owner
-from lab.search.run import search
+from lab.config.overrides import run_params
+from lab.tasks.search.identity import SweepMismatchError, fingerprint
+from lab.compat.keras_tuner import complete_recorded_trials, retry_queue
+from lab.tasks.search.ownership import SweepBusyError, sweep_owner
+from lab.tasks.search.orchestration import search
 
 pytestmark = USES_KEPT_SWEEP
 
@@ -80,7 +80,7 @@ def test_a_record_from_an_older_lab_resumes_where_its_new_keys_are_at_their_defa
     """A lab that did not yet have a key behaved as its default: a record lacking it is the same
     sweep unless the command sets the key otherwise, or the key changes what a sweep's trials are
     (search.hyperband_resume in a Hyperband sweep)."""
-    from lab.search.identity import without_keys_added_since
+    from lab.tasks.search.identity import without_keys_added_since
 
     path = copy_of_earlier / "tuner" / "kept" / "sweep.json"
     record = json.loads(path.read_text())
@@ -168,7 +168,7 @@ def test_two_identical_commands_started_together_make_one_sweep(tmp_path):
 
 
 def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):
-    script = ("import sys, time\nfrom pathlib import Path\nfrom lab.search.ownership import sweep_owner\n"
+    script = ("import sys, time\nfrom pathlib import Path\nfrom lab.tasks.search.ownership import sweep_owner\n"
               "with sweep_owner(Path(sys.argv[1]), 'x'):\n    print('held', flush=True)\n    time.sleep(600)\n")
     holder = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=PROJECT_ROOT,
                               stdout=subprocess.PIPE, text=True)
@@ -256,7 +256,7 @@ def test_a_space_keras_tuner_rejects_fails_before_data_or_runs(tmp_path):
 def test_a_trial_whose_run_finished_is_completed_from_its_record_not_handed_out_again(tmp_path):
     """A chief killed between a trial's end and its oracle's save reloads that trial as running."""
     cfg = run_config([*SWEEP, "search.max_trials=3"])
-    from lab.search.sweep import make_oracle
+    from lab.tasks.search.sweep import make_oracle
 
     first = make_oracle(cfg)
     first._set_project_dir(str(tmp_path), "reloaded")

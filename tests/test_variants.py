@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 
-from lab.analysis import analyze_model
+from lab.models.analysis import analyze_model
 from lab.models import build_model
 from lab.models.heads import MAIN_OUTPUT, aux_output_name
 from lab.models.specs.base import AuxHeadSpec

@@ -7,9 +7,9 @@ import math
 import pytest
 
 from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric
-from lab.search.ablation import (BEYOND, BETTER, CONTRADICTED, INCONCLUSIVE, NOT_WITHIN, REPRODUCED, SAME, UNDECIDED,
+from lab.verdicts.ablation import (BEYOND, BETTER, CONTRADICTED, INCONCLUSIVE, NOT_WITHIN, REPRODUCED, SAME, UNDECIDED,
                                  WITHIN, WORSE, verdicts)
-from lab.search.report import ablation_markdown
+from lab.tasks.search.summary import ablation_markdown
 
 STEP = 1 / 500  # the quick protocol's training error moves in steps of one image in 500
 
@@ -165,7 +165,7 @@ def test_the_report_names_the_exact_tests_limit_wins_and_planning():
 
 
 def test_intervals_of_rates_stay_in_zero_to_one():
-    from lab.report.pool import mean_interval
+    from lab.tasks.report.pool import mean_interval
 
     mean, _, low, high = mean_interval([0.5149 + 0.3, 0.95, 1.0], (0.0, 1.0))
     assert 0.0 <= low <= mean <= high == 1.0

@@ -94,7 +94,7 @@ def built_summaries(missing: List[tuple]):
     import keras  # noqa: PLC0415
     from rich.progress import Progress  # noqa: PLC0415
 
-    from lab.analysis import analyze_model  # noqa: PLC0415
+    from lab.models.analysis import analyze_model  # noqa: PLC0415
     from lab.models.registry import build_model  # noqa: PLC0415
 
     with Progress(transient=True, console=Console(stderr=True)) as progress:
@@ -116,11 +116,11 @@ def list_cache() -> Path:
 @functools.cache
 def model_code_digest() -> str:
     """A digest of what a count depends on: the variants' files (a variant may extend another),
-    the config schema, the builders and the analysis. Hashing files, not composed configs,
+    the config schema, the builders and the analysis (in lab/models). Hashing files, not composed configs,
     keeps a listing from the cache at about a second (composing costs 0.2 s a variant)."""
     lab = Path(__file__).resolve().parents[1]
     files = [*CONF_DIR.joinpath("model").glob("*.yaml"), *lab.joinpath("models").rglob("*.py"),
-             lab / "analysis.py", lab / "config.py"]
+             *lab.joinpath("config").rglob("*.py")]
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(path.name.encode() + path.read_bytes())

@@ -21,6 +21,7 @@ from typing import Dict, List
 import keras
 import numpy as np
 
+from lab.data.hdf5 import check_readable_hdf5
 from lab.errors import WeightsMismatchError
 from lab.models.heads import MAIN_OUTPUT
 
@@ -79,8 +80,6 @@ def load_weights(net: keras.Model, path: str) -> None:
     file = Path(path)
     if not file.is_file():
         raise WeightsMismatchError(f"model.weights={path}: no such file")
-    from lab.preflight import check_readable_hdf5  # noqa: PLC0415
-
     check_readable_hdf5(path)  # again here, for callers that skip run.py's preflight: nothing outside the file
     try:
         if file.name.endswith(".weights.h5"):

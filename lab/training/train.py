@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from lab import runtime
-from lab.analysis import analyze_model
+from lab.models.analysis import analyze_model
 from lab.config import Checkpoint, RunConfig
 from lab.data import Splits, load_splits
 from lab.models import build_model
@@ -19,9 +19,9 @@ from lab.errors import ModelTooBigError, NonFiniteLossError
 from lab.models.heads import MAIN_OUTPUT, aux_output_name
 from lab.tracking import TrackedRun, tracked_run
 from lab.tracking.callback import MlflowEpochLogger
-from lab.tracking.models import MODEL_URI_TAG, log_model
-from lab.overrides import config_yaml, run_params
-from lab.spec_hash import SPEC_HASH_TAG, spec_hash
+from lab.tracking.logged_models import MODEL_URI_TAG, log_model
+from lab.config.overrides import config_yaml, run_params
+from lab.config.spec_hash import SPEC_HASH_TAG, spec_hash
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
 from lab.training.checkpoint import BestWeights, EarlyStop, epoch_objective, monitored
 from lab.training.optimizers import make_optimizer
@@ -178,7 +178,7 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     spec = cfg.model
     net = seeded_network(cfg, splits) if net is None else net
     analysis = analyze_model(net, cfg.train.precision.value)
-    # The split sizes: a measured error's resolution is one example in these (`lab.search.ablation`).
+    # The split sizes: a measured error's resolution is one example in these (`lab.verdicts.ablation`).
     run.log_params({"data.source": splits.source, "data.train_examples": len(splits.x_train),
                     "data.val_examples": len(splits.x_val), "data.test_examples": len(splits.x_test)})
     run.log_metrics(analysis.totals)  # params_*, macs, activations, activation_bytes
