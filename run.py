@@ -12,9 +12,11 @@ import sys
 from typing import List
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra raises its errors; `run` reports them in one line
+os.environ.setdefault(
+    "HYDRA_FULL_ERROR", "1"
+)  # Hydra raises its errors; `run` reports them in one line
 
-from lab.tasks.native_logs import filter_native_stderr  # noqa: E402
+from lab.tasks.native_logs import filter_native_stderr
 
 filter_native_stderr()  # before anything imports TensorFlow
 
@@ -23,16 +25,21 @@ from hydra.errors import HydraException, MissingConfigException  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
-from lab.config.command_line import override_key  # noqa: E402
 from lab.config import compose, register_configs  # noqa: E402
-from lab.errors import LabError, Terminated  # noqa: E402
+from lab.config.command_line import override_key  # noqa: E402
 from lab.config.overrides import by_name  # noqa: E402
+from lab.errors import LabError, Terminated  # noqa: E402
 
 register_configs()
 
 # `python run.py` with no arguments runs the main job: the plain-vs-residual ablation, quick mode.
 MAIN_JOB = ["experiment=plain_vs_residual", "quick=true"]
-BAD_INPUT, INTERRUPTED, TERMINATED, READER_GONE = 2, 130, 143, 141  # exit statuses (130, 143, 141: as a shell reports the signals)
+BAD_INPUT, INTERRUPTED, TERMINATED, READER_GONE = (
+    2,
+    130,
+    143,
+    141,
+)  # exit statuses (130, 143, 141: as a shell reports the signals)
 
 
 def with_main_job(argv):
@@ -46,6 +53,7 @@ def with_named_entries(arguments: List[str]) -> List[str]:
     needs (`search.space.1.values=[5,6]`) against the config the other arguments compose. Only
     keys of three or more parts with a part that is not a number are looked at; composing once
     more costs about 0.3 s, and only then. A name the list does not hold is a `ConfigValueError`."""
+
     def named(argument: str) -> bool:
         if argument.startswith("-") or "=" not in argument:
             return False
@@ -56,16 +64,20 @@ def with_named_entries(arguments: List[str]) -> List[str]:
     if not candidates:
         return arguments
 
-    others = [argument for argument in arguments if argument not in candidates and not argument.startswith("-")]
+    others = [
+        argument
+        for argument in arguments
+        if argument not in candidates and not argument.startswith("-")
+    ]
     try:
         composed = compose(others)
-    except Exception:  # noqa: BLE001  (Hydra names a bad argument itself, when it composes them all)
+    except Exception:
         return arguments
     rewritten = []
     for argument in arguments:
         if argument in candidates:
             key, value = argument.split("=", 1)
-            prefix = key[:len(key) - len(key.lstrip("+~"))]
+            prefix = key[: len(key) - len(key.lstrip("+~"))]
             argument = f"{prefix}{by_name(composed, key.lstrip('+~'))}={value}"
         rewritten.append(argument)
     return rewritten
@@ -73,7 +85,9 @@ def with_named_entries(arguments: List[str]) -> List[str]:
 
 def one_line(error: BaseException) -> str:
     """An error's message on one line (Hydra's and OmegaConf's span several)."""
-    if isinstance(error, MissingConfigException) and error.options:  # `experiment=typo`, `model=typo`
+    if (
+        isinstance(error, MissingConfigException) and error.options
+    ):  # `experiment=typo`, `model=typo`
         group, _, name = (error.missing_cfg_file or "").rpartition("/")
         return f"{group}={name} does not exist; the {group} options are: {', '.join(error.options)}"
     lines = [line.strip() for line in str(error).split("Config search path")[0].splitlines()]
@@ -89,7 +103,7 @@ def bad_input(error: BaseException) -> int:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig):
-    from lab.tasks import run_task  # noqa: PLC0415
+    from lab.tasks import run_task
 
     try:
         return run_task(cfg)
@@ -113,7 +127,7 @@ def run() -> int:
     except Terminated:
         print("stopped by SIGTERM: open runs were closed KILLED", file=sys.stderr)
         return TERMINATED
-    except Exception as error:  # noqa: BLE001  (only a full disk is answered here; anything else shows whole)
+    except Exception as error:
         full = disk_full_cause(error)
         if full is None:
             raise
@@ -130,7 +144,9 @@ def disk_full_cause(error: BaseException):
     or disk is full" (which SQLAlchemy and MLflow wrap in their own exceptions); else None."""
     found = None
     while error is not None:
-        if (isinstance(error, OSError) and error.errno in DISK_FULL) or "database or disk is full" in str(error):
+        if (
+            isinstance(error, OSError) and error.errno in DISK_FULL
+        ) or "database or disk is full" in str(error):
             found = error  # the innermost one says it best
         error = error.__cause__ or error.__context__
     return found
@@ -142,8 +158,10 @@ def disk_full(error: BaseException) -> str:
     filename = getattr(error, "filename", None)
     where = f" writing {filename}" if filename else ""
     reason = getattr(error, "strerror", None) or str(error).splitlines()[0][:200]
-    return (f"no space left on the device{where} ({reason}): free some and run the command again; "
-            f"the runs it interrupted ended FAILED where the store could still be written")
+    return (
+        f"no space left on the device{where} ({reason}): free some and run the command again; "
+        f"the runs it interrupted ended FAILED where the store could still be written"
+    )
 
 
 def reader_gone() -> int:

@@ -17,20 +17,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from lab import runtime  # noqa: E402
-from lab.training.preprocessing import RandomPadCropFlip  # noqa: E402
+from lab import runtime
+from lab.training.preprocessing import RandomPadCropFlip
 
 
 def candidates(shape):
     pad_fraction = 4 / shape[0]
-    keras_layers = [keras.layers.RandomTranslation(pad_fraction, pad_fraction, fill_mode="constant", seed=0),
-                    keras.layers.RandomFlip("horizontal", seed=0)]
-    return {"no augmentation": [],
-            "lab RandomPadCropFlip(pad=4, flip)": [RandomPadCropFlip(4, True, seed=0)],
-            "keras RandomTranslation + RandomFlip": keras_layers}
+    keras_layers = [
+        keras.layers.RandomTranslation(pad_fraction, pad_fraction, fill_mode="constant", seed=0),
+        keras.layers.RandomFlip("horizontal", seed=0),
+    ]
+    return {
+        "no augmentation": [],
+        "lab RandomPadCropFlip(pad=4, flip)": [RandomPadCropFlip(4, True, seed=0)],
+        "keras RandomTranslation + RandomFlip": keras_layers,
+    }
 
 
 def time_in_fit(layers, images, labels, batch, steps):
@@ -42,7 +46,9 @@ def time_in_fit(layers, images, labels, batch, steps):
         x = layer(x)
     outputs = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, outputs)
-    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+    model.compile(
+        "sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True
+    )
     start = time.perf_counter()
     model.fit(images[:batch], labels[:batch], batch_size=batch, epochs=1, verbose=0)
     compile_s = time.perf_counter() - start
@@ -65,15 +71,32 @@ def main():
     for name, layers in candidates(args.shape).items():
         compile_s, step_s = time_in_fit(layers, images, labels, args.batch, args.steps)
         base = rows[0]["ms_per_step"] if rows else step_s * 1e3
-        rows.append({"layer": name, "compile_s": compile_s, "ms_per_step": step_s * 1e3,
-                     "augment_ms": step_s * 1e3 - base})
-        print(f"{name:40s} {step_s * 1e3:8.2f} ms/step, augmentation {step_s * 1e3 - base:7.2f} ms "
-              f"(batch {args.batch}; first epoch {compile_s:.1f} s)", flush=True)
+        rows.append(
+            {
+                "layer": name,
+                "compile_s": compile_s,
+                "ms_per_step": step_s * 1e3,
+                "augment_ms": step_s * 1e3 - base,
+            }
+        )
+        print(
+            f"{name:40s} {step_s * 1e3:8.2f} ms/step, augmentation {step_s * 1e3 - base:7.2f} ms "
+            f"(batch {args.batch}; first epoch {compile_s:.1f} s)",
+            flush=True,
+        )
     ratio = rows[2]["augment_ms"] / max(rows[1]["augment_ms"], 1e-3)
     print(f"keras / lab augmentation-time ratio: {ratio:.1f}")
-    result = {"benchmark": "augment", "backend": runtime.backend(), "device": runtime.device_description(),
-              "batch": args.batch, "shape": args.shape, "steps": args.steps, "rows": rows,
-              "keras_over_lab_augment_time": ratio, "keras_version": keras.__version__}
+    result = {
+        "benchmark": "augment",
+        "backend": runtime.backend(),
+        "device": runtime.device_description(),
+        "batch": args.batch,
+        "shape": args.shape,
+        "steps": args.steps,
+        "rows": rows,
+        "keras_over_lab_augment_time": ratio,
+        "keras_version": keras.__version__,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"augment_{runtime.backend()}_{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -22,27 +22,54 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def sweep(work: str, name: str, args, extra) -> list:
     seeds = list(range(args.seeds))
-    command = [sys.executable, "run.py", "task=search", f"model={args.model}", "search.tuner=grid",
-               f"search.space=[{{name: seed, path: seed, kind: choice, values: {seeds}}}]",
-               f"search.max_trials={len(seeds)}", f"search.name={name}", f"search.directory={work}/tuner",
-               "train.epochs=2", "train.jit_compile=true", "train.verbose=0", f"train.batch_size={args.batch}",
-               f"data.limit={args.batch * args.steps}", "data.val_fraction=0.0", f"train.compile_cache={work}/cache",
-               f"tracking.uri=sqlite:///{work}/mlflow.db", "tracking.experiment=compile_cache", *extra]
+    command = [
+        sys.executable,
+        "run.py",
+        "task=search",
+        f"model={args.model}",
+        "search.tuner=grid",
+        f"search.space=[{{name: seed, path: seed, kind: choice, values: {seeds}}}]",
+        f"search.max_trials={len(seeds)}",
+        f"search.name={name}",
+        f"search.directory={work}/tuner",
+        "train.epochs=2",
+        "train.jit_compile=true",
+        "train.verbose=0",
+        f"train.batch_size={args.batch}",
+        f"data.limit={args.batch * args.steps}",
+        "data.val_fraction=0.0",
+        f"train.compile_cache={work}/cache",
+        f"tracking.uri=sqlite:///{work}/mlflow.db",
+        "tracking.experiment=compile_cache",
+        *extra,
+    ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"the sweep failed:\n{done.stderr[-3000:]}")
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{work}/mlflow.db")
     experiment = client.get_experiment_by_name("compile_cache").experiment_id
-    [parent] = client.search_runs([experiment], f"tags.`lab.role` = 'parent' and tags.`lab.search` = '{name}'")
+    [parent] = client.search_runs(
+        [experiment], f"tags.`lab.role` = 'parent' and tags.`lab.search` = '{name}'"
+    )
     runs = client.search_runs([experiment], f"tags.`lab.parent` = '{parent.info.run_id}'")
     by_seed = sorted(runs, key=lambda r: int(r.data.params["seed"]))
-    return [{"seed": int(r.data.params["seed"]), "compile_seconds": r.data.metrics["compile_seconds"],
-             "epoch_seconds": [m.value for m in sorted(client.get_metric_history(r.info.run_id, "epoch_seconds"),
-                                                       key=lambda m: m.step)],
-             "backend": parent.data.tags.get("lab.backend"), "device": parent.data.tags.get("lab.device")}
-            for r in by_seed]
+    return [
+        {
+            "seed": int(r.data.params["seed"]),
+            "compile_seconds": r.data.metrics["compile_seconds"],
+            "epoch_seconds": [
+                m.value
+                for m in sorted(
+                    client.get_metric_history(r.info.run_id, "epoch_seconds"), key=lambda m: m.step
+                )
+            ],
+            "backend": parent.data.tags.get("lab.backend"),
+            "device": parent.data.tags.get("lab.device"),
+        }
+        for r in by_seed
+    ]
 
 
 def main():
@@ -60,15 +87,29 @@ def main():
     for label, rows in (("same process, cold cache", cold), ("new process, warm cache", warm)):
         for row in rows:
             row["ratio_to_first"] = row["compile_seconds"] / first
-            print(f"{label}: seed {row['seed']} compile {row['compile_seconds']:.2f} s "
-                  f"({row['ratio_to_first']:.0%} of the first seed's)")
+            print(
+                f"{label}: seed {row['seed']} compile {row['compile_seconds']:.2f} s "
+                f"({row['ratio_to_first']:.0%} of the first seed's)"
+            )
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
     backend = cold[0]["backend"]
     path = out / f"compile_cache_{args.model}_{backend}_{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"benchmark": "compile_cache", "model": args.model, "backend": backend,
-                                "device": cold[0]["device"], "batch_size": args.batch, "extra": extra,
-                                "cold_process": cold, "warm_process": warm}, indent=1))
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "compile_cache",
+                "model": args.model,
+                "backend": backend,
+                "device": cold[0]["device"],
+                "batch_size": args.batch,
+                "extra": extra,
+                "cold_process": cold,
+                "warm_process": warm,
+            },
+            indent=1,
+        )
+    )
     print(f"wrote {path}")
 
 

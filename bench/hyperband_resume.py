@@ -30,21 +30,47 @@ MODES = {"on": "true", "off": "false"}  # search.hyperband_resume
 
 
 def start(mode: str, core: int, args, folder: str):
-    return start_pinned(["task=search", "model=lenet5", "data=fashion_mnist", f"data.limit={args.limit}",
-                         "data.test_limit=1000", "train.verbose=0", "train.jit_compile=false", "train.checkpoint=none",
-                         "search.tuner=hyperband", f"search.max_epochs={args.max_epochs}", f"search.factor={args.factor}",
-                         SPACE, f"search.hyperband_resume={MODES[mode]}", f"search.name=hyperband_resume_{mode}",
-                         f"search.directory={folder}/tuner", f"tracking.uri=sqlite:///{folder}/mlflow_{mode}.db",
-                         "tracking.experiment=hyperband_resume", "seed=0", f"hydra.run.dir={folder}/hydra-{mode}"], core)
+    return start_pinned(
+        [
+            "task=search",
+            "model=lenet5",
+            "data=fashion_mnist",
+            f"data.limit={args.limit}",
+            "data.test_limit=1000",
+            "train.verbose=0",
+            "train.jit_compile=false",
+            "train.checkpoint=none",
+            "search.tuner=hyperband",
+            f"search.max_epochs={args.max_epochs}",
+            f"search.factor={args.factor}",
+            SPACE,
+            f"search.hyperband_resume={MODES[mode]}",
+            f"search.name=hyperband_resume_{mode}",
+            f"search.directory={folder}/tuner",
+            f"tracking.uri=sqlite:///{folder}/mlflow_{mode}.db",
+            "tracking.experiment=hyperband_resume",
+            "seed=0",
+            f"hydra.run.dir={folder}/hydra-{mode}",
+        ],
+        core,
+    )
 
 
 def figures(mode: str, wall: float, command: list, folder: str) -> dict:
-    client, parent, trials = sweep_records(f"{folder}/mlflow_{mode}.db", "hyperband_resume", f"hyperband_resume_{mode}")
+    client, parent, trials = sweep_records(
+        f"{folder}/mlflow_{mode}.db", "hyperband_resume", f"hyperband_resume_{mode}"
+    )
     epochs = sum(len(client.get_metric_history(t.info.run_id, "loss")) for t in trials)
     continued = [t for t in trials if "lab.continued_from" in t.data.tags]
-    return {"wall_seconds": round(wall, 1), "epochs_trained": epochs, "trial_seconds": round(trial_seconds(trials), 1),
-            "best_objective": parent.data.metrics["best_objective"], "trials": len(trials),
-            "trials_continued": len(continued), "command": " ".join(command[1:])}
+    return {
+        "wall_seconds": round(wall, 1),
+        "epochs_trained": epochs,
+        "trial_seconds": round(trial_seconds(trials), 1),
+        "best_objective": parent.data.metrics["best_objective"],
+        "trials": len(trials),
+        "trials_continued": len(continued),
+        "command": " ".join(command[1:]),
+    }
 
 
 def main() -> None:
@@ -59,18 +85,28 @@ def main() -> None:
         walls = wait_all(running)
         results = {mode: figures(mode, walls[mode], running[mode][2], folder) for mode in running}
     on, off = results["on"], results["off"]
-    record = {"train_limit": args.limit, "max_epochs": args.max_epochs, "factor": args.factor,
-              "resume_on": on, "resume_off": off,
-              "wall_ratio": round(on["wall_seconds"] / off["wall_seconds"], 3),
-              "epochs_ratio": round(on["epochs_trained"] / off["epochs_trained"], 3),
-              "trial_seconds_ratio": round(on["trial_seconds"] / off["trial_seconds"], 3),
-              **runtime.provenance()}
+    record = {
+        "train_limit": args.limit,
+        "max_epochs": args.max_epochs,
+        "factor": args.factor,
+        "resume_on": on,
+        "resume_off": off,
+        "wall_ratio": round(on["wall_seconds"] / off["wall_seconds"], 3),
+        "epochs_ratio": round(on["epochs_trained"] / off["epochs_trained"], 3),
+        "trial_seconds_ratio": round(on["trial_seconds"] / off["trial_seconds"], 3),
+        **runtime.provenance(),
+    }
     for mode, measured in results.items():
-        print(f"hyperband_resume={MODES[mode]}: {measured['wall_seconds']:.0f} s wall, {measured['epochs_trained']} epochs "
-              f"trained, {measured['trial_seconds']:.0f} s in trials, best val_accuracy {measured['best_objective']:.4f}, "
-              f"{measured['trials_continued']} of {measured['trials']} trials continued")
-    print(f"resume on / off: wall {record['wall_ratio']:.2f}, epochs {record['epochs_ratio']:.2f}, "
-          f"trial seconds {record['trial_seconds_ratio']:.2f}")
+        print(
+            f"hyperband_resume={MODES[mode]}: {measured['wall_seconds']:.0f} s wall, "
+            f"{measured['epochs_trained']} epochs trained, {measured['trial_seconds']:.0f} s in trials, "
+            f"best val_accuracy {measured['best_objective']:.4f}, "
+            f"{measured['trials_continued']} of {measured['trials']} trials continued"
+        )
+    print(
+        f"resume on / off: wall {record['wall_ratio']:.2f}, epochs {record['epochs_ratio']:.2f}, "
+        f"trial seconds {record['trial_seconds_ratio']:.2f}"
+    )
     out = runtime.write_measurement(record, Path(args.out) / "hyperband_resume.json")
     print(f"wrote {out}")
 

@@ -33,8 +33,12 @@ print(time.perf_counter() - started, net.count_params())
 
 
 def build_seconds(model: str, shape, classes: int, keras_own: bool) -> tuple:
-    code = BUILD.format(root=str(ROOT), keras_own=keras_own, model=model, shape=tuple(shape), classes=classes)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = BUILD.format(
+        root=str(ROOT), keras_own=keras_own, model=model, shape=tuple(shape), classes=classes
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     seconds, params = out.split()[-2:]
     return float(seconds), int(params)
 
@@ -52,13 +56,23 @@ def main() -> None:
     keras_own, keras_params = build_seconds(args.model, shape, args.classes, keras_own=True)
     lab_own, lab_params = build_seconds(args.model, shape, args.classes, keras_own=False)
     assert keras_params == lab_params
-    record = {"model": args.model, "input_shape": shape, "params": lab_params,
-              "build_seconds_keras_he_normal": round(keras_own, 2), "build_seconds_lab_he_normal": round(lab_own, 2),
-              "speedup": round(keras_own / lab_own, 1), "load_average_1min": round(os.getloadavg()[0], 2),
-              **runtime.provenance()}
-    print(f"{args.model} at {shape} on {record['backend']}: Keras' he_normal {keras_own:.1f} s, "
-          f"the lab's host-drawn HeNormal {lab_own:.1f} s ({record['speedup']}x)")
-    out = runtime.write_measurement(record, Path(args.out) / f"init_compile_{args.model}_{runtime.backend()}.json")
+    record = {
+        "model": args.model,
+        "input_shape": shape,
+        "params": lab_params,
+        "build_seconds_keras_he_normal": round(keras_own, 2),
+        "build_seconds_lab_he_normal": round(lab_own, 2),
+        "speedup": round(keras_own / lab_own, 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        **runtime.provenance(),
+    }
+    print(
+        f"{args.model} at {shape} on {record['backend']}: Keras' he_normal {keras_own:.1f} s, "
+        f"the lab's host-drawn HeNormal {lab_own:.1f} s ({record['speedup']}x)"
+    )
+    out = runtime.write_measurement(
+        record, Path(args.out) / f"init_compile_{args.model}_{runtime.backend()}.json"
+    )
     print(f"wrote {out}")
 
 

@@ -33,19 +33,37 @@ def main() -> None:
     args = parser.parse_args()
     register_configs()
     with tempfile.TemporaryDirectory() as folder:
-        cfg = run_config(["data=fashion_mnist", f"data.limit={args.limit}", f"model={args.model}",
-                          f"train.epochs={args.epochs}", "train.checkpoint=best", "train.verbose=0",
-                          "train.jit_compile=false", f"tracking.uri=sqlite:///{folder}/mlflow.db"])
+        cfg = run_config(
+            [
+                "data=fashion_mnist",
+                f"data.limit={args.limit}",
+                f"model={args.model}",
+                f"train.epochs={args.epochs}",
+                "train.checkpoint=best",
+                "train.verbose=0",
+                "train.jit_compile=false",
+                f"tracking.uri=sqlite:///{folder}/mlflow.db",
+            ]
+        )
         result = train(cfg)
         run = MlflowClient(cfg.tracking.uri).get_run(result.run_id)
     wall = (run.info.end_time - run.info.start_time) / 1000
     metrics = run.data.metrics
-    record = {"model": args.model, "train_examples": int(run.data.params["data.train_examples"]),
-              "epochs": args.epochs, "run_wall_seconds": wall, "model_log_seconds": metrics["model_log_seconds"],
-              "model_log_share": metrics["model_log_seconds"] / wall, "model_bytes": int(metrics["model_bytes"]),
-              "checkpoint_epoch": int(metrics["checkpoint_epoch"]), **runtime.provenance()}
-    print(f"{args.model}: run {wall:.1f} s, model saved and logged in {record['model_log_seconds']:.2f} s "
-          f"({100 * record['model_log_share']:.1f}% of the run), {record['model_bytes'] / 1e6:.2f} MB")
+    record = {
+        "model": args.model,
+        "train_examples": int(run.data.params["data.train_examples"]),
+        "epochs": args.epochs,
+        "run_wall_seconds": wall,
+        "model_log_seconds": metrics["model_log_seconds"],
+        "model_log_share": metrics["model_log_seconds"] / wall,
+        "model_bytes": int(metrics["model_bytes"]),
+        "checkpoint_epoch": int(metrics["checkpoint_epoch"]),
+        **runtime.provenance(),
+    }
+    print(
+        f"{args.model}: run {wall:.1f} s, model saved and logged in {record['model_log_seconds']:.2f} s "
+        f"({100 * record['model_log_share']:.1f}% of the run), {record['model_bytes'] / 1e6:.2f} MB"
+    )
     out = runtime.write_measurement(record, Path(args.out) / f"model_logging_{args.model}.json")
     print(f"wrote {out}")
 

@@ -20,8 +20,12 @@ ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP
 def start_pinned(overrides: List[str], core: int) -> Tuple[subprocess.Popen, float, List[str]]:
     """`python run.py OVERRIDES` on CPU `core`: (the process, when it started, its command)."""
     command = [sys.executable, "run.py", *overrides]
-    process = subprocess.Popen(["taskset", "-c", str(core), *command], cwd=ROOT, stdout=subprocess.DEVNULL,
-                               env={**os.environ, **ONE_THREAD})
+    process = subprocess.Popen(
+        ["taskset", "-c", str(core), *command],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, **ONE_THREAD},
+    )
     return process, time.perf_counter(), command
 
 

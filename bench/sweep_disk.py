@@ -27,10 +27,12 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from lab import runtime  # noqa: E402
 
-SPACE = ("search.space=[{name: blocks_per_stage, path: 'model.stages.*.blocks', kind: int, min: 1, max: 3},"
-         "{name: width, path: model.width_multiplier, kind: choice, values: [0.5, 1.0, 1.5]},"
-         "{name: connectivity, path: model.connectivity, kind: choice, values: [plain, residual]},"
-         "{name: lr, path: train.lr, kind: float, min: 0.02, max: 0.2, log: true}]")  # 20 distinct candidates
+SPACE = (
+    "search.space=[{name: blocks_per_stage, path: 'model.stages.*.blocks', kind: int, min: 1, max: 3},"
+    "{name: width, path: model.width_multiplier, kind: choice, values: [0.5, 1.0, 1.5]},"
+    "{name: connectivity, path: model.connectivity, kind: choice, values: [plain, residual]},"
+    "{name: lr, path: train.lr, kind: float, min: 0.02, max: 0.2, log: true}]"
+)  # 20 distinct candidates
 
 
 def folder_bytes(folder: Path) -> int:
@@ -38,12 +40,31 @@ def folder_bytes(folder: Path) -> int:
 
 
 def sweep_command(args, folder: Path) -> list:
-    return [sys.executable, "run.py", "task=search", "model=resnet20", "data=fashion_mnist", f"data.limit={args.limit}",
-            "data.test_limit=1000", f"train.epochs={args.epochs}", "train.lr=0.05", "model.shortcut=B", "train.verbose=0",
-            "train.jit_compile=false", "train.checkpoint=best", "search.keep_models=3", "search.tuner=random",
-            f"search.max_trials={args.trials}", SPACE, "search.name=disk", f"search.directory={folder}/tuner",
-            f"tracking.uri=sqlite:///{folder}/mlflow.db", "tracking.experiment=disk", "seed=0",
-            f"hydra.run.dir={folder}/hydra"]
+    return [
+        sys.executable,
+        "run.py",
+        "task=search",
+        "model=resnet20",
+        "data=fashion_mnist",
+        f"data.limit={args.limit}",
+        "data.test_limit=1000",
+        f"train.epochs={args.epochs}",
+        "train.lr=0.05",
+        "model.shortcut=B",
+        "train.verbose=0",
+        "train.jit_compile=false",
+        "train.checkpoint=best",
+        "search.keep_models=3",
+        "search.tuner=random",
+        f"search.max_trials={args.trials}",
+        SPACE,
+        "search.name=disk",
+        f"search.directory={folder}/tuner",
+        f"tracking.uri=sqlite:///{folder}/mlflow.db",
+        "tracking.experiment=disk",
+        "seed=0",
+        f"hydra.run.dir={folder}/hydra",
+    ]
 
 
 def measure(folder: Path) -> dict:
@@ -52,16 +73,28 @@ def measure(folder: Path) -> dict:
     experiment = client.get_experiment_by_name("disk")
     trials = client.search_runs([experiment.experiment_id], "tags.`lab.role` = 'trial'")
     artifacts = folder / "mlruns"
-    kept = {run.info.run_id: folder_bytes(Path(urlparse(run.info.artifact_uri).path) / "model")
-            for run in trials if "lab.model_deleted" not in run.data.tags and "model_bytes" in run.data.metrics}
-    deleted = [run.data.metrics["model_bytes"] for run in trials if "lab.model_deleted" in run.data.tags]
+    kept = {
+        run.info.run_id: folder_bytes(Path(urlparse(run.info.artifact_uri).path) / "model")
+        for run in trials
+        if "lab.model_deleted" not in run.data.tags and "model_bytes" in run.data.metrics
+    }
+    deleted = [
+        run.data.metrics["model_bytes"] for run in trials if "lab.model_deleted" in run.data.tags
+    ]
     everything = folder_bytes(artifacts)
-    return {"trials": len(trials), "models_kept": len(kept), "models_kept_bytes": sum(kept.values()),
-            "bytes_per_kept_model": sorted(kept.values()), "models_deleted": len(deleted),
-            "models_deleted_bytes": int(sum(deleted)), "other_artifact_bytes": everything - sum(kept.values()),
-            "mlflow_db_bytes": (folder / "mlflow.db").stat().st_size, "tuner_folder_bytes": folder_bytes(folder / "tuner"),
-            "total_bytes": folder_bytes(folder) - folder_bytes(folder / "hydra"),
-            "log_seconds_share": model_log_share(trials)}
+    return {
+        "trials": len(trials),
+        "models_kept": len(kept),
+        "models_kept_bytes": sum(kept.values()),
+        "bytes_per_kept_model": sorted(kept.values()),
+        "models_deleted": len(deleted),
+        "models_deleted_bytes": int(sum(deleted)),
+        "other_artifact_bytes": everything - sum(kept.values()),
+        "mlflow_db_bytes": (folder / "mlflow.db").stat().st_size,
+        "tuner_folder_bytes": folder_bytes(folder / "tuner"),
+        "total_bytes": folder_bytes(folder) - folder_bytes(folder / "hydra"),
+        "log_seconds_share": model_log_share(trials),
+    }
 
 
 def model_log_share(trials) -> float:
@@ -84,17 +117,32 @@ def main() -> None:
         command = sweep_command(args, folder)
         began = time.perf_counter()
         subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, check=True)
-        record = {"wall_seconds": round(time.perf_counter() - began, 1), **measure(folder),
-                  "sweep_command": " ".join(command[1:]).replace(name, "FOLDER"), **runtime.provenance()}
-    mib = 2 ** 20
-    print(f"{record['trials']} trials in {record['wall_seconds']:.0f} s: {record['total_bytes'] / mib:.1f} MiB in all")
-    print(f"  {record['models_kept']} models kept, {record['models_kept_bytes'] / mib:.2f} MiB "
-          f"({', '.join(f'{b / mib:.2f}' for b in record['bytes_per_kept_model'])} MiB each)")
-    print(f"  {record['models_deleted']} models deleted as they fell out of the best 3: "
-          f"{record['models_deleted_bytes'] / mib:.2f} MiB freed")
-    print(f"  other artifacts {record['other_artifact_bytes'] / mib:.2f} MiB, mlflow.db {record['mlflow_db_bytes'] / mib:.2f} MiB, "
-          f"tuner folder {record['tuner_folder_bytes'] / mib:.2f} MiB")
-    print(f"  saving and logging models: {100 * record['log_seconds_share']:.1f}% of the trials' time")
+        record = {
+            "wall_seconds": round(time.perf_counter() - began, 1),
+            **measure(folder),
+            "sweep_command": " ".join(command[1:]).replace(name, "FOLDER"),
+            **runtime.provenance(),
+        }
+    mib = 2**20
+    print(
+        f"{record['trials']} trials in {record['wall_seconds']:.0f} s: {record['total_bytes'] / mib:.1f} MiB in all"
+    )
+    print(
+        f"  {record['models_kept']} models kept, {record['models_kept_bytes'] / mib:.2f} MiB "
+        f"({', '.join(f'{b / mib:.2f}' for b in record['bytes_per_kept_model'])} MiB each)"
+    )
+    print(
+        f"  {record['models_deleted']} models deleted as they fell out of the best 3: "
+        f"{record['models_deleted_bytes'] / mib:.2f} MiB freed"
+    )
+    print(
+        f"  other artifacts {record['other_artifact_bytes'] / mib:.2f} MiB, "
+        f"mlflow.db {record['mlflow_db_bytes'] / mib:.2f} MiB, "
+        f"tuner folder {record['tuner_folder_bytes'] / mib:.2f} MiB"
+    )
+    print(
+        f"  saving and logging models: {100 * record['log_seconds_share']:.1f}% of the trials' time"
+    )
     out = runtime.write_measurement(record, Path(args.out) / "sweep_disk_20.json")
     print(f"wrote {out}")
 

@@ -31,37 +31,78 @@ def main():
     work = tempfile.mkdtemp()
     uri = f"sqlite:///{work}/mlflow.db"
     limit = "null" if args.restart_after == "none" else args.restart_after
-    command = [sys.executable, "run.py", "task=search", "data=synthetic", "train.epochs=1", "train.verbose=0",
-               "train.jit_compile=false", f"search.max_trials={args.trials}", "search.name=memory",
-               f"search.restart_after_mib={limit}", f"search.directory={work}/tuner", f"tracking.uri={uri}",
-               "tracking.experiment=memory"]
+    command = [
+        sys.executable,
+        "run.py",
+        "task=search",
+        "data=synthetic",
+        "train.epochs=1",
+        "train.verbose=0",
+        "train.jit_compile=false",
+        f"search.max_trials={args.trials}",
+        "search.name=memory",
+        f"search.restart_after_mib={limit}",
+        f"search.directory={work}/tuner",
+        f"tracking.uri={uri}",
+        "tracking.experiment=memory",
+    ]
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     seconds = time.perf_counter() - start
     if done.returncode:
         sys.exit(f"the sweep failed:\n{done.stderr[-3000:]}")
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    [parent] = client.search_runs([client.get_experiment_by_name("memory").experiment_id],
-                                  "tags.`lab.role` = 'parent'")
-    series = [m.value for m in sorted(client.get_metric_history(parent.info.run_id, "rss_mib"), key=lambda m: m.step)]
+    [parent] = client.search_runs(
+        [client.get_experiment_by_name("memory").experiment_id], "tags.`lab.role` = 'parent'"
+    )
+    series = [
+        m.value
+        for m in sorted(
+            client.get_metric_history(parent.info.run_id, "rss_mib"), key=lambda m: m.step
+        )
+    ]
     restarts = done.stdout.count(RESTART_LINE)
-    rises = [b - a for a, b in zip(series, series[1:]) if b >= a]  # a restart (or a collection) is a drop
+    rises = [
+        b - a for a, b in zip(series, series[1:]) if b >= a
+    ]  # a restart (or a collection) is a drop
     per_trial = sum(rises) / len(rises) if rises else float("nan")
     backend = parent.data.tags.get("lab.backend", "?")
-    print(f"{backend}: {len(series)} trials in {seconds:.0f} s, {restarts} restarts "
-          f"(search.restart_after_mib={limit}); RSS after each trial (MiB): {[round(v) for v in series]}")
-    print(f"mean rise between consecutive trials (drops excluded): {per_trial:+.1f} MiB; highest RSS {max(series):.0f} MiB, "
-          f"last {series[-1]:.0f} MiB")
+    print(
+        f"{backend}: {len(series)} trials in {seconds:.0f} s, {restarts} restarts "
+        f"(search.restart_after_mib={limit}); RSS after each trial (MiB): {[round(v) for v in series]}"
+    )
+    print(
+        f"mean rise between consecutive trials (drops excluded): {per_trial:+.1f} MiB; "
+        f"highest RSS {max(series):.0f} MiB, "
+        f"last {series[-1]:.0f} MiB"
+    )
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"sweep_memory_{backend}_{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"benchmark": "sweep_memory", "backend": backend, "trials": len(series),
-                                "restart_after_mib": limit, "restarts": restarts, "seconds": seconds,
-                                "rss_mib_after_each_trial": series, "mean_rise_mib_between_trials": per_trial,
-                                "max_rss_mib": max(series)}, indent=1))
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "sweep_memory",
+                "backend": backend,
+                "trials": len(series),
+                "restart_after_mib": limit,
+                "restarts": restarts,
+                "seconds": seconds,
+                "rss_mib_after_each_trial": series,
+                "mean_rise_mib_between_trials": per_trial,
+                "max_rss_mib": max(series),
+            },
+            indent=1,
+        )
+    )
     print(f"wrote {path}")
 
 

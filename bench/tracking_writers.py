@@ -37,16 +37,28 @@ with tracked_run(TrackingConfig(uri=sys.argv[1], experiment='writers'), sys.argv
 
 def time_writers(uri: str, writers: int, steps: int) -> dict:
     start = time.perf_counter()
-    processes = [subprocess.Popen([sys.executable, "-c", WRITER, uri, f"writer{i}", str(steps)], cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(writers)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, uri, f"writer{i}", str(steps)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(writers)
+    ]
     outputs = [p.communicate()[0] for p in processes]
     seconds = time.perf_counter() - start
     failed = [out[-500:] for p, out in zip(processes, outputs) if p.returncode != 0]
     if failed:
         raise SystemExit(f"writers failed on {uri}: {failed}")
     points = writers * steps * 5
-    return {"wall_seconds": round(seconds, 2), "metric_points": points,
-            "points_per_second": round(points / seconds, 1), "requests_per_second": round(writers * steps * 2 / seconds, 1)}
+    return {
+        "wall_seconds": round(seconds, 2),
+        "metric_points": points,
+        "points_per_second": round(points / seconds, 1),
+        "requests_per_second": round(writers * steps * 2 / seconds, 1),
+    }
 
 
 def main() -> None:
@@ -55,16 +67,28 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--out", default="results/cpu")
     args = parser.parse_args()
-    record = {**runtime.provenance(), "command": " ".join(sys.argv), "writers": args.writers, "steps": args.steps}
+    record = {
+        **runtime.provenance(),
+        "command": " ".join(sys.argv),
+        "writers": args.writers,
+        "steps": args.steps,
+    }
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         tmp = Path(tmp)
-        stores = {"sqlite": f"sqlite:///{tmp}/mlflow.db",
-                  "postgresql": stack.enter_context(local_postgres())}
+        stores = {
+            "sqlite": f"sqlite:///{tmp}/mlflow.db",
+            "postgresql": stack.enter_context(local_postgres()),
+        }
         for backend, store in stores.items():
-            server = stack.enter_context(local_server(store, tmp / f"{backend}.log", artifacts=tmp / f"{backend}-artifacts"))
+            server = stack.enter_context(
+                local_server(store, tmp / f"{backend}.log", artifacts=tmp / f"{backend}-artifacts")
+            )
             record[backend] = time_writers(server, args.writers, args.steps)
-            print(f"{backend:>10}: {args.writers} writers x {args.steps} steps in {record[backend]['wall_seconds']} s, "
-                  f"{record[backend]['points_per_second']} metric points/s", flush=True)
+            print(
+                f"{backend:>10}: {args.writers} writers x {args.steps} steps in {record[backend]['wall_seconds']} s, "
+                f"{record[backend]['points_per_second']} metric points/s",
+                flush=True,
+            )
     out = runtime.write_measurement(record, ROOT / args.out / "tracking_writers.json")
     print(f"wrote {out}")
 

@@ -23,7 +23,6 @@ and the mean seeds it used.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -38,8 +37,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric  # noqa: E402
-from lab.verdicts.ablation import CONTRADICTED, REPRODUCED, verdicts  # noqa: E402
 from lab.stats.seeds import look_levels  # noqa: E402
+from lab.verdicts.ablation import CONTRADICTED, REPRODUCED, verdicts  # noqa: E402
 
 STEP = 1 / 500  # the quick protocol's training error: one image in 500
 SPREAD = 0.01  # seed-to-seed sd of a network's error (the quick protocol's ResNet-20: 0.0135 on test error);
@@ -54,7 +53,9 @@ class Scenario:
     expect: Optional[str]  # "worse", "better", "not_worse"; the claim tested
     effect: float  # true candidate - baseline error (a failed run's cost comes on top)
     seeds: int
-    noise: str = "normal"  # normal | heavy | quantised | swap (one image more on one side, at random)
+    noise: str = (
+        "normal"  # normal | heavy | quantised | swap (one image more on one side, at random)
+    )
     level: float = 0.10  # the baseline's mean error
     spread: float = SPREAD
     failures: int = 0  # candidate runs (on random seeds) that fail to train
@@ -66,7 +67,7 @@ class Scenario:
         return (1 - rate) * (self.level + self.effect) + rate * FAILED_ERROR - self.level
 
     def truth(self) -> str:
-        """"true", "false" or "null" (a directional claim with no effect: neither it nor its opposite holds)."""
+        """ "true", "false" or "null" (a directional claim with no effect: neither it nor its opposite holds)."""
         d = self.true_difference()
         if self.expect == "not_worse":
             return "true" if d < self.margin - 1e-12 else "false"
@@ -92,11 +93,22 @@ def draw_rows(s: Scenario, rng: np.random.Generator) -> List[Dict[str, object]]:
     data order): half the variance is shared, as paired seeds are in the lab's sweeps."""
     if s.noise == "swap":  # the resolution floor's worst case: every difference exactly one image
         coin = rng.integers(0, 2, s.seeds)
-        return [r for seed in range(s.seeds) for r in (row("a", seed, s.level + STEP * coin[seed], ""),
-                                                        row("b", seed, s.level + s.effect + STEP * (1 - coin[seed]), ""))]
+        return [
+            r
+            for seed in range(s.seeds)
+            for r in (
+                row("a", seed, s.level + STEP * coin[seed], ""),
+                row("b", seed, s.level + s.effect + STEP * (1 - coin[seed]), ""),
+            )
+        ]
     shared = noise(rng, s.noise, s.spread * math.sqrt(0.5), s.seeds)
-    base = observe(s.level + shared + noise(rng, s.noise, s.spread * math.sqrt(0.5), s.seeds), s.noise)
-    cand = observe(s.level + s.effect + shared + noise(rng, s.noise, s.spread * math.sqrt(0.5), s.seeds), s.noise)
+    base = observe(
+        s.level + shared + noise(rng, s.noise, s.spread * math.sqrt(0.5), s.seeds), s.noise
+    )
+    cand = observe(
+        s.level + s.effect + shared + noise(rng, s.noise, s.spread * math.sqrt(0.5), s.seeds),
+        s.noise,
+    )
     failed = np.zeros(s.seeds, dtype=bool)
     failed[rng.choice(s.seeds, size=s.failures, replace=False)] = True
     rows = []
@@ -108,9 +120,17 @@ def draw_rows(s: Scenario, rng: np.random.Generator) -> List[Dict[str, object]]:
 
 
 def row(variant: str, seed: int, error: float, not_trained: str) -> Dict[str, object]:
-    return {"trial_id": f"{variant}{seed}", "status": "COMPLETED", "variant": variant, "seed": seed,
-            "best_objective": 1 - error, "train_error": float(error), "train_examples": 500, "train_steps": 320,
-            "not_trained": not_trained}
+    return {
+        "trial_id": f"{variant}{seed}",
+        "status": "COMPLETED",
+        "variant": variant,
+        "seed": seed,
+        "best_objective": 1 - error,
+        "train_error": float(error),
+        "train_examples": 500,
+        "train_steps": 320,
+        "not_trained": not_trained,
+    }
 
 
 def comparison(s: Scenario) -> ComparisonConfig:
@@ -141,17 +161,30 @@ def wilson(hits: int, n: int, z: float = 1.96) -> Tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def rates(s: Scenario, outcomes: Sequence[str], seeds_used: Optional[Sequence[int]] = None) -> Rates:
+def rates(
+    s: Scenario, outcomes: Sequence[str], seeds_used: Optional[Sequence[int]] = None
+) -> Rates:
     n = len(outcomes)
     rep, con = sum(o == REPRODUCED for o in outcomes), sum(o == CONTRADICTED for o in outcomes)
     truth = s.truth()
     false_rep = rep if truth in ("false", "null") else 0
     false_con = con if truth in ("true", "null") else 0
-    return Rates(asdict(s), truth, n, rep / n, con / n, false_rep / n, false_con / n,
-                 rep / n if truth == "true" else None,
-                 {"false_reproduced": wilson(false_rep, n), "false_contradicted": wilson(false_con, n),
-                  "reproduced": wilson(rep, n)},
-                 float(np.mean(seeds_used)) if seeds_used is not None else None)
+    return Rates(
+        asdict(s),
+        truth,
+        n,
+        rep / n,
+        con / n,
+        false_rep / n,
+        false_con / n,
+        rep / n if truth == "true" else None,
+        {
+            "false_reproduced": wilson(false_rep, n),
+            "false_contradicted": wilson(false_con, n),
+            "reproduced": wilson(rep, n),
+        },
+        float(np.mean(seeds_used)) if seeds_used is not None else None,
+    )
 
 
 def run_fixed(s: Scenario, sims: int, seed: int) -> Rates:
@@ -179,53 +212,131 @@ def run_sequential(s: Scenario, sims: int, seed: int, looks: Sequence[int]) -> R
     return rates(named, [o for o, _ in results], [n for _, n in results])
 
 
-FAMILY = [("plain20", "plain56", "worse"), ("plain56", "resnet56", "better"), ("plain56", "resnet56", "better"),
-          ("resnet20", "resnet56", "not_worse")]
+FAMILY = [
+    ("plain20", "plain56", "worse"),
+    ("plain56", "resnet56", "better"),
+    ("plain56", "resnet56", "better"),
+    ("resnet20", "resnet56", "not_worse"),
+]
 
 
 def run_family(sims: int, seed: int, seeds: int = 5) -> Dict[str, object]:
     """The main job's four claims with every network equal (no effect anywhere; (c) exactly at
     its margin, its hardest false case): how often at least one claim is falsely reproduced."""
     rng = np.random.default_rng(seed)
-    pairs = [ComparisonConfig(b, c, Metric.train_error, Expectation(e), margin=MARGIN if e == "not_worse" else 0.0)
-             for b, c, e in FAMILY]
+    pairs = [
+        ComparisonConfig(
+            b, c, Metric.train_error, Expectation(e), margin=MARGIN if e == "not_worse" else 0.0
+        )
+        for b, c, e in FAMILY
+    ]
     cfg = AblationConfig(pairs=pairs)
     shift = {"plain20": 0.0, "plain56": 0.0, "resnet20": 0.0, "resnet56": MARGIN}
     any_false = 0
     for _ in range(sims):
         shared = rng.normal(0, SPREAD * math.sqrt(0.5), seeds)
-        rows = [row(name, k, 0.1 + delta + shared[k] + rng.normal(0, SPREAD * math.sqrt(0.5)), "")
-                for name, delta in shift.items() for k in range(seeds)]
+        rows = [
+            row(name, k, 0.1 + delta + shared[k] + rng.normal(0, SPREAD * math.sqrt(0.5)), "")
+            for name, delta in shift.items()
+            for k in range(seeds)
+        ]
         any_false += any(v.outcome == REPRODUCED for v in verdicts(rows, cfg, "max"))
-    return {"claims": len(pairs), "seeds": seeds, "sims": sims, "familywise_false_reproduced": any_false / sims,
-            "interval": wilson(any_false, sims)}
+    return {
+        "claims": len(pairs),
+        "seeds": seeds,
+        "sims": sims,
+        "familywise_false_reproduced": any_false / sims,
+        "interval": wilson(any_false, sims),
+    }
 
 
 def scenarios() -> List[Scenario]:
     found = []
     for seeds in (2, 3, 5, 8):
         for noise_kind in ("normal", "heavy"):
-            for effect, label in ((0.0, "no effect"), (0.5 * SPREAD, "effect 0.5 sd"), (2 * SPREAD, "effect 2 sd")):
-                found.append(Scenario(f"worse, {label}, {noise_kind}", "worse", effect, seeds, noise_kind))
-        found.append(Scenario("worse, no effect, errors at 0 (1/500 steps)", "worse", 0.0, seeds, "quantised",
-                              level=0.001, spread=0.002))
-        found.append(Scenario("worse, one image more, errors at 0 (1/500 steps)", "worse", STEP, seeds, "quantised",
-                              level=0.0, spread=0.0015))
-        found.append(Scenario("worse, no effect, one image either way", "worse", 0.0, seeds, "swap", level=0.0))
-        for effect, label in ((0.0, "equal"), (MARGIN, "at the margin"), (2 * MARGIN, "twice the margin")):
+            for effect, label in (
+                (0.0, "no effect"),
+                (0.5 * SPREAD, "effect 0.5 sd"),
+                (2 * SPREAD, "effect 2 sd"),
+            ):
+                found.append(
+                    Scenario(f"worse, {label}, {noise_kind}", "worse", effect, seeds, noise_kind)
+                )
+        found.append(
+            Scenario(
+                "worse, no effect, errors at 0 (1/500 steps)",
+                "worse",
+                0.0,
+                seeds,
+                "quantised",
+                level=0.001,
+                spread=0.002,
+            )
+        )
+        found.append(
+            Scenario(
+                "worse, one image more, errors at 0 (1/500 steps)",
+                "worse",
+                STEP,
+                seeds,
+                "quantised",
+                level=0.0,
+                spread=0.0015,
+            )
+        )
+        found.append(
+            Scenario(
+                "worse, no effect, one image either way", "worse", 0.0, seeds, "swap", level=0.0
+            )
+        )
+        for effect, label in (
+            (0.0, "equal"),
+            (MARGIN, "at the margin"),
+            (2 * MARGIN, "twice the margin"),
+        ):
             found.append(Scenario(f"not_worse, {label}", "not_worse", effect, seeds, margin=MARGIN))
-        found.append(Scenario("not_worse, at the margin, heavy", "not_worse", MARGIN, seeds, "heavy", margin=MARGIN))
-        found.append(Scenario("not_worse, equal, errors at 0 (1/500 steps)", "not_worse", 0.0, seeds, "quantised",
-                              level=0.0, spread=0.0015, margin=MARGIN))
-        found.append(Scenario("not_worse, candidate fails on one seed", "not_worse", 0.0, seeds, failures=1,
-                              margin=MARGIN))
+        found.append(
+            Scenario(
+                "not_worse, at the margin, heavy",
+                "not_worse",
+                MARGIN,
+                seeds,
+                "heavy",
+                margin=MARGIN,
+            )
+        )
+        found.append(
+            Scenario(
+                "not_worse, equal, errors at 0 (1/500 steps)",
+                "not_worse",
+                0.0,
+                seeds,
+                "quantised",
+                level=0.0,
+                spread=0.0015,
+                margin=MARGIN,
+            )
+        )
+        found.append(
+            Scenario(
+                "not_worse, candidate fails on one seed",
+                "not_worse",
+                0.0,
+                seeds,
+                failures=1,
+                margin=MARGIN,
+            )
+        )
     return found
 
 
-SEQUENTIAL = [Scenario("worse, no effect", "worse", 0.0, 8), Scenario("worse, effect 1 sd", "worse", SPREAD, 8),
-              Scenario("worse, effect 3 sd", "worse", 3 * SPREAD, 8),
-              Scenario("not_worse, at the margin", "not_worse", MARGIN, 8, margin=MARGIN),
-              Scenario("not_worse, equal", "not_worse", 0.0, 8, margin=MARGIN)]
+SEQUENTIAL = [
+    Scenario("worse, no effect", "worse", 0.0, 8),
+    Scenario("worse, effect 1 sd", "worse", SPREAD, 8),
+    Scenario("worse, effect 3 sd", "worse", 3 * SPREAD, 8),
+    Scenario("not_worse, at the margin", "not_worse", MARGIN, 8, margin=MARGIN),
+    Scenario("not_worse, equal", "not_worse", 0.0, 8, margin=MARGIN),
+]
 
 
 def job(args) -> Rates:
@@ -236,19 +347,27 @@ def job(args) -> Rates:
 
 
 def table(found: List[Rates]) -> List[str]:
-    lines = ["| scenario | seeds | truth | reproduced | contradicted | false reproduced | false contradicted | power |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| scenario | seeds | truth | reproduced | contradicted | false reproduced | false contradicted | power |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in found:
         s = r.scenario
         seeds = f"{r.mean_seeds:.2f} (mean)" if r.mean_seeds is not None else str(s["seeds"])
         power = "" if r.power is None else f"{r.power:.3f}"
-        lines.append(f"| {s['name']} | {seeds} | {r.truth} | {r.reproduced:.3f} | {r.contradicted:.3f} | "
-                     f"{r.false_reproduced:.4f} | {r.false_contradicted:.4f} | {power} |")
+        lines.append(
+            f"| {s['name']} | {seeds} | {r.truth} | {r.reproduced:.3f} | {r.contradicted:.3f} | "
+            f"{r.false_reproduced:.4f} | {r.false_contradicted:.4f} | {power} |"
+        )
     return lines
 
 
-def calibrate(sims: int, processes: int = 2, which: Optional[Sequence[Scenario]] = None,
-              sequential: bool = True) -> Dict[str, object]:
+def calibrate(
+    sims: int,
+    processes: int = 2,
+    which: Optional[Sequence[Scenario]] = None,
+    sequential: bool = True,
+) -> Dict[str, object]:
     fixed = list(which if which is not None else scenarios())
     jobs = [("fixed", s, sims, i) for i, s in enumerate(fixed)]
     if sequential:
@@ -256,17 +375,19 @@ def calibrate(sims: int, processes: int = 2, which: Optional[Sequence[Scenario]]
         jobs += [("fixed", s, sims, 2000 + i) for i, s in enumerate(SEQUENTIAL)]
     with Pool(processes) as pool:
         found = pool.map(job, jobs)
-    record = {"sims": sims, "fixed": [asdict(r) for r in found[:len(fixed)]]}
+    record = {"sims": sims, "fixed": [asdict(r) for r in found[: len(fixed)]]}
     if sequential:
-        record["sequential"] = [asdict(r) for r in found[len(fixed):]]
+        record["sequential"] = [asdict(r) for r in found[len(fixed) :]]
         record["family"] = run_family(sims, 3000)
     return record
 
 
 def worst(record: Dict[str, object]) -> Dict[str, float]:
     every = record["fixed"] + record.get("sequential", [])
-    return {"false_reproduced": max(r["false_reproduced"] for r in every),
-            "false_contradicted": max(r["false_contradicted"] for r in every)}
+    return {
+        "false_reproduced": max(r["false_reproduced"] for r in every),
+        "false_contradicted": max(r["false_contradicted"] for r in every),
+    }
 
 
 def markdown(record: Dict[str, object]) -> List[str]:
@@ -275,19 +396,30 @@ def markdown(record: Dict[str, object]) -> List[str]:
     facts = ["machine", "backend", "git commit", "command"]
     lines = ["# How often the lab's verdicts are wrong", ""]
     lines += [f"- {key}: {record[key]}" for key in facts if key in record]
-    lines += [f"- wall time: {record['wall_seconds']} s, on a day the 20M-addition reference loop took "
-              f"{record['reference_loop_seconds']} s", f"- simulated ablations per scenario: {record['sims']:,}",
-              f"- worst false rates over every scenario: {record['worst']}", "",
-              "Rates are shares of the simulated ablations; every rate's Wilson 95% interval is in the JSON beside "
-              "this file. Effects are in units of the seed-to-seed sd (1 point of error).", "",
-              "## Fixed seeds", ""]
+    lines += [
+        f"- wall time: {record['wall_seconds']} s, on a day the 20M-addition reference loop took "
+        f"{record['reference_loop_seconds']} s",
+        f"- simulated ablations per scenario: {record['sims']:,}",
+        f"- worst false rates over every scenario: {record['worst']}",
+        "",
+        "Rates are shares of the simulated ablations; every rate's Wilson 95% interval is in the JSON beside "
+        "this file. Effects are in units of the seed-to-seed sd (1 point of error).",
+        "",
+        "## Fixed seeds",
+        "",
+    ]
     lines += table([Rates(**r) for r in record["fixed"]])
     lines += ["", "## Seeds as needed (looks at 3, 5, 8) against a fixed 8", ""]
     lines += table([Rates(**r) for r in record["sequential"]])
     family = record["family"]
-    lines += ["", "## The family", "", f"The main job's 4 claims, no effect anywhere, (c) at its margin, "
-              f"{family['seeds']} seeds: {family['familywise_false_reproduced']:.4f} of {family['sims']:,} ablations "
-              "reproduced at least one false claim (Holm)."]
+    lines += [
+        "",
+        "## The family",
+        "",
+        f"The main job's 4 claims, no effect anywhere, (c) at its margin, "
+        f"{family['seeds']} seeds: {family['familywise_false_reproduced']:.4f} of {family['sims']:,} ablations "
+        "reproduced at least one false claim (Holm).",
+    ]
     return lines
 
 
@@ -295,14 +427,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=10_000)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--out", default=str(PROJECT_ROOT / "results" / "cpu" / "verdict_calibration.json"))
+    parser.add_argument(
+        "--out", default=str(PROJECT_ROOT / "results" / "cpu" / "verdict_calibration.json")
+    )
     args = parser.parse_args()
-    from lab import runtime  # noqa: PLC0415
+    from lab import runtime
 
     started = time.perf_counter()
     record = calibrate(args.sims, args.processes)
-    record.update(wall_seconds=round(time.perf_counter() - started, 1), worst=worst(record),
-                  reference_loop_seconds=runtime.reference_loop_seconds(), **runtime.provenance())
+    record.update(
+        wall_seconds=round(time.perf_counter() - started, 1),
+        worst=worst(record),
+        reference_loop_seconds=runtime.reference_loop_seconds(),
+        **runtime.provenance(),
+    )
     lines = markdown(record)
     print("\n".join(lines))
     out = Path(args.out)

@@ -28,13 +28,20 @@ def backend_version() -> str:
 
 def provenance() -> Dict[str, str]:
     """Where and with what a result was measured: for the files results are kept in."""
-    import importlib.metadata as metadata  # noqa: PLC0415
+    import importlib.metadata as metadata
 
     versions = {name: metadata.version(name) for name in ("keras", "keras-tuner", "mlflow")}
-    return {"machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPU cores)",
-            "device": device_description(), "backend": f"{backend()} {backend_version()}",
-            "python": platform.python_version(), **versions, "git commit": git_commit(),
-            "command": " ".join(["python", *sys.argv]) if sys.argv and sys.argv[0] else "(library call)"}
+    return {
+        "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPU cores)",
+        "device": device_description(),
+        "backend": f"{backend()} {backend_version()}",
+        "python": platform.python_version(),
+        **versions,
+        "git commit": git_commit(),
+        "command": " ".join(["python", *sys.argv])
+        if sys.argv and sys.argv[0]
+        else "(library call)",
+    }
 
 
 def reference_loop_seconds(additions: int = 20_000_000) -> float:
@@ -43,7 +50,7 @@ def reference_loop_seconds(additions: int = 20_000_000) -> float:
     different days compare: a run on a day of 3.8 s is expected to take about twice one of 1.9 s.
     With fewer `additions`, the time of that loop scaled to 20M (the loop is linear in its length):
     a sweep measures a quarter of it, to spend under a second of a slow day on it."""
-    import time  # noqa: PLC0415
+    import time
 
     loop = compile(f"s = 0\nfor i in range({additions}):\n    s += i\n", "<reference loop>", "exec")
     started = time.perf_counter()
@@ -56,7 +63,7 @@ REFERENCE_TAG = "lab.reference_loop_seconds"  # on a sweep's parent: the day's s
 
 def write_measurement(record: Dict[str, object], path: Path) -> Path:
     """A benchmark's record (which carries `provenance()`) as JSON at `path`, its folder created."""
-    import json  # noqa: PLC0415
+    import json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1))
@@ -65,7 +72,11 @@ def write_measurement(record: Dict[str, object], path: Path) -> Path:
 
 def provenance_tags() -> Dict[str, str]:
     """The MLflow tags every run of the lab carries: backend, device and code version."""
-    return {"lab.backend": backend(), "lab.device": device_description(), "lab.git_commit": git_commit()}
+    return {
+        "lab.backend": backend(),
+        "lab.device": device_description(),
+        "lab.git_commit": git_commit(),
+    }
 
 
 def device_description() -> str:
@@ -84,7 +95,7 @@ def device_description() -> str:
         if name == "torch":
             torch = importlib.import_module("torch")
             return f"gpu:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
-    except Exception as error:  # noqa: BLE001  (a description must never stop a run)
+    except Exception as error:
         return f"unknown ({type(error).__name__})"
     return "unknown"
 
@@ -124,8 +135,14 @@ def enable_compile_cache(directory: Optional[str]) -> Optional[Path]:
     if backend() == "jax":
         jax = importlib.import_module("jax")
         jax.config.update("jax_compilation_cache_dir", str(path))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)  # models, not single ops
+        jax.config.update(
+            "jax_persistent_cache_min_compile_time_secs", 0.5
+        )  # models, not single ops
     elif backend() == "tensorflow":
-        flags = re.sub(r"--tf_xla_persistent_cache_directory=\S*", "", os.environ.get("TF_XLA_FLAGS", ""))
-        os.environ["TF_XLA_FLAGS"] = f"{flags.strip()} --tf_xla_persistent_cache_directory={path}".strip()
+        flags = re.sub(
+            r"--tf_xla_persistent_cache_directory=\S*", "", os.environ.get("TF_XLA_FLAGS", "")
+        )
+        os.environ["TF_XLA_FLAGS"] = (
+            f"{flags.strip()} --tf_xla_persistent_cache_directory={path}".strip()
+        )
     return path

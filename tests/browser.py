@@ -31,14 +31,19 @@ def require_chromium() -> None:
 
 @contextmanager
 def headless_chromium(width: int, height: int) -> Iterator[object]:
-    from selenium import webdriver  # noqa: PLC0415
-    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
 
     require_chromium()
     os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never fetch anything
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+    ):
         options.add_argument(argument)
     browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:

@@ -40,22 +40,35 @@ register_configs()
 FASHION_MNIST_PRESENT = idx_files(DEBIAN_FASHION_MNIST) is not None
 needs_fashion_mnist = pytest.mark.skipif(
     not FASHION_MNIST_PRESENT,
-    reason=f"real Fashion-MNIST absent from {DEBIAN_FASHION_MNIST}: apt-get install dataset-fashion-mnist")
+    reason=f"real Fashion-MNIST absent from {DEBIAN_FASHION_MNIST}: apt-get install dataset-fashion-mnist",
+)
 
 # Small, fast training settings. On TensorFlow, no XLA compile (30-40 s per model on 2 CPU cores);
 # on JAX, jit (un-jitted JAX runs op by op: 3 epochs of ResNet-20 on the synthetic set took
 # 39 s without, 15 s with, measured here).
 JIT = "true" if keras.backend.backend() == "jax" else "false"
 # No model logged: the tests of kept models (test_models_kept.py) log theirs; elsewhere it is time.
-FAST_TRAIN = [f"train.jit_compile={JIT}", "train.verbose=0", "train.batch_size=32", "train.checkpoint=none"]
+FAST_TRAIN = [
+    f"train.jit_compile={JIT}",
+    "train.verbose=0",
+    "train.batch_size=32",
+    "train.checkpoint=none",
+]
 # ResNet-8 (one basic block per stage): the ResNet code paths, a third of ResNet-20's layers to
 # build, trace and compile, for tests about the lab around a network rather than the network.
-TINY_RESNET = ["model=resnet20", "model.stages.0.blocks=1", "model.stages.1.blocks=1", "model.stages.2.blocks=1"]
+TINY_RESNET = [
+    "model=resnet20",
+    "model.stages.0.blocks=1",
+    "model.stages.1.blocks=1",
+    "model.stages.2.blocks=1",
+]
 # A sweep space over TINY_RESNET's connectivity and learning rate, for sweeps whose tests are about
 # the sweep rather than its axes: the default space's `blocks_per_stage` (1-3) would train
 # ResNet-8 to ResNet-20 whatever TINY_RESNET says.
-TINY_SPACE = ("search.space=[{name: connectivity, path: model.connectivity, kind: choice, values: [plain, residual]},"
-              " {name: lr, path: train.lr, kind: float, min: 0.01, max: 0.3, log: true}]")
+TINY_SPACE = (
+    "search.space=[{name: connectivity, path: model.connectivity, kind: choice, values: [plain, residual]},"
+    " {name: lr, path: train.lr, kind: float, min: 0.01, max: 0.3, log: true}]"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -124,10 +137,12 @@ def require_or_skip(variable: str, reason: str):
 def postgres_uri() -> str:
     """A PostgreSQL cluster of its own (`lab.tracking.postgres`) for the whole test run: the URI of
     its empty `mlflow` database. `LAB_REQUIRE_POSTGRES=1` (CI) fails instead of skipping."""
-    from lab.tracking.postgres import installed_bin_dir, local_postgres  # noqa: PLC0415
+    from lab.tracking.postgres import installed_bin_dir, local_postgres
 
     if installed_bin_dir() is None:
-        require_or_skip("LAB_REQUIRE_POSTGRES", "PostgreSQL is not installed (apt-get install postgresql)")
+        require_or_skip(
+            "LAB_REQUIRE_POSTGRES", "PostgreSQL is not installed (apt-get install postgresql)"
+        )
     with local_postgres() as uri:
         yield uri
 
@@ -156,8 +171,18 @@ def mlflow_server(tmp_path_factory) -> Server:
 # A finished two-trial sweep, `kept`, that the bad-input and integrity tests run commands against:
 # each asserts that its refusal leaves these records exactly as they were. Trained once per test
 # process; the modules that use it share one xdist group, so one process trains it.
-KEPT_SWEEP = ["task=search", "data=synthetic", "data.train_size=64", "data.test_size=16", "model=resnet20",
-              "train.epochs=1", *FAST_TRAIN, "search.max_trials=2", "search.name=kept", "tracking.experiment=kept"]
+KEPT_SWEEP = [
+    "task=search",
+    "data=synthetic",
+    "data.train_size=64",
+    "data.test_size=16",
+    "model=resnet20",
+    "train.epochs=1",
+    *FAST_TRAIN,
+    "search.max_trials=2",
+    "search.name=kept",
+    "tracking.experiment=kept",
+]
 USES_KEPT_SWEEP = pytest.mark.xdist_group("kept-sweep")
 
 
@@ -169,40 +194,63 @@ def kept_at(root: Path, tuner: str = "tuner", store: str = "mlflow.db") -> list:
 @pytest.fixture(scope="session")
 def kept_sweep(tmp_path_factory) -> Path:
     """The folder of the finished sweep `kept`: `mlflow.db`, `mlruns/` and `tuner/`."""
-    from lab.config import run_config  # noqa: PLC0415
-    from lab.tasks.search.orchestration import search  # noqa: PLC0415
+    from lab.config import run_config
+    from lab.tasks.search.orchestration import search
 
     root = tmp_path_factory.mktemp("kept")
     search(run_config([*KEPT_SWEEP, *kept_at(root)]))
     return root
 
 
-def recorded_runs(root: Path, store: str = "mlflow.db", ended_only: bool = False, histories: bool = True) -> dict:
+def recorded_runs(
+    root: Path, store: str = "mlflow.db", ended_only: bool = False, histories: bool = True
+) -> dict:
     """Every run of the store under `root` as MLflow returns it: status, end time, params, tags and
     metric histories (only the ended ones with `ended_only`; the latest values without `histories`,
     one query in all instead of one per metric)."""
     client = MlflowClient(f"sqlite:///{root}/{store}")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    return {run.info.run_id: (run.info.status, run.info.end_time, run.data.params, run.data.tags,
-                              {key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
-                               for key in run.data.metrics} if histories else run.data.metrics)
-            for run in runs if not (ended_only and run.info.status == "RUNNING")}
+    return {
+        run.info.run_id: (
+            run.info.status,
+            run.info.end_time,
+            run.data.params,
+            run.data.tags,
+            {
+                key: sorted(
+                    (m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)
+                )
+                for key in run.data.metrics
+            }
+            if histories
+            else run.data.metrics,
+        )
+        for run in runs
+        if not (ended_only and run.info.status == "RUNNING")
+    }
 
 
-NOT_STATE = ("owner.lock", "mlflow.db.lock")  # who last took the sweep or created the store: not its state
+NOT_STATE = (
+    "owner.lock",
+    "mlflow.db.lock",
+)  # who last took the sweep or created the store: not its state
 
 
 def file_hashes(folder: Path, skip: tuple = ()) -> dict:
     """A hash of every file under `folder` (but locks and the top-level folders in `skip`)."""
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*"))
-            if path.is_file() and path.name not in NOT_STATE and path.relative_to(folder).parts[0] not in skip}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+        and path.name not in NOT_STATE
+        and path.relative_to(folder).parts[0] not in skip
+    }
 
 
 def write_keras_applications_h5(model: keras.Model, path: Path) -> None:
     """The HDF5 layout keras.applications publishes its weights in (Keras 2's `save_weights`): the
     root lists `layer_names`; each layer's group lists its `weight_names` and holds them."""
-    import h5py  # noqa: PLC0415
+    import h5py
 
     layers = [layer for layer in model.layers if layer.weights]
     with h5py.File(path, "w") as file:
@@ -235,9 +283,11 @@ def controls_the_session(config) -> bool:
 def pytest_sessionstart(session):
     """The day's speed, before the tests load the machine (issue 33: every wall time beside it)."""
     if controls_the_session(session.config):
-        from lab.runtime import reference_loop_seconds  # noqa: PLC0415
+        from lab.runtime import reference_loop_seconds
 
-        SUITE_CLOCK.update(start=time.perf_counter(), reference_loop_seconds=reference_loop_seconds(5_000_000))
+        SUITE_CLOCK.update(
+            start=time.perf_counter(), reference_loop_seconds=reference_loop_seconds(5_000_000)
+        )
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -246,19 +296,30 @@ def pytest_sessionfinish(session, exitstatus):
     reference loop, so that suite times from different days and machines compare."""
     if not controls_the_session(session.config) or "start" not in SUITE_CLOCK:
         return
-    import json  # noqa: PLC0415
+    import json
 
-    from lab.runtime import git_commit  # noqa: PLC0415
+    from lab.runtime import git_commit
 
-    folder = Path(os.environ.get("LAB_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts")) / "suite_time"
-    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_seconds": round(time.perf_counter() - SUITE_CLOCK["start"], 1),
-              "reference_loop_seconds": SUITE_CLOCK["reference_loop_seconds"], "tests": session.testscollected,
-              "failed": session.testsfailed, "exit_status": int(exitstatus),
-              "backend": os.environ.get("KERAS_BACKEND", "tensorflow"), "markers": session.config.option.markexpr,
-              "workers": getattr(session.config.option, "numprocesses", None), "cpu_count": os.cpu_count(),
-              "git_commit": git_commit()}
+    folder = (
+        Path(os.environ.get("LAB_TEST_ARTIFACTS", PROJECT_ROOT / "test-artifacts")) / "suite_time"
+    )
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "wall_seconds": round(time.perf_counter() - SUITE_CLOCK["start"], 1),
+        "reference_loop_seconds": SUITE_CLOCK["reference_loop_seconds"],
+        "tests": session.testscollected,
+        "failed": session.testsfailed,
+        "exit_status": int(exitstatus),
+        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "markers": session.config.option.markexpr,
+        "workers": getattr(session.config.option, "numprocesses", None),
+        "cpu_count": os.cpu_count(),
+        "git_commit": git_commit(),
+    }
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{record['time'].replace(':', '-')}_{record['backend']}.json").write_text(json.dumps(record, indent=1))
+        (folder / f"{record['time'].replace(':', '-')}_{record['backend']}.json").write_text(
+            json.dumps(record, indent=1)
+        )
     except OSError:
         pass  # a read-only checkout: the record is a convenience, not a result

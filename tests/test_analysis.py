@@ -6,9 +6,9 @@ import sys
 
 import keras
 
-from lab.models.analysis import analyze_model
 from lab.config import PROJECT_ROOT
 from lab.models import build_model
+from lab.models.analysis import analyze_model
 from lab.models.variants import load_variant
 
 
@@ -25,18 +25,28 @@ def by_name(analysis):
 
 
 def test_three_stacked_3x3_convs_see_7x7():
-    model = chain((32, 32, 3), *[keras.layers.Conv2D(8, 3, padding="same", name=f"c{i}") for i in range(3)])
+    model = chain(
+        (32, 32, 3), *[keras.layers.Conv2D(8, 3, padding="same", name=f"c{i}") for i in range(3)]
+    )
     rows = by_name(analyze_model(model))
     assert [rows[f"c{i}"].receptive_field for i in range(3)] == [3, 5, 7]
     assert rows["c2"].jump == 1
 
 
 def test_strides_multiply_the_jump_and_widen_later_fields():
-    model = chain((32, 32, 3), keras.layers.Conv2D(4, 3, strides=2, padding="same", name="a"),
-                  keras.layers.MaxPooling2D(2, name="p"), keras.layers.Conv2D(4, 3, padding="same", name="b"))
+    model = chain(
+        (32, 32, 3),
+        keras.layers.Conv2D(4, 3, strides=2, padding="same", name="a"),
+        keras.layers.MaxPooling2D(2, name="p"),
+        keras.layers.Conv2D(4, 3, padding="same", name="b"),
+    )
     rows = by_name(analyze_model(model))
     # a: rf 3, jump 2; p: rf 3 + 1*2 = 5, jump 4; b: rf 5 + 2*4 = 13, jump 4.
-    assert [(rows[n].receptive_field, rows[n].jump) for n in ("a", "p", "b")] == [(3, 2), (5, 4), (13, 4)]
+    assert [(rows[n].receptive_field, rows[n].jump) for n in ("a", "p", "b")] == [
+        (3, 2),
+        (5, 4),
+        (13, 4),
+    ]
 
 
 def test_alexnet_first_layers():
@@ -52,7 +62,9 @@ def test_alexnet_first_layers():
 def inception_module(naive):
     from lab.models.inception import InceptionModuleSpec, apply_inception_module
 
-    module = InceptionModuleSpec(name="m", b1=128, b2_reduce=96, b2=192, b3_reduce=16, b3=96, b4_proj=32)
+    module = InceptionModuleSpec(
+        name="m", b1=128, b2_reduce=96, b2=192, b3_reduce=16, b3=96, b4_proj=32
+    )
     inputs = keras.Input((28, 28, 256), name="input")
     return keras.Model(inputs, apply_inception_module(inputs, module, name="m", naive=naive))
 
@@ -83,7 +95,11 @@ def test_totals_and_memory_at_the_chosen_precision():
     full, half = analyze_model(model, "float32"), analyze_model(model, "mixed_bfloat16")
     assert full.totals["params_trainable"] == 269_722
     assert full.totals["activations"] == sum(row.activations for row in full.layers)
-    assert full.totals["activation_bytes"] == 4 * full.totals["activations"] == 2 * half.totals["activation_bytes"]
+    assert (
+        full.totals["activation_bytes"]
+        == 4 * full.totals["activations"]
+        == 2 * half.totals["activation_bytes"]
+    )
     assert full.totals["macs"] == sum(row.macs for row in full.layers)
 
 
@@ -95,22 +111,52 @@ def test_fractal_blocks_show_their_joins():
 
 def test_task_analyze_writes_analysis_json(tmp_path):
     result = subprocess.run(
-        [sys.executable, "run.py", "task=analyze", "model=resnet20", "analyze.input_shape=[28,28,1]",
-         "analyze.classes=10", f"hydra.run.dir={tmp_path}"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "run.py",
+            "task=analyze",
+            "model=resnet20",
+            "analyze.input_shape=[28,28,1]",
+            "analyze.classes=10",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     analysis = json.loads((tmp_path / "analysis.json").read_text())
     assert analysis["input_shape"] == [28, 28, 1] and analysis["classes"] == 10
     assert analysis["totals"]["params_trainable"] == 269_434
-    assert {"name", "type", "output_shape", "params", "macs", "activations", "receptive_field", "jump"} <= set(
-        analysis["layers"][1])
+    assert {
+        "name",
+        "type",
+        "output_shape",
+        "params",
+        "macs",
+        "activations",
+        "receptive_field",
+        "jump",
+    } <= set(analysis["layers"][1])
     assert "conv4_block3_out" in result.stdout and "MACs" in result.stdout
 
 
 def test_task_analyze_takes_the_input_of_data_given_on_the_command_line(tmp_path):
-    result = subprocess.run([sys.executable, "run.py", "task=analyze", "model=resnet20", "data=cifar100",
-                             f"hydra.run.dir={tmp_path}"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            "task=analyze",
+            "model=resnet20",
+            "data=cifar100",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     analysis = json.loads((tmp_path / "analysis.json").read_text())
     assert (analysis["input_shape"], analysis["classes"]) == ([32, 32, 3], 100)

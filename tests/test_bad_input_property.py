@@ -15,12 +15,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import KEPT_SWEEP, USES_KEPT_SWEEP, file_hashes, kept_at, recorded_runs
 from hydra.errors import HydraException
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from omegaconf.errors import OmegaConfBaseException
 
-from conftest import KEPT_SWEEP, USES_KEPT_SWEEP, file_hashes, kept_at, recorded_runs
 from lab.config import PROJECT_ROOT, compose
 from lab.errors import LabError
 from lab.tasks import run_task
@@ -29,7 +29,11 @@ from run import with_named_entries
 pytestmark = USES_KEPT_SWEEP
 
 BASE = KEPT_SWEEP
-BAD_INPUT = (LabError, HydraException, OmegaConfBaseException)  # what run.py reports in one line, exit 2
+BAD_INPUT = (
+    LabError,
+    HydraException,
+    OmegaConfBaseException,
+)  # what run.py reports in one line, exit 2
 
 KEYS = {  # key: (valid values, invalid values)
     "train.epochs": (["1", "2"], ["-1", "0", "three", "1.5", "[1]"]),
@@ -52,24 +56,62 @@ KEYS = {  # key: (valid values, invalid values)
     "search.tuner": (["random", "grid"], ["genetic", "1"]),
     "search.max_trials": (["2", "3"], ["0", "-1", "many"]),
     "search.name": (["kept"], ["../../escaped", "/tmp/absolute", "a/b", ".hidden", "it's"]),
-    "search.space": ([], ["[]", "[{name: ls, path: train.label_smoothing, kind: float, min: 0, max: 0.5, log: true}]",
-                          "[{name: x, path: model.no_such_key, kind: int, min: 1, max: 3}]",
-                          "[{name: x, path: train.lr, kind: float, min: 2, max: 1}]",
-                          "[{name: x, path: train.lr, kind: choice, values: []}]",
-                          "[{name: w, path: model.stages.0.width, kind: choice, values: [16, wide]}]"]),
+    "search.space": (
+        [],
+        [
+            "[]",
+            "[{name: ls, path: train.label_smoothing, kind: float, min: 0, max: 0.5, log: true}]",
+            "[{name: x, path: model.no_such_key, kind: int, min: 1, max: 3}]",
+            "[{name: x, path: train.lr, kind: float, min: 2, max: 1}]",
+            "[{name: x, path: train.lr, kind: choice, values: []}]",
+            "[{name: w, path: model.stages.0.width, kind: choice, values: [16, wide]}]",
+        ],
+    ),
     "search.distributed.address": (["127.0.0.1:8123"], ["no-port", "host:99999"]),
     "search.restart_after_mib": (["null", "512"], ["0", "-1"]),
     "seed": (["0", "1"], ["-1.5", "seed", "-1", "4294967296"]),
-    "evaluate.model_uri": (["null"], ["s3://bucket/model", "runs:/0123456789abcdef/model", "models:/nobody@best"]),
-    "tracking.uri": ([], ["file:///tmp/mlruns", "mlruns", "sqlite:///{root}/not-a-database.db",
-                          "sqlite:////proc/no/such/dir/mlflow.db", "ftp://127.0.0.1:1/store", "s3://bucket/store"]),
+    "evaluate.model_uri": (
+        ["null"],
+        ["s3://bucket/model", "runs:/0123456789abcdef/model", "models:/nobody@best"],
+    ),
+    "tracking.uri": (
+        [],
+        [
+            "file:///tmp/mlruns",
+            "mlruns",
+            "sqlite:///{root}/not-a-database.db",
+            "sqlite:////proc/no/such/dir/mlflow.db",
+            "ftp://127.0.0.1:1/store",
+            "s3://bucket/store",
+        ],
+    ),
 }
-GROUP_CHOICES = (["model=resnet20", "model=plain20"], ["model=resnet21", "data=cifar11", "experiment=plain_vs_residal",
-                                                       "train=fast", "task=serve", "task=evaluate"])
-APPENDED = (["train.epoch=3", "+train.epoch=3", "search.spcae=[]", "+model.stages.0.widht=3", "trian.lr=0.1",
-             "train.epochs", "=3", "train.epochs=[", "search.space.0.kind=float",
-             # named list entries, as experiment files write them (run.py rewrites them to positions)
-             "search.space.connectivity.values=[plain]", "search.space.nosuch.values=[1]", "search.space.lr.kind=int"])
+GROUP_CHOICES = (
+    ["model=resnet20", "model=plain20"],
+    [
+        "model=resnet21",
+        "data=cifar11",
+        "experiment=plain_vs_residal",
+        "train=fast",
+        "task=serve",
+        "task=evaluate",
+    ],
+)
+APPENDED = [
+    "train.epoch=3",
+    "+train.epoch=3",
+    "search.spcae=[]",
+    "+model.stages.0.widht=3",
+    "trian.lr=0.1",
+    "train.epochs",
+    "=3",
+    "train.epochs=[",
+    "search.space.0.kind=float",
+    # named list entries, as experiment files write them (run.py rewrites them to positions)
+    "search.space.connectivity.values=[plain]",
+    "search.space.nosuch.values=[1]",
+    "search.space.lr.kind=int",
+]
 
 
 def override(key, values):
@@ -77,9 +119,13 @@ def override(key, values):
 
 
 def one_override():
-    valid = [override(k, v) for k, (v, _) in KEYS.items() if v] + [st.sampled_from(GROUP_CHOICES[0])]
-    invalid = [override(k, bad) for k, (_, bad) in KEYS.items()] + [st.sampled_from(GROUP_CHOICES[1]),
-                                                                   st.sampled_from(APPENDED)]
+    valid = [override(k, v) for k, (v, _) in KEYS.items() if v] + [
+        st.sampled_from(GROUP_CHOICES[0])
+    ]
+    invalid = [override(k, bad) for k, (_, bad) in KEYS.items()] + [
+        st.sampled_from(GROUP_CHOICES[1]),
+        st.sampled_from(APPENDED),
+    ]
     return st.one_of(*valid, *invalid)
 
 
@@ -98,10 +144,16 @@ def recorded(root):
     return recorded_runs(root, histories=False), file_hashes(root, skip=("hydra",))
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          derandomize=True)
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,
+)
 @given(st.lists(one_override(), min_size=1, max_size=4))
-def test_any_override_set_runs_or_stops_with_bad_input_and_changes_no_record(earlier, capsys, overrides):
+def test_any_override_set_runs_or_stops_with_bad_input_and_changes_no_record(
+    earlier, capsys, overrides
+):
     root, where, elsewhere = earlier
     before = recorded(root)
     overrides = [o.replace("{root}", str(elsewhere)) for o in overrides]
@@ -112,22 +164,44 @@ def test_any_override_set_runs_or_stops_with_bad_input_and_changes_no_record(ear
         event(f"bad input: {type(error).__name__}")  # `--hypothesis-show-statistics` counts them
     except SystemExit as stop:  # nothing in the lab exits on its own
         pytest.fail(f"{overrides}: SystemExit({stop.code})")
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         pytest.fail(f"{overrides}: {type(error).__name__}: {error} (not reported as bad input)")
     assert recorded(root) == before, overrides
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("bad", ["experiment=plain_vs_residal", "train.epochs=three", "search.name=../../escaped",
-                                 "search.objective=val_acc", "tracking.uri=file:///tmp/mlruns",
-                                 "tracking.uri=sqlite:///{root}/not-a-database.db", "model.aux_heads=[{tap: nowhere}]",
-                                 "seed=-1", "tracking.uri=ftp://127.0.0.1:1/store", "search.space.nosuch.values=[1]"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "experiment=plain_vs_residal",
+        "train.epochs=three",
+        "search.name=../../escaped",
+        "search.objective=val_acc",
+        "tracking.uri=file:///tmp/mlruns",
+        "tracking.uri=sqlite:///{root}/not-a-database.db",
+        "model.aux_heads=[{tap: nowhere}]",
+        "seed=-1",
+        "tracking.uri=ftp://127.0.0.1:1/store",
+        "search.space.nosuch.values=[1]",
+    ],
+)
 def test_run_py_turns_each_kind_into_exit_2_and_one_line(earlier, bad):
     root, where, elsewhere = earlier
     before = recorded(root)
-    result = subprocess.run([sys.executable, "run.py", *BASE, *where, bad.replace("{root}", str(elsewhere)),
-                             f"hydra.run.dir={root}/hydra"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            *BASE,
+            *where,
+            bad.replace("{root}", str(elsewhere)),
+            f"hydra.run.dir={root}/hydra",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]

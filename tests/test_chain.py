@@ -8,8 +8,17 @@ import pytest
 
 from lab.errors import ConfigValueError
 from lab.models import build_model
-from lab.models.chain import (Activation, ChainSpec, Connectivity, ConvSpec, ConvStageSpec,
-                              LocalResponseNormalization, Padding, PoolSpec, PoolType)
+from lab.models.chain import (
+    Activation,
+    ChainSpec,
+    Connectivity,
+    ConvSpec,
+    ConvStageSpec,
+    LocalResponseNormalization,
+    Padding,
+    PoolSpec,
+    PoolType,
+)
 from lab.models.heads import AuxHeadSpec
 from lab.models.variants import load_variant
 
@@ -40,8 +49,22 @@ def out_shape(model, layer):
 # VGG-16/19 are Keras' own totals (test below).
 EXACT_PARAMS = {
     "lenet5": 156 + 2_416 + 48_120 + 10_164 + 850,  # 61,706
-    "alexnet": 34_944 + 614_656 + 885_120 + 1_327_488 + 884_992 + 37_752_832 + 16_781_312 + 4_097_000,
-    "zfnet": 14_208 + 614_656 + 1_180_160 + 4_719_616 + 4_719_104 + 75_501_568 + 16_781_312 + 4_097_000,
+    "alexnet": 34_944
+    + 614_656
+    + 885_120
+    + 1_327_488
+    + 884_992
+    + 37_752_832
+    + 16_781_312
+    + 4_097_000,
+    "zfnet": 14_208
+    + 614_656
+    + 1_180_160
+    + 4_719_616
+    + 4_719_104
+    + 75_501_568
+    + 16_781_312
+    + 4_097_000,
     "vgg11": 9_220_480 + 102_764_544 + 16_781_312 + 4_097_000,  # 132,863,336
     "vgg13": 132_863_336 + 36_928 + 147_584,  # 133,047,848
 }
@@ -55,18 +78,27 @@ def test_exact_parameter_count_at_the_published_input(name, count):
 
 
 def test_hand_counts_sum_to_the_published_totals():
-    assert EXACT_PARAMS == {"lenet5": 61_706, "alexnet": 62_378_344, "zfnet": 107_627_624,
-                            "vgg11": 132_863_336, "vgg13": 133_047_848}
+    assert EXACT_PARAMS == {
+        "lenet5": 61_706,
+        "alexnet": 62_378_344,
+        "zfnet": 107_627_624,
+        "vgg11": 132_863_336,
+        "vgg13": 133_047_848,
+    }
 
 
 def test_lenet5_layer_counts_and_maps():
     """C1 5*5*1*6+6 = 156; C3 5*5*6*16+16 = 2,416; 400*120+120 = 48,120; 120*84+84 =
     10,164; 84*10+10 = 850. Maps 32 -> 28 -> 14 -> 10 -> 5."""
     model = published("lenet5")
-    counts = [model.get_layer(n).count_params() for n in ("block1_conv1", "block2_conv1", "fc1", "fc2", "predictions")]
+    counts = [
+        model.get_layer(n).count_params()
+        for n in ("block1_conv1", "block2_conv1", "fc1", "fc2", "predictions")
+    ]
     assert counts == [156, 2_416, 48_120, 10_164, 850]
-    assert [out_shape(model, n) for n in ("block1_conv1", "block1_pool", "block2_conv1", "block2_pool")] == [
-        (28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16)]
+    assert [
+        out_shape(model, n) for n in ("block1_conv1", "block1_pool", "block2_conv1", "block2_pool")
+    ] == [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16)]
 
 
 def test_alexnet_feature_maps_follow_the_paper():
@@ -82,13 +114,21 @@ def test_alexnet_feature_maps_follow_the_paper():
 
 def test_zfnet_feature_maps_are_figure_3s():
     model = published("zfnet")
-    layers = ["block1_conv1", "block1_pool", "block2_conv1", "block2_pool", "block3_conv1", "block3_conv3",
-              "block3_pool"]
+    layers = [
+        "block1_conv1",
+        "block1_pool",
+        "block2_conv1",
+        "block2_pool",
+        "block3_conv1",
+        "block3_conv3",
+        "block3_pool",
+    ]
     assert [out_shape(model, n)[0] for n in layers] == [110, 55, 26, 13, 13, 13, 6]
 
 
-@pytest.mark.parametrize("name, application, total", [("vgg16", "VGG16", 138_357_544),
-                                                      ("vgg19", "VGG19", 143_667_240)])
+@pytest.mark.parametrize(
+    "name, application, total", [("vgg16", "VGG16", 138_357_544), ("vgg19", "VGG19", 143_667_240)]
+)
 def test_vgg_equals_keras_applications_layer_by_layer(name, application, total):
     ours = published(name)
     theirs = getattr(keras.applications, application)(weights=None)
@@ -132,8 +172,18 @@ def test_residual_vgg_adds_identity_shortcuts_where_shapes_match_and_no_paramete
     adds = [layer for layer in residual.layers if isinstance(layer, keras.layers.Add)]
     # Every conv after a stage's first, and block5_conv1 (512 -> 512 maps after block4's pool).
     assert sorted(add.name for add in adds) == sorted(
-        ["block1_conv2_add", "block2_conv2_add", "block3_conv2_add", "block3_conv3_add", "block4_conv2_add",
-         "block4_conv3_add", "block5_conv1_add", "block5_conv2_add", "block5_conv3_add"])
+        [
+            "block1_conv2_add",
+            "block2_conv2_add",
+            "block3_conv2_add",
+            "block3_conv3_add",
+            "block4_conv2_add",
+            "block4_conv3_add",
+            "block5_conv1_add",
+            "block5_conv2_add",
+            "block5_conv3_add",
+        ]
+    )
     for add in adds:
         conv = residual.get_layer(add.name[: -len("_add")])
         assert add.input[0] is conv.input  # the identity is the conv's own input
@@ -160,7 +210,7 @@ def lrn_reference(a, size=5, k=2.0, alpha=1e-4, beta=0.75):
     channels = a.shape[-1]
     for i in range(channels):
         lo, hi = max(0, i - size // 2), min(channels - 1, i + size // 2)
-        b[..., i] = a[..., i] / (k + alpha * np.sum(a[..., lo:hi + 1] ** 2, axis=-1)) ** beta
+        b[..., i] = a[..., i] / (k + alpha * np.sum(a[..., lo : hi + 1] ** 2, axis=-1)) ** beta
     return b
 
 
@@ -170,7 +220,9 @@ def test_lrn_matches_the_paper_formula(kwargs):
     got = keras.ops.convert_to_numpy(LocalResponseNormalization(**kwargs)(a))
     expected = lrn_reference(a.astype("float64"), **kwargs)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
-    assert not np.allclose(got, a / kwargs.get("k", 2.0) ** kwargs.get("beta", 0.75))  # neighbours matter
+    assert not np.allclose(
+        got, a / kwargs.get("k", 2.0) ** kwargs.get("beta", 0.75)
+    )  # neighbours matter
 
 
 def test_lrn_rejects_an_even_window():
@@ -193,7 +245,9 @@ def test_lrn_axis_normalises_the_first_stages_before_their_pool_and_round_trips(
 
 def test_tanh_dropout_and_pool_axes():
     stage = ConvStageSpec([ConvSpec(8, 5, padding=Padding.valid)], PoolSpec(PoolType.avg, 3, 1))
-    model = build_model(small_spec(activation=Activation.tanh, dropout=0.25, stages=[stage]), (9, 9, 1), 10)
+    model = build_model(
+        small_spec(activation=Activation.tanh, dropout=0.25, stages=[stage]), (9, 9, 1), 10
+    )
     assert model.get_layer("block1_conv1").activation is keras.activations.tanh
     assert model.get_layer("fc1").activation is keras.activations.tanh
     assert model.get_layer("fc1_dropout").rate == 0.25
@@ -206,7 +260,10 @@ def test_auxiliary_head_on_a_stage_tap():
     model = build_model(spec, (8, 8, 3), 10)
     outputs = model(np.zeros((2, 8, 8, 3), "float32"))
     assert set(outputs) == {"predictions", "aux_block1"}
-    assert model.count_params() == build_model(small_spec(), (8, 8, 3), 10).count_params() + 8 * 10 + 10
+    assert (
+        model.count_params()
+        == build_model(small_spec(), (8, 8, 3), 10).count_params() + 8 * 10 + 10
+    )
 
 
 def test_spec_ranges_are_checked():

@@ -16,7 +16,11 @@ def test_default_config_composes_to_typed_records():
     cfg = run_config()
     assert isinstance(cfg, RunConfig)
     assert isinstance(cfg.model, ResNetSpec)
-    assert (cfg.model.name, cfg.data.name, cfg.tracking.uri) == ("resnet20", "fashion_mnist", "sqlite:///mlflow.db")
+    assert (cfg.model.name, cfg.data.name, cfg.tracking.uri) == (
+        "resnet20",
+        "fashion_mnist",
+        "sqlite:///mlflow.db",
+    )
     assert [s.width for s in cfg.model.stages] == [16, 32, 64]
 
 
@@ -26,11 +30,14 @@ def test_overrides_reach_nested_stage_records():
     assert cfg.train.precision.value == "mixed_bfloat16"
 
 
-@pytest.mark.parametrize("override, key", [
-    ("train.epoch=3", "train.epoch"),
-    ("model.stages.0.widht=3", "model.stages[0].widht"),
-    ("data.limt=10", "data.limt"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.epoch=3", "train.epoch"),
+        ("model.stages.0.widht=3", "model.stages[0].widht"),
+        ("data.limt=10", "data.limt"),
+    ],
+)
 def test_misspelt_key_fails_naming_it(override, key):
     with pytest.raises(ConfigCompositionException) as error:
         compose([override])
@@ -38,12 +45,15 @@ def test_misspelt_key_fails_naming_it(override, key):
     assert f"full_key: {key}" in str(error.value.__cause__)
 
 
-@pytest.mark.parametrize("override, key", [
-    ("train.epochs=three", "train.epochs"),
-    ("model.block=basik", "model.block"),
-    ("train.optimizer=adam", "train.optimizer"),
-    ("model.stages.1.width=wide", "model.stages[1].width"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.epochs=three", "train.epochs"),
+        ("model.block=basik", "model.block"),
+        ("train.optimizer=adam", "train.optimizer"),
+        ("model.stages.1.width=wide", "model.stages[1].width"),
+    ],
+)
 def test_wrong_type_fails_naming_the_key(override, key):
     with pytest.raises(ConfigCompositionException) as error:
         compose([override])
@@ -51,22 +61,30 @@ def test_wrong_type_fails_naming_the_key(override, key):
     assert f"full_key: {key}" in str(error.value.__cause__)
 
 
-@pytest.mark.parametrize("override, key", [
-    ("train.epochs=-1", "train.epochs"),
-    ("data.val_fraction=1.5", "data.val_fraction"),
-    ("model.stages.0.blocks=0", "stages.blocks"),
-    ("model.kernel_size=4", "model.kernel_size"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.epochs=-1", "train.epochs"),
+        ("data.val_fraction=1.5", "data.val_fraction"),
+        ("model.stages.0.blocks=0", "stages.blocks"),
+        ("model.kernel_size=4", "model.kernel_size"),
+    ],
+)
 def test_out_of_range_value_fails_naming_the_key(override, key):
     with pytest.raises(ConfigValueError) as error:
         run_config([override])
     assert key in str(error.value)
 
 
-@pytest.mark.parametrize("override, key", [("+train.epoch=3", "train.epoch"),
-                                           ("+model.stages.0.widht=3", "model.stages[0].widht"),
-                                           ("+search.space.0.steps=3", "search.space[0].steps"),
-                                           ("+search.distributed.hosts=2", "search.distributed.hosts")])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("+train.epoch=3", "train.epoch"),
+        ("+model.stages.0.widht=3", "model.stages[0].widht"),
+        ("+search.space.0.steps=3", "search.space[0].steps"),
+        ("+search.distributed.hosts=2", "search.distributed.hosts"),
+    ],
+)
 def test_appended_unknown_key_fails_naming_it(override, key):
     """Hydra's `+key=value` bypasses the closed records; the typed conversion catches it."""
     with pytest.raises(ConfigValueError, match=key.replace("[", r"\[").replace("]", r"\]")):
@@ -75,16 +93,26 @@ def test_appended_unknown_key_fails_naming_it(override, key):
 
 def test_run_py_rejects_a_typo_before_loading_anything(tmp_path):
     """Exit status non-zero, the full key named, and no MLflow store created."""
-    result = subprocess.run([sys.executable, "run.py", "train.epoch=3", f"tracking.uri=sqlite:///{tmp_path}/m.db"],
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "run.py", "train.epoch=3", f"tracking.uri=sqlite:///{tmp_path}/m.db"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "train.epoch" in result.stderr
     assert not (tmp_path / "m.db").exists()
 
 
 def test_run_py_reports_a_range_error_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "run.py", "train.epochs=-2", f"tracking.uri=sqlite:///{tmp_path}/m.db"],
-                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "run.py", "train.epochs=-2", f"tracking.uri=sqlite:///{tmp_path}/m.db"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "error: train.epochs must be > 0. Received: train.epochs=-2" in result.stderr
     assert "Traceback" not in result.stderr

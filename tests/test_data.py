@@ -7,8 +7,8 @@ import tarfile
 
 import numpy as np
 import pytest
-
 from conftest import needs_fashion_mnist
+
 from lab.config import DataConfig, SyntheticDataConfig
 from lab.data import load_splits
 from lab.data.dataset import ImageDataset, split
@@ -36,8 +36,12 @@ def write_idx(path, array):
 
 def write_idx_set(directory, n_train=20, n_test=10):
     rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.integers(0, 256, (n_train, 28, 28)), "y_train": rng.integers(0, 10, n_train),
-              "x_test": rng.integers(0, 256, (n_test, 28, 28)), "y_test": rng.integers(0, 10, n_test)}
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28)),
+        "y_train": rng.integers(0, 10, n_train),
+        "x_test": rng.integers(0, 256, (n_test, 28, 28)),
+        "y_test": rng.integers(0, 10, n_test),
+    }
     for key, stem in IDX_STEMS.items():
         write_idx(directory / f"{stem}.gz", arrays[key])
     return arrays
@@ -101,7 +105,9 @@ def test_truncated_idx_file_is_named(tmp_path):
 
 def test_mnist_reads_a_keras_style_npz_root(tmp_path):
     x = np.full((3, 28, 28), 7, np.uint8)
-    np.savez(tmp_path / "mnist.npz", x_train=x, y_train=np.arange(3), x_test=x[:1], y_test=np.arange(1))
+    np.savez(
+        tmp_path / "mnist.npz", x_train=x, y_train=np.arange(3), x_test=x[:1], y_test=np.arange(1)
+    )
     data = load_mnist(str(tmp_path))
     assert data.x_train.shape == (3, 28, 28) and data.y_train.tolist() == [0, 1, 2]
 
@@ -111,13 +117,26 @@ def cifar_batch(n, label_key, offset):
     return {b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8), label_key: list(range(n))}
 
 
-@pytest.mark.parametrize("name, folder, members, label_key", [
-    ("cifar10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels"),
-    ("cifar100", "cifar-100-python", ["train", "test"], b"fine_labels"),
-])
-def test_cifar_reads_the_python_archive_and_its_extracted_folder(tmp_path, name, folder, members, label_key):
+@pytest.mark.parametrize(
+    "name, folder, members, label_key",
+    [
+        (
+            "cifar10",
+            "cifar-10-batches-py",
+            [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"],
+            b"labels",
+        ),
+        ("cifar100", "cifar-100-python", ["train", "test"], b"fine_labels"),
+    ],
+)
+def test_cifar_reads_the_python_archive_and_its_extracted_folder(
+    tmp_path, name, folder, members, label_key
+):
     batches = {m: cifar_batch(4, label_key, i) for i, m in enumerate(members)}
-    archive = tmp_path / {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}[name]
+    archive = (
+        tmp_path
+        / {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}[name]
+    )
     with tarfile.open(archive, "w:gz") as tar:
         for member, batch in batches.items():
             payload = pickle.dumps(batch)
@@ -193,13 +212,22 @@ def test_downsample_averages_pixel_blocks_of_train_and_test_images_alike():
     from lab.data import input_spec
     from lab.data.dataset import downsampled
 
-    block = np.array([[0, 2, 10, 10], [4, 6, 10, 11], [255, 255, 1, 2], [255, 254, 3, 3]], np.uint8)[None, :, :, None]
-    np.testing.assert_array_equal(downsampled(block, 2)[0, :, :, 0], [[3, 10], [255, 2]])  # 10.25 -> 10, 254.75 -> 255, 2.25 -> 2
+    block = np.array(
+        [[0, 2, 10, 10], [4, 6, 10, 11], [255, 255, 1, 2], [255, 254, 3, 3]], np.uint8
+    )[None, :, :, None]
+    np.testing.assert_array_equal(
+        downsampled(block, 2)[0, :, :, 0], [[3, 10], [255, 2]]
+    )  # 10.25 -> 10, 254.75 -> 255, 2.25 -> 2
     assert downsampled(block, 1) is block
     cfg = SyntheticDataConfig(train_size=64, test_size=16, image_size=12, channels=2, downsample=3)
     s = load_splits(cfg, seed=0)
-    assert s.x_train.shape[1:] == s.x_test.shape[1:] == (4, 4, 2) == input_spec(cfg)[0] and s.x_train.dtype == np.uint8
-    full = load_splits(SyntheticDataConfig(train_size=64, test_size=16, image_size=12, channels=2), seed=0)
+    assert (
+        s.x_train.shape[1:] == s.x_test.shape[1:] == (4, 4, 2) == input_spec(cfg)[0]
+        and s.x_train.dtype == np.uint8
+    )
+    full = load_splits(
+        SyntheticDataConfig(train_size=64, test_size=16, image_size=12, channels=2), seed=0
+    )
     np.testing.assert_array_equal(s.x_test, downsampled(full.x_test, 3))
     with pytest.raises(ConfigValueError, match="data.downsample=5"):
         load_splits(SyntheticDataConfig(image_size=12, downsample=5), seed=0)
@@ -215,5 +243,8 @@ def test_every_dataset_states_its_shape_and_an_unknown_name_fails_listing_the_kn
     for name in SHAPES:
         assert input_spec(DataConfig(name=name)) == SHAPES[name]
     for call in (input_spec, load_dataset):
-        with pytest.raises(ConfigValueError, match=r"Unknown dataset. Received: data.name='svhn'; known: \['cifar10'"):
+        with pytest.raises(
+            ConfigValueError,
+            match=r"Unknown dataset. Received: data.name='svhn'; known: \['cifar10'",
+        ):
             call(DataConfig(name="svhn"))

@@ -12,26 +12,41 @@ from pathlib import Path
 
 import keras_tuner as kt
 import pytest
+from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
 from mlflow.tracking import MlflowClient
 
-from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
+from lab.compat.keras_tuner import display_started, retry_queue
 from lab.config import PROJECT_ROOT, DistributedConfig, run_config
 from lab.tasks.search.distributed import AddressInUseError, check_address_free, start_server
-from lab.compat.keras_tuner import display_started, retry_queue
 from lab.tasks.search.launcher import plan_roles
 from lab.tasks.search.sweep import make_oracle
 from lab.tracking.server import free_port
 
 STEPS = 50  # per writer in the concurrent-writers test
 DEADLINE_S = 420  # any one sweep here; a hang fails the test instead of stalling CI
-SMALL = ["task=search", "data=synthetic", "data.train_size=256", "data.test_size=64", *TINY_RESNET,
-         TINY_SPACE, "train.epochs=2", *FAST_TRAIN]
+SMALL = [
+    "task=search",
+    "data=synthetic",
+    "data.train_size=256",
+    "data.test_size=64",
+    *TINY_RESNET,
+    TINY_SPACE,
+    "train.epochs=2",
+    *FAST_TRAIN,
+]
 
 
 def sweep_args(tmp_path, name, trials, port, *extra):
     """A sweep in its own MLflow experiment `dist-NAME` (the tests share one `mlflow server`)."""
-    return [*SMALL, f"search.name={name}", f"search.max_trials={trials}", f"search.directory={tmp_path}/tuner",
-            f"search.distributed.address=127.0.0.1:{port}", f"tracking.experiment=dist-{name}", *extra]
+    return [
+        *SMALL,
+        f"search.name={name}",
+        f"search.max_trials={trials}",
+        f"search.directory={tmp_path}/tuner",
+        f"search.distributed.address=127.0.0.1:{port}",
+        f"tracking.experiment=dist-{name}",
+        *extra,
+    ]
 
 
 SPAWNED = []  # every role a test started: none may outlive it
@@ -48,9 +63,17 @@ def no_process_left_behind():
 
 
 def start(args, log: Path, role: str, *extra) -> subprocess.Popen:
-    role_args = [f"search.distributed.role={role}", *extra, f"hydra.run.dir={log.parent}/hydra-{log.stem}"]
-    process = subprocess.Popen([sys.executable, "run.py", *args, *role_args], cwd=PROJECT_ROOT,
-                               stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    role_args = [
+        f"search.distributed.role={role}",
+        *extra,
+        f"hydra.run.dir={log.parent}/hydra-{log.stem}",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "run.py", *args, *role_args],
+        cwd=PROJECT_ROOT,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+    )
     SPAWNED.append(process)
     return process
 
@@ -72,7 +95,11 @@ def runs_of(uri, role, sweep):
     experiment = client.get_experiment_by_name(f"dist-{sweep}")
     if experiment is None:
         return client, []
-    return client, [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("lab.role") == role]
+    return client, [
+        r
+        for r in client.search_runs([experiment.experiment_id])
+        if r.data.tags.get("lab.role") == role
+    ]
 
 
 def assert_complete(uri, sweep, trials, epochs=2):
@@ -111,8 +138,16 @@ def test_launcher_restarts_a_worker_killed_mid_trial(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     # Six short epochs: the kill lands after the first with five left, a window a slow poll (on a
     # loaded machine, seconds per MLflow query) does not miss; the same images in all as 3 x 1536.
-    args = sweep_args(tmp_path, "killed", 2, free_port(), f"tracking.uri={uri}", "train.epochs=6",
-                      "data.train_size=768", "search.distributed.local_workers=2")
+    args = sweep_args(
+        tmp_path,
+        "killed",
+        2,
+        free_port(),
+        f"tracking.uri={uri}",
+        "train.epochs=6",
+        "data.train_size=768",
+        "search.distributed.local_workers=2",
+    )
     log = tmp_path / "launcher.log"
     launcher = start(args, log, "launcher")
 
@@ -131,18 +166,30 @@ def test_launcher_restarts_a_worker_killed_mid_trial(tmp_path):
     assert "killed by signal 9: restart 1 of 3" in output
     client, parent, children = assert_complete(uri, "killed", 2, epochs=6)
     retried = next(c for c in children if c.data.tags["lab.trial"] == victim.data.tags["lab.trial"])
-    assert retried.data.tags["lab.attempt"] == "2" and retried.data.tags["lab.pid"] != victim.data.tags["lab.pid"]
+    assert (
+        retried.data.tags["lab.attempt"] == "2"
+        and retried.data.tags["lab.pid"] != victim.data.tags["lab.pid"]
+    )
     killed = client.get_run(victim.info.run_id)
     assert killed.info.status == "KILLED" and steps(client, killed) == at_kill  # left as it was
     for child in children:
-        assert steps(client, child) == [1, 2, 3, 4, 5, 6]  # one point per epoch: no trial's work lost or repeated
+        assert steps(client, child) == [
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+        ]  # one point per epoch: no trial's work lost or repeated
 
 
 def test_chief_killed_and_restarted_continues_the_sweep(mlflow_server, tmp_path):
     server = mlflow_server.uri
     port = free_port()
     args = sweep_args(tmp_path, "chief", 5, port, f"tracking.uri={server}")
-    logs = [tmp_path / name for name in ("chief.log", "worker0.log", "worker1.log", "chief-again.log")]
+    logs = [
+        tmp_path / name for name in ("chief.log", "worker0.log", "worker1.log", "chief-again.log")
+    ]
     chief = start(args, logs[0], "chief")
     workers = [worker(args, logs[1], 0), worker(args, logs[2], 1)]
 
@@ -168,7 +215,9 @@ def test_chief_killed_and_restarted_continues_the_sweep(mlflow_server, tmp_path)
 def server_clean(server) -> None:
     """No request failed and nothing crashed in the server's own log."""
     text = server.log.read_text()
-    assert "database is locked" not in text and '" 500' not in text and "Traceback" not in text, text[-3000:]
+    assert "database is locked" not in text and '" 500' not in text and "Traceback" not in text, (
+        text[-3000:]
+    )
 
 
 def server_processes(uri: str) -> list:
@@ -178,10 +227,17 @@ def server_processes(uri: str) -> list:
     for entry in Path("/proc").iterdir():
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            commands[int(entry.name)] = (int(fields[2]), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            commands[int(entry.name)] = (
+                int(fields[2]),
+                (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(),
+            )
         except (OSError, ValueError, IndexError):
             continue
-    [leader] = [pid for pid, (_, command) in commands.items() if " server " in command and f"--port {port}" in command]
+    [leader] = [
+        pid
+        for pid, (_, command) in commands.items()
+        if " server " in command and f"--port {port}" in command
+    ]
     return [command for group, command in commands.values() if group == leader]
 
 
@@ -194,10 +250,14 @@ def test_a_lab_started_server_runs_no_mlflow_job_consumers(mlflow_server):
     commands = server_processes(mlflow_server.uri)
     assert commands and not [c for c in commands if "huey" in c], commands
     assert server_environment({})[JOB_EXECUTION] == "false"
-    assert server_environment({JOB_EXECUTION: "true"})[JOB_EXECUTION] == "true"  # a user who wants them
+    assert (
+        server_environment({JOB_EXECUTION: "true"})[JOB_EXECUTION] == "true"
+    )  # a user who wants them
 
 
-def test_chief_and_two_workers_on_postgresql_run_each_trial_once_under_one_parent(mlflow_server_on_postgres, tmp_path):
+def test_chief_and_two_workers_on_postgresql_run_each_trial_once_under_one_parent(
+    mlflow_server_on_postgres, tmp_path
+):
     """MLflow's multi-writer backend: a chief and two workers write through `mlflow server` over
     PostgreSQL; each trial is trained once, by a worker, and logged once. (A worker killed
     mid-trial and restarted with its index: the launcher test, which restarts it the same way.)"""
@@ -210,7 +270,10 @@ def test_chief_and_two_workers_on_postgresql_run_each_trial_once_under_one_paren
     client, parent, children = assert_complete(server, "pg", 3)
     for child in children:
         assert steps(client, child) == [1, 2]  # logged exactly once
-    assert {c.data.tags["lab.tuner"] for c in children} <= {"worker0", "worker1"}  # the chief trains none
+    assert {c.data.tags["lab.tuner"] for c in children} <= {
+        "worker0",
+        "worker1",
+    }  # the chief trains none
     assert "sweep pg: 3 trials" in logs[0].read_text()
     server_clean(mlflow_server_on_postgres)
 
@@ -218,7 +281,9 @@ def test_chief_and_two_workers_on_postgresql_run_each_trial_once_under_one_paren
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_four_processes_writing_at_once_lose_no_metric(backend, request):
     """Four writers, 50 steps of five metrics and a tag each: 400 writes at once through the server."""
-    served = request.getfixturevalue("mlflow_server" if backend == "sqlite" else "mlflow_server_on_postgres")
+    served = request.getfixturevalue(
+        "mlflow_server" if backend == "sqlite" else "mlflow_server_on_postgres"
+    )
     server = served.uri
     script = (
         "import sys\n"
@@ -228,9 +293,18 @@ def test_four_processes_writing_at_once_lose_no_metric(backend, request):
         "with tracked_run(TrackingConfig(uri=sys.argv[1], experiment='writers'), sys.argv[2]) as run:\n"
         "    for step in range(STEPS):\n"
         "        run.log_metrics({f'm{k}': step * k for k in range(5)}, step=step)\n"
-        "        run.set_tags({'lab.step': step})\n")
-    writers = [subprocess.Popen([sys.executable, "-c", script, server, f"writer{i}"], cwd=PROJECT_ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(4)]
+        "        run.set_tags({'lab.step': step})\n"
+    )
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, server, f"writer{i}"],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(4)
+    ]
     outputs = [w.communicate(timeout=DEADLINE_S)[0] for w in writers]
     assert [w.returncode for w in writers] == [0] * 4, outputs
     client = MlflowClient(server)
@@ -240,19 +314,36 @@ def test_four_processes_writing_at_once_lose_no_metric(backend, request):
         assert run.info.status == "FINISHED" and run.data.tags["lab.step"] == str(STEPS - 1)
         for k in range(5):
             history = client.get_metric_history(run.info.run_id, f"m{k}")
-            assert sorted((m.step, m.value) for m in history) == [(s, float(s * k)) for s in range(STEPS)]
+            assert sorted((m.step, m.value) for m in history) == [
+                (s, float(s * k)) for s in range(STEPS)
+            ]
     server_clean(served)
 
 
 @pytest.mark.parametrize("task", ["train", "search"])
 def test_unreachable_tracking_server_is_one_line_naming_it_before_any_training(task, tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"
-    result = subprocess.run([sys.executable, "run.py", f"task={task}", "data=synthetic", f"tracking.uri={uri}",
-                             f"hydra.run.dir={tmp_path}/hydra"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "run.py",
+            f"task={task}",
+            "data=synthetic",
+            f"tracking.uri={uri}",
+            f"hydra.run.dir={tmp_path}/hydra",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
-    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # the rest: TF's start-up log
-    assert error.startswith(f"error: the MLflow tracking server at tracking.uri={uri} is unreachable")
+    [error] = [
+        line for line in result.stderr.splitlines() if line.startswith("error:")
+    ]  # the rest: TF's start-up log
+    assert error.startswith(
+        f"error: the MLflow tracking server at tracking.uri={uri} is unreachable"
+    )
     assert result.stderr.strip().endswith(error) and "Traceback" not in result.stderr
     assert result.stdout == ""  # stopped before any data, model or run
 
@@ -260,11 +351,16 @@ def test_unreachable_tracking_server_is_one_line_naming_it_before_any_training(t
 def test_worker_without_a_chief_gives_up_naming_the_address(tmp_path):
     port = free_port()
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    args = sweep_args(tmp_path, "alone", 2, port, f"tracking.uri={uri}", "search.distributed.connect_timeout_s=2")
+    args = sweep_args(
+        tmp_path, "alone", 2, port, f"tracking.uri={uri}", "search.distributed.connect_timeout_s=2"
+    )
     process = worker(args, tmp_path / "worker.log", 0)
     assert finish(process, tmp_path / "worker.log") == 2
     output = (tmp_path / "worker.log").read_text()
-    assert f"error: no keras-tuner chief answered at search.distributed.address=127.0.0.1:{port} within 2 s" in output
+    assert (
+        f"error: no keras-tuner chief answered at search.distributed.address=127.0.0.1:{port} within 2 s"
+        in output
+    )
 
 
 def test_a_second_chief_on_a_taken_port_is_refused():
@@ -282,7 +378,9 @@ def test_a_second_chief_on_a_taken_port_is_refused():
 
 
 def owners_oracle(tmp_path, role, *extra):
-    cfg = run_config(["task=search", f"search.distributed.role={role}", "search.max_trials=5", *extra])
+    cfg = run_config(
+        ["task=search", f"search.distributed.role={role}", "search.max_trials=5", *extra]
+    )
     oracle = make_oracle(cfg)
     oracle._set_project_dir(str(tmp_path), "owners")
     return oracle
@@ -299,10 +397,16 @@ def test_restarted_chief_leaves_running_trials_with_their_workers(tmp_path):
     chief = owners_oracle(tmp_path, "chief")
     chief.reload()
     assert {tuner: trial.trial_id for tuner, trial in chief.ongoing_trials.items()} == running
-    assert set(running.values()) <= set(display_started(chief))  # it can end them (keras-tuner: KeyError)
+    assert set(running.values()) <= set(
+        display_started(chief)
+    )  # it can end them (keras-tuner: KeyError)
     assert retry_queue(chief) == [] and chief.tuner_ids == {"worker0", "worker1"}
-    assert chief.create_trial("worker0").trial_id == running["worker0"]  # a restarted worker gets its own back
-    assert chief.create_trial("worker2").trial_id not in running.values()  # a new worker gets a new one
+    assert (
+        chief.create_trial("worker0").trial_id == running["worker0"]
+    )  # a restarted worker gets its own back
+    assert (
+        chief.create_trial("worker2").trial_id not in running.values()
+    )  # a new worker gets a new one
     trial = chief.ongoing_trials["worker1"]
     trial.status = "COMPLETED"
     chief.update_trial(trial.trial_id, {"val_accuracy": 0.5})
@@ -315,26 +419,52 @@ def test_restarted_chief_leaves_running_trials_with_their_workers(tmp_path):
     alone = owners_oracle(tmp_path, "none")  # a single process re-queues them, as keras-tuner does
     alone.reload()
     assert alone.ongoing_trials == {} and sorted(retry_queue(alone)) == still_running
-    afresh = owners_oracle(tmp_path, "chief", "search.distributed.requeue_running=true")  # the launcher's first start
+    afresh = owners_oracle(
+        tmp_path, "chief", "search.distributed.requeue_running=true"
+    )  # the launcher's first start
     afresh.reload()
     assert afresh.ongoing_trials == {} and sorted(retry_queue(afresh)) == still_running
 
 
 @pytest.mark.core
 def test_launcher_pins_each_worker_to_a_device_and_the_chief_to_none(tmp_path):
-    cfg = run_config(["task=search", "search.distributed.role=launcher", "search.distributed.devices=[0,1]",
-                   "search.distributed.local_workers=3"])
-    roles = plan_roles(cfg, ["experiment=deep_vs_wide"], "http://127.0.0.1:5000", tmp_path, {"PATH": "/bin"})
+    cfg = run_config(
+        [
+            "task=search",
+            "search.distributed.role=launcher",
+            "search.distributed.devices=[0,1]",
+            "search.distributed.local_workers=3",
+        ]
+    )
+    roles = plan_roles(
+        cfg, ["experiment=deep_vs_wide"], "http://127.0.0.1:5000", tmp_path, {"PATH": "/bin"}
+    )
     assert [r.name for r in roles] == ["chief", "worker0", "worker1", "worker2"]
     assert [r.env["CUDA_VISIBLE_DEVICES"] for r in roles] == ["", "0", "1", "0"]
-    assert {r.env.get("XLA_PYTHON_CLIENT_MEM_FRACTION") for r in roles[1:]} == {"0.45"}  # two share GPU 0
+    assert {r.env.get("XLA_PYTHON_CLIENT_MEM_FRACTION") for r in roles[1:]} == {
+        "0.45"
+    }  # two share GPU 0
     assert roles[0].argv[-2:-1] == ["search.distributed.role=chief"]
-    assert roles[0].first_start_only == ["search.distributed.requeue_running=true"]  # its workers all start anew
-    assert {r.env["CUDA_DEVICE_ORDER"] for r in roles[1:]} == {"PCI_BUS_ID"}  # CUDA numbers GPUs as nvidia-smi
-    users = plan_roles(run_config(["task=search"]), [], "u", tmp_path, {"CUDA_VISIBLE_DEVICES": "2,3"})
-    assert [r.env["CUDA_VISIBLE_DEVICES"] for r in users] == ["", "2", "3"]  # only the GPUs the user gave
+    assert roles[0].first_start_only == [
+        "search.distributed.requeue_running=true"
+    ]  # its workers all start anew
+    assert {r.env["CUDA_DEVICE_ORDER"] for r in roles[1:]} == {
+        "PCI_BUS_ID"
+    }  # CUDA numbers GPUs as nvidia-smi
+    users = plan_roles(
+        run_config(["task=search"]), [], "u", tmp_path, {"CUDA_VISIBLE_DEVICES": "2,3"}
+    )
+    assert [r.env["CUDA_VISIBLE_DEVICES"] for r in users] == [
+        "",
+        "2",
+        "3",
+    ]  # only the GPUs the user gave
     assert "CUDA_DEVICE_ORDER" not in users[1].env  # numbered as the user numbered them
     assert roles[3].argv[:2] == ["experiment=deep_vs_wide", "tracking.uri=http://127.0.0.1:5000"]
     assert "search.distributed.worker_index=2" in roles[3].argv and roles[3].env["PATH"] == "/bin"
-    alone = plan_roles(run_config(["task=search", "search.distributed.devices=[]"]), [], "u", tmp_path, {})
-    assert [r.name for r in alone] == ["chief", "worker0"] and "CUDA_VISIBLE_DEVICES" not in alone[1].env
+    alone = plan_roles(
+        run_config(["task=search", "search.distributed.devices=[]"]), [], "u", tmp_path, {}
+    )
+    assert [r.name for r in alone] == ["chief", "worker0"] and "CUDA_VISIBLE_DEVICES" not in alone[
+        1
+    ].env

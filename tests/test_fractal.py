@@ -6,10 +6,17 @@ import keras
 import numpy as np
 import pytest
 
-from lab.errors import ConfigValueError
 from lab.compat.keras import inbound_layers
+from lab.errors import ConfigValueError
 from lab.models import build_model
-from lab.models.fractal import Column, DropPath, DropPathSampler, FractalBlockSpec, FractalJoin, FractalSpec
+from lab.models.fractal import (
+    Column,
+    DropPath,
+    DropPathSampler,
+    FractalBlockSpec,
+    FractalJoin,
+    FractalSpec,
+)
 from lab.models.heads import AuxHeadSpec
 from lab.models.variants import load_variant
 
@@ -30,7 +37,11 @@ def constants(*values, shape=(2, 3, 3, 4)):
 
 def subset_means(values):
     """The mean of every non-empty subset of `values`: what a join may output in training."""
-    return {float(np.mean(s)) for r in range(1, len(values) + 1) for s in itertools.combinations(values, r)}
+    return {
+        float(np.mean(s))
+        for r in range(1, len(values) + 1)
+        for s in itertools.combinations(values, r)
+    }
 
 
 def layers_of(model, kind):
@@ -54,7 +65,9 @@ def test_join_of_constants_is_their_exact_mean_at_inference_and_without_drop_pat
     inputs = constants(1.0, 2.0, 6.0)
     join = FractalJoin(columns=[1, 2, 3], drop_rate=0.0)
     for training in (False, True):  # drop_rate 0, no global sample: training equals inference
-        np.testing.assert_array_equal(numpy(join(inputs, training=training)), np.full((2, 3, 3, 4), 3.0))
+        np.testing.assert_array_equal(
+            numpy(join(inputs, training=training)), np.full((2, 3, 3, 4), 3.0)
+        )
     dropping = FractalJoin(columns=[1, 2, 3], drop_rate=0.99)
     first, second = numpy(dropping(inputs, training=False)), numpy(dropping(inputs, training=False))
     np.testing.assert_array_equal(first, second)
@@ -63,7 +76,11 @@ def test_join_of_constants_is_their_exact_mean_at_inference_and_without_drop_pat
 
 def test_a_two_column_block_is_conv_joined_with_two_convs():
     model = build_model(small_spec(columns=2, blocks=(4,)), (8, 8, 3), 10)
-    assert layers_of(model, keras.layers.Conv2D) == ["block1_col2_1_conv", "block1_col1_1_conv", "block1_col2_2_conv"]
+    assert layers_of(model, keras.layers.Conv2D) == [
+        "block1_col2_1_conv",
+        "block1_col1_1_conv",
+        "block1_col2_2_conv",
+    ]
     assert layers_of(model, keras.layers.Average) == ["block1_join1"]
     assert parents(model.get_layer("block1_join1")) == ["block1_col1_1_relu", "block1_col2_2_relu"]
     assert parents(model.get_layer("block1_col2_2_conv")) == ["block1_col2_1_relu"]
@@ -75,13 +92,18 @@ def test_column_c_has_2_to_the_c_minus_1_convs_and_the_deepest_path_is_2_to_the_
     convs = layers_of(model, keras.layers.Conv2D)
     for c in range(1, columns + 1):
         assert sum(name.startswith(f"block1_col{c}_") for name in convs) == 2 ** (c - 1)
-    assert len(convs) == 2 ** columns - 1
+    assert len(convs) == 2**columns - 1
     assert len(layers_of(model, keras.layers.Average)) == (2 ** (columns - 2) if columns > 1 else 0)
     assert conv_depth(model) == 2 ** (columns - 1)
-    deepest = build_model(small_spec(columns=columns, blocks=(4,), column=Column.deepest), (8, 8, 3), 10)
-    assert layers_of(deepest, keras.layers.Conv2D) == [f"block1_col{columns}_{k}_conv" for k in
-                                                       range(1, 2 ** (columns - 1) + 1)]
-    assert conv_depth(deepest) == 2 ** (columns - 1) and not layers_of(deepest, keras.layers.Average)
+    deepest = build_model(
+        small_spec(columns=columns, blocks=(4,), column=Column.deepest), (8, 8, 3), 10
+    )
+    assert layers_of(deepest, keras.layers.Conv2D) == [
+        f"block1_col{columns}_{k}_conv" for k in range(1, 2 ** (columns - 1) + 1)
+    ]
+    assert conv_depth(deepest) == 2 ** (columns - 1) and not layers_of(
+        deepest, keras.layers.Average
+    )
 
 
 def test_local_drop_path_never_drops_every_input():
@@ -104,13 +126,20 @@ def test_local_drop_path_never_drops_every_input():
 def test_global_drop_path_keeps_exactly_the_chosen_column_where_it_is_present():
     tensors = constants(2.0, 8.0)  # columns 2 and 3
     join = FractalJoin(columns=[2, 3], drop_rate=0.0, global_sample=True)
-    for column, expected in ((2, 2.0), (3, 8.0), (1, 5.0)):  # column 1 absent: the join stays a full mean
+    for column, expected in (
+        (2, 2.0),
+        (3, 8.0),
+        (1, 5.0),
+    ):  # column 1 absent: the join stays a full mean
         sample = np.array([[1.0, column]], "float32")
         for _ in range(5):
-            np.testing.assert_array_equal(numpy(join([*tensors, sample], training=True)), np.full((2, 3, 3, 4),
-                                                                                                 expected))
+            np.testing.assert_array_equal(
+                numpy(join([*tensors, sample], training=True)), np.full((2, 3, 3, 4), expected)
+            )
     local_batch = np.array([[0.0, 3.0]], "float32")
-    np.testing.assert_array_equal(numpy(join([*tensors, local_batch], training=True)), np.full((2, 3, 3, 4), 5.0))
+    np.testing.assert_array_equal(
+        numpy(join([*tensors, local_batch], training=True)), np.full((2, 3, 3, 4), 5.0)
+    )
 
 
 def test_sampler_draws_global_batches_and_columns_in_training_only():
@@ -127,7 +156,9 @@ def test_sampler_draws_global_batches_and_columns_in_training_only():
 def test_a_global_batch_runs_one_whole_column_the_deepest_equals_the_extracted_network():
     """With every batch global, training outputs take at most C values (one per column); column
     C's is the deepest-column network's output with the same weights, copied by layer name."""
-    spec = small_spec(columns=3, drop_path=DropPath.local_global, global_fraction=1.0, local_drop_rate=0.5)
+    spec = small_spec(
+        columns=3, drop_path=DropPath.local_global, global_fraction=1.0, local_drop_rate=0.5
+    )
     full = build_model(spec, (8, 8, 3), 10)
     deepest = build_model(small_spec(columns=3, column=Column.deepest), (8, 8, 3), 10)
     for layer in deepest.layers:
@@ -147,7 +178,9 @@ def test_fractalnet20_is_deterministic_at_inference_and_random_in_training_with_
     np.testing.assert_array_equal(numpy(model(x, training=False)), numpy(model(x, training=False)))
     trained = [numpy(model(x, training=True)) for _ in range(4)]
     assert any(not np.allclose(trained[0], other) for other in trained[1:])
-    plain = build_model(load_variant("fractalnet20"), (32, 32, 3), 10)  # drop_path none: training is deterministic
+    plain = build_model(
+        load_variant("fractalnet20"), (32, 32, 3), 10
+    )  # drop_path none: training is deterministic
     np.testing.assert_array_equal(numpy(plain(x, training=True)), numpy(plain(x, training=True)))
 
 
@@ -156,11 +189,16 @@ def test_drop_path_model_round_trips_and_trains_a_step():
     model = build_model(spec, (8, 8, 3), 5)
     clone = keras.Model.from_config(model.get_config())
     join = clone.get_layer("block2_join2")
-    assert isinstance(join, FractalJoin) and (join.columns, join.drop_rate, join.global_sample) == ([1, 2, 3], 0.15,
-                                                                                                   True)
+    assert isinstance(join, FractalJoin) and (join.columns, join.drop_rate, join.global_sample) == (
+        [1, 2, 3],
+        0.15,
+        True,
+    )
     assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
     x = np.random.default_rng(1).normal(size=(4, 8, 8, 3)).astype("float32")
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy", jit_compile=False)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy", jit_compile=False
+    )
     assert np.isfinite(model.train_on_batch(x, keras.utils.to_categorical([0, 1, 2, 3], 5)))
 
 
@@ -178,8 +216,12 @@ def test_drop_path_model_round_trips_and_trains_a_step():
 #   + BN 2*8*1,472 = 23,552 + 5,130 -> 42,387,146.
 # The paper reports 38.6M (20 layers) and 22.9M (40 layers) for its Caffe nets (Table 1); neither follows from
 # the widths of section 4 (see the report), so the counts here are the derived ones.
-EXACT = {"fractalnet20": (33_724_618, 20_608), "fractalnet40": (76_106_634, 44_160),
-         "fractalnet20_deepest": (20_404_426, 11_776), "fractalnet40_deepest": (42_387_146, 23_552)}
+EXACT = {
+    "fractalnet20": (33_724_618, 20_608),
+    "fractalnet40": (76_106_634, 44_160),
+    "fractalnet20_deepest": (20_404_426, 11_776),
+    "fractalnet40_deepest": (42_387_146, 23_552),
+}
 
 
 @pytest.mark.parametrize("name, counts", sorted(EXACT.items()))
@@ -200,7 +242,9 @@ def test_deepest_variant_is_the_full_networks_deepest_column_by_name_and_shape()
 
 def test_fashion_mnist_input_pools_down_to_1x1_and_taps_feed_aux_heads():
     spec = small_spec(blocks=(4, 4, 4, 4, 4, 4), aux_heads=[AuxHeadSpec(tap="block3")])
-    model = build_model(spec, (28, 28, 1), 10)  # 28 -> 14 -> 7 -> 3 -> 1 -> 1 -> 1: small maps pool by 1
+    model = build_model(
+        spec, (28, 28, 1), 10
+    )  # 28 -> 14 -> 7 -> 3 -> 1 -> 1 -> 1: small maps pool by 1
     assert model.get_layer("block6_pool").output.shape == (None, 1, 1, 4)
     outputs = model(np.zeros((2, 28, 28, 1), "float32"))
     assert set(outputs) == {"predictions", "aux_block3"} and outputs["aux_block3"].shape == (2, 10)

@@ -7,9 +7,9 @@ import math
 import keras
 import numpy as np
 import pytest
+from conftest import FAST_TRAIN, TINY_RESNET
 from mlflow.tracking import MlflowClient
 
-from conftest import FAST_TRAIN, TINY_RESNET
 from lab.config import run_config
 from lab.data import load_splits
 from lab.tasks.search import continuation
@@ -19,8 +19,18 @@ from lab.training import state as training_state
 # max_epochs=3, factor=3: bracket 1 trains trials 0-2 for 1 epoch and promotes the best to 3 epochs
 # (trial 3, which continues it from epoch 1); bracket 0 trains trials 4 and 5 for 3 epochs.
 SPACE = "search.space=[{name: lr, path: train.lr, kind: float, min: 0.02, max: 0.2, log: true}]"
-HYPERBAND = ["task=search", "data=synthetic", "data.train_size=256", "data.test_size=64", "model=lenet5", *FAST_TRAIN,
-             "search.tuner=hyperband", "search.max_epochs=3", "search.factor=3", SPACE]
+HYPERBAND = [
+    "task=search",
+    "data=synthetic",
+    "data.train_size=256",
+    "data.test_size=64",
+    "model=lenet5",
+    *FAST_TRAIN,
+    "search.tuner=hyperband",
+    "search.max_epochs=3",
+    "search.factor=3",
+    SPACE,
+]
 
 
 def trial_runs(uri):
@@ -36,7 +46,10 @@ def steps_per_epoch(overrides) -> int:
 
 
 def steps(client, run, metric="loss"):
-    return [m.step for m in sorted(client.get_metric_history(run.info.run_id, metric), key=lambda m: m.step)]
+    return [
+        m.step
+        for m in sorted(client.get_metric_history(run.info.run_id, metric), key=lambda m: m.step)
+    ]
 
 
 def cosine_lr(base_lr, step, total_steps):
@@ -53,18 +66,24 @@ def check_continued(client, runs, run, per_epoch):
     """`run` continued its previous rung: epochs numbered on, its own steps, the optimizer's step
     count (and so its learning rate) carried on from where the previous trial's training stopped."""
     previous = finished_run_of(runs, run.data.tags[continuation.CONTINUED_FROM_TAG])
-    initial, epochs = int(run.data.params["hp.tuner/initial_epoch"]), int(run.data.params["hp.tuner/epochs"])
+    initial, epochs = (
+        int(run.data.params["hp.tuner/initial_epoch"]),
+        int(run.data.params["hp.tuner/epochs"]),
+    )
     assert initial == int(previous.data.params["hp.tuner/epochs"]) and 0 < initial < epochs
     assert steps(client, run) == list(range(initial + 1, epochs + 1))
     assert run.data.metrics["initial_epoch"] == initial
     assert run.data.metrics["train_steps"] == (epochs - initial) * per_epoch
-    carried = previous.data.metrics.get("initial_train_steps", 0) + previous.data.metrics["train_steps"]
+    carried = (
+        previous.data.metrics.get("initial_train_steps", 0) + previous.data.metrics["train_steps"]
+    )
     assert run.data.metrics["initial_train_steps"] == carried == initial * per_epoch
     assert initial < run.data.metrics["best_epoch"] <= epochs
     total = int(run.data.params["train.schedule_epochs"]) * per_epoch
     [first_lr, *_] = sorted(client.get_metric_history(run.info.run_id, "lr"), key=lambda m: m.step)
-    assert first_lr.value == pytest.approx(cosine_lr(float(run.data.params["train.lr"]), (initial + 1) * per_epoch, total),
-                                           rel=1e-4)
+    assert first_lr.value == pytest.approx(
+        cosine_lr(float(run.data.params["train.lr"]), (initial + 1) * per_epoch, total), rel=1e-4
+    )
     assert previous.data.metrics[continuation.STATE_BYTES] > 0
     return previous
 
@@ -72,11 +91,14 @@ def check_continued(client, runs, run, per_epoch):
 def check_no_state_left(client, runs):
     for run in runs:
         assert continuation.STATE_TAG not in run.data.tags
-        assert [a.path for a in client.list_artifacts(run.info.run_id, continuation.STATE_DIR)] == []
+        assert [
+            a.path for a in client.list_artifacts(run.info.run_id, continuation.STATE_DIR)
+        ] == []
 
 
 def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung_and_no_state_is_left(
-        tracking, tmp_path, monkeypatch):
+    tracking, tmp_path, monkeypatch
+):
     """Ctrl-C in the continued trial's first epoch ends the sweep; the same command again retries
     that trial, which finds its predecessor's state still there and continues from it: epochs
     numbered on, the optimizer's step count (and so its learning rate) carried on. Every rung
@@ -94,7 +116,12 @@ def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung
         extra = [CtrlC()] if kwargs.get("start") is not None else []
         return fit_and_evaluate(*args, extra_callbacks=extra, **kwargs)
 
-    overrides = [*HYPERBAND, "search.name=hb_killed", f"search.directory={tmp_path}/tuner", *tracking]
+    overrides = [
+        *HYPERBAND,
+        "search.name=hb_killed",
+        f"search.directory={tmp_path}/tuner",
+        *tracking,
+    ]
     monkeypatch.setattr(train_module, "fit_and_evaluate", interrupted_when_continued)
     with pytest.raises(KeyboardInterrupt):
         search(run_config(overrides))
@@ -109,22 +136,39 @@ def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung
     client, runs = trial_runs(tracking.uri)
     finished = [r for r in runs if r.info.status == "FINISHED"]
     assert len(finished) == 6 and [r.info.status for r in runs].count("KILLED") == 1
-    assert {r.data.params["train.schedule_epochs"] for r in runs} == {"3"}  # every rung on one 3-epoch schedule
+    assert {r.data.params["train.schedule_epochs"] for r in runs} == {
+        "3"
+    }  # every rung on one 3-epoch schedule
     [retry] = [r for r in finished if continuation.CONTINUED_FROM_TAG in r.data.tags]
-    assert retry.data.tags["lab.trial"] == killed.data.tags["lab.trial"] and retry.data.tags["lab.attempt"] == "2"
+    assert (
+        retry.data.tags["lab.trial"] == killed.data.tags["lab.trial"]
+        and retry.data.tags["lab.attempt"] == "2"
+    )
     assert retry.data.tags[continuation.CONTINUED_FROM_TAG] == waiting.data.tags["lab.trial"]
     previous = check_continued(client, runs, retry, steps_per_epoch(overrides))
-    assert "when trial" in previous.data.tags[continuation.DELETED_TAG]  # when its successor finished
-    kept = sorted(r.data.tags["lab.trial"] for r in runs if continuation.STATE_BYTES in r.data.metrics)
-    first_rung = sorted(r.data.tags["lab.trial"] for r in runs if r.data.params["hp.tuner/epochs"] == "1")
-    assert kept == first_rung == ["0000", "0001", "0002"]  # a 3-epoch trial is never continued: keeps none
+    assert (
+        "when trial" in previous.data.tags[continuation.DELETED_TAG]
+    )  # when its successor finished
+    kept = sorted(
+        r.data.tags["lab.trial"] for r in runs if continuation.STATE_BYTES in r.data.metrics
+    )
+    first_rung = sorted(
+        r.data.tags["lab.trial"] for r in runs if r.data.params["hp.tuner/epochs"] == "1"
+    )
+    assert (
+        kept == first_rung == ["0000", "0001", "0002"]
+    )  # a 3-epoch trial is never continued: keeps none
     for run in runs:
-        if run.data.tags["lab.trial"] in kept and run.info.run_id != previous.info.run_id:  # never promoted
+        if (
+            run.data.tags["lab.trial"] in kept and run.info.run_id != previous.info.run_id
+        ):  # never promoted
             assert "when the sweep ended" in run.data.tags[continuation.DELETED_TAG]
     check_no_state_left(client, runs)
     assert client.get_run(result.parent_run_id).data.metrics["continuation_states_deleted"] == 2
     summary = open(client.download_artifacts(result.parent_run_id, "summary.md")).read()
-    assert "1 trials continued their previous rung's training; 3 training states kept" in summary  # not the killed one
+    assert (
+        "1 trials continued their previous rung's training; 3 training states kept" in summary
+    )  # not the killed one
     assert "0 left" in summary
 
 
@@ -132,13 +176,22 @@ def test_with_resume_off_a_promoted_trial_trains_from_scratch_on_the_same_schedu
     """What decides continuing, without a sweep: resume off keeps no state and names why a promoted
     trial starts from scratch; both modes give a rung the max_epochs schedule, so a comparison of
     the two (bench/hyperband_resume.py) is of the same trainings."""
-    on, off = (run_config([*HYPERBAND, f"search.hyperband_resume={v}"]).search for v in ("true", "false"))
+    on, off = (
+        run_config([*HYPERBAND, f"search.hyperband_resume={v}"]).search for v in ("true", "false")
+    )
     first_rung = {"lr": 0.05, "tuner/epochs": 1, "tuner/initial_epoch": 0}
     promoted = {"lr": 0.05, "tuner/epochs": 3, "tuner/initial_epoch": 1, "tuner/trial_id": "0001"}
     for search_cfg in (on, off):
-        assert continuation.rung_overrides(search_cfg, promoted) == {"train.epochs": 3, "train.schedule_epochs": 3}
-    assert continuation.rung_overrides(run_config(["task=search"]).search, {"lr": 0.05}) == {}  # not Hyperband
-    assert continuation.keeps_state(on, first_rung) and not continuation.keeps_state(off, first_rung)
+        assert continuation.rung_overrides(search_cfg, promoted) == {
+            "train.epochs": 3,
+            "train.schedule_epochs": 3,
+        }
+    assert (
+        continuation.rung_overrides(run_config(["task=search"]).search, {"lr": 0.05}) == {}
+    )  # not Hyperband
+    assert continuation.keeps_state(on, first_rung) and not continuation.keeps_state(
+        off, first_rung
+    )
     assert not continuation.keeps_state(on, promoted)  # the last rung is never continued
     state, why = continuation.state_to_continue(None, off, promoted, previous=None)
     assert state is None and why.startswith("search.hyperband_resume=false")
@@ -154,8 +207,17 @@ def test_a_saved_state_is_the_last_epoch_and_loads_into_a_fresh_model_exactly(tr
     from lab.tracking import tracked_run
     from lab.training.train import compile_model, fit_and_evaluate, seeded_network, training_model
 
-    overrides = ["data=synthetic", "data.train_size=64", "data.test_size=16", *TINY_RESNET, *FAST_TRAIN, "train.checkpoint=best",
-                 "train.epochs=2", "train.lr=0.05", *tracking]
+    overrides = [
+        "data=synthetic",
+        "data.train_size=64",
+        "data.test_size=16",
+        *TINY_RESNET,
+        *FAST_TRAIN,
+        "train.checkpoint=best",
+        "train.epochs=2",
+        "train.lr=0.05",
+        *tracking,
+    ]
     cfg = run_config(overrides)
     splits = load_splits(cfg.data, cfg.seed)
 
@@ -164,13 +226,23 @@ def test_a_saved_state_is_the_last_epoch_and_loads_into_a_fresh_model_exactly(tr
             self.values = [np.array(keras.ops.convert_to_numpy(v)) for v in self.model.variables]
 
     kept, last = [], LastEpoch()
-    with tracked_run(cfg.tracking, "state") as run:  # best = the epoch of highest training loss: the first
-        result = fit_and_evaluate(cfg, splits, run, objective=("loss", "max"), extra_callbacks=[last],
-                                  keep_last_state=kept.append)
+    with tracked_run(
+        cfg.tracking, "state"
+    ) as run:  # best = the epoch of highest training loss: the first
+        result = fit_and_evaluate(
+            cfg,
+            splits,
+            run,
+            objective=("loss", "max"),
+            extra_callbacks=[last],
+            keep_last_state=kept.append,
+        )
     [state] = kept
     assert state.epoch == 2 and result.history["loss"][0] > result.history["loss"][1]
     assert all(np.array_equal(a, b) for a, b in zip(state.model_values, last.values))
-    tested = [keras.ops.convert_to_numpy(v) for v in last.model.variables]  # the best epoch's, put back
+    tested = [
+        keras.ops.convert_to_numpy(v) for v in last.model.variables
+    ]  # the best epoch's, put back
     assert not all(np.array_equal(a, b) for a, b in zip(state.model_values, tested))
     assert any("moving_variance" in path for path in state.model_paths)
     assert any(path.endswith("iteration") for path in state.optimizer_paths)
@@ -183,12 +255,19 @@ def test_a_saved_state_is_the_last_epoch_and_loads_into_a_fresh_model_exactly(tr
     fresh = training_model(net, splits, cfg)
     compile_model(fresh, net, cfg.model, cfg, steps_per_epoch=2)
     training_state.restore(fresh, loaded)
-    assert loaded.epoch == 2 and [v.path for v in fresh.optimizer.variables] == state.optimizer_paths
-    for variables, values in ((fresh.variables, state.model_values), (fresh.optimizer.variables, state.optimizer_values)):
+    assert (
+        loaded.epoch == 2 and [v.path for v in fresh.optimizer.variables] == state.optimizer_paths
+    )
+    for variables, values in (
+        (fresh.variables, state.model_values),
+        (fresh.optimizer.variables, state.optimizer_values),
+    ):
         assert len(variables) == len(values)
         for variable, value in zip(variables, values):
             assert np.array_equal(keras.ops.convert_to_numpy(variable), value), variable.path
-    assert int(keras.ops.convert_to_numpy(fresh.optimizer.iterations)) == 2 * math.ceil(len(splits.x_train) / 32)
+    assert int(keras.ops.convert_to_numpy(fresh.optimizer.iterations)) == 2 * math.ceil(
+        len(splits.x_train) / 32
+    )
 
     other_cfg = cfg.with_overrides({"model": "lenet5"})
     other_net = seeded_network(other_cfg, splits)
@@ -198,17 +277,23 @@ def test_a_saved_state_is_the_last_epoch_and_loads_into_a_fresh_model_exactly(tr
         training_state.restore(other, loaded)
 
 
-
-@pytest.mark.parametrize("overrides, key", [
-    (["train.epochs=3", "train.schedule_epochs=2"], "train.schedule_epochs"),
-    (["search.tuner=hyperband", "search.executions_per_trial=2"], "search.hyperband_resume"),
-])
-def test_a_schedule_shorter_than_the_training_and_a_continued_mean_of_executions_are_refused(overrides, key):
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["train.epochs=3", "train.schedule_epochs=2"], "train.schedule_epochs"),
+        (["search.tuner=hyperband", "search.executions_per_trial=2"], "search.hyperband_resume"),
+    ],
+)
+def test_a_schedule_shorter_than_the_training_and_a_continued_mean_of_executions_are_refused(
+    overrides, key
+):
     from lab.errors import ConfigValueError
 
     with pytest.raises(ConfigValueError, match=key):
         run_config(overrides)
-    run_config(["search.tuner=hyperband", "search.executions_per_trial=2", "search.hyperband_resume=false"])
+    run_config(
+        ["search.tuner=hyperband", "search.executions_per_trial=2", "search.hyperband_resume=false"]
+    )
     run_config(["search.tuner=random", "search.executions_per_trial=2"])  # other tuners ignore it
 
 
@@ -216,5 +301,12 @@ def test_resume_is_part_of_the_sweep_definition_and_warmup_counts_in_the_schedul
     from lab.tasks.search.identity import fingerprint
 
     on, off = (run_config([*HYPERBAND, f"search.hyperband_resume={v}"]) for v in ("true", "false"))
-    assert fingerprint(on)["search.hyperband_resume"] == "True" and fingerprint(on) != fingerprint(off)
-    assert run_config(["train.epochs=1", "train.schedule_epochs=9", "train.warmup_epochs=2"]).train.schedule_span == 9
+    assert fingerprint(on)["search.hyperband_resume"] == "True" and fingerprint(on) != fingerprint(
+        off
+    )
+    assert (
+        run_config(
+            ["train.epochs=1", "train.schedule_epochs=9", "train.warmup_epochs=2"]
+        ).train.schedule_span
+        == 9
+    )

@@ -20,7 +20,12 @@ def lab_imports(path, modules) -> set:
     lab.x.y where that is a module itself."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "lab" and node.level == 0:
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.split(".")[0] == "lab"
+            and node.level == 0
+        ):
             for alias in node.names:
                 sub = f"{node.module}.{alias.name}"
                 found.add(sub if sub in modules else node.module)
@@ -42,7 +47,7 @@ def cycles(graph):
         state[node] = "open"
         for target in sorted(graph.get(node, ())):
             if state.get(target) == "open":
-                found.append(stack[stack.index(target):] + [target])
+                found.append(stack[stack.index(target) :] + [target])
             elif target not in state:
                 visit(target, stack + [target])
         state[node] = "done"
@@ -64,7 +69,11 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 def test_overrides_and_quick_settings_import_neither_keras_mlflow_nor_keras_tuner():
-    code = ("import sys; import lab.config.overrides; "
-            "print(sorted(m for m in ('keras', 'mlflow', 'keras_tuner', 'tensorflow', 'jax') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    code = (
+        "import sys; import lab.config.overrides; "
+        "print(sorted(m for m in ('keras', 'mlflow', 'keras_tuner', 'tensorflow', 'jax') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"

@@ -15,10 +15,20 @@ from lab.models.variants import load_variant
 pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)
 
 # Table 1 of Szegedy et al. (2014): module, output depth, output size at 224x224.
-TABLE_1 = [("inception3a", 256, 28), ("inception3b", 480, 28), ("inception4a", 512, 14),
-           ("inception4b", 512, 14), ("inception4c", 512, 14), ("inception4d", 528, 14),
-           ("inception4e", 832, 14), ("inception5a", 832, 7), ("inception5b", 1024, 7)]
-INCEPTION_3A = InceptionModuleSpec("inception3a", b1=64, b2_reduce=96, b2=128, b3_reduce=16, b3=32, b4_proj=32)
+TABLE_1 = [
+    ("inception3a", 256, 28),
+    ("inception3b", 480, 28),
+    ("inception4a", 512, 14),
+    ("inception4b", 512, 14),
+    ("inception4c", 512, 14),
+    ("inception4d", 528, 14),
+    ("inception4e", 832, 14),
+    ("inception5a", 832, 7),
+    ("inception5b", 1024, 7),
+]
+INCEPTION_3A = InceptionModuleSpec(
+    "inception3a", b1=64, b2_reduce=96, b2=128, b3_reduce=16, b3=32, b4_proj=32
+)
 
 
 def trainable_count(model: keras.Model) -> int:
@@ -27,7 +37,9 @@ def trainable_count(model: keras.Model) -> int:
 
 def module_model(shape, module, naive, batch_norm=False) -> keras.Model:
     inputs = keras.Input(shape)
-    return keras.Model(inputs, apply_inception_module(inputs, module, module.name, naive, batch_norm))
+    return keras.Model(
+        inputs, apply_inception_module(inputs, module, module.name, naive, batch_norm)
+    )
 
 
 def googlenet(input_shape=(224, 224, 3), classes=1000, overrides=()):
@@ -41,13 +53,17 @@ def test_naive_module_concatenates_three_convs_and_the_pooled_input():
     model = module_model((28, 28, 256), module, naive=True)
     assert model.output.shape == (None, 28, 28, 672)
     assert model.count_params() == 1_089_952
-    assert not [layer.name for layer in model.layers if "reduce" in layer.name or "proj" in layer.name]
+    assert not [
+        layer.name for layer in model.layers if "reduce" in layer.name or "proj" in layer.name
+    ]
     assert isinstance(model.get_layer("naive_concat"), keras.layers.Concatenate)
 
     x = np.random.default_rng(0).normal(size=(1, 28, 28, 256)).astype("float32")
     pooled = keras.ops.convert_to_numpy(model(x))[..., 416:]  # after 128 + 192 + 96 conv channels
     padded = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)], constant_values=-np.inf)
-    expected = np.max([padded[:, i:i + 28, j:j + 28] for i in range(3) for j in range(3)], axis=0)
+    expected = np.max(
+        [padded[:, i : i + 28, j : j + 28] for i in range(3) for j in range(3)], axis=0
+    )
     np.testing.assert_allclose(pooled, expected, rtol=1e-6)
 
 
@@ -57,12 +73,19 @@ def test_reduced_module_is_table_1_row_3a():
     model = module_model((28, 28, 192), INCEPTION_3A, naive=False)
     assert model.output.shape == (None, 28, 28, 256)
     assert model.count_params() == 163_696
-    convs = {layer.name: layer.kernel.shape for layer in model.layers if isinstance(layer, keras.layers.Conv2D)}
+    convs = {
+        layer.name: layer.kernel.shape
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Conv2D)
+    }
     assert convs == {
         "inception3a_b1_1x1_conv": (1, 1, 192, 64),
-        "inception3a_b2_reduce_conv": (1, 1, 192, 96), "inception3a_b2_3x3_conv": (3, 3, 96, 128),
-        "inception3a_b3_reduce_conv": (1, 1, 192, 16), "inception3a_b3_5x5_conv": (5, 5, 16, 32),
-        "inception3a_b4_proj_conv": (1, 1, 192, 32)}
+        "inception3a_b2_reduce_conv": (1, 1, 192, 96),
+        "inception3a_b2_3x3_conv": (3, 3, 96, 128),
+        "inception3a_b3_reduce_conv": (1, 1, 192, 16),
+        "inception3a_b3_5x5_conv": (5, 5, 16, 32),
+        "inception3a_b4_proj_conv": (1, 1, 192, 32),
+    }
     relus = [layer.name for layer in model.layers if layer.name.endswith("_relu")]
     assert sorted(relus) == sorted(name.replace("_conv", "_relu") for name in convs)
     assert model.get_layer("inception3a_b4_pool").strides == (1, 1)
@@ -80,8 +103,13 @@ def test_batch_norm_axis_drops_conv_biases_and_adds_one_norm_per_conv():
     model = module_model((28, 28, 192), INCEPTION_3A, naive=False, batch_norm=True)
     assert trainable_count(model) == 163_328 + 736
     assert model.count_params() == 163_328 + 1_472
-    assert not any(layer.use_bias for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
-    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]) == 6
+    assert not any(
+        layer.use_bias for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+    )
+    assert (
+        len([layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)])
+        == 6
+    )
 
 
 SHARES_GOOGLENET = pytest.mark.xdist_group("published-googlenet")  # one worker builds it once
@@ -100,7 +128,11 @@ def test_googlenet_module_depths_and_sizes_are_table_1(published_googlenet):
         assert model.get_layer(f"{name}_concat").output.shape == (None, size, size, depth), name
     assert model.get_layer("pool2").output.shape == (None, 28, 28, 192)
     assert [layer.name for layer in model.layers if layer.name.startswith("pool")] == [
-        "pool1", "pool2", "pool3", "pool4"]
+        "pool1",
+        "pool2",
+        "pool3",
+        "pool4",
+    ]
 
 
 # GoogLeNet without auxiliary heads, convs with bias: stem 7*7*3*64+64 + 64*64+64 + 64*192*9+192
@@ -127,15 +159,25 @@ def test_googlenet_parameter_count_with_and_without_auxiliary_heads(published_go
 
 def test_googlenet_auxiliary_heads_follow_section_5():
     spec = load_variant("googlenet")
-    assert [(head.tap, head.loss_weight) for head in spec.aux_heads] == [("inception4a", 0.3), ("inception4d", 0.3)]
-    assert {(head.pool_size, head.pool_stride, head.conv_width, head.hidden, head.dropout)
-            for head in spec.aux_heads} == {(5, 3, 128, 1024, 0.7)}
+    assert [(head.tap, head.loss_weight) for head in spec.aux_heads] == [
+        ("inception4a", 0.3),
+        ("inception4d", 0.3),
+    ]
+    assert {
+        (head.pool_size, head.pool_stride, head.conv_width, head.hidden, head.dropout)
+        for head in spec.aux_heads
+    } == {(5, 3, 128, 1024, 0.7)}
     assert spec.dropout == 0.4
 
 
 # inception5b's map: "same" 3x3/2 pools halve rounding up. GoogLeNet: 32 -> 16 (conv1) -> 8 -> 4 -> 2 -> 1 and
 # 28 -> 14 -> 7 -> 4 -> 2 -> 1; googlenet_small pools twice: 32 -> 16 -> 8 and 28 -> 14 -> 7.
-FINAL_SIZE = {("googlenet", 32): 1, ("googlenet", 28): 1, ("googlenet_small", 32): 8, ("googlenet_small", 28): 7}
+FINAL_SIZE = {
+    ("googlenet", 32): 1,
+    ("googlenet", 28): 1,
+    ("googlenet_small", 32): 8,
+    ("googlenet_small", 28): 7,
+}
 
 
 @pytest.mark.parametrize("name", ["googlenet", "googlenet_small"])
@@ -145,7 +187,11 @@ def test_variant_builds_and_predicts_at_small_inputs(name, shape):
     x = np.random.default_rng(0).normal(size=(2, *shape)).astype("float32")
     outputs = model(x, training=False)
     outputs = outputs if isinstance(outputs, dict) else {"predictions": outputs}
-    expected = {"predictions", "aux_inception4a", "aux_inception4d"} if name == "googlenet" else {"predictions"}
+    expected = (
+        {"predictions", "aux_inception4a", "aux_inception4d"}
+        if name == "googlenet"
+        else {"predictions"}
+    )
     assert set(outputs) == expected
     for output in outputs.values():
         probabilities = keras.ops.convert_to_numpy(output)
@@ -170,8 +216,13 @@ def test_googlenet_small_keeps_32x32_to_the_first_module():
 
 
 def tiny_spec(**changes) -> InceptionSpec:
-    modules = [InceptionModuleSpec("m1", 8, 4, 8, 2, 4, 4), InceptionModuleSpec("m2", 8, 4, 8, 2, 4, 4)]
-    spec = InceptionSpec(stem=Stem.small, stem_out=8, modules=modules, pool_before=["m2"], dropout=0.0)
+    modules = [
+        InceptionModuleSpec("m1", 8, 4, 8, 2, 4, 4),
+        InceptionModuleSpec("m2", 8, 4, 8, 2, 4, 4),
+    ]
+    spec = InceptionSpec(
+        stem=Stem.small, stem_out=8, modules=modules, pool_before=["m2"], dropout=0.0
+    )
     return dataclasses.replace(spec, **changes)
 
 
@@ -180,20 +231,28 @@ def test_auxiliary_head_on_a_module_tap_learns_and_round_trips():
     # head, some initialisations switch a branch's ReLUs off for the whole batch, and it gets no
     # gradient (4 of 16 seeds here); at 8 and 16, none of 16 seeds did.
     wide = [InceptionModuleSpec(name, 8, 8, 8, 8, 8, 8) for name in ("m1", "m2")]
-    spec = tiny_spec(modules=wide, aux_heads=[AuxHeadSpec(tap="m1", pool_size=5, pool_stride=3, conv_width=16,
-                                                          hidden=16)])
+    spec = tiny_spec(
+        modules=wide,
+        aux_heads=[AuxHeadSpec(tap="m1", pool_size=5, pool_stride=3, conv_width=16, hidden=16)],
+    )
     model = build_model(spec, (12, 12, 3), 5)
     clone = keras.Model.from_config(model.get_config())
     assert clone.count_params() == model.count_params()
     x = np.random.default_rng(0).normal(size=(4, 12, 12, 3)).astype("float32")
     y = keras.utils.to_categorical([0, 1, 2, 3], 5)
     before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
-    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False,
-                  loss={"predictions": "categorical_crossentropy", "aux_m1": "categorical_crossentropy"},
-                  loss_weights={"predictions": 1.0, "aux_m1": 0.3})
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        jit_compile=False,
+        loss={"predictions": "categorical_crossentropy", "aux_m1": "categorical_crossentropy"},
+        loss_weights={"predictions": 1.0, "aux_m1": 0.3},
+    )
     model.train_on_batch(x, {"predictions": y, "aux_m1": y})
-    unchanged = [w.path for w, old in zip(model.trainable_weights, before)
-                 if np.array_equal(keras.ops.convert_to_numpy(w), old)]
+    unchanged = [
+        w.path
+        for w, old in zip(model.trainable_weights, before)
+        if np.array_equal(keras.ops.convert_to_numpy(w), old)
+    ]
     assert unchanged == []
 
 

@@ -5,10 +5,16 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import KEPT_SWEEP, USES_KEPT_SWEEP, kept_at
-from lab.config import AxisKind, AxisSpec, PROJECT_ROOT, TunerName, run_config
-from lab.tasks.search.plan import axis_values, finished_training_runs, grid_cells, plan_lines, planned_trials
+
+from lab.config import PROJECT_ROOT, AxisKind, AxisSpec, TunerName, run_config
+from lab.tasks.search.plan import (
+    axis_values,
+    finished_training_runs,
+    grid_cells,
+    plan_lines,
+    planned_trials,
+)
 from lab.tasks.search.sweep import progress_line
 from run import MAIN_JOB
 
@@ -18,12 +24,21 @@ EXPERIMENTS = sorted((PROJECT_ROOT / "experiments").glob("*.yaml"))
 def test_a_grid_plans_its_cells_a_conditional_axis_only_where_it_applies():
     depth = AxisSpec(name="depth", path="model.depth", kind=AxisKind.int, min=2, max=6, step=2)
     block = AxisSpec(name="block", path="model.block", values=["basic", "bottleneck"])
-    width = AxisSpec(name="width", path="model.width", values=[1, 2, 4], when={"block": ["bottleneck"]})
+    width = AxisSpec(
+        name="width", path="model.width", values=[1, 2, 4], when={"block": ["bottleneck"]}
+    )
     assert axis_values(depth) == [2, 4, 6]
-    assert axis_values(AxisSpec(name="lr", path="train.lr", kind=AxisKind.float, min=0.1, max=0.3)) is None
+    assert (
+        axis_values(AxisSpec(name="lr", path="train.lr", kind=AxisKind.float, min=0.1, max=0.3))
+        is None
+    )
     cells = grid_cells([depth, block, width])
     assert len(cells) == 3 * (1 + 3)
-    assert {"depth": 2, "block": "basic"} in cells and {"depth": 6, "block": "bottleneck", "width": 4} in cells
+    assert {"depth": 2, "block": "basic"} in cells and {
+        "depth": 6,
+        "block": "bottleneck",
+        "width": 4,
+    } in cells
 
 
 def test_the_main_job_plans_twenty_trials_and_shows_what_quick_mode_changed():
@@ -46,19 +61,32 @@ def test_every_shipped_grid_ends_by_its_cells_so_a_rerun_is_reported_from_its_re
         if cfg.search.tuner is not TunerName.grid:
             continue
         cells = grid_cells(cfg.search.space)
-        assert cells is not None and 0 < len(cells) <= cfg.search.max_trials, (quick, len(cells or []))
+        assert cells is not None and 0 < len(cells) <= cfg.search.max_trials, (
+            quick,
+            len(cells or []),
+        )
         assert planned_trials(cfg.search) == len(cells)
 
 
 def test_hyperband_and_samplers_plan_what_they_can_know():
-    assert planned_trials(run_config(["task=search", "search.tuner=random", "search.max_trials=7"]).search) == 7
+    assert (
+        planned_trials(
+            run_config(["task=search", "search.tuner=random", "search.max_trials=7"]).search
+        )
+        == 7
+    )
     assert planned_trials(run_config(["task=search", "search.tuner=hyperband"]).search) is None
 
 
 def test_progress_says_trial_k_of_n_and_an_eta_from_the_trials_so_far():
-    assert progress_line(1, 20, [], {"variant": "plain20", "seed": 0}) == "trial 1 of 20 (variant=plain20, seed=0)"
+    assert (
+        progress_line(1, 20, [], {"variant": "plain20", "seed": 0})
+        == "trial 1 of 20 (variant=plain20, seed=0)"
+    )
     line = progress_line(3, 20, [30.0, 40.0], {"seed": 2})
-    assert line == "trial 3 of 20 (seed=2); 2 took 1 min 10 s here, about 10 min 30 s left"  # 18 left x 35 s
+    assert (
+        line == "trial 3 of 20 (seed=2); 2 took 1 min 10 s here, about 10 min 30 s left"
+    )  # 18 left x 35 s
     assert progress_line(4, None, [10.0], {}) == "trial 4 (); 1 took 10 s here"
 
 
@@ -70,24 +98,43 @@ def test_a_plan_estimates_from_the_recorded_runs_of_the_same_work(kept_sweep):
     runs = finished_training_runs(cfg.tracking.uri)
     assert len(runs) == 2
     lines = plan_lines(cfg, {}, runs)
-    assert lines[-1].startswith("estimated wall time: ") and "recorded runs of 2 of the 2 trials' networks" in lines[-1]
+    assert (
+        lines[-1].startswith("estimated wall time: ")
+        and "recorded runs of 2 of the 2 trials' networks" in lines[-1]
+    )
 
 
 def test_task_plan_runs_in_seconds_without_a_framework(tmp_path):
-    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "run.py"), *MAIN_JOB, "task=plan",
-                           f"tracking.uri=sqlite:///{tmp_path}/none.db", f"hydra.run.dir={tmp_path}"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "run.py"),
+            *MAIN_JOB,
+            "task=plan",
+            f"tracking.uri=sqlite:///{tmp_path}/none.db",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "trials: 20 (grid, 20 grid cells)" in done.stdout
-    assert "tensorflow" not in done.stderr.lower() and not (tmp_path / "none.db").exists()  # nothing written
+    assert (
+        "tensorflow" not in done.stderr.lower() and not (tmp_path / "none.db").exists()
+    )  # nothing written
 
 
 def test_float_axes_count_as_keras_tuner_counts_them():
     """Floor division from min by step, and a step that multiplies on a log scale (keras-tuner's Float)."""
+
     def values(**axis):
         return axis_values(AxisSpec(name="x", path="train.lr", kind=AxisKind.float, **axis))
 
-    assert values(min=0.0, max=0.3, step=0.1) == pytest.approx([0.0, 0.1, 0.2])  # (0.3 - 0) // 0.1 == 2
+    assert values(min=0.0, max=0.3, step=0.1) == pytest.approx(
+        [0.0, 0.1, 0.2]
+    )  # (0.3 - 0) // 0.1 == 2
     assert values(min=0.1, max=0.7, step=0.2) == pytest.approx([0.1, 0.3, 0.5])
     assert values(min=0.001, max=0.1, step=10, log=True) == pytest.approx([0.001, 0.01, 0.1])
     assert axis_values(AxisSpec(name="b", path="model.x", kind=AxisKind.boolean)) == [False, True]

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from lab.errors import LabError, WeightsMismatchError
 from lab.data.hdf5 import check_readable_hdf5
+from lab.errors import LabError, WeightsMismatchError
 from lab.tasks.search.ownership import sweep_owner
 
 SECRET = b"root:x:0:0:a line of a file the lab must never read\n"
@@ -28,15 +28,19 @@ def test_a_symlinked_owner_lock_is_refused_and_the_file_it_points_at_is_untouche
 
 def external_storage_weights(path, secret):
     """A Keras 3 weights file whose one dataset's bytes live in `secret` (HDF5 external storage)."""
-    import h5py  # noqa: PLC0415
+    import h5py
 
     with h5py.File(path, "w") as file:
-        file.create_dataset("layers/dense/vars/0", shape=(len(SECRET),), dtype="uint8",
-                            external=[(str(secret), 0, len(SECRET))])
+        file.create_dataset(
+            "layers/dense/vars/0",
+            shape=(len(SECRET),),
+            dtype="uint8",
+            external=[(str(secret), 0, len(SECRET))],
+        )
 
 
 def external_link_weights(path, elsewhere):
-    import h5py  # noqa: PLC0415
+    import h5py
 
     with h5py.File(elsewhere, "w") as other:
         other.create_dataset("vars/0", data=np.frombuffer(SECRET, dtype="uint8"))
@@ -45,9 +49,13 @@ def external_link_weights(path, elsewhere):
         file["layers/dense"] = h5py.ExternalLink(str(elsewhere), "/")
 
 
-@pytest.mark.parametrize("plant", [external_storage_weights, external_link_weights], ids=["storage", "link"])
-def test_a_weights_file_that_points_outside_itself_is_refused_before_anything_reads_through_it(plant, tmp_path):
-    import h5py  # noqa: PLC0415
+@pytest.mark.parametrize(
+    "plant", [external_storage_weights, external_link_weights], ids=["storage", "link"]
+)
+def test_a_weights_file_that_points_outside_itself_is_refused_before_anything_reads_through_it(
+    plant, tmp_path
+):
+    import h5py
 
     secret = tmp_path / "secret"
     secret.write_bytes(SECRET)
@@ -57,9 +65,9 @@ def test_a_weights_file_that_points_outside_itself_is_refused_before_anything_re
         assert bytes(file["layers/dense/vars/0"][()]) == SECRET
     with pytest.raises(WeightsMismatchError, match="refers to data outside the file"):
         check_readable_hdf5(str(weights))
-    import keras  # noqa: PLC0415
+    import keras
 
-    from lab.models.weights import load_weights  # noqa: PLC0415
+    from lab.models.weights import load_weights
 
     net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense")])
     with pytest.raises(WeightsMismatchError, match="refers to data outside the file"):
@@ -97,21 +105,25 @@ def test_a_crafted_exported_model_in_the_store_is_refused_and_runs_nothing(tmp_p
     """An MLmodel asking for MLflow's exported-model path, with a SavedModel whose resource
     initializer writes a file: MLflow's own loader runs it; `task=evaluate`'s loader refuses."""
     pytest.importorskip("tensorflow")
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import subprocess
+    import sys
 
-    import mlflow.keras  # noqa: PLC0415
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    import mlflow.keras
+    from mlflow.tracking import MlflowClient
 
-    from lab.config import run_config  # noqa: PLC0415
-    from lab.tasks.evaluate import ModelNotFoundError, evaluate  # noqa: PLC0415
-    from lab.tracking.logged_models import ModelUnavailableError, load_logged_model  # noqa: PLC0415
+    from lab.config import run_config
+    from lab.tasks.evaluate import ModelNotFoundError, evaluate
+    from lab.tracking.logged_models import ModelUnavailableError, load_logged_model
 
     marker = tmp_path / "written-by-the-model"
     folder = tmp_path / "model"
     (folder / "data").mkdir(parents=True)
-    made = subprocess.run([sys.executable, "-c", SAVEDMODEL, str(folder / "data" / "model"), str(marker)],
-                          capture_output=True, text=True, timeout=300)
+    made = subprocess.run(
+        [sys.executable, "-c", SAVEDMODEL, str(folder / "data" / "model"), str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert made.returncode == 0, made.stderr[-2000:]
     (folder / "MLmodel").write_text(MLMODEL)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -123,16 +135,26 @@ def test_a_crafted_exported_model_in_the_store_is_refused_and_runs_nothing(tmp_p
 
     with pytest.raises(ModelUnavailableError, match="not a Keras-format model"):
         load_logged_model(model_uri, uri)
-    cfg = run_config(["task=evaluate", f"evaluate.model_uri={model_uri}", f"tracking.uri={uri}", "data=synthetic",
-                      "data.train_size=32", "data.test_size=8"])
-    with pytest.raises(ModelNotFoundError, match="loads only MLflow's Keras flavour in the .keras format"):
+    cfg = run_config(
+        [
+            "task=evaluate",
+            f"evaluate.model_uri={model_uri}",
+            f"tracking.uri={uri}",
+            "data=synthetic",
+            "data.train_size=32",
+            "data.test_size=8",
+        ]
+    )
+    with pytest.raises(
+        ModelNotFoundError, match="loads only MLflow's Keras flavour in the .keras format"
+    ):
         evaluate(cfg)
     assert not marker.exists(), "the model's code ran"
 
     mlflow.set_tracking_uri(uri)
     try:  # the plant is real: MLflow's loader, which the lab does not use, runs it
         mlflow.keras.load_model(model_uri)
-    except Exception:  # noqa: BLE001  (it fails after running the initializer, as the probe found)
+    except Exception:
         pass
     assert marker.exists()
     os.remove(marker)
@@ -152,7 +174,7 @@ def test_a_hard_linked_owner_lock_is_refused_and_the_other_file_untouched(tmp_pa
 
 def test_a_weights_file_whose_group_links_back_to_itself_is_walked_once(tmp_path):
     """A crafted file must not hang the check (a group hard-linked into itself, links fanning out)."""
-    import h5py  # noqa: PLC0415
+    import h5py
 
     path = tmp_path / "cyclic.weights.h5"
     with h5py.File(path, "w") as file:
@@ -167,9 +189,9 @@ def test_a_weights_file_whose_group_links_back_to_itself_is_walked_once(tmp_path
 def test_a_store_cannot_point_the_deletion_of_a_model_at_another_folder(tmp_path):
     """`search.keep_models` deletes fallen models' files where the store says they are: a crafted
     logged-model record naming another folder gets its record deleted, its folder left alone."""
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient
 
-    from lab.tracking.logged_models import delete_model, where_mlflow_puts  # noqa: PLC0415
+    from lab.tracking.logged_models import delete_model, where_mlflow_puts
 
     precious = tmp_path / "home" / "work"
     precious.mkdir(parents=True)
@@ -178,14 +200,19 @@ def test_a_store_cannot_point_the_deletion_of_a_model_at_another_folder(tmp_path
     experiment = client.create_experiment("crafted")
     run = client.create_run(experiment)
     record = client.create_logged_model(experiment, name="model", source_run_id=run.info.run_id)
-    import sqlite3  # noqa: PLC0415  (what someone who can write the store does)
+    import sqlite3
 
     with sqlite3.connect(tmp_path / "mlflow.db") as connection:
-        connection.execute("UPDATE logged_models SET artifact_location = ? WHERE model_id = ?",
-                           (precious.as_uri(), record.model_id))
+        connection.execute(
+            "UPDATE logged_models SET artifact_location = ? WHERE model_id = ?",
+            (precious.as_uri(), record.model_id),
+        )
     assert client.get_logged_model(record.model_id).artifact_location == precious.as_uri()
     delete_model(client, run.info.run_id)
     assert (precious / "thesis.tex").read_bytes() == SECRET
-    assert where_mlflow_puts(f"file:///s/mlruns/1/models/{record.model_id}/artifacts", "models", record.model_id)
-    assert not where_mlflow_puts(f"file:///s/mlruns/1/models/{record.model_id}/artifacts/../../..", "models",
-                                 record.model_id)
+    assert where_mlflow_puts(
+        f"file:///s/mlruns/1/models/{record.model_id}/artifacts", "models", record.model_id
+    )
+    assert not where_mlflow_puts(
+        f"file:///s/mlruns/1/models/{record.model_id}/artifacts/../../..", "models", record.model_id
+    )

@@ -13,7 +13,11 @@ def windows(image, pad):
     """Every crop (and its mirror) that pad-and-crop could produce from one image."""
     height, width = image.shape[:2]
     padded = np.pad(image, [(pad, pad), (pad, pad), (0, 0)])
-    crops = [padded[dy:dy + height, dx:dx + width] for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)]
+    crops = [
+        padded[dy : dy + height, dx : dx + width]
+        for dy in range(2 * pad + 1)
+        for dx in range(2 * pad + 1)
+    ]
     return crops + [crop[:, ::-1] for crop in crops]
 
 
@@ -33,7 +37,9 @@ def test_training_output_is_a_window_of_the_padded_image_possibly_flipped():
 
 def test_flip_only_mirrors_about_half():
     images = np.random.default_rng(0).integers(0, 255, (200, 5, 6, 1)).astype("float32")
-    out = keras.ops.convert_to_numpy(RandomPadCropFlip(pad=0, flip=True, seed=2)(images, training=True))
+    out = keras.ops.convert_to_numpy(
+        RandomPadCropFlip(pad=0, flip=True, seed=2)(images, training=True)
+    )
     same = [np.array_equal(a, b) for a, b in zip(images, out)]
     mirrored = [np.array_equal(a[:, ::-1], b) for a, b in zip(images, out)]
     assert all(s or m for s, m in zip(same, mirrored))

@@ -30,8 +30,11 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_ci_runs_the_slow_tests_right_after_the_readme_command_and_the_readme_names_them():
-    ci = [line.strip() for line in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()
-          if line.strip() and not line.startswith("#")]
+    ci = [
+        line.strip()
+        for line in (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     slow = ".venv/bin/python -m pytest -m slow"
     assert ci[ci.index(readme_commands()[1]) + 1] == slow
     assert f"`{slow}`" in quick_start_text()
@@ -44,7 +47,10 @@ def test_the_setup_installs_no_browser_or_database_and_the_readme_says_which_tes
     assert "chromium" not in setup and "postgresql" not in setup
     assert "`apt-get install -y chromium chromium-driver postgresql`" in quick_start_text()
     ci = (PROJECT_ROOT / ".ci" / "run").read_text()
-    assert "chromium chromium-driver postgresql" in ci and "LAB_REQUIRE_BROWSER=1 LAB_REQUIRE_POSTGRES=1" in ci
+    assert (
+        "chromium chromium-driver postgresql" in ci
+        and "LAB_REQUIRE_BROWSER=1 LAB_REQUIRE_POSTGRES=1" in ci
+    )
 
 
 def test_main_job_is_run_py_without_arguments_and_composes_the_quick_ablation():
@@ -55,14 +61,18 @@ def test_main_job_is_run_py_without_arguments_and_composes_the_quick_ablation():
     assert with_main_job(["run.py"]) == ["run.py", *MAIN_JOB]
     assert with_main_job(["run.py", "task=train"]) == ["run.py", "task=train"]
     cfg = run_config(MAIN_JOB)
-    assert cfg.quick and cfg.search.name == "plain_vs_residual_quick" and cfg.data.name == "fashion_mnist"
+    assert (
+        cfg.quick
+        and cfg.search.name == "plain_vs_residual_quick"
+        and cfg.data.name == "fashion_mnist"
+    )
     assert cfg.search.space[0].values == ["plain20", "resnet20", "plain56", "resnet56"]
 
 
 def test_a_reader_that_stops_early_ends_the_run_quietly_with_141(monkeypatch, capfd):
     """`python run.py task=list | head`: once `head` exits, the lab's next write fails; run.py
     ends with 141 (a shell's SIGPIPE status) and prints no traceback, then or at exit."""
-    import run  # noqa: PLC0415
+    import run
 
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader has gone

@@ -17,15 +17,24 @@ from lab.models.variants import load_variant, variant_names
 pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)
 
 
-
 def trainable_count(model: keras.Model) -> int:
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
 def test_registry_holds_every_published_resnet_variant():
     expected = {f"{kind}{depth}" for kind in ("resnet", "plain") for depth in (20, 32, 44, 56, 110)}
-    expected |= {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "preact_resnet110",
-                 "preact_resnet164", "wrn_16_8", "wrn_28_10", "wrn_40_4"}
+    expected |= {
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "preact_resnet110",
+        "preact_resnet164",
+        "wrn_16_8",
+        "wrn_28_10",
+        "wrn_40_4",
+    }
     assert expected <= set(variant_names())
 
 
@@ -36,15 +45,24 @@ def test_registry_holds_every_published_resnet_variant():
 # twins match. ResNet-18/34 are torchvision's published counts (biasless convs + BN, projection B).
 # WRN-28-10 (Zagoruyko & Komodakis): 36,479,194, as the authors' PyTorch code prints.
 EXACT_TRAINABLE = {
-    "resnet20": 269_722, "plain20": 269_722,
-    "resnet56": 853_018, "plain56": 853_018,
-    "resnet110": 1_727_962, "plain110": 1_727_962,
-    "resnet18": 11_689_512, "resnet34": 21_797_672,
+    "resnet20": 269_722,
+    "plain20": 269_722,
+    "resnet56": 853_018,
+    "plain56": 853_018,
+    "resnet110": 1_727_962,
+    "plain110": 1_727_962,
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
     "wrn_28_10": 36_479_194,
 }
 # Published to one decimal (in millions), so within half that unit: He et al. 2016 (Table 2)
 # 1.7M for pre-act ResNet-110 and -164; Zagoruyko & Komodakis 11.0M for WRN-16-8, 8.9M for WRN-40-4.
-APPROX_TRAINABLE = {"preact_resnet110": 1.7e6, "preact_resnet164": 1.7e6, "wrn_16_8": 11.0e6, "wrn_40_4": 8.9e6}
+APPROX_TRAINABLE = {
+    "preact_resnet110": 1.7e6,
+    "preact_resnet164": 1.7e6,
+    "wrn_16_8": 11.0e6,
+    "wrn_40_4": 8.9e6,
+}
 
 
 def published_input(name):
@@ -64,7 +82,9 @@ def test_published_approximate_parameter_count(name, count):
     assert trainable_count(build_model(spec, shape, classes)) == pytest.approx(count, abs=0.05e6)
 
 
-@pytest.mark.parametrize("depth, application", [(50, "ResNet50"), (101, "ResNet101"), (152, "ResNet152")])
+@pytest.mark.parametrize(
+    "depth, application", [(50, "ResNet50"), (101, "ResNet101"), (152, "ResNet152")]
+)
 def test_bottleneck_resnets_equal_keras_applications_layer_by_layer(depth, application):
     """Same total (25,636,712 / 44,707,176 / 60,419,944), and every Keras layer has a twin of the
     same name, type, output shape and parameter count."""
@@ -87,11 +107,16 @@ def test_residual_and_plain_twins_differ_only_by_shortcuts(depth):
     plain = build_model(load_variant(f"plain{depth}"), (32, 32, 3), 10)
 
     def convs(model):
-        return {layer.name: tuple(layer.kernel.shape) for layer in model.layers
-                if isinstance(layer, keras.layers.Conv2D)}
+        return {
+            layer.name: tuple(layer.kernel.shape)
+            for layer in model.layers
+            if isinstance(layer, keras.layers.Conv2D)
+        }
 
     assert convs(residual) == convs(plain)
-    assert len(convs(residual)) == depth - 1  # 6n+1 convs plus the dense layer: 6n+2 weighted layers
+    assert (
+        len(convs(residual)) == depth - 1
+    )  # 6n+1 convs plus the dense layer: 6n+2 weighted layers
     extra = {layer.name for layer in residual.layers} - {layer.name for layer in plain.layers}
     assert extra and all(name.endswith(("_add", "_0_pad")) for name in extra)
     assert not {layer.name for layer in plain.layers} - {layer.name for layer in residual.layers}
@@ -115,7 +140,9 @@ def test_shortcut_b_projects_only_where_shapes_change_and_c_everywhere():
         return sorted(layer.name for layer in model.layers if layer.name.endswith("_0_conv"))
 
     assert projections(build_model(cifar_spec(shortcut=Shortcut.B), (16, 16, 3), 10)) == [
-        "conv3_block1_0_conv", "conv4_block1_0_conv"]
+        "conv3_block1_0_conv",
+        "conv4_block1_0_conv",
+    ]
     assert len(projections(build_model(cifar_spec(shortcut=Shortcut.C), (16, 16, 3), 10))) == 6
 
 
@@ -137,7 +164,10 @@ def test_auxiliary_head_adds_a_named_output_on_its_tap():
     outputs = model(np.zeros((2, 16, 16, 1), "float32"))
     assert set(outputs) == {"predictions", "aux_conv3"}
     assert outputs["aux_conv3"].shape == (2, 10)
-    assert trainable_count(model) == trainable_count(build_model(cifar_spec(), (16, 16, 1), 10)) + 32 * 10 + 10
+    assert (
+        trainable_count(model)
+        == trainable_count(build_model(cifar_spec(), (16, 16, 1), 10)) + 32 * 10 + 10
+    )
 
 
 def test_unknown_tap_names_the_value_and_the_taps():
@@ -154,7 +184,7 @@ def test_every_variant_accepts_fashion_mnist_input():
 def test_he_normal_is_drawn_on_the_host_with_keras_distribution_and_the_run_seed():
     """The lab's HeNormal: Keras' he_normal distribution (truncated at 2 sd, variance 2 / fan_in),
     a NumPy array (no backend kernel to compile per shape), the same draws for the same seed."""
-    from lab.models.layers import HeNormal, TRUNCATION_STDDEV
+    from lab.models.layers import TRUNCATION_STDDEV, HeNormal
 
     keras.utils.set_random_seed(3)
     values = HeNormal()((3, 3, 64, 128))
@@ -163,11 +193,18 @@ def test_he_normal_is_drawn_on_the_host_with_keras_distribution_and_the_run_seed
     assert np.abs(values).max() <= 2 * scale / TRUNCATION_STDDEV
     assert values.std() == pytest.approx(scale, rel=0.02) and abs(values.mean()) < 0.01 * scale
     reference = keras.ops.convert_to_numpy(keras.initializers.HeNormal(seed=1)((3, 3, 64, 128)))
-    assert reference.std() == pytest.approx(values.std(), rel=0.03)  # the same distribution as Keras' own
+    assert reference.std() == pytest.approx(
+        values.std(), rel=0.03
+    )  # the same distribution as Keras' own
     keras.utils.set_random_seed(3)
     assert np.array_equal(HeNormal()((3, 3, 64, 128)), values)
     keras.utils.set_random_seed(4)
     assert not np.array_equal(HeNormal()((3, 3, 64, 128)), values)
     net = build_model(load_variant("resnet20"), (32, 32, 3), 10)
     assert isinstance(net.get_layer("conv1_conv").kernel_initializer, HeNormal)
-    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(HeNormal())).__class__ is HeNormal
+    assert (
+        keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(HeNormal())
+        ).__class__
+        is HeNormal
+    )

@@ -19,7 +19,9 @@ def test_constant():
 
 def test_step_multiplies_by_gamma_at_each_milestone():
     s = WarmupDecay(0.1, "step", total_steps=100, milestones=[0.5, 0.75], gamma=0.1)
-    assert [lr(s, t) for t in (0, 49, 50, 74, 75, 99)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    assert [lr(s, t) for t in (0, 49, 50, 74, 75, 99)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    )
 
 
 def test_cosine_with_linear_warmup():

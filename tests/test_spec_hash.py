@@ -16,18 +16,42 @@ def hash_of(*overrides, shape=SHAPE, initial_epoch=0):
     return spec_hash(run_config([*BASE, *overrides]), shape, initial_epoch)
 
 
-@pytest.mark.parametrize("change", [
-    "seed=7", "tracking.uri=sqlite:///elsewhere.db", "tracking.experiment=other", "train.verbose=0",
-    "train.jit_compile=true", "train.reuse_compiled=true", "search.name=another_sweep", "search.max_trials=3",
-    "data.root=/somewhere/else"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "seed=7",
+        "tracking.uri=sqlite:///elsewhere.db",
+        "tracking.experiment=other",
+        "train.verbose=0",
+        "train.jit_compile=true",
+        "train.reuse_compiled=true",
+        "search.name=another_sweep",
+        "search.max_trials=3",
+        "data.root=/somewhere/else",
+    ],
+)
 def test_what_says_where_how_or_which_seed_does_not_change_it(change):
     assert hash_of(change) == hash_of()
 
 
-@pytest.mark.parametrize("change", [
-    "train.lr=0.1", "train.epochs=3", "train.batch_size=64", "train.optimizer=adamw", "train.schedule=step",
-    "train.augment.flip=true", "train.precision=mixed_bfloat16", "train.checkpoint=last", "model.width_multiplier=2.0",
-    "model.connectivity=plain", "model=resnet32", "data.train_size=256", "data.limit=100"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "train.lr=0.1",
+        "train.epochs=3",
+        "train.batch_size=64",
+        "train.optimizer=adamw",
+        "train.schedule=step",
+        "train.augment.flip=true",
+        "train.precision=mixed_bfloat16",
+        "train.checkpoint=last",
+        "model.width_multiplier=2.0",
+        "model.connectivity=plain",
+        "model=resnet32",
+        "data.train_size=256",
+        "data.limit=100",
+    ],
+)
 def test_what_changes_the_training_changes_it(change):
     assert hash_of(change) != hash_of()
 
@@ -36,5 +60,8 @@ def test_the_input_shape_and_a_continued_rung_change_it():
     assert hash_of(shape=(32, 32, 3)) != hash_of()
     assert hash_of(initial_epoch=1) != hash_of() == hash_of(initial_epoch=0)
     assert what_is_trained(run_config(BASE), SHAPE)["data.input_shape"] == [16, 16, 3]
-    assert not any(key.startswith(("seed", "tracking.", "search.")) for key in what_is_trained(run_config(BASE), SHAPE))
+    assert not any(
+        key.startswith(("seed", "tracking.", "search."))
+        for key in what_is_trained(run_config(BASE), SHAPE)
+    )
     assert SPEC_HASH_TAG == "lab.spec_hash" and len(hash_of()) == 16

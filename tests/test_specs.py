@@ -16,18 +16,26 @@ from lab.models.specs.resnet import ResNetSpec, StageSpec
 
 pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)
 
-SPEC_MODULES = ["lab.models.specs", "lab.models.specs.base", *(f"lab.models.specs.{family}" for family in SPEC_TYPES)]
+SPEC_MODULES = [
+    "lab.models.specs",
+    "lab.models.specs.base",
+    *(f"lab.models.specs.{family}" for family in SPEC_TYPES),
+]
 
 
 def test_the_specs_import_neither_keras_nor_tensorflow():
-    code = (f"import importlib, sys; [importlib.import_module(m) for m in {SPEC_MODULES}]; "
-            "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    code = (
+        f"import importlib, sys; [importlib.import_module(m) for m in {SPEC_MODULES}]; "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
 def test_every_family_registers_the_spec_type_of_its_name():
-    from lab.models import FAMILIES  # noqa: PLC0415
+    from lab.models import FAMILIES
 
     assert {name: family.spec_type for name, family in FAMILIES.items()} == SPEC_TYPES
 
@@ -43,7 +51,10 @@ def test_a_spec_checks_its_heads_against_its_taps_when_made():
     with pytest.raises(SpecError, match=r"Auxiliary head tap not found. Received: tap='conv4'"):
         ResNetSpec(stages=stages, aux_heads=[AuxHeadSpec(tap="conv4")])
     with pytest.raises(SpecError, match=r"Two auxiliary heads on one tap. Received: tap='conv3'"):
-        ResNetSpec(stages=stages, aux_heads=[AuxHeadSpec(tap="conv3"), AuxHeadSpec(tap="conv3", loss_weight=1.0)])
+        ResNetSpec(
+            stages=stages,
+            aux_heads=[AuxHeadSpec(tap="conv3"), AuxHeadSpec(tap="conv3", loss_weight=1.0)],
+        )
 
 
 class MisnamedTaps(ResNetSpec):

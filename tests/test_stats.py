@@ -13,11 +13,18 @@ from lab.stats.seeds import look_levels, seeds_needed
 from lab.stats.testset import decode_correct, difference_variance, encode_correct, error_se
 
 
-@pytest.mark.parametrize("values", [[0.1, 0.2, 0.3], [0.02, -0.01, 0.03, 0.05, 0.0], [1.0, -2.0, 0.5, 0.25, -0.1, 3.0]])
+@pytest.mark.parametrize(
+    "values", [[0.1, 0.2, 0.3], [0.02, -0.01, 0.03, 0.05, 0.0], [1.0, -2.0, 0.5, 0.25, -0.1, 3.0]]
+)
 @pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
 def test_sign_flip_p_is_scipys_exact_permutation_test(values, alternative):
-    expected = stats.permutation_test((np.array(values),), np.mean, permutation_type="samples",
-                                      alternative=alternative, n_resamples=np.inf).pvalue
+    expected = stats.permutation_test(
+        (np.array(values),),
+        np.mean,
+        permutation_type="samples",
+        alternative=alternative,
+        n_resamples=np.inf,
+    ).pvalue
     assert sign_flip_p(values, alternative) == pytest.approx(expected)
 
 
@@ -25,8 +32,16 @@ def test_summarise_matches_scipys_paired_t_and_floors_a_spread_below_the_resolut
     diffs = [0.012, 0.018, 0.004, 0.022, 0.009]
     s, t = summarise(diffs), stats.ttest_1samp(diffs, 0.0)
     interval = t.confidence_interval(0.95)
-    assert (s.low, s.high, s.p) == (pytest.approx(interval.low), pytest.approx(interval.high), pytest.approx(t.pvalue))
-    assert s.effect == pytest.approx(np.mean(diffs) / np.std(diffs, ddof=1)) and (s.above, s.below, s.ties) == (5, 0, 0)
+    assert (s.low, s.high, s.p) == (
+        pytest.approx(interval.low),
+        pytest.approx(interval.high),
+        pytest.approx(t.pvalue),
+    )
+    assert s.effect == pytest.approx(np.mean(diffs) / np.std(diffs, ddof=1)) and (
+        s.above,
+        s.below,
+        s.ties,
+    ) == (5, 0, 0)
     flat = summarise([0.002] * 5, resolution=1 / 500)
     assert flat.floored and flat.sd == 0 and flat.se == pytest.approx((1 / 500) / math.sqrt(5))
     assert flat.p_exact == pytest.approx(2 / 32) and flat.p_exact_min == pytest.approx(2 / 32)
@@ -35,10 +50,14 @@ def test_summarise_matches_scipys_paired_t_and_floors_a_spread_below_the_resolut
 
 def test_one_sided_p_values_against_a_bound():
     s = summarise([0.001, 0.003, 0.002, 0.004, 0.0])
-    expected = stats.ttest_1samp([d - 0.01 for d in [0.001, 0.003, 0.002, 0.004, 0.0]], 0.0, alternative="less").pvalue
+    expected = stats.ttest_1samp(
+        [d - 0.01 for d in [0.001, 0.003, 0.002, 0.004, 0.0]], 0.0, alternative="less"
+    ).pvalue
     assert p_beyond(s, 0.01, "below") == pytest.approx(expected)
     assert p_beyond(s, 0.01, "above") == pytest.approx(1 - expected)
-    assert exact_beyond(s, 0.01, "below") == pytest.approx(1 / 32)  # every difference below the bound
+    assert exact_beyond(s, 0.01, "below") == pytest.approx(
+        1 / 32
+    )  # every difference below the bound
 
 
 def test_holm_ignores_nan_and_matches_statsmodels():
@@ -74,6 +93,12 @@ def test_seed_planning_matches_statsmodels_power():
 
     n = seeds_needed(0.02, 0.02, comparisons=4)
     power = TTestPower().power
-    assert power(effect_size=1.0, nobs=n, alpha=0.05 / 4) >= 0.8 > power(effect_size=1.0, nobs=n - 1, alpha=0.05 / 4)
+    assert (
+        power(effect_size=1.0, nobs=n, alpha=0.05 / 4)
+        >= 0.8
+        > power(effect_size=1.0, nobs=n - 1, alpha=0.05 / 4)
+    )
     assert seeds_needed(0.0, 0.01) is None and seeds_needed(0.5, 0.0) == 2
-    assert sum(look_levels([3, 5, 8])) == pytest.approx(0.05) and len(look_levels([2, 4, 6, 8])) == 4
+    assert (
+        sum(look_levels([3, 5, 8])) == pytest.approx(0.05) and len(look_levels([2, 4, 6, 8])) == 4
+    )

@@ -17,12 +17,18 @@ import keras
 import numpy as np
 import pytest
 
-from lab.models.analysis import analyze_model
 from lab.models import build_model
+from lab.models.analysis import analyze_model
 from lab.models.heads import MAIN_OUTPUT, aux_output_name
 from lab.models.specs.base import AuxHeadSpec
-from lab.models.variants import (VariantSummary, by_family, load_variant, summarize_variant, summarize_variants,
-                                 variant_names)
+from lab.models.variants import (
+    VariantSummary,
+    by_family,
+    load_variant,
+    summarize_variant,
+    summarize_variants,
+    variant_names,
+)
 
 VARIANTS = variant_names()
 # A training step at 28x28 costs seconds for most variants; these keep ImageNet-size dense layers.
@@ -71,13 +77,18 @@ def published():
             model = build_model(spec, spec.input_shape, spec.classes)
             small = name not in BUILD_ONLY and max(spec.input_shape) <= 64
             analysis = analyze_model(model)
-            builds[name] = PublishedBuild(model.name, tuple(model.inputs[0].shape[1:]),
-                                          [layer.name for layer in model.layers],
-                                          forward(model, spec.input_shape, spec.classes) if small else None,
-                                          model.count_params(), summarize_variant(name, spec, analysis),
-                                          analysis.totals["depth"])
+            builds[name] = PublishedBuild(
+                model.name,
+                tuple(model.inputs[0].shape[1:]),
+                [layer.name for layer in model.layers],
+                forward(model, spec.input_shape, spec.classes) if small else None,
+                model.count_params(),
+                summarize_variant(name, spec, analysis),
+                analysis.totals["depth"],
+            )
             keras.backend.clear_session()
         return builds[name]
+
     return build
 
 
@@ -105,10 +116,15 @@ def one_sgd_step_moves_every_trainable_weight(model, shape, classes):
     y = keras.utils.to_categorical([0, 1, 2, 3], classes)
     before = [keras.ops.convert_to_numpy(w).copy() for w in model.trainable_weights]
     loss = {n: "categorical_crossentropy" for n in names} if names else "categorical_crossentropy"
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss, jit_compile=False, run_eagerly=True)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1), loss=loss, jit_compile=False, run_eagerly=True
+    )
     assert np.all(np.isfinite(model.train_on_batch(x, {n: y for n in names} if names else y)))
-    unchanged = [w.path for w, old in zip(model.trainable_weights, before)
-                 if np.array_equal(keras.ops.convert_to_numpy(w), old)]
+    unchanged = [
+        w.path
+        for w, old in zip(model.trainable_weights, before)
+        if np.array_equal(keras.ops.convert_to_numpy(w), old)
+    ]
     assert unchanged == []
 
 
@@ -135,8 +151,12 @@ def test_at_28x28x1_heads_on_every_tap_config_round_trip_and_one_sgd_step(name):
 
 @SHARES_BUILDS
 def test_task_list_covers_every_variant_sorted_by_family(published, request):
-    if getattr(request.config.option, "loadgroup", False):  # a pytest-xdist worker under --dist loadgroup
-        assert request.node.nodeid.endswith("@published-builds"), "xdist_group took no effect (pytest 9.2?)"
+    if getattr(
+        request.config.option, "loadgroup", False
+    ):  # a pytest-xdist worker under --dist loadgroup
+        assert request.node.nodeid.endswith("@published-builds"), (
+            "xdist_group took no effect (pytest 9.2?)"
+        )
     rows = by_family([published(name).summary for name in VARIANTS])
     assert sorted(row.name for row in rows) == VARIANTS
     assert [row.family for row in rows] == sorted(row.family for row in rows)
@@ -145,11 +165,20 @@ def test_task_list_covers_every_variant_sorted_by_family(published, request):
     # MACs: stem 32*32*16*27 = 442,368; stage 1: 6 * 32*32*16*144 = 14,155,776; stages 2 and 3:
     # 1,179,648 (first conv) + 5 * 2,359,296 = 12,976,128 each; dense 64*10 = 640.
     assert (resnet20.params, resnet20.macs) == (271_098, 40_551_040)
-    assert summarize_variants(["resnet20", "lenet5"]) == by_family([published("lenet5").summary, resnet20])
+    assert summarize_variants(["resnet20", "lenet5"]) == by_family(
+        [published("lenet5").summary, resnet20]
+    )
 
 
 @SHARES_BUILDS
 def test_depth_counts_weighted_layers_on_the_longest_path(published):
     """The papers' depths: shortcut projections and auxiliary heads do not add."""
-    papers = {"resnet20": 20, "plain56": 56, "resnet50": 50, "vgg16": 16, "lenet5": 5, "googlenet": 22}
+    papers = {
+        "resnet20": 20,
+        "plain56": 56,
+        "resnet50": 50,
+        "vgg16": 16,
+        "lenet5": 5,
+        "googlenet": 22,
+    }
     assert {name: published(name).depth for name in papers} == papers

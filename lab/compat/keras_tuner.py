@@ -22,7 +22,9 @@ from keras_tuner.src.engine import trial as trial_module
 from keras_tuner.src.engine.oracle import LOCKS
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
-SUPPORTED = "1.4.8"  # written against; any later 1.4 patch is let through, tests/test_kt_compat.py decides
+SUPPORTED = (
+    "1.4.8"  # written against; any later 1.4 patch is let through, tests/test_kt_compat.py decides
+)
 IDLE_PAUSE_S = 1.0  # a worker's wait before asking again when the oracle has no trial ready
 
 
@@ -34,9 +36,11 @@ def check_version(version: str = kt.__version__) -> None:
     """keras-tuner 1.4.8 or a later 1.4 patch: a patch release keeps the private API far more often
     than not, and the contract tests (tests/test_kt_compat.py) fail where it did not."""
     if not release(SUPPORTED) <= release(version) < release(SUPPORTED)[:2] + (999,):
-        raise ImportError(f"the lab works around keras-tuner {SUPPORTED}'s internals (lab/compat/keras_tuner.py) and "
-                          f"found keras-tuner {version}: pip install 'keras-tuner>={SUPPORTED},<1.5', or update "
-                          "kt_compat.py and run tests/test_kt_compat.py")
+        raise ImportError(
+            f"the lab works around keras-tuner {SUPPORTED}'s internals (lab/compat/keras_tuner.py) and "
+            f"found keras-tuner {version}: pip install 'keras-tuner>={SUPPORTED},<1.5', or update "
+            "kt_compat.py and run tests/test_kt_compat.py"
+        )
 
 
 check_version()
@@ -96,8 +100,11 @@ class KeepsTrialOwners:
 
 def ended(trial) -> bool:
     """COMPLETED, FAILED, or STOPPED (pruned: `search.pruner`)."""
-    return trial.status in (kt.engine.trial.TrialStatus.COMPLETED, kt.engine.trial.TrialStatus.FAILED,
-                            kt.engine.trial.TrialStatus.STOPPED)
+    return trial.status in (
+        kt.engine.trial.TrialStatus.COMPLETED,
+        kt.engine.trial.TrialStatus.FAILED,
+        kt.engine.trial.TrialStatus.STOPPED,
+    )
 
 
 class StopsAtDeadline:
@@ -112,11 +119,17 @@ class StopsAtDeadline:
 
     @kt.synchronized
     def create_trial(self, tuner_id):
-        if self.deadline is None or time.monotonic() < self.deadline or tuner_id in self.ongoing_trials:
+        if (
+            self.deadline is None
+            or time.monotonic() < self.deadline
+            or tuner_id in self.ongoing_trials
+        ):
             return super().create_trial(tuner_id)
         self.deadline_passed = True
         self.tuner_ids.discard(tuner_id)  # keras-tuner's chief ends once no tuner is left
-        return trial_module.Trial(self.hyperparameters.copy(), status=trial_module.TrialStatus.STOPPED)
+        return trial_module.Trial(
+            self.hyperparameters.copy(), status=trial_module.TrialStatus.STOPPED
+        )
 
 
 class ResumableGridOracle(StopsAtDeadline, KeepsTrialOwners, kt.oracles.GridSearchOracle):
@@ -130,7 +143,11 @@ class ResumableGridOracle(StopsAtDeadline, KeepsTrialOwners, kt.oracles.GridSear
         while index is not None:
             order.append(self._ordered_ids._memory[index])
             index = self._ordered_ids._next_index[index]
-        return {**state, "lab_grid_order": order, "lab_grid_populate_next": list(self._populate_next)}
+        return {
+            **state,
+            "lab_grid_order": order,
+            "lab_grid_populate_next": list(self._populate_next),
+        }
 
     def set_state(self, state):
         super().set_state(state)
@@ -152,8 +169,11 @@ class BayesianOracle(StopsAtDeadline, KeepsTrialOwners, kt.oracles.BayesianOptim
 
     def _vectorize_trials(self):
         every = self.trials
-        self.trials = {trial_id: trial for trial_id, trial in every.items()
-                       if trial.status != trial_module.TrialStatus.STOPPED}
+        self.trials = {
+            trial_id: trial
+            for trial_id, trial in every.items()
+            if trial.status != trial_module.TrialStatus.STOPPED
+        }
         try:
             return super()._vectorize_trials()
         finally:
@@ -164,20 +184,29 @@ class HyperbandOracle(StopsAtDeadline, KeepsTrialOwners, kt.oracles.HyperbandOra
     pass
 
 
-def complete_recorded_trials(oracle, scores: Dict[str, float], objective: str,
-                             pruned: Optional[Dict[str, float]] = None) -> List[str]:
+def complete_recorded_trials(
+    oracle, scores: Dict[str, float], objective: str, pruned: Optional[Dict[str, float]] = None
+) -> List[str]:
     """Ends COMPLETED, with its recorded score, each trial the (reloaded) oracle still has running
     or queued for retry although its run FINISHED, and STOPPED each one whose run was pruned: a
     process killed between the trial's end and the oracle's save would otherwise hand the trial
     out again. Returns their ids."""
     done = []
-    ends = [(trial_id, score, kt.engine.trial.TrialStatus.COMPLETED) for trial_id, score in scores.items()]
-    ends += [(trial_id, score, kt.engine.trial.TrialStatus.STOPPED) for trial_id, score in (pruned or {}).items()]
+    ends = [
+        (trial_id, score, kt.engine.trial.TrialStatus.COMPLETED)
+        for trial_id, score in scores.items()
+    ]
+    ends += [
+        (trial_id, score, kt.engine.trial.TrialStatus.STOPPED)
+        for trial_id, score in (pruned or {}).items()
+    ]
     for trial_id, score, status in sorted(ends):
         trial = oracle.trials.get(trial_id)
         if trial is None or ended(trial):
             continue
-        oracle._display.trial_start.setdefault(trial_id, datetime.now())  # keras-tuner's display ends it
+        oracle._display.trial_start.setdefault(
+            trial_id, datetime.now()
+        )  # keras-tuner's display ends it
         oracle._display.trial_number.setdefault(trial_id, len(oracle.trials))
         oracle.update_trial(trial_id, {objective: score})
         trial.status = status
@@ -206,7 +235,7 @@ def quiet_trial_tracebacks() -> None:
     """keras-tuner prints a failed trial's traceback twice (its `config.DEBUG`, on by default, and
     the trial's summary); off, the summary prints the trial's message, which `LabTuner` keeps to
     one line for the lab's own errors."""
-    from keras_tuner.src import config as kt_config  # noqa: PLC0415
+    from keras_tuner.src import config as kt_config
 
     kt_config.DEBUG = False
 
@@ -247,8 +276,11 @@ def trials_by_tuner(oracle) -> Tuple[Dict[str, str], List[str]]:
 # gRPC backs off reconnecting to a server that went away: up to 120 s by default. A worker whose
 # chief was restarted then kept failing for longer than the restarted chief needed to finish the
 # sweep and exit, and waited for it forever (results/cpu/flaky/chief_killed_4_trials_*.log).
-RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 250), ("grpc.min_reconnect_backoff_ms", 250),
-                     ("grpc.max_reconnect_backoff_ms", 1000)]
+RECONNECT_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
 
 
 class PacedOracleClient(oracle_client.OracleClient):
@@ -293,4 +325,5 @@ class RetryingStub:
                     if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
                         raise
                     time.sleep(1.0)
+
         return call

@@ -120,7 +120,12 @@ class DataConfig:
     def __post_init__(self) -> None:
         require(self.limit is None or self.limit > 1, "data.limit", self.limit, "null or > 1")
         require(self.downsample >= 1, "data.downsample", self.downsample, ">= 1")
-        require(self.test_limit is None or self.test_limit > 0, "data.test_limit", self.test_limit, "null or > 0")
+        require(
+            self.test_limit is None or self.test_limit > 0,
+            "data.test_limit",
+            self.test_limit,
+            "null or > 0",
+        )
         require(0.0 <= self.val_fraction < 1.0, "data.val_fraction", self.val_fraction, "in [0, 1)")
 
 
@@ -164,8 +169,12 @@ class EarlyStoppingConfig:
     min_delta: float = 0.0
 
     def __post_init__(self) -> None:
-        require(self.patience is None or self.patience >= 1, "train.early_stopping.patience", self.patience,
-                "null (off) or >= 1")
+        require(
+            self.patience is None or self.patience >= 1,
+            "train.early_stopping.patience",
+            self.patience,
+            "null (off) or >= 1",
+        )
         require(self.min_delta >= 0, "train.early_stopping.min_delta", self.min_delta, ">= 0")
 
 
@@ -218,13 +227,30 @@ class TrainConfig:
         require(self.batch_size > 0, "train.batch_size", self.batch_size, "> 0")
         require(self.lr > 0, "train.lr", self.lr, "> 0")
         require(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, ">= 0")
-        require(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "in [0, 1)")
-        require(self.schedule_epochs is None or self.schedule_epochs >= self.epochs, "train.schedule_epochs",
-                self.schedule_epochs, f"null or >= train.epochs={self.epochs} (the schedule spans the whole training)")
-        require(0 <= self.warmup_epochs < self.schedule_span, "train.warmup_epochs", self.warmup_epochs,
-                f"in [0, the {self.schedule_span} epochs the schedule spans: train.schedule_epochs, else train.epochs)")
-        require(all(0 < m < 1 for m in self.milestones), "train.milestones", self.milestones,
-                "fractions of training strictly between 0 and 1")
+        require(
+            0 <= self.label_smoothing < 1,
+            "train.label_smoothing",
+            self.label_smoothing,
+            "in [0, 1)",
+        )
+        require(
+            self.schedule_epochs is None or self.schedule_epochs >= self.epochs,
+            "train.schedule_epochs",
+            self.schedule_epochs,
+            f"null or >= train.epochs={self.epochs} (the schedule spans the whole training)",
+        )
+        require(
+            0 <= self.warmup_epochs < self.schedule_span,
+            "train.warmup_epochs",
+            self.warmup_epochs,
+            f"in [0, the {self.schedule_span} epochs the schedule spans: train.schedule_epochs, else train.epochs)",
+        )
+        require(
+            all(0 < m < 1 for m in self.milestones),
+            "train.milestones",
+            self.milestones,
+            "fractions of training strictly between 0 and 1",
+        )
 
 
 @dataclass
@@ -245,8 +271,12 @@ class EvaluateConfig:
     model_uri: Optional[str] = None
 
     def __post_init__(self) -> None:
-        require(self.model_uri is None or self.model_uri.startswith(("runs:/", "models:/")), "evaluate.model_uri",
-                self.model_uri, "runs:/RUN_ID/model or models:/NAME@ALIAS")
+        require(
+            self.model_uri is None or self.model_uri.startswith(("runs:/", "models:/")),
+            "evaluate.model_uri",
+            self.model_uri,
+            "runs:/RUN_ID/model or models:/NAME@ALIAS",
+        )
 
 
 @dataclass
@@ -257,7 +287,9 @@ class UiConfig:
     port: int = 5000
 
     def __post_init__(self) -> None:
-        require(0 <= self.port <= 65535, "ui.port", self.port, "a TCP port, 0-65535 (0: any free port)")
+        require(
+            0 <= self.port <= 65535, "ui.port", self.port, "a TCP port, 0-65535 (0: any free port)"
+        )
 
 
 @dataclass
@@ -269,9 +301,15 @@ class AnalyzeConfig:
     classes: Optional[int] = None
 
     def __post_init__(self) -> None:
-        require(self.input_shape is None or (len(self.input_shape) == 3 and min(self.input_shape) > 0),
-                "analyze.input_shape", self.input_shape, "null or [height, width, channels], all > 0")
-        require(self.classes is None or self.classes > 1, "analyze.classes", self.classes, "null or > 1")
+        require(
+            self.input_shape is None or (len(self.input_shape) == 3 and min(self.input_shape) > 0),
+            "analyze.input_shape",
+            self.input_shape,
+            "null or [height, width, channels], all > 0",
+        )
+        require(
+            self.classes is None or self.classes > 1, "analyze.classes", self.classes, "null or > 1"
+        )
 
 
 class ListSort(Enum):
@@ -300,11 +338,20 @@ class ListTaskConfig:
     trained: bool = False
 
     def __post_init__(self) -> None:
-        from lab.models.specs import SPEC_TYPES  # noqa: PLC0415  (the specs import no Keras)
+        from lab.models.specs import SPEC_TYPES
 
-        require(self.family is None or self.family in SPEC_TYPES, "list.family", self.family,
-                f"null or a registered family: one of {', '.join(sorted(SPEC_TYPES))}")
-        require(self.name is None or bool(self.name), "list.name", self.name, "null or a glob of variant names (resnet*)")
+        require(
+            self.family is None or self.family in SPEC_TYPES,
+            "list.family",
+            self.family,
+            f"null or a registered family: one of {', '.join(sorted(SPEC_TYPES))}",
+        )
+        require(
+            self.name is None or bool(self.name),
+            "list.name",
+            self.name,
+            "null or a glob of variant names (resnet*)",
+        )
         for key in ("max_params", "max_macs"):
             value = getattr(self, key)
             require(value is None or value > 0, f"list.{key}", value, "null or > 0")
@@ -333,11 +380,24 @@ class ReportTaskConfig:
     size: ReportSize = ReportSize.activations
 
     def __post_init__(self) -> None:
-        require(self.experiments is None or len(self.experiments) > 0, "report.experiments", self.experiments,
-                "null (every experiment) or a list of MLflow experiment names")
-        require(bool(self.metric), "report.metric", self.metric, "a metric the training runs logged (test_accuracy)")
-        require(self.out is None or not Path(self.out).exists(), "report.out", self.out,
-                "null or a folder that does not exist yet (a report is written whole, never over another)")
+        require(
+            self.experiments is None or len(self.experiments) > 0,
+            "report.experiments",
+            self.experiments,
+            "null (every experiment) or a list of MLflow experiment names",
+        )
+        require(
+            bool(self.metric),
+            "report.metric",
+            self.metric,
+            "a metric the training runs logged (test_accuracy)",
+        )
+        require(
+            self.out is None or not Path(self.out).exists(),
+            "report.out",
+            self.out,
+            "null or a folder that does not exist yet (a report is written whole, never over another)",
+        )
 
 
 @dataclass
@@ -351,7 +411,9 @@ class BenchConfig:
     epochs: int = 2
     repeats: int = 2  # ABBA order: raw, lab, lab, raw, ...; each side's best counts
     raw: bool = True  # also time plain Keras
-    sweep_trials: int = 0  # > 0: also run a sweep this long and time each trial inside and outside fit
+    sweep_trials: int = (
+        0  # > 0: also run a sweep this long and time each trial inside and outside fit
+    )
     out: str = "bench/results"
 
     def __post_init__(self) -> None:
@@ -380,13 +442,32 @@ class AxisSpec:
     def __post_init__(self) -> None:
         key = f"search.space[{self.name}]"
         if self.kind is AxisKind.choice:
-            require(bool(self.values), f"{key}.values", self.values, "a non-empty list for a choice axis")
+            require(
+                bool(self.values),
+                f"{key}.values",
+                self.values,
+                "a non-empty list for a choice axis",
+            )
         if self.kind in (AxisKind.int, AxisKind.float):
-            require(self.min is not None and self.max is not None and self.min < self.max, f"{key}.min/max",
-                    (self.min, self.max), "set, with min < max")
-        require(self.when is None or len(self.when) == 1, f"{key}.when", self.when, "one {axis: [values]} entry")
+            require(
+                self.min is not None and self.max is not None and self.min < self.max,
+                f"{key}.min/max",
+                (self.min, self.max),
+                "set, with min < max",
+            )
+        require(
+            self.when is None or len(self.when) == 1,
+            f"{key}.when",
+            self.when,
+            "one {axis: [values]} entry",
+        )
         if self.kind is AxisKind.float and self.log:
-            require(self.min is not None and self.min > 0, f"{key}.min", self.min, "> 0 on a log scale (log: true)")
+            require(
+                self.min is not None and self.min > 0,
+                f"{key}.min",
+                self.min,
+                "> 0 on a log scale (log: true)",
+            )
 
 
 class Metric(Enum):
@@ -429,10 +510,19 @@ class ComparisonConfig:
 
     def __post_init__(self) -> None:
         require(self.margin >= 0, "search.ablation.pairs.margin", self.margin, ">= 0")
-        require(self.expect not in (Expectation.not_worse, Expectation.same) or self.margin > 0,
-                "search.ablation.pairs.margin", self.margin,
-                f"> 0 for expect: {self.expect.value if self.expect else ''} (the largest difference that still counts as none)")
-        require(self.min_steps is None or self.min_steps >= 0, "search.ablation.pairs.min_steps", self.min_steps, ">= 0")
+        require(
+            self.expect not in (Expectation.not_worse, Expectation.same) or self.margin > 0,
+            "search.ablation.pairs.margin",
+            self.margin,
+            f"> 0 for expect: {self.expect.value if self.expect else ''} "
+            "(the largest difference that still counts as none)",
+        )
+        require(
+            self.min_steps is None or self.min_steps >= 0,
+            "search.ablation.pairs.min_steps",
+            self.min_steps,
+            ">= 0",
+        )
 
 
 @dataclass
@@ -475,8 +565,14 @@ class AblationConfig:
     def __post_init__(self) -> None:
         require(self.min_steps >= 0, "search.ablation.min_steps", self.min_steps, ">= 0")
         if self.looks is not None:
-            require(len(self.looks) >= 1 and self.looks[0] >= 2 and all(a < b for a, b in zip(self.looks, self.looks[1:])),
-                    "search.ablation.looks", self.looks, "null or increasing seed counts from at least 2, e.g. [3, 5, 8]")
+            require(
+                len(self.looks) >= 1
+                and self.looks[0] >= 2
+                and all(a < b for a, b in zip(self.looks, self.looks[1:])),
+                "search.ablation.looks",
+                self.looks,
+                "null or increasing seed counts from at least 2, e.g. [3, 5, 8]",
+            )
 
 
 @dataclass
@@ -486,26 +582,46 @@ class DistributedConfig:
 
     role: Role = Role.none
     address: str = "127.0.0.1:8000"  # HOST:PORT the chief binds to and workers connect to
-    worker_index: int = 0  # this worker's index: its keras-tuner id is `worker<N>`; a restarted worker resumes its trial
+    # This worker's index: its keras-tuner id is `worker<N>`; a restarted worker resumes its trial.
+    worker_index: int = 0
     connect_timeout_s: float = 300.0  # how long a worker waits for the chief before giving up
     local_workers: Optional[int] = None  # launcher: workers it starts here (null: one per device)
     # launcher: GPUs to pin workers to, numbered as nvidia-smi does (null: those CUDA_VISIBLE_DEVICES
     # names, else every GPU nvidia-smi lists)
     devices: Optional[List[int]] = None
-    max_restarts: int = 3  # launcher: restarts of a process killed by a signal (it resumes its trial)
+    max_restarts: int = (
+        3  # launcher: restarts of a process killed by a signal (it resumes its trial)
+    )
     # chief: trials its saved state lists as running go back in the queue instead of waiting for
     # their workers (the launcher sets it when it starts every process afresh)
     requeue_running: bool = False
 
     def __post_init__(self) -> None:
         host, _, port = self.address.rpartition(":")
-        require(bool(host) and port.isdigit() and 0 < int(port) < 65536, "search.distributed.address",
-                self.address, "HOST:PORT")
-        require(self.worker_index >= 0, "search.distributed.worker_index", self.worker_index, ">= 0")
-        require(self.connect_timeout_s > 0, "search.distributed.connect_timeout_s", self.connect_timeout_s, "> 0")
-        require(self.local_workers is None or self.local_workers > 0, "search.distributed.local_workers", self.local_workers,
-                "null or > 0")
-        require(self.max_restarts >= 0, "search.distributed.max_restarts", self.max_restarts, ">= 0")
+        require(
+            bool(host) and port.isdigit() and 0 < int(port) < 65536,
+            "search.distributed.address",
+            self.address,
+            "HOST:PORT",
+        )
+        require(
+            self.worker_index >= 0, "search.distributed.worker_index", self.worker_index, ">= 0"
+        )
+        require(
+            self.connect_timeout_s > 0,
+            "search.distributed.connect_timeout_s",
+            self.connect_timeout_s,
+            "> 0",
+        )
+        require(
+            self.local_workers is None or self.local_workers > 0,
+            "search.distributed.local_workers",
+            self.local_workers,
+            "null or > 0",
+        )
+        require(
+            self.max_restarts >= 0, "search.distributed.max_restarts", self.max_restarts, ">= 0"
+        )
 
     @property
     def host(self) -> str:
@@ -521,8 +637,10 @@ class DistributedConfig:
 OBJECTIVES = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "accuracy", "loss")
 # A sweep's name is a folder under `search.directory` and a value in MLflow queries.
 SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-SWEEP_NAME_RULE = ("1-100 letters, digits, '_', '.' or '-', starting with a letter or digit "
-                   "(it names a folder and an MLflow tag)")
+SWEEP_NAME_RULE = (
+    "1-100 letters, digits, '_', '.' or '-', starting with a letter or digit "
+    "(it names a folder and an MLflow tag)"
+)
 
 
 def objective_direction(objective: str) -> str:
@@ -546,7 +664,9 @@ class SearchConfig:
     # trial's run until its successor finishes) instead of training from scratch; false: every rung
     # from scratch. Either way a trial's learning-rate schedule spans max_epochs. Other tuners ignore it.
     hyperband_resume: bool = True
-    executions_per_trial: int = 1  # trainings per trial (seeds seed, seed+1, ...); the objective is their mean
+    executions_per_trial: int = (
+        1  # trainings per trial (seeds seed, seed+1, ...); the objective is their mean
+    )
     max_consecutive_failed_trials: int = 3
     # Budgets checked on the built model before any training (a candidate over one fails at
     # once, naming it): parameters, multiply-accumulates per example, forward activation bytes per
@@ -565,7 +685,8 @@ class SearchConfig:
     pruner_warmup: int = 1
     pruner_min_trials: int = 3
     # With train.checkpoint != none: the models of the best `keep_models` trials stay logged; a
-    # trial that falls out of them has its `model/` deleted (tag lab.model_deleted, saying why and its size). null: keep all.
+    # trial that falls out of them has its `model/` deleted (tag lab.model_deleted, saying why
+    # and its size). null: keep all.
     keep_models: Optional[int] = 3
     # The best trial's model registered in MLflow's Model Registry under this name when the sweep
     # reports: a new version with alias `best` and tags naming the sweep, trial and objective. null: off.
@@ -585,65 +706,148 @@ class SearchConfig:
 
     def budgets(self) -> Dict[str, Optional[int]]:
         """{budget key: limit} of the model budgets (`max_params`, `max_macs`, `max_activation_bytes`)."""
-        return {"max_params": self.max_params, "max_macs": self.max_macs,
-                "max_activation_bytes": self.max_activation_bytes}
+        return {
+            "max_params": self.max_params,
+            "max_macs": self.max_macs,
+            "max_activation_bytes": self.max_activation_bytes,
+        }
 
     def __post_init__(self) -> None:
-        require(self.objective in OBJECTIVES, "search.objective", self.objective,
-                f"a metric every trial logs: one of {', '.join(OBJECTIVES)}")
+        require(
+            self.objective in OBJECTIVES,
+            "search.objective",
+            self.objective,
+            f"a metric every trial logs: one of {', '.join(OBJECTIVES)}",
+        )
         natural = objective_direction(self.objective)
         self.direction = self.direction or natural
-        require(self.direction == natural, "search.direction", self.direction,
-                f"{natural} for search.objective={self.objective} (or unset)")
-        require(SWEEP_NAME.fullmatch(self.name) is not None, "search.name", self.name, SWEEP_NAME_RULE)
+        require(
+            self.direction == natural,
+            "search.direction",
+            self.direction,
+            f"{natural} for search.objective={self.objective} (or unset)",
+        )
+        require(
+            SWEEP_NAME.fullmatch(self.name) is not None, "search.name", self.name, SWEEP_NAME_RULE
+        )
         require(self.max_trials > 0, "search.max_trials", self.max_trials, "> 0")
-        require(self.max_epochs > 0 and self.factor > 1, "search.max_epochs/factor", (self.max_epochs, self.factor),
-                "max_epochs > 0 and factor > 1")
+        require(
+            self.max_epochs > 0 and self.factor > 1,
+            "search.max_epochs/factor",
+            (self.max_epochs, self.factor),
+            "max_epochs > 0 and factor > 1",
+        )
         for key, value in self.budgets().items():
             require(value is None or value > 0, f"search.{key}", value, "null or > 0")
-        require(self.max_seconds is None or self.max_seconds > 0, "search.max_seconds", self.max_seconds, "null or > 0")
-        require(self.pruner_warmup >= 1, "search.pruner_warmup", self.pruner_warmup, ">= 1 (epochs)")
-        require(self.pruner_min_trials >= 1, "search.pruner_min_trials", self.pruner_min_trials, ">= 1")
+        require(
+            self.max_seconds is None or self.max_seconds > 0,
+            "search.max_seconds",
+            self.max_seconds,
+            "null or > 0",
+        )
+        require(
+            self.pruner_warmup >= 1, "search.pruner_warmup", self.pruner_warmup, ">= 1 (epochs)"
+        )
+        require(
+            self.pruner_min_trials >= 1, "search.pruner_min_trials", self.pruner_min_trials, ">= 1"
+        )
         if self.pruner is not Pruner.none:
-            require(self.tuner is not TunerName.hyperband, "search.pruner", self.pruner.value,
-                    "none with search.tuner=hyperband (Hyperband stops trials by its own brackets)")
-            require(self.executions_per_trial == 1, "search.pruner", self.pruner.value,
-                    f"none with search.executions_per_trial={self.executions_per_trial} (a trial is pruned on its one run)")
-            require(self.ablation is None, "search.pruner", self.pruner.value,
-                    "none in an ablation (its grid must stay balanced: every pair trained to the end)")
+            require(
+                self.tuner is not TunerName.hyperband,
+                "search.pruner",
+                self.pruner.value,
+                "none with search.tuner=hyperband (Hyperband stops trials by its own brackets)",
+            )
+            require(
+                self.executions_per_trial == 1,
+                "search.pruner",
+                self.pruner.value,
+                f"none with search.executions_per_trial={self.executions_per_trial} (a trial is pruned on its one run)",
+            )
+            require(
+                self.ablation is None,
+                "search.pruner",
+                self.pruner.value,
+                "none in an ablation (its grid must stay balanced: every pair trained to the end)",
+            )
         if self.tuner is TunerName.hyperband and self.hyperband_resume:
-            require(self.executions_per_trial == 1, "search.hyperband_resume", self.hyperband_resume,
-                    f"false with search.executions_per_trial={self.executions_per_trial} (a rung continues the "
-                    "trial's one training)")
-        require(self.executions_per_trial > 0, "search.executions_per_trial", self.executions_per_trial, "> 0")
-        require(self.keep_models is None or self.keep_models >= 0, "search.keep_models", self.keep_models, "null or >= 0")
-        require(self.restart_after_mib is None or self.restart_after_mib > 0, "search.restart_after_mib",
-                self.restart_after_mib, "null or > 0")
-        require(self.register_as is None or SWEEP_NAME.fullmatch(self.register_as) is not None, "search.register_as",
-                self.register_as, f"null or a model name: {SWEEP_NAME_RULE}")
-        require(self.register_as is None or self.keep_models != 0, "search.register_as", self.register_as,
-                "null with search.keep_models=0 (no trial keeps a model to register)")
+            require(
+                self.executions_per_trial == 1,
+                "search.hyperband_resume",
+                self.hyperband_resume,
+                f"false with search.executions_per_trial={self.executions_per_trial} (a rung continues the "
+                "trial's one training)",
+            )
+        require(
+            self.executions_per_trial > 0,
+            "search.executions_per_trial",
+            self.executions_per_trial,
+            "> 0",
+        )
+        require(
+            self.keep_models is None or self.keep_models >= 0,
+            "search.keep_models",
+            self.keep_models,
+            "null or >= 0",
+        )
+        require(
+            self.restart_after_mib is None or self.restart_after_mib > 0,
+            "search.restart_after_mib",
+            self.restart_after_mib,
+            "null or > 0",
+        )
+        require(
+            self.register_as is None or SWEEP_NAME.fullmatch(self.register_as) is not None,
+            "search.register_as",
+            self.register_as,
+            f"null or a model name: {SWEEP_NAME_RULE}",
+        )
+        require(
+            self.register_as is None or self.keep_models != 0,
+            "search.register_as",
+            self.register_as,
+            "null with search.keep_models=0 (no trial keeps a model to register)",
+        )
         names = [axis.name for axis in self.space]
         require(len(names) == len(set(names)), "search.space", names, "axes with distinct names")
         if self.ablation is not None:
-            require(self.ablation.axis in names and self.ablation.pair_by in names, "search.ablation",
-                    (self.ablation.axis, self.ablation.pair_by), f"axes of the space ({names})")
+            require(
+                self.ablation.axis in names and self.ablation.pair_by in names,
+                "search.ablation",
+                (self.ablation.axis, self.ablation.pair_by),
+                f"axes of the space ({names})",
+            )
             axis = self.space[names.index(self.ablation.axis)]
             if self.ablation.looks is not None:
                 pairing = self.space[names.index(self.ablation.pair_by)]
-                require(self.tuner is TunerName.grid and len(names) == 2, "search.ablation.looks", self.ablation.looks,
-                        f"null unless the sweep is a grid over {self.ablation.axis} x {self.ablation.pair_by} alone")
-                require(pairing.values is not None and len(pairing.values) >= self.ablation.looks[-1],
-                        "search.ablation.looks", self.ablation.looks,
-                        f"at most as many seeds as search.space's {pairing.name} declares ({pairing.values})")
+                require(
+                    self.tuner is TunerName.grid and len(names) == 2,
+                    "search.ablation.looks",
+                    self.ablation.looks,
+                    f"null unless the sweep is a grid over {self.ablation.axis} x {self.ablation.pair_by} alone",
+                )
+                require(
+                    pairing.values is not None and len(pairing.values) >= self.ablation.looks[-1],
+                    "search.ablation.looks",
+                    self.ablation.looks,
+                    f"at most as many seeds as search.space's {pairing.name} declares ({pairing.values})",
+                )
             for pair in self.ablation.pairs:
-                require(axis.values is None or {pair.baseline, pair.candidate} <= set(map(str, axis.values)),
-                        "search.ablation.pairs", f"{pair.baseline} vs {pair.candidate}",
-                        f"values of the axis {axis.name!r} ({axis.values})")
+                require(
+                    axis.values is None
+                    or {pair.baseline, pair.candidate} <= set(map(str, axis.values)),
+                    "search.ablation.pairs",
+                    f"{pair.baseline} vs {pair.candidate}",
+                    f"values of the axis {axis.name!r} ({axis.values})",
+                )
         for axis in self.space:
             parent = next(iter(axis.when)) if axis.when else None
-            require(parent is None or parent in names, f"search.space[{axis.name}].when", axis.when,
-                    f"a condition on another axis of the space ({names})")
+            require(
+                parent is None or parent in names,
+                f"search.space[{axis.name}].when",
+                axis.when,
+                f"a condition on another axis of the space ({names})",
+            )
 
 
 @dataclass
@@ -670,21 +874,38 @@ class RunConfig:
     quick_settings: Dict[str, Any] = field(default_factory=dict)  # {dotted key: value}
 
     def __post_init__(self) -> None:
-        require(0 <= self.seed < 2**32, "seed", self.seed, "an integer from 0 to 2**32 - 1 (NumPy's seeds are unsigned)")
+        require(
+            0 <= self.seed < 2**32,
+            "seed",
+            self.seed,
+            "an integer from 0 to 2**32 - 1 (NumPy's seeds are unsigned)",
+        )
         if self.task is not Task.search:
             return
-        require(self.search.register_as is None or self.train.checkpoint is not Checkpoint.none, "search.register_as",
-                self.search.register_as, "null with train.checkpoint=none (no trial logs a model to register)")
-        require(bool(self.search.space), "search.space", self.search.space,
-                "at least one axis (to train one configuration, use task=train)")
+        require(
+            self.search.register_as is None or self.train.checkpoint is not Checkpoint.none,
+            "search.register_as",
+            self.search.register_as,
+            "null with train.checkpoint=none (no trial logs a model to register)",
+        )
+        require(
+            bool(self.search.space),
+            "search.space",
+            self.search.space,
+            "at least one axis (to train one configuration, use task=train)",
+        )
         if self.search.objective.startswith("val_") and self.search.objective != "val_accuracy":
-            require(self.data.val_fraction > 0, "search.objective", self.search.objective,
-                    "a metric this run logs: data.val_fraction=0 leaves no validation split")
+            require(
+                self.data.val_fraction > 0,
+                "search.objective",
+                self.search.objective,
+                "a metric this run logs: data.val_fraction=0 leaves no validation split",
+            )
 
     def with_overrides(self, overrides: Dict[str, Any]) -> "RunConfig":
         """A copy with each dotted path set (a trial's values, an execution's seed, a whole
         `model` variant by name), checked again as the original was (`lab.config.overrides.set_path`)."""
-        from lab.config.overrides import apply_overrides  # noqa: PLC0415
+        from lab.config.overrides import apply_overrides
 
         return to_run_config(apply_overrides(OmegaConf.structured(self), overrides, variant_node))
 
@@ -693,7 +914,7 @@ class RunConfig:
 def register_configs() -> None:
     """Registers the schemas with Hydra. Config files select theirs in their defaults list:
     `- /schema/model/resnet@_here_`."""
-    from lab.models.specs import SPEC_TYPES  # noqa: PLC0415  (the specs import no Keras)
+    from lab.models.specs import SPEC_TYPES
 
     store = ConfigStore.instance()
     store.store(name="base_config", node=RunConfig)
@@ -715,7 +936,9 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
     run_config = OmegaConf.to_object(cfg)
     extra = unknown_keys(OmegaConf.to_container(cfg, resolve=False), run_config)
     if extra:
-        raise ConfigValueError(f"Unknown config keys: {', '.join(extra)} (check the spelling; see conf/)")
+        raise ConfigValueError(
+            f"Unknown config keys: {', '.join(extra)} (check the spelling; see conf/)"
+        )
     return run_config
 
 
@@ -727,11 +950,17 @@ def unknown_keys(given: Any, typed: Any, prefix: str = "") -> List[str]:
         known = typed_keys(typed)
         keys = [(key, f"{prefix}.{key}" if prefix else str(key)) for key in given]
         return [full for key, full in keys if key not in known] + [
-            extra for key, full in keys if key in known
-            for extra in unknown_keys(given[key], typed_child(typed, key), full)]
+            extra
+            for key, full in keys
+            if key in known
+            for extra in unknown_keys(given[key], typed_child(typed, key), full)
+        ]
     if isinstance(given, list) and isinstance(typed, (list, tuple)):
-        return [extra for i in range(min(len(given), len(typed)))
-                for extra in unknown_keys(given[i], typed[i], f"{prefix}[{i}]")]
+        return [
+            extra
+            for i in range(min(len(given), len(typed)))
+            for extra in unknown_keys(given[i], typed[i], f"{prefix}[{i}]")
+        ]
     return []
 
 
@@ -749,7 +978,7 @@ def typed_child(typed: Any, key: Any) -> Any:
 def run_config(overrides: Optional[List[str]] = None) -> RunConfig:
     """What `python run.py OVERRIDES` runs: composed, with the experiment's quick settings when
     `quick=true` (keys the overrides set win), and checked (for tests and tools)."""
-    from lab.config.command_line import override_key  # noqa: PLC0415
+    from lab.config.command_line import override_key
 
     overrides = list(overrides or [])
     return checked_run_config(compose(overrides), [override_key(o) for o in overrides if "=" in o])
@@ -759,10 +988,10 @@ def checked_run_config(composed: DictConfig, given: List[str]) -> RunConfig:
     """The one conversion: Hydra's composed config, with `from_run`'s recorded model, data, train
     and seed, and the experiment's quick settings when `quick=true` (except the keys in `given`,
     which the command line set, in both), as a checked `RunConfig`."""
-    from lab.config.overrides import with_quick_settings  # noqa: PLC0415
+    from lab.config.overrides import with_quick_settings
 
     if composed.get("from_run"):
-        from lab.config.from_run import with_recorded_run  # noqa: PLC0415  (reads MLflow)
+        from lab.config.from_run import with_recorded_run
 
         composed = with_recorded_run(composed, given, group_options, group_option)
     return to_run_config(with_quick_settings(composed, given, variant_node))
@@ -785,13 +1014,14 @@ def variant_node(name: str) -> DictConfig:
 
 def compose(overrides: Optional[List[str]] = None) -> DictConfig:
     """Composes `conf/config.yaml` with overrides, as `python run.py` would (for tests and tools)."""
-    from hydra import compose as hydra_compose  # noqa: PLC0415
-    from hydra import initialize_config_dir  # noqa: PLC0415
-
-    from hydra.core.global_hydra import GlobalHydra  # noqa: PLC0415
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
     register_configs()
-    if GlobalHydra.instance().is_initialized():  # inside `python run.py`: Hydra's search path is set up
+    if (
+        GlobalHydra.instance().is_initialized()
+    ):  # inside `python run.py`: Hydra's search path is set up
         return hydra_compose(config_name="config", overrides=list(overrides or []))
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides or []))

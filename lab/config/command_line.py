@@ -10,13 +10,13 @@ from typing import List
 
 def overrides() -> List[str]:
     """The command line's overrides as typed (`train.epochs=3`, `data=mnist`, `+key=v`)."""
-    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
+    from hydra.core.hydra_config import HydraConfig
 
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def in_hydra_run() -> bool:
-    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
+    from hydra.core.hydra_config import HydraConfig
 
     return HydraConfig.initialized()
 
@@ -32,7 +32,6 @@ def command_line_keys() -> List[str]:
 
 
 def output_dir() -> Path:
-    from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
+    from hydra.core.hydra_config import HydraConfig
 
     return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path.cwd()
-

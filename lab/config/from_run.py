@@ -22,10 +22,10 @@ class RunNotFoundError(LabError):
 def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
     """The `config.yaml` run `run_id` logged, read without creating a store, with the name of
     the run's experiment as `tracking.experiment` (a retraining lands beside what it retrains)."""
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
 
-    from lab.tracking.uris import sqlite_file  # noqa: PLC0415
+    from lab.tracking.uris import sqlite_file
 
     where = f"from_run={run_id} names no run in tracking.uri={tracking_uri}"
     database = sqlite_file(tracking_uri)
@@ -39,12 +39,16 @@ def recorded_config(run_id: str, tracking_uri: str) -> DictConfig:
         raise RunNotFoundError(f"{where} ({str(error).splitlines()[0][:200]})") from None
     except OSError:
         raise RunNotFoundError(f"{where} that logged its config.yaml") from None
-    except Exception as error:  # noqa: BLE001  (SQLAlchemy's, for a file that is no MLflow database)
-        raise RunNotFoundError(f"tracking.uri={tracking_uri}: MLflow cannot open it "
-                               f"({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
+    except Exception as error:
+        raise RunNotFoundError(
+            f"tracking.uri={tracking_uri}: MLflow cannot open it "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+        ) from None
     recorded = OmegaConf.load(path)
     OmegaConf.update(recorded, "tracking.experiment", found.name, force_add=True)
-    OmegaConf.update(recorded, "tracking.experiment_deleted", found.lifecycle_stage == "deleted", force_add=True)
+    OmegaConf.update(
+        recorded, "tracking.experiment_deleted", found.lifecycle_stage == "deleted", force_add=True
+    )
     return recorded
 
 
@@ -59,13 +63,20 @@ def typed_like(recorded: DictConfig, group: str, options: Options, option: Optio
     and typed as a composed one): the option of the same name, else a model of the same family."""
     name = recorded.get("name")
     if name not in options(group):
-        name = next((v for v in options(group) if option(group, v).get("family") == recorded.get("family")), None)
+        name = next(
+            (v for v in options(group) if option(group, v).get("family") == recorded.get("family")),
+            None,
+        )
     if name is None:
-        raise RunNotFoundError(f"from_run: the run's {group} ({recorded.get('name')}) is no option of conf/{group}/")
+        raise RunNotFoundError(
+            f"from_run: the run's {group} ({recorded.get('name')}) is no option of conf/{group}/"
+        )
     return OmegaConf.merge(option(group, name), recorded)
 
 
-def with_recorded_run(composed: DictConfig, given: Sequence[str], options: Options, option: Option) -> DictConfig:
+def with_recorded_run(
+    composed: DictConfig, given: Sequence[str], options: Options, option: Option
+) -> DictConfig:
     """`composed` with `from_run`'s model, data, train and seed (and experiment, unless the
     command line names one), then the command line's own keys
     (`given`) under those on top again."""
@@ -74,13 +85,17 @@ def with_recorded_run(composed: DictConfig, given: Sequence[str], options: Optio
     result.model = typed_like(recorded.model, "model", options, option)
     result.data = typed_like(recorded.data, "data", options, option)
     result.train = OmegaConf.merge(composed.train, recorded.train)
-    result.train.compile_cache = composed.train.compile_cache  # where this machine caches compiles, not where the run's did
+    result.train.compile_cache = (
+        composed.train.compile_cache
+    )  # where this machine caches compiles, not where the run's did
     result.seed = recorded.seed
     if not any(key in ("tracking", "tracking.experiment") for key in given):
         if recorded.tracking.get("experiment_deleted"):  # no new run can be created there
-            raise RunNotFoundError(f"from_run={composed.from_run} is in the deleted experiment "
-                                   f"{recorded.tracking.experiment!r}: restore it (mlflow experiments restore) or "
-                                   f"name another with tracking.experiment=NAME")
+            raise RunNotFoundError(
+                f"from_run={composed.from_run} is in the deleted experiment "
+                f"{recorded.tracking.experiment!r}: restore it (mlflow experiments restore) or "
+                f"name another with tracking.experiment=NAME"
+            )
         result.tracking.experiment = recorded.tracking.experiment
     for key in given:
         if key.split(".")[0] in RECORDED:

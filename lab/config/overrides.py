@@ -32,10 +32,14 @@ def by_name(cfg: DictConfig, path: str) -> str:
             if part == "*":
                 break
             if not part.isdigit():
-                names = [item.get("name") if isinstance(item, DictConfig) else None for item in node]
+                names = [
+                    item.get("name") if isinstance(item, DictConfig) else None for item in node
+                ]
                 if part not in names:
-                    raise ConfigValueError(f"{'.'.join(parts[:i])} has no entry named {part!r} (it has {names}). "
-                                           f"Received: {path}")
+                    raise ConfigValueError(
+                        f"{'.'.join(parts[:i])} has no entry named {part!r} (it has {names}). "
+                        f"Received: {path}"
+                    )
                 parts[i] = str(names.index(part))
             node = node[int(parts[i])] if int(parts[i]) < len(node) else None
         elif isinstance(node, DictConfig):
@@ -45,14 +49,18 @@ def by_name(cfg: DictConfig, path: str) -> str:
     return ".".join(parts)
 
 
-def set_path(cfg: DictConfig, path: str, value: Any, load_variant: Optional[VariantLoader] = None) -> None:
+def set_path(
+    cfg: DictConfig, path: str, value: Any, load_variant: Optional[VariantLoader] = None
+) -> None:
     """Sets `a.b.c`; a `*` segment sets the key in every element of a list (`model.stages.*.blocks`);
     a list of named records takes names (`search.space.seed.values`); the path `model` takes a
     variant name and swaps in that whole variant (`values: [plain20, resnet20]`) from `load_variant`."""
     path = by_name(cfg, path)
     if path == "model":
         if load_variant is None:
-            raise ConfigValueError(f"model={value}: a whole variant is set through RunConfig.with_overrides")
+            raise ConfigValueError(
+                f"model={value}: a whole variant is set through RunConfig.with_overrides"
+            )
         cfg.model = load_variant(value)
         return
     head, _, rest = path.partition(".*.")
@@ -61,13 +69,16 @@ def set_path(cfg: DictConfig, path: str, value: Any, load_variant: Optional[Vari
         return
     items = OmegaConf.select(cfg, head)
     if not isinstance(items, ListConfig):
-        raise ConfigValueError(f"A search axis path uses `*` on something that is not a list. Received: {path!r}")
+        raise ConfigValueError(
+            f"A search axis path uses `*` on something that is not a list. Received: {path!r}"
+        )
     for item in items:
         set_path(item, rest, value)
 
 
-def apply_overrides(cfg: DictConfig, overrides: Dict[str, Any],
-                    load_variant: Optional[VariantLoader] = None) -> DictConfig:
+def apply_overrides(
+    cfg: DictConfig, overrides: Dict[str, Any], load_variant: Optional[VariantLoader] = None
+) -> DictConfig:
     """A copy of `cfg` with each path set; an unknown path fails naming it (the records are closed)."""
     trial_cfg = copy.deepcopy(cfg)
     for path, value in overrides.items():
@@ -75,12 +86,14 @@ def apply_overrides(cfg: DictConfig, overrides: Dict[str, Any],
     return trial_cfg
 
 
-def with_quick_settings(cfg: DictConfig, given: Sequence[str] = (),
-                        load_variant: Optional[VariantLoader] = None) -> DictConfig:
+def with_quick_settings(
+    cfg: DictConfig, given: Sequence[str] = (), load_variant: Optional[VariantLoader] = None
+) -> DictConfig:
     """`quick=true` applies the experiment's `quick_settings` (dotted keys) before anything runs,
     except those the command line set (`given`): `quick=true train.epochs=5` trains 5 epochs."""
     if not cfg.quick:
         return cfg
+
     def canonical(key: str) -> str:
         try:
             return by_name(cfg, key)
@@ -88,9 +101,14 @@ def with_quick_settings(cfg: DictConfig, given: Sequence[str] = (),
             return key
 
     chosen = [canonical(key) for key in given]
-    settings = OmegaConf.to_container(cfg.quick_settings, resolve=True)  # before they change what they refer to
-    kept = {key: value for key, value in settings.items()
-            if not any(canonical(key) == c or canonical(key).startswith(c + ".") for c in chosen)}
+    settings = OmegaConf.to_container(
+        cfg.quick_settings, resolve=True
+    )  # before they change what they refer to
+    kept = {
+        key: value
+        for key, value in settings.items()
+        if not any(canonical(key) == c or canonical(key).startswith(c + ".") for c in chosen)
+    }
     quick = apply_overrides(cfg, kept, load_variant)
     quick.quick_settings = settings
     return quick
@@ -103,7 +121,11 @@ def flatten(node: Any, prefix: str = "") -> Dict[str, Any]:
     elif isinstance(node, (list, tuple)) and node:
         items = enumerate(node)
     else:
-        return {prefix: node if not isinstance(node, (list, tuple, dict)) else str(node)} if prefix else {}
+        return (
+            {prefix: node if not isinstance(node, (list, tuple, dict)) else str(node)}
+            if prefix
+            else {}
+        )
     flat = {}
     for key, value in items:
         flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
@@ -112,7 +134,9 @@ def flatten(node: Any, prefix: str = "") -> Dict[str, Any]:
 
 def flat_config(cfg: Any) -> Dict[str, Any]:
     """A `RunConfig` (or any part of one) as flat params, enums as their names."""
-    return flatten(OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True))
+    return flatten(
+        OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True)
+    )
 
 
 # Where a run is recorded and how a sweep's processes meet, not what the run is: they may differ

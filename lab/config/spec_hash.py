@@ -19,14 +19,23 @@ from lab.config.overrides import flat_config
 
 SPEC_HASH_TAG = "lab.spec_hash"
 # Keys of `data.` and `train.` that say where or how a run runs, not what it trains.
-NOT_WHAT_IS_TRAINED = ("data.root", "train.verbose", "train.compile_cache", "train.reuse_compiled", "train.jit_compile")
+NOT_WHAT_IS_TRAINED = (
+    "data.root",
+    "train.verbose",
+    "train.compile_cache",
+    "train.reuse_compiled",
+    "train.jit_compile",
+)
 
 
 def what_is_trained(cfg, input_shape: Sequence[int], initial_epoch: int = 0) -> Dict[str, Any]:
     """{dotted key: value} that `spec_hash` hashes, for `cfg` (a RunConfig) trained on inputs of
     `input_shape`, from `initial_epoch` (a continued Hyperband rung)."""
-    flat = {key: value for key, value in flat_config(cfg).items()
-            if key.startswith(("model.", "data.", "train.")) and not key.startswith(NOT_WHAT_IS_TRAINED)}
+    flat = {
+        key: value
+        for key, value in flat_config(cfg).items()
+        if key.startswith(("model.", "data.", "train.")) and not key.startswith(NOT_WHAT_IS_TRAINED)
+    }
     flat["data.input_shape"] = list(input_shape)
     if initial_epoch:
         flat["train.initial_epoch"] = initial_epoch
@@ -35,5 +44,7 @@ def what_is_trained(cfg, input_shape: Sequence[int], initial_epoch: int = 0) -> 
 
 def spec_hash(cfg, input_shape: Sequence[int], initial_epoch: Optional[int] = 0) -> str:
     """16 hex digits naming what a run trained (`what_is_trained`)."""
-    described = json.dumps(what_is_trained(cfg, input_shape, initial_epoch or 0), sort_keys=True, default=str)
+    described = json.dumps(
+        what_is_trained(cfg, input_shape, initial_epoch or 0), sort_keys=True, default=str
+    )
     return hashlib.sha256(described.encode()).hexdigest()[:16]

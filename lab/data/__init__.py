@@ -15,20 +15,27 @@ DATASETS: Dict[str, Callable[[DataConfig], ImageDataset]] = {
     "mnist": lambda cfg: load_mnist(cfg.root),
     "cifar10": lambda cfg: load_cifar("cifar10", cfg.root, 10),
     "cifar100": lambda cfg: load_cifar("cifar100", cfg.root, 100),
-    "synthetic": lambda cfg: make_synthetic(cfg.train_size, cfg.test_size, cfg.image_size, cfg.channels,
-                                            cfg.classes),
+    "synthetic": lambda cfg: make_synthetic(
+        cfg.train_size, cfg.test_size, cfg.image_size, cfg.channels, cfg.classes
+    ),
 }
 
 
 # Shapes and class counts known without reading any file (for `task=analyze data=NAME`).
-SHAPES = {"fashion_mnist": ((28, 28, 1), 10), "mnist": ((28, 28, 1), 10), "cifar10": ((32, 32, 3), 10),
-          "cifar100": ((32, 32, 3), 100)}
+SHAPES = {
+    "fashion_mnist": ((28, 28, 1), 10),
+    "mnist": ((28, 28, 1), 10),
+    "cifar10": ((32, 32, 3), 10),
+    "cifar100": ((32, 32, 3), 100),
+}
 
 
 def known_dataset(cfg: DataConfig) -> Callable[[DataConfig], ImageDataset]:
     """The loader of `data.name`; an unknown name fails listing the known ones."""
     if cfg.name not in DATASETS:
-        raise ConfigValueError(f"Unknown dataset. Received: data.name={cfg.name!r}; known: {sorted(DATASETS)}")
+        raise ConfigValueError(
+            f"Unknown dataset. Received: data.name={cfg.name!r}; known: {sorted(DATASETS)}"
+        )
     return DATASETS[cfg.name]
 
 
@@ -36,7 +43,10 @@ def input_spec(cfg: DataConfig) -> Tuple[Tuple[int, int, int], int]:
     """(image shape, classes) of a dataset, without loading it."""
     known_dataset(cfg)
     if cfg.name == "synthetic":
-        (height, width, channels), classes = (cfg.image_size, cfg.image_size, cfg.channels), cfg.classes
+        (height, width, channels), classes = (
+            (cfg.image_size, cfg.image_size, cfg.channels),
+            cfg.classes,
+        )
     else:
         (height, width, channels), classes = SHAPES[cfg.name]
     check_downsample(cfg, height, width)
@@ -45,8 +55,10 @@ def input_spec(cfg: DataConfig) -> Tuple[Tuple[int, int, int], int]:
 
 def check_downsample(cfg: DataConfig, height: int, width: int) -> None:
     if height % cfg.downsample or width % cfg.downsample:
-        raise ConfigValueError(f"data.downsample must divide {cfg.name}'s {height}x{width} images. "
-                               f"Received: data.downsample={cfg.downsample}")
+        raise ConfigValueError(
+            f"data.downsample must divide {cfg.name}'s {height}x{width} images. "
+            f"Received: data.downsample={cfg.downsample}"
+        )
 
 
 READ_AHEAD: Dict[tuple, ImageDataset] = {}  # read by `read_ahead`, taken by the next `load_dataset`
@@ -77,11 +89,15 @@ def check_data(cfg: DataConfig) -> ImageDataset:
     fit it: a missing or corrupt file, or a limit too large, fails here."""
     dataset = load_dataset(cfg)
     if cfg.limit is not None and cfg.limit > len(dataset.x_train):
-        raise ConfigValueError(f"data.limit is larger than the {len(dataset.x_train)} training examples of "
-                               f"{cfg.name}. Received: data.limit={cfg.limit}")
+        raise ConfigValueError(
+            f"data.limit is larger than the {len(dataset.x_train)} training examples of "
+            f"{cfg.name}. Received: data.limit={cfg.limit}"
+        )
     if cfg.test_limit is not None and cfg.test_limit > len(dataset.x_test):
-        raise ConfigValueError(f"data.test_limit is larger than the {len(dataset.x_test)} test examples of "
-                               f"{cfg.name}. Received: data.test_limit={cfg.test_limit}")
+        raise ConfigValueError(
+            f"data.test_limit is larger than the {len(dataset.x_test)} test examples of "
+            f"{cfg.name}. Received: data.test_limit={cfg.test_limit}"
+        )
     check_downsample(cfg, *dataset.x_train.shape[1:3])
     return dataset
 
@@ -92,4 +108,13 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
     return split(dataset, cfg.limit, cfg.val_fraction, seed, cfg.test_limit, cfg.downsample)
 
 
-__all__ = ["DATASETS", "ImageDataset", "Splits", "check_data", "input_spec", "load_dataset", "load_splits", "read_ahead"]
+__all__ = [
+    "DATASETS",
+    "ImageDataset",
+    "Splits",
+    "check_data",
+    "input_spec",
+    "load_dataset",
+    "load_splits",
+    "read_ahead",
+]

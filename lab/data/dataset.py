@@ -63,8 +63,14 @@ def downsampled(images: np.ndarray, factor: int) -> np.ndarray:
     return np.rint(blocks.mean(axis=(2, 4), dtype=np.float32)).astype(np.uint8)
 
 
-def split(dataset: ImageDataset, limit: Optional[int], val_fraction: float, seed: int,
-          test_limit: Optional[int] = None, downsample: int = 1) -> Splits:
+def split(
+    dataset: ImageDataset,
+    limit: Optional[int],
+    val_fraction: float,
+    seed: int,
+    test_limit: Optional[int] = None,
+    downsample: int = 1,
+) -> Splits:
     """Keeps the first `limit` training examples, then carves a seeded validation split from them;
     keeps the first `test_limit` test examples; averages `downsample` x `downsample` pixel blocks.
 
@@ -80,8 +86,15 @@ def split(dataset: ImageDataset, limit: Optional[int], val_fraction: float, seed
     x_train = x[train_idx]
     mean, std = channel_stats(x_train)
     return Splits(
-        name=dataset.name, x_train=x_train, y_train=y[train_idx], x_val=x[val_idx], y_val=y[val_idx],
-        x_test=downsampled(as_nhwc(dataset.x_test)[:test_limit], downsample), y_test=dataset.y_test.astype(np.int32)[:test_limit],
+        name=dataset.name,
+        x_train=x_train,
+        y_train=y[train_idx],
+        x_val=x[val_idx],
+        y_val=y[val_idx],
+        x_test=downsampled(as_nhwc(dataset.x_test)[:test_limit], downsample),
+        y_test=dataset.y_test.astype(np.int32)[:test_limit],
         classes=dataset.classes,
-        source=dataset.source, mean=mean, std=std,
+        source=dataset.source,
+        mean=mean,
+        std=std,
     )

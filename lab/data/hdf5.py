@@ -15,22 +15,26 @@ def check_readable_hdf5(path: str) -> None:
     (`lab.models.weights`). A weights file is data from elsewhere: one that points outside itself
     (a dataset in external storage, a virtual dataset, an external link), which would read other
     files of this machine into the model, is refused (`outside_references`)."""
-    import h5py  # noqa: PLC0415  (Keras' own dependency; loads no framework)
+    import h5py
 
     try:
         with h5py.File(path, "r") as file:
             found = outside_references(file)
     except OSError as error:
-        raise WeightsMismatchError(f"model.weights={path} cannot be read as HDF5: {first_line(error)}") from None
+        raise WeightsMismatchError(
+            f"model.weights={path} cannot be read as HDF5: {first_line(error)}"
+        ) from None
     if found:
-        raise WeightsMismatchError(f"model.weights={path} refers to data outside the file ({'; '.join(found[:3])}): "
-                                   f"a weights file must hold its own values")
+        raise WeightsMismatchError(
+            f"model.weights={path} refers to data outside the file ({'; '.join(found[:3])}): "
+            f"a weights file must hold its own values"
+        )
 
 
 def outside_references(file) -> List[str]:
     """Each dataset stored in another file or a virtual one, and each external link, in an open
     h5py file, walked by hard links, each object once (a group may link back to itself)."""
-    import h5py  # noqa: PLC0415
+    import h5py
 
     found, pending, seen = [], [("", file)], set()
     while pending:
@@ -45,11 +49,15 @@ def outside_references(file) -> List[str]:
                 continue  # inside the file: its target is walked where it lives
             item = group[name]
             address = h5py.h5o.get_info(item.id).addr
-            if address in seen:  # a hard link to an object already walked (a group linking back to itself)
+            if (
+                address in seen
+            ):  # a hard link to an object already walked (a group linking back to itself)
                 continue
             seen.add(address)
             if isinstance(item, h5py.Group):
                 pending.append((where, item))
             elif isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):
-                found.append(f"{where}: {'external storage' if item.external else 'a virtual dataset'}")
+                found.append(
+                    f"{where}: {'external storage' if item.external else 'a virtual dataset'}"
+                )
     return found

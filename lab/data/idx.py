@@ -25,8 +25,10 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataFormatError(f"Not an unsigned-byte IDX file (bad magic number): {path}")
     ndim = data[3]
     header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if len(data) != header + int(np.prod(shape)):
-        raise DataFormatError(f"IDX file {path} holds {len(data) - header} bytes of data; "
-                              f"its header declares shape {shape}")
+        raise DataFormatError(
+            f"IDX file {path} holds {len(data) - header} bytes of data; "
+            f"its header declares shape {shape}"
+        )
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)

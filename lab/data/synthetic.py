@@ -9,7 +9,9 @@ from lab.data.dataset import ImageDataset
 GENERATOR_SEED = 1234  # the data are the same in every run; the run's seed only drives the split
 
 
-def make_synthetic(train_size: int, test_size: int, image_size: int, channels: int, classes: int) -> ImageDataset:
+def make_synthetic(
+    train_size: int, test_size: int, image_size: int, channels: int, classes: int
+) -> ImageDataset:
     """Each class is a smooth random prototype image; examples are the prototype plus noise."""
     rng = np.random.default_rng(GENERATOR_SEED)
     coarse = rng.uniform(0, 255, size=(classes, 4, 4, channels))

@@ -10,11 +10,11 @@ def __getattr__(name: str):
     # PEP 562: `from lab.models import build_model` lands here; an unknown name must raise
     # AttributeError, which is how `from lab.models import chain` falls back to the submodule.
     if name == "FAMILIES":
-        from lab.models.registry import load_families  # noqa: PLC0415
+        from lab.models.registry import load_families
 
         return load_families()
     if name == "build_model":
-        from lab.models.registry import build_model  # noqa: PLC0415
+        from lab.models.registry import build_model
 
         return build_model
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

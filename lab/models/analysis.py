@@ -74,16 +74,28 @@ def field_of(layer, inputs: List[Tuple[object, Field, Field]]) -> Tuple[Field, F
         return (1, 1), (1, 1)
     maps = [item for item in inputs if spatial(item[0])] or inputs
     if len(maps) > 1:  # a merge: the union of its branches' fields
-        return tuple(max(m[1][a] for m in maps) for a in (0, 1)), tuple(max(m[2][a] for m in maps) for a in (0, 1))
+        return tuple(max(m[1][a] for m in maps) for a in (0, 1)), tuple(
+            max(m[2][a] for m in maps) for a in (0, 1)
+        )
     shape, rf, jump = maps[0]
     slide = window(layer)
     if slide is not None:
         kernel, stride, dilation = slide
-        return (tuple(rf[a] + dilation[a] * (kernel[a] - 1) * jump[a] for a in (0, 1)),
-                tuple(jump[a] * stride[a] for a in (0, 1)))
-    if spatial(shape) and isinstance(layer, (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
-                                             keras.layers.Flatten)):
-        return tuple(rf[a] + (shape[1 + a] - 1) * jump[a] for a in (0, 1)), tuple(jump[a] * shape[1 + a] for a in (0, 1))
+        return (
+            tuple(rf[a] + dilation[a] * (kernel[a] - 1) * jump[a] for a in (0, 1)),
+            tuple(jump[a] * stride[a] for a in (0, 1)),
+        )
+    if spatial(shape) and isinstance(
+        layer,
+        (
+            keras.layers.GlobalAveragePooling2D,
+            keras.layers.GlobalMaxPooling2D,
+            keras.layers.Flatten,
+        ),
+    ):
+        return tuple(rf[a] + (shape[1 + a] - 1) * jump[a] for a in (0, 1)), tuple(
+            jump[a] * shape[1 + a] for a in (0, 1)
+        )
     return rf, jump
 
 
@@ -93,8 +105,13 @@ def macs_of(layer, input_shapes: List[tuple], output_shape: tuple) -> int:
         return int(np.prod(output_shape[1:]) * np.prod(layer.kernel_size))
     if isinstance(layer, keras.layers.SeparableConv2D):
         c_in = input_shapes[0][-1]
-        depthwise = np.prod(output_shape[1:3]) * c_in * layer.depth_multiplier * np.prod(layer.kernel_size)
-        return int(depthwise + np.prod(output_shape[1:3]) * c_in * layer.depth_multiplier * output_shape[-1])
+        depthwise = (
+            np.prod(output_shape[1:3]) * c_in * layer.depth_multiplier * np.prod(layer.kernel_size)
+        )
+        return int(
+            depthwise
+            + np.prod(output_shape[1:3]) * c_in * layer.depth_multiplier * output_shape[-1]
+        )
     if isinstance(layer, keras.layers.Conv2D):
         c_in = input_shapes[0][-1] // layer.groups
         return int(np.prod(output_shape[1:]) * np.prod(layer.kernel_size) * c_in)
@@ -139,17 +156,32 @@ def analyze_model(model: keras.Model, precision: str = "float32") -> Analysis:
         out_shape = shape_of(layer.output)
         rf, jump = field_of(layer, [fields[p.name] for p in parents])
         fields[layer.name] = (out_shape, rf, jump)
-        rows.append(LayerStats(
-            name=layer.name, type=type(layer).__name__, output_shape=list(out_shape[1:]),
-            params=layer.count_params() if layer.built else 0, macs=macs_of(layer, in_shapes, out_shape),
-            activations=int(np.prod(out_shape[1:])), receptive_field=compact(rf), jump=compact(jump),
-            inputs=[p.name for p in parents]))
+        rows.append(
+            LayerStats(
+                name=layer.name,
+                type=type(layer).__name__,
+                output_shape=list(out_shape[1:]),
+                params=layer.count_params() if layer.built else 0,
+                macs=macs_of(layer, in_shapes, out_shape),
+                activations=int(np.prod(out_shape[1:])),
+                receptive_field=compact(rf),
+                jump=compact(jump),
+                inputs=[p.name for p in parents],
+            )
+        )
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     activations = sum(row.activations for row in rows)
-    totals = {"params_total": model.count_params(), "params_trainable": trainable,
-              "params_non_trainable": model.count_params() - trainable, "macs": sum(r.macs for r in rows),
-              "activations": activations, "activation_bytes": activations * BYTES_PER_VALUE[precision],
-              "depth": depth[model.layers[-1].name] if len(model.outputs) == 1 else depth[main_output(model)]}
+    totals = {
+        "params_total": model.count_params(),
+        "params_trainable": trainable,
+        "params_non_trainable": model.count_params() - trainable,
+        "macs": sum(r.macs for r in rows),
+        "activations": activations,
+        "activation_bytes": activations * BYTES_PER_VALUE[precision],
+        "depth": depth[model.layers[-1].name]
+        if len(model.outputs) == 1
+        else depth[main_output(model)],
+    }
     input_shape = list(shape_of(model.inputs[0])[1:])
     classes = int(shape_of(model.outputs[0])[-1])
     return Analysis(model.name, input_shape, classes, precision, rows, totals)
@@ -157,29 +189,45 @@ def analyze_model(model: keras.Model, precision: str = "float32") -> Analysis:
 
 def wide_console():
     """A terminal's own width; 200 columns when writing to a file or pipe, so names are not cut."""
-    import sys  # noqa: PLC0415
+    import sys
 
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def render_table(analysis: Analysis, console=None) -> None:
     """Prints the analysis as a table, one row per layer, then the totals."""
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     console = console or wide_console()
-    table = Table(title=f"{analysis.model}: input {analysis.input_shape}, {analysis.classes} classes")
+    table = Table(
+        title=f"{analysis.model}: input {analysis.input_shape}, {analysis.classes} classes"
+    )
     for column in ("layer", "type", "output", "params", "MACs", "RF", "jump", "inputs"):
-        table.add_column(column, justify="right" if column in ("params", "MACs", "RF", "jump") else "left",
-                         no_wrap=column != "inputs")
+        table.add_column(
+            column,
+            justify="right" if column in ("params", "MACs", "RF", "jump") else "left",
+            no_wrap=column != "inputs",
+        )
     for row in analysis.layers:
         inputs = ", ".join(row.inputs) if len(row.inputs) > 1 else ""
-        table.add_row(row.name, row.type, "x".join(str(d) for d in row.output_shape), f"{row.params:,}",
-                      f"{row.macs:,}", str(row.receptive_field), str(row.jump), inputs)
+        table.add_row(
+            row.name,
+            row.type,
+            "x".join(str(d) for d in row.output_shape),
+            f"{row.params:,}",
+            f"{row.macs:,}",
+            str(row.receptive_field),
+            str(row.jump),
+            inputs,
+        )
     console.print(table)
     totals = analysis.totals
-    console.print(f"params {totals['params_total']:,} (trainable {totals['params_trainable']:,}, non-trainable "
-                  f"{totals['params_non_trainable']:,})  MACs {totals['macs']:,}  activations "
-                  f"{totals['activations']:,}  forward activation memory {totals['activation_bytes']:,} bytes "
-                  f"per example at {analysis.precision}", soft_wrap=True)
+    console.print(
+        f"params {totals['params_total']:,} (trainable {totals['params_trainable']:,}, non-trainable "
+        f"{totals['params_non_trainable']:,})  MACs {totals['macs']:,}  activations "
+        f"{totals['activations']:,}  forward activation memory {totals['activation_bytes']:,} bytes "
+        f"per example at {analysis.precision}",
+        soft_wrap=True,
+    )

@@ -29,8 +29,15 @@ from lab.models import layers
 from lab.models.heads import assemble_model, attach_aux_heads, softmax_output
 from lab.models.registry import register_family
 from lab.models.specs.base import Connectivity
-from lab.models.specs.chain import Activation  # noqa: F401  (the spec's enum, importable from its old home)
-from lab.models.specs.chain import ChainSpec, ConvSpec, ConvStageSpec, Padding, PoolSpec, PoolType
+from lab.models.specs.chain import (
+    Activation,  # noqa: F401  (the spec's enum, importable from its old home)
+    ChainSpec,
+    ConvSpec,
+    ConvStageSpec,
+    Padding,
+    PoolSpec,
+    PoolType,
+)
 
 
 @keras.saving.register_keras_serializable(package="lab")
@@ -43,7 +50,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     (Caffe divides it by n). Channels last; computed in float32 so squares cannot overflow float16.
     """
 
-    def __init__(self, size: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75, **kwargs):
+    def __init__(
+        self, size: int = 5, k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75, **kwargs
+    ):
         super().__init__(**kwargs)
         if size < 1 or size % 2 == 0:
             raise ValueError(f"LRN size must be a positive odd number. Received: size={size}")
@@ -54,14 +63,20 @@ class LocalResponseNormalization(keras.layers.Layer):
         half, channels = self.size // 2, x.shape[-1]
         # Zero channels on both sides make the clipped window of the paper a fixed-size sum.
         padded = ops.pad(ops.square(a), [[0, 0], [0, 0], [0, 0], [half, half]])
-        window = sum(padded[..., i:i + channels] for i in range(self.size))
+        window = sum(padded[..., i : i + channels] for i in range(self.size))
         return ops.cast(a / ops.power(self.k + self.alpha * window, self.beta), x.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "size": self.size, "k": self.k, "alpha": self.alpha, "beta": self.beta}
+        return {
+            **super().get_config(),
+            "size": self.size,
+            "k": self.k,
+            "alpha": self.alpha,
+            "beta": self.beta,
+        }
 
 
 def fit_window(x, size: int, padding: Padding) -> Tuple[int, int]:
@@ -74,12 +89,18 @@ def fit_window(x, size: int, padding: Padding) -> Tuple[int, int]:
 
 def keeps_shape(x, conv: ConvSpec) -> bool:
     """Whether a conv's output has its input's shape: where the residual rule adds a shortcut."""
+
     def out(size):
         padded = size + 2 * conv.pad
         if conv.padding is Padding.same:
             return -(-padded // conv.stride)
         return (padded - min(conv.kernel, padded)) // conv.stride + 1
-    return conv.filters == x.shape[-1] and out(x.shape[1]) == x.shape[1] and out(x.shape[2]) == x.shape[2]
+
+    return (
+        conv.filters == x.shape[-1]
+        and out(x.shape[1]) == x.shape[1]
+        and out(x.shape[2]) == x.shape[2]
+    )
 
 
 def apply_conv(x, conv: ConvSpec, spec: ChainSpec, name: str):
@@ -90,9 +111,15 @@ def apply_conv(x, conv: ConvSpec, spec: ChainSpec, name: str):
     fused = not spec.batch_norm and shortcut is None
     if conv.pad:
         x = keras.layers.ZeroPadding2D(conv.pad, name=f"{name}_pad")(x)
-    x = keras.layers.Conv2D(conv.filters, fit_window(x, conv.kernel, conv.padding), strides=conv.stride,
-                            padding=conv.padding.value, activation=activation if fused else None,
-                            kernel_initializer=layers.kernel_initializer(), name=name)(x)
+    x = keras.layers.Conv2D(
+        conv.filters,
+        fit_window(x, conv.kernel, conv.padding),
+        strides=conv.stride,
+        padding=conv.padding.value,
+        activation=activation if fused else None,
+        kernel_initializer=layers.kernel_initializer(),
+        name=name,
+    )(x)
     if spec.batch_norm:
         x = layers.batch_norm(x, f"{name}_bn")
     if shortcut is not None:
@@ -105,9 +132,15 @@ def apply_conv(x, conv: ConvSpec, spec: ChainSpec, name: str):
 def apply_pool(x, pool: PoolSpec, name: str):
     if pool.type is PoolType.none:
         return x
-    layer = keras.layers.MaxPooling2D if pool.type is PoolType.max else keras.layers.AveragePooling2D
-    return layer(fit_window(x, pool.size, pool.padding), strides=pool.stride, padding=pool.padding.value,
-                 name=name)(x)
+    layer = (
+        keras.layers.MaxPooling2D if pool.type is PoolType.max else keras.layers.AveragePooling2D
+    )
+    return layer(
+        fit_window(x, pool.size, pool.padding),
+        strides=pool.stride,
+        padding=pool.padding.value,
+        name=name,
+    )(x)
 
 
 def apply_stage(x, stage: ConvStageSpec, spec: ChainSpec, index: int):

@@ -43,7 +43,9 @@ class DropPathSampler(keras.layers.Layer):
     1..`columns`; at inference the sample is zeros. The input only anchors the layer in the graph.
     """
 
-    def __init__(self, columns: int, global_fraction: float = 0.5, seed: Optional[int] = None, **kwargs):
+    def __init__(
+        self, columns: int, global_fraction: float = 0.5, seed: Optional[int] = None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.columns = columns
         self.global_fraction = global_fraction
@@ -53,7 +55,9 @@ class DropPathSampler(keras.layers.Layer):
     def call(self, inputs, training=None):
         if not training:
             return ops.zeros((1, 2), dtype="float32")
-        is_global = ops.cast(keras.random.uniform((1, 1), seed=self.seed_generator) < self.global_fraction, "float32")
+        is_global = ops.cast(
+            keras.random.uniform((1, 1), seed=self.seed_generator) < self.global_fraction, "float32"
+        )
         column = keras.random.randint((1, 1), 1, self.columns + 1, seed=self.seed_generator)
         return ops.concatenate([is_global, ops.cast(column, "float32")], axis=1)
 
@@ -61,8 +65,12 @@ class DropPathSampler(keras.layers.Layer):
         return (1, 2)
 
     def get_config(self):
-        return {**super().get_config(), "columns": self.columns, "global_fraction": self.global_fraction,
-                "seed": self.seed}
+        return {
+            **super().get_config(),
+            "columns": self.columns,
+            "global_fraction": self.global_fraction,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package="lab")
@@ -76,8 +84,14 @@ class FractalJoin(keras.layers.Layer):
         seed: of the local draws.
     """
 
-    def __init__(self, columns: Sequence[int], drop_rate: float = 0.0, global_sample: bool = False,
-                 seed: Optional[int] = None, **kwargs):
+    def __init__(
+        self,
+        columns: Sequence[int],
+        drop_rate: float = 0.0,
+        global_sample: bool = False,
+        seed: Optional[int] = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.columns = [int(c) for c in columns]
         self.drop_rate = drop_rate
@@ -88,18 +102,22 @@ class FractalJoin(keras.layers.Layer):
     def local_keep(self):
         """A 0/1 keep mask over the inputs; never all zeros (one survivor drawn uniformly)."""
         n = len(self.columns)
-        keep = ops.cast(keras.random.uniform((n,), seed=self.seed_generator) >= self.drop_rate, "float32")
+        keep = ops.cast(
+            keras.random.uniform((n,), seed=self.seed_generator) >= self.drop_rate, "float32"
+        )
         survivor = ops.one_hot(ops.argmax(keras.random.uniform((n,), seed=self.seed_generator)), n)
         return ops.where(ops.sum(keep) > 0, keep, ops.cast(survivor, "float32"))
 
     def call(self, inputs, training=None):
-        tensors = inputs[:len(self.columns)]
+        tensors = inputs[: len(self.columns)]
         if not training or (self.drop_rate == 0 and not self.global_sample):
             return sum(tensors) / len(tensors)
         keep = self.local_keep()
         if self.global_sample:
             sample = ops.cast(inputs[-1], "float32")
-            chosen = ops.cast(ops.equal(ops.convert_to_tensor(self.columns, "float32"), sample[0, 1]), "float32")
+            chosen = ops.cast(
+                ops.equal(ops.convert_to_tensor(self.columns, "float32"), sample[0, 1]), "float32"
+            )
             # A join the chosen column does not pass through keeps its local draw: its output is unused.
             keep = ops.where(ops.logical_and(sample[0, 0] > 0.5, ops.sum(chosen) > 0), chosen, keep)
         weights = keep / ops.sum(keep)
@@ -109,8 +127,13 @@ class FractalJoin(keras.layers.Layer):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "columns": self.columns, "drop_rate": self.drop_rate,
-                "global_sample": self.global_sample, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "columns": self.columns,
+            "drop_rate": self.drop_rate,
+            "global_sample": self.global_sample,
+            "seed": self.seed,
+        }
 
 
 def apply_conv_unit(x, block: FractalBlockSpec, name: str):
@@ -133,12 +156,22 @@ def apply_join(paths, first: int, spec: FractalSpec, sample, counts: Counter, na
     if spec.drop_path is DropPath.none:
         return keras.layers.Average(name=join_name)(paths)
     columns = list(range(first, first + len(paths)))
-    join = FractalJoin(columns, spec.local_drop_rate, global_sample=sample is not None, name=join_name)
+    join = FractalJoin(
+        columns, spec.local_drop_rate, global_sample=sample is not None, name=join_name
+    )
     return join([*paths, sample] if sample is not None else paths)
 
 
-def fractal_columns(x, columns: int, first: int, block: FractalBlockSpec, spec: FractalSpec, sample,
-                    counts: Counter, name: str) -> list:
+def fractal_columns(
+    x,
+    columns: int,
+    first: int,
+    block: FractalBlockSpec,
+    spec: FractalSpec,
+    sample,
+    counts: Counter,
+    name: str,
+) -> list:
     """f_C(z) before its last join: one tensor per column, columns first .. first+C-1.
 
     f_1(z) = conv(z); f_{C}(z) = join(f_{C-1}(f_{C-1}(z)), conv(z)), with the outer f_{C-1} left
@@ -148,11 +181,22 @@ def fractal_columns(x, columns: int, first: int, block: FractalBlockSpec, spec: 
     if columns == 1:
         return [shallow]
     inner = apply_fractal(x, columns - 1, first + 1, block, spec, sample, counts, name)
-    return [shallow, *fractal_columns(inner, columns - 1, first + 1, block, spec, sample, counts, name)]
+    return [
+        shallow,
+        *fractal_columns(inner, columns - 1, first + 1, block, spec, sample, counts, name),
+    ]
 
 
-def apply_fractal(x, columns: int, first: int, block: FractalBlockSpec, spec: FractalSpec, sample,
-                  counts: Counter, name: str):
+def apply_fractal(
+    x,
+    columns: int,
+    first: int,
+    block: FractalBlockSpec,
+    spec: FractalSpec,
+    sample,
+    counts: Counter,
+    name: str,
+):
     """f_C(z): a fractal of `columns` columns numbered from `first`, joined."""
     paths = fractal_columns(x, columns, first, block, spec, sample, counts, name)
     return paths[0] if len(paths) == 1 else apply_join(paths, first, spec, sample, counts, name)
@@ -196,7 +240,9 @@ def build_fractal(spec: FractalSpec, input_shape: Sequence[int], classes: int) -
     has_joins = spec.column is Column.all and spec.columns > 1
     sample = None
     if has_joins and spec.drop_path is DropPath.local_global:
-        sample = DropPathSampler(spec.columns, spec.global_fraction, name="drop_path_sampler")(inputs)
+        sample = DropPathSampler(spec.columns, spec.global_fraction, name="drop_path_sampler")(
+            inputs
+        )
     x, taps = inputs, {}
     for i, block in enumerate(spec.blocks, start=1):
         x = taps[f"block{i}"] = apply_block(x, block, spec, sample, f"block{i}")

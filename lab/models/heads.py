@@ -63,8 +63,10 @@ def attach_aux_heads(taps: Mapping[str, object], spec, classes: int) -> Dict[str
     heads are checked again, for a spec changed since.)
     """
     if list(taps) != spec.taps():  # a lab bug, not a bad config: no SpecError, keep the traceback
-        raise RuntimeError(f"The {spec.family} builder's taps differ from its spec's taps(). "
-                           f"Received: taps={list(taps)}; spec.taps()={spec.taps()}")
+        raise RuntimeError(
+            f"The {spec.family} builder's taps differ from its spec's taps(). "
+            f"Received: taps={list(taps)}; spec.taps()={spec.taps()}"
+        )
     check_aux_heads(spec.aux_heads, spec.taps())
     outputs = {}
     for head in spec.aux_heads:
@@ -73,7 +75,9 @@ def attach_aux_heads(taps: Mapping[str, object], spec, classes: int) -> Dict[str
     return outputs
 
 
-def assemble_model(inputs, main_output, aux_outputs: Mapping[str, object], name: str) -> keras.Model:
+def assemble_model(
+    inputs, main_output, aux_outputs: Mapping[str, object], name: str
+) -> keras.Model:
     """One output when there are no auxiliary heads; a dict keyed by output name when there are."""
     outputs = {MAIN_OUTPUT: main_output, **aux_outputs} if aux_outputs else main_output
     return keras.Model(inputs, outputs, name=name)

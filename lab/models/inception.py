@@ -46,7 +46,9 @@ def apply_reduced_conv(x, reduce: int, filters: int, kernel: int, batch_norm: bo
     return apply_conv_unit(x, filters, kernel, 1, batch_norm, f"{name}_{kernel}x{kernel}")
 
 
-def apply_inception_module(x, module: InceptionModuleSpec, name: str, naive: bool, batch_norm: bool = False):
+def apply_inception_module(
+    x, module: InceptionModuleSpec, name: str, naive: bool, batch_norm: bool = False
+):
     """The four parallel branches of Figure 2, concatenated along channels as `{name}_concat`.
 
     The naive form (Figure 2a) outputs b1 + b2 + b3 + the input's channels; the reduced form
@@ -59,7 +61,9 @@ def apply_inception_module(x, module: InceptionModuleSpec, name: str, naive: boo
         naive: ignore the module's reductions and projection (Figure 2a).
         batch_norm: normalise after every conv.
     """
-    b2_reduce, b3_reduce, b4_proj = (0, 0, 0) if naive else (module.b2_reduce, module.b3_reduce, module.b4_proj)
+    b2_reduce, b3_reduce, b4_proj = (
+        (0, 0, 0) if naive else (module.b2_reduce, module.b3_reduce, module.b4_proj)
+    )
     b1 = apply_conv_unit(x, module.b1, 1, 1, batch_norm, f"{name}_b1_1x1")
     b2 = apply_reduced_conv(x, b2_reduce, module.b2, 3, batch_norm, f"{name}_b2")
     b3 = apply_reduced_conv(x, b3_reduce, module.b3, 5, batch_norm, f"{name}_b3")
@@ -108,13 +112,17 @@ def build_inception(spec: InceptionSpec, input_shape: Sequence[int], classes: in
     """
     inputs = keras.Input(shape=input_shape, name="input")
     x = apply_stem(inputs, spec)
-    pools = 2 if spec.stem is Stem.imagenet else 0  # Table 1 numbers pools in order: pool3 precedes 4a
+    pools = (
+        2 if spec.stem is Stem.imagenet else 0
+    )  # Table 1 numbers pools in order: pool3 precedes 4a
     taps = {}
     for module in spec.modules:
         if module.name in spec.pool_before:
             pools += 1
             x = max_pool(x, f"pool{pools}")
-        x = taps[module.name] = apply_inception_module(x, module, module.name, spec.naive, spec.batch_norm)
+        x = taps[module.name] = apply_inception_module(
+            x, module, module.name, spec.naive, spec.batch_norm
+        )
     # Global average pooling is Table 1's 7x7/1 average pool at 224x224, and any size elsewhere.
     main = apply_classifier(x, classes, MAIN_OUTPUT, dropout=spec.dropout)
     return assemble_model(inputs, main, attach_aux_heads(taps, spec, classes), spec.name)

@@ -8,7 +8,9 @@ import keras
 import numpy as np
 from keras import ops
 
-TRUNCATION_STDDEV = 0.87962566103423978  # the std of a unit normal truncated at +-2: Keras' he_normal scaling
+TRUNCATION_STDDEV = (
+    0.87962566103423978  # the std of a unit normal truncated at +-2: Keras' he_normal scaling
+)
 
 
 @keras.saving.register_keras_serializable(package="lab")
@@ -23,11 +25,17 @@ class HeNormal(keras.initializers.Initializer):
     seeded build is reproducible, and the same on every backend."""
 
     def __call__(self, shape, dtype=None):
-        fan_in = int(np.prod(shape[:-1]))  # (kh, kw, in, out) for a conv, (in, out) for a dense layer
+        fan_in = int(
+            np.prod(shape[:-1])
+        )  # (kh, kw, in, out) for a conv, (in, out) for a dense layer
         generator = np.random.default_rng(np.random.randint(2**31))
-        values = generator.standard_normal(shape, dtype=np.float32)  # float32 draws: 3x faster than float64 and a cast
+        values = generator.standard_normal(
+            shape, dtype=np.float32
+        )  # float32 draws: 3x faster than float64 and a cast
         outside = np.abs(values) > 2
-        while outside.any():  # truncated: redrawn, as tf.random.truncated_normal and jax.random.truncated_normal do
+        while (
+            outside.any()
+        ):  # truncated: redrawn, as tf.random.truncated_normal and jax.random.truncated_normal do
             values[outside] = generator.standard_normal(int(outside.sum()), dtype=np.float32)
             outside = np.abs(values) > 2
         values *= np.float32(math.sqrt(2.0 / fan_in) / TRUNCATION_STDDEV)
@@ -44,8 +52,15 @@ def kernel_initializer() -> HeNormal:
 
 def conv(x, filters: int, kernel, stride, name: str, use_bias: bool = False, padding: str = "same"):
     """A He-initialised Conv2D; every family's convs go through here."""
-    return keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=use_bias,
-                               kernel_initializer=kernel_initializer(), name=name)(x)
+    return keras.layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding=padding,
+        use_bias=use_bias,
+        kernel_initializer=kernel_initializer(),
+        name=name,
+    )(x)
 
 
 def batch_norm(x, name: str, epsilon: float = 1e-5, momentum: float = 0.9):
@@ -77,8 +92,10 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
+
         def subsample(size):
             return None if size is None else -(-size // self.stride)
+
         return (batch, subsample(height), subsample(width), self.channels)
 
     def get_config(self):

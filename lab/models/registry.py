@@ -61,15 +61,19 @@ def build_model(spec, input_shape: Sequence[int], classes: int) -> keras.Model:
     """
     family = load_families().get(getattr(spec, "family", None))
     if family is None:
-        raise SpecError(f"Unknown model family. Received: family={getattr(spec, 'family', None)!r}; "
-                        f"known: {sorted(FAMILIES)}")
+        raise SpecError(
+            f"Unknown model family. Received: family={getattr(spec, 'family', None)!r}; "
+            f"known: {sorted(FAMILIES)}"
+        )
     if len(input_shape) != 3 or min(input_shape) < 1:
-        raise SpecError(f"input_shape must be (height, width, channels). Received: {tuple(input_shape)}")
+        raise SpecError(
+            f"input_shape must be (height, width, channels). Received: {tuple(input_shape)}"
+        )
     if classes < 2:
         raise SpecError(f"classes must be >= 2. Received: classes={classes}")
     net = family.build(spec, tuple(input_shape), classes)
     if getattr(spec, "weights", None):
-        from lab.models.weights import load_weights  # noqa: PLC0415
+        from lab.models.weights import load_weights
 
         load_weights(net, spec.weights)
     return net

@@ -24,7 +24,6 @@ from lab.models.registry import register_family
 from lab.models.specs.base import Connectivity
 from lab.models.specs.resnet import Block, BottleneckStride, ResNetSpec, Shortcut, StageSpec, Stem
 
-
 # A conv of a residual branch: (filters, kernel size, stride).
 ConvShape = Tuple[int, int, int]
 
@@ -36,14 +35,18 @@ def basic_branch(spec: ResNetSpec, width: int, stride: int) -> List[ConvShape]:
 
 def bottleneck_branch(spec: ResNetSpec, width: int, stride: int) -> List[ConvShape]:
     k = spec.kernel_size
-    reduce_stride, spatial_stride = (stride, 1) if spec.bottleneck_stride is BottleneckStride.reduce else (1, stride)
+    reduce_stride, spatial_stride = (
+        (stride, 1) if spec.bottleneck_stride is BottleneckStride.reduce else (1, stride)
+    )
     return [(width, 1, reduce_stride), (width, k, spatial_stride), (width * spec.expansion, 1, 1)]
 
 
 BRANCHES = {Block.basic: basic_branch, Block.bottleneck: bottleneck_branch}
 
 
-def conv(x, filters: int, kernel: int, stride: int, spec: ResNetSpec, name: str, padding: str = "same"):
+def conv(
+    x, filters: int, kernel: int, stride: int, spec: ResNetSpec, name: str, padding: str = "same"
+):
     return layers.conv(x, filters, kernel, stride, name, use_bias=spec.conv_bias, padding=padding)
 
 
@@ -61,12 +64,16 @@ def apply_shortcut(x, preactivated, out_channels: int, stride: int, spec: ResNet
     if spec.shortcut is Shortcut.C or (changes_shape and spec.shortcut is Shortcut.B):
         if spec.preact:
             return conv(preactivated, out_channels, 1, stride, spec, f"{name}_0_conv")
-        return batch_norm(conv(x, out_channels, 1, stride, spec, f"{name}_0_conv"), spec, f"{name}_0_bn")
+        return batch_norm(
+            conv(x, out_channels, 1, stride, spec, f"{name}_0_conv"), spec, f"{name}_0_bn"
+        )
     if not changes_shape:
         return x
     if x.shape[-1] > out_channels:
-        raise SpecError(f"Shortcut A can only add channels. Received: {x.shape[-1]} -> {out_channels} "
-                        f"channels in {name}; use model.shortcut=B")
+        raise SpecError(
+            f"Shortcut A can only add channels. Received: {x.shape[-1]} -> {out_channels} "
+            f"channels in {name}; use model.shortcut=B"
+        )
     return ZeroPadShortcut(out_channels, stride, name=f"{name}_0_pad")(x)
 
 
@@ -80,7 +87,9 @@ def apply_postact_block(x, branch: Sequence[ConvShape], spec: ResNetSpec, name: 
     for i, (filters, kernel, conv_stride) in enumerate(branch, start=1):
         if i == len(branch) and spec.dropout:
             r = keras.layers.Dropout(spec.dropout, name=f"{name}_drop")(r)
-        r = batch_norm(conv(r, filters, kernel, conv_stride, spec, f"{name}_{i}_conv"), spec, f"{name}_{i}_bn")
+        r = batch_norm(
+            conv(r, filters, kernel, conv_stride, spec, f"{name}_{i}_conv"), spec, f"{name}_{i}_bn"
+        )
         if i < len(branch):
             r = relu(r, f"{name}_{i}_relu")
     if shortcut is not None:

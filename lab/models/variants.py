@@ -25,7 +25,9 @@ def load_variant(name: str, overrides: List[str] = ()):
     """The typed spec of a named variant, e.g. `load_variant("wrn_28_10")`, with optional
     `model.KEY=VALUE` overrides applied as on the command line."""
     if name not in variant_names():
-        raise SpecError(f"Unknown model variant. Received: model={name!r}; known: {variant_names()}")
+        raise SpecError(
+            f"Unknown model variant. Received: model={name!r}; known: {variant_names()}"
+        )
     cfg = compose([f"model={name}", *overrides])
     return OmegaConf.to_object(cfg.model)
 
@@ -41,9 +43,11 @@ def variant_family(name: str) -> str:
         if not isinstance(entry, str) or entry == "_self_":
             continue
         if entry.startswith(SCHEMA_PREFIX):
-            return entry[len(SCHEMA_PREFIX):].partition("@")[0]
+            return entry[len(SCHEMA_PREFIX) :].partition("@")[0]
         return variant_family(entry)
-    raise SpecError(f"conf/model/{name}.yaml selects no family schema ({SCHEMA_PREFIX}FAMILY@_here_) in its defaults")
+    raise SpecError(
+        f"conf/model/{name}.yaml selects no family schema ({SCHEMA_PREFIX}FAMILY@_here_) in its defaults"
+    )
 
 
 @dataclass
@@ -58,15 +62,23 @@ class VariantSummary:
 
 def summarize_variant(name: str, spec, analysis) -> VariantSummary:
     """A variant's row of `task=list`, from the analysis of its build at its published input."""
-    return VariantSummary(name, spec.family, list(spec.input_shape), spec.classes,
-                          analysis.totals["params_total"], analysis.totals["macs"])
+    return VariantSummary(
+        name,
+        spec.family,
+        list(spec.input_shape),
+        spec.classes,
+        analysis.totals["params_total"],
+        analysis.totals["macs"],
+    )
 
 
 def by_family(rows: Iterable[VariantSummary]) -> List[VariantSummary]:
     return sorted(rows, key=lambda row: (row.family, row.params))
 
 
-def summarize_variants(names: Optional[List[str]] = None, cache: Optional[Path] = None) -> List[VariantSummary]:
+def summarize_variants(
+    names: Optional[List[str]] = None, cache: Optional[Path] = None
+) -> List[VariantSummary]:
     """Every variant (or those named; none for an empty list) built for its published input, with
     parameters and MACs, sorted by family. A row is kept in `cache` (a folder; default
     `list_cache()`) under a key of the variant's composed config and the lab's model code, so
@@ -91,18 +103,26 @@ def built_summaries(missing: List[tuple]):
     """(name, key, summary) for each variant built and analysed, with a progress bar on stderr."""
     if not missing:
         return
-    import keras  # noqa: PLC0415
-    from rich.progress import Progress  # noqa: PLC0415
+    import keras
+    from rich.progress import Progress
 
-    from lab.models.analysis import analyze_model  # noqa: PLC0415
-    from lab.models.registry import build_model  # noqa: PLC0415
+    from lab.models.analysis import analyze_model
+    from lab.models.registry import build_model
 
     with Progress(transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task("building variants to count them (kept for next time)", total=len(missing))
+        task = progress.add_task(
+            "building variants to count them (kept for next time)", total=len(missing)
+        )
         for name, key in missing:
             progress.update(task, description=f"building {name}")
             spec = load_variant(name)
-            yield name, key, summarize_variant(name, spec, analyze_model(build_model(spec, spec.input_shape, spec.classes)))
+            yield (
+                name,
+                key,
+                summarize_variant(
+                    name, spec, analyze_model(build_model(spec, spec.input_shape, spec.classes))
+                ),
+            )
             keras.backend.clear_session()  # the big ImageNet models add up
             progress.advance(task)
 
@@ -119,8 +139,11 @@ def model_code_digest() -> str:
     the config schema, the builders and the analysis (in lab/models). Hashing files, not composed configs,
     keeps a listing from the cache at about a second (composing costs 0.2 s a variant)."""
     lab = Path(__file__).resolve().parents[1]
-    files = [*CONF_DIR.joinpath("model").glob("*.yaml"), *lab.joinpath("models").rglob("*.py"),
-             *lab.joinpath("config").rglob("*.py")]
+    files = [
+        *CONF_DIR.joinpath("model").glob("*.yaml"),
+        *lab.joinpath("models").rglob("*.py"),
+        *lab.joinpath("config").rglob("*.py"),
+    ]
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(path.name.encode() + path.read_bytes())

@@ -29,7 +29,7 @@ from lab.models.heads import MAIN_OUTPUT
 def read_legacy_h5(path: Path) -> Dict[str, List[np.ndarray]]:
     """{layer name: its tensors in order} from a keras.applications-style `.h5` weights file (or a
     whole-model `.h5`, whose weights are under `model_weights`)."""
-    import h5py  # noqa: PLC0415  (Keras' own dependency)
+    import h5py
 
     def text(value) -> str:
         return value.decode() if isinstance(value, bytes) else str(value)
@@ -37,11 +37,17 @@ def read_legacy_h5(path: Path) -> Dict[str, List[np.ndarray]]:
     with h5py.File(path, "r") as file:
         root = file["model_weights"] if "model_weights" in file else file
         if "layer_names" not in root.attrs:
-            raise WeightsMismatchError(f"model.weights={path} is HDF5 but has no `layer_names`: not a Keras "
-                                       "weights file (a Keras 3 file ends in .weights.h5)")
-        return {text(name): [np.asarray(root[text(name)][text(weight)]) for weight in
-                             root[text(name)].attrs.get("weight_names", [])]
-                for name in root.attrs["layer_names"]}
+            raise WeightsMismatchError(
+                f"model.weights={path} is HDF5 but has no `layer_names`: not a Keras "
+                "weights file (a Keras 3 file ends in .weights.h5)"
+            )
+        return {
+            text(name): [
+                np.asarray(root[text(name)][text(weight)])
+                for weight in root[text(name)].attrs.get("weight_names", [])
+            ]
+            for name in root.attrs["layer_names"]
+        }
 
 
 def assign_by_name(net: keras.Model, stored: Dict[str, List[np.ndarray]], path: Path) -> None:
@@ -54,15 +60,21 @@ def assign_by_name(net: keras.Model, stored: Dict[str, List[np.ndarray]], path: 
         if values is None:
             if layer.name == MAIN_OUTPUT:
                 continue  # an include_top=False file: the classifier stays as initialised
-            raise WeightsMismatchError(f"model.weights={path} has no layer {layer.name!r} of {net.name} (a file for "
-                                       f"another architecture?)")
+            raise WeightsMismatchError(
+                f"model.weights={path} has no layer {layer.name!r} of {net.name} (a file for "
+                f"another architecture?)"
+            )
         if len(values) != len(layer.weights):
-            raise WeightsMismatchError(f"model.weights={path}: layer {layer.name!r} has {len(values)} tensors in the "
-                                       f"file, {len(layer.weights)} in {net.name}")
+            raise WeightsMismatchError(
+                f"model.weights={path}: layer {layer.name!r} has {len(values)} tensors in the "
+                f"file, {len(layer.weights)} in {net.name}"
+            )
         for variable, value in zip(layer.weights, values):
             if tuple(value.shape) != tuple(variable.shape):
-                raise WeightsMismatchError(f"model.weights={path}: {variable.path} has shape {tuple(value.shape)} in "
-                                           f"the file, {tuple(variable.shape)} in {net.name}")
+                raise WeightsMismatchError(
+                    f"model.weights={path}: {variable.path} has shape {tuple(value.shape)} in "
+                    f"the file, {tuple(variable.shape)} in {net.name}"
+                )
             pending.append((variable, value))
     for variable, value in pending:
         variable.assign(value)
@@ -80,16 +92,26 @@ def load_weights(net: keras.Model, path: str) -> None:
     file = Path(path)
     if not file.is_file():
         raise WeightsMismatchError(f"model.weights={path}: no such file")
-    check_readable_hdf5(path)  # again here, for callers that skip run.py's preflight: nothing outside the file
+    check_readable_hdf5(
+        path
+    )  # again here, for callers that skip run.py's preflight: nothing outside the file
     try:
         if file.name.endswith(".weights.h5"):
-            with warnings.catch_warnings():  # Keras warns once per layer it skips; the error below says it once
+            with (
+                warnings.catch_warnings()
+            ):  # Keras warns once per layer it skips; the error below says it once
                 warnings.simplefilter("ignore", UserWarning)
                 net.load_weights(str(file))
         else:
             assign_by_name(net, read_legacy_h5(file), file)
     except WeightsMismatchError:
         raise
-    except (OSError, ValueError, KeyError) as error:  # h5py's unreadable or truncated file; Keras' mismatch
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+    ) as error:  # h5py's unreadable or truncated file; Keras' mismatch
         reason = keras_reason(error)
-        raise WeightsMismatchError(f"model.weights={path} cannot be loaded into {net.name}: {reason}") from None
+        raise WeightsMismatchError(
+            f"model.weights={path} cannot be loaded into {net.name}: {reason}"
+        ) from None

@@ -15,7 +15,9 @@ def holm(p_values: Sequence[float]) -> List[float]:
         >>> holm([0.01, 0.04, 0.03, float("nan")])
         [0.04, 0.09, 0.09, 1.0]
     """
-    cleaned = [1.0 if p is None or math.isnan(p) else min(max(float(p), 0.0), 1.0) for p in p_values]
+    cleaned = [
+        1.0 if p is None or math.isnan(p) else min(max(float(p), 0.0), 1.0) for p in p_values
+    ]
     order = sorted(range(len(cleaned)), key=lambda i: cleaned[i])
     adjusted, running = [0.0] * len(cleaned), 0.0
     for rank, index in enumerate(order):

@@ -62,14 +62,16 @@ class Paired:
     @property
     def p_exact_min(self) -> float:
         """The smallest two-sided p the exact test can reach with n pairs."""
-        return min(1.0, 2.0 / 2 ** self.n) if self.n else 1.0
+        return min(1.0, 2.0 / 2**self.n) if self.n else 1.0
 
     @property
     def testable(self) -> bool:
         return math.isfinite(self.se) and self.se > 0 and self.n >= 2
 
 
-def summarise(diffs: Sequence[float], resolution: float = 0.0, test_variance: float = 0.0) -> Paired:
+def summarise(
+    diffs: Sequence[float], resolution: float = 0.0, test_variance: float = 0.0
+) -> Paired:
     """Summarises paired differences. `resolution`: the metric's step (1 / examples for an
     error; 0 for a loss). `test_variance`: the test set's sampling variance of the mean
     difference, added to the seeds' (0: not counted).
@@ -87,16 +89,44 @@ def summarise(diffs: Sequence[float], resolution: float = 0.0, test_variance: fl
     floor = resolution
     spread = max(sd, floor) if n >= 2 else math.nan
     floored = n >= 2 and sd < floor
-    se = math.sqrt(spread ** 2 / n + test_variance) if n >= 2 else math.nan
+    se = math.sqrt(spread**2 / n + test_variance) if n >= 2 else math.nan
     above, below = int((d > 0).sum()), int((d < 0).sum())
     p_exact = sign_flip_p(d) if n else math.nan
     if not (n >= 2 and se > 0):
-        return Paired(n, mean, sd, se, math.nan, math.nan, math.nan, p_exact, above, below, math.nan, floored,
-                      math.sqrt(test_variance), tuple(d))
+        return Paired(
+            n,
+            mean,
+            sd,
+            se,
+            math.nan,
+            math.nan,
+            math.nan,
+            p_exact,
+            above,
+            below,
+            math.nan,
+            floored,
+            math.sqrt(test_variance),
+            tuple(d),
+        )
     half = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) * se
     p = float(2 * stats.t.sf(abs(mean) / se, n - 1))
-    return Paired(n, mean, sd, se, mean - half, mean + half, p, p_exact, above, below,
-                  mean / spread if spread > 0 else math.nan, floored, math.sqrt(test_variance), tuple(d))
+    return Paired(
+        n,
+        mean,
+        sd,
+        se,
+        mean - half,
+        mean + half,
+        p,
+        p_exact,
+        above,
+        below,
+        mean / spread if spread > 0 else math.nan,
+        floored,
+        math.sqrt(test_variance),
+        tuple(d),
+    )
 
 
 def exact_beyond(s: Paired, bound: float, side: str) -> float:
@@ -119,9 +149,9 @@ def p_beyond(s: Paired, bound: float, side: str) -> float:
 def sign_patterns(n: int) -> np.ndarray:
     """Every vector of n signs (2^n rows), or a fixed random sample of 2^16 of them beyond 16."""
     if n <= EXACT_LIMIT:
-        bits = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1
+        bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
     else:
-        bits = np.random.default_rng(0).integers(0, 2, size=(2 ** EXACT_LIMIT, n))
+        bits = np.random.default_rng(0).integers(0, 2, size=(2**EXACT_LIMIT, n))
     return 1.0 - 2.0 * bits
 
 

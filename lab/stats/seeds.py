@@ -29,13 +29,20 @@ def look_levels(looks: Sequence[int], alpha: float = ALPHA) -> List[float]:
         >>> [round(a, 4) for a in look_levels([3, 5, 8])]
         [0.01, 0.015, 0.025]
     """
-    shares = LOOK_SHARES.get(len(looks)) or tuple(2 * (k + 1) / (len(looks) * (len(looks) + 1))
-                                                  for k in range(len(looks)))
+    shares = LOOK_SHARES.get(len(looks)) or tuple(
+        2 * (k + 1) / (len(looks) * (len(looks) + 1)) for k in range(len(looks))
+    )
     return [alpha * s for s in shares]
 
 
-def seeds_needed(difference: float, spread: float, comparisons: int = 1, power: float = 0.8,
-                 alpha: float = ALPHA, most: int = 1000) -> Optional[int]:
+def seeds_needed(
+    difference: float,
+    spread: float,
+    comparisons: int = 1,
+    power: float = 0.8,
+    alpha: float = ALPHA,
+    most: int = 1000,
+) -> Optional[int]:
     """The fewest seeds (pairs) at which the paired t test finds `difference` with `power`,
     given the seed-to-seed `spread` (sd of the paired differences), at Holm's strictest level
     alpha / comparisons. None when no number up to `most` does (or nothing was measured).
@@ -48,11 +55,16 @@ def seeds_needed(difference: float, spread: float, comparisons: int = 1, power: 
         return None
     if spread <= 0:
         return 2
-    from statsmodels.stats.power import TTestPower  # noqa: PLC0415  (statsmodels loads in about a second)
+    from statsmodels.stats.power import TTestPower
 
     level = alpha / max(comparisons, 1)
     analysis = TTestPower()
     for n in range(2, most + 1):
-        if analysis.power(effect_size=abs(difference) / spread, nobs=n, alpha=level, alternative="two-sided") >= power:
+        if (
+            analysis.power(
+                effect_size=abs(difference) / spread, nobs=n, alpha=level, alternative="two-sided"
+            )
+            >= power
+        ):
             return n
     return None

@@ -31,7 +31,10 @@ def encode_correct(correct: Sequence[bool]) -> Dict[str, object]:
         array([ True, False,  True])
     """
     flags = np.asarray(correct, dtype=bool)
-    return {"n": int(len(flags)), "bits": base64.b64encode(np.packbits(flags).tobytes()).decode("ascii")}
+    return {
+        "n": int(len(flags)),
+        "bits": base64.b64encode(np.packbits(flags).tobytes()).decode("ascii"),
+    }
 
 
 def decode_correct(record: Dict[str, object]) -> np.ndarray:
@@ -56,7 +59,11 @@ def difference_variance(baseline: Sequence[np.ndarray], candidate: Sequence[np.n
     """The test set's sampling variance of the mean paired difference in error: `baseline[i]`
     and `candidate[i]` are seed i's correct-flags over the same N images. NaN when the runs
     were tested on different numbers of images (they are then not paired on images)."""
-    if not baseline or len(baseline) != len(candidate) or len({len(c) for c in [*baseline, *candidate]}) != 1:
+    if (
+        not baseline
+        or len(baseline) != len(candidate)
+        or len({len(c) for c in [*baseline, *candidate]}) != 1
+    ):
         return math.nan
     wrong_b = ~np.stack(baseline)
     wrong_c = ~np.stack(candidate)

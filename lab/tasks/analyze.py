@@ -13,9 +13,9 @@ def data_on_command_line() -> bool:
 
 
 def run(cfg: RunConfig) -> None:
-    from lab.models.analysis import analyze_model, render_table  # noqa: PLC0415
-    from lab.data import input_spec  # noqa: PLC0415
-    from lab.models import build_model  # noqa: PLC0415
+    from lab.data import input_spec
+    from lab.models import build_model
+    from lab.models.analysis import analyze_model, render_table
 
     shape, classes = cfg.model.input_shape, cfg.model.classes
     if data_on_command_line():

@@ -75,10 +75,14 @@ class FitTiming:
 
     def figures(self) -> Dict[str, float]:
         steady = self.epoch_seconds[1:]
-        return {"compile_seconds": round(self.compile_seconds, 3), "steady_step_ms": round(self.steady_step_ms, 3),
-                "images_per_second": round(self.images_per_second, 1), "epoch_seconds": self.epoch_seconds,
-                # the timed epochs' range: a compile time below it is within one epoch's noise
-                "timed_epoch_spread_seconds": round(max(steady) - min(steady), 3) if steady else None}
+        return {
+            "compile_seconds": round(self.compile_seconds, 3),
+            "steady_step_ms": round(self.steady_step_ms, 3),
+            "images_per_second": round(self.images_per_second, 1),
+            "epoch_seconds": self.epoch_seconds,
+            # the timed epochs' range: a compile time below it is within one epoch's noise
+            "timed_epoch_spread_seconds": round(max(steady) - min(steady), 3) if steady else None,
+        }
 
 
 def bench_splits(cfg: RunConfig) -> Splits:
@@ -97,13 +101,28 @@ def raw_keras_fit(cfg: RunConfig, splits: Splits) -> FitTiming:
     net = build_model(cfg.model, splits.input_shape, splits.classes)
     inputs = keras.Input(splits.input_shape, dtype="uint8")
     model = keras.Model(inputs, net(keras.layers.Rescaling(1 / 255)(inputs)))
-    optimizer = keras.optimizers.SGD(cfg.train.lr, momentum=cfg.train.momentum, nesterov=cfg.train.nesterov,
-                                     weight_decay=cfg.train.weight_decay or None)
-    model.compile(optimizer, keras.losses.CategoricalCrossentropy(label_smoothing=cfg.train.label_smoothing),
-                  metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
+    optimizer = keras.optimizers.SGD(
+        cfg.train.lr,
+        momentum=cfg.train.momentum,
+        nesterov=cfg.train.nesterov,
+        weight_decay=cfg.train.weight_decay or None,
+    )
+    model.compile(
+        optimizer,
+        keras.losses.CategoricalCrossentropy(label_smoothing=cfg.train.label_smoothing),
+        metrics=["accuracy"],
+        jit_compile=cfg.train.jit_compile,
+    )
     clock = EpochClock()
-    model.fit(splits.x_train, targets(net, splits.y_train, splits.classes), batch_size=cfg.train.batch_size,
-              epochs=1 + cfg.bench.epochs, shuffle=True, verbose=0, callbacks=[clock])
+    model.fit(
+        splits.x_train,
+        targets(net, splits.y_train, splits.classes),
+        batch_size=cfg.train.batch_size,
+        epochs=1 + cfg.bench.epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[clock],
+    )
     return FitTiming(clock.seconds, cfg.bench.steps, cfg.train.batch_size)
 
 
@@ -129,43 +148,74 @@ def summarize(fits: List[Dict[str, object]]) -> Dict[str, object]:
     """One side's repeats: the best steady state, the first (cold) and later compiles, and for the
     lab the share of its wall time spent in MLflow calls."""
     best = min(fits, key=lambda fit: fit["timing"].steady_step_ms)
-    summary = {**best["timing"].figures(), "compile_seconds": round(fits[0]["timing"].compile_seconds, 3),
-               "compile_seconds_repeats": [round(f["timing"].compile_seconds, 3) for f in fits[1:]],
-               "steady_step_ms_per_repeat": [round(f["timing"].steady_step_ms, 3) for f in fits],
-               "wall_seconds": round(fits[0]["wall_seconds"], 3)}
+    summary = {
+        **best["timing"].figures(),
+        "compile_seconds": round(fits[0]["timing"].compile_seconds, 3),
+        "compile_seconds_repeats": [round(f["timing"].compile_seconds, 3) for f in fits[1:]],
+        "steady_step_ms_per_repeat": [round(f["timing"].steady_step_ms, 3) for f in fits],
+        "wall_seconds": round(fits[0]["wall_seconds"], 3),
+    }
     if "mlflow_seconds" in best:
         logging, wall = sum(f["mlflow_seconds"] for f in fits), sum(f["wall_seconds"] for f in fits)
-        summary.update(mlflow_seconds=round(logging, 3), mlflow_share=round(logging / wall, 5),
-                       run_ids=[f["run_id"] for f in fits])
+        summary.update(
+            mlflow_seconds=round(logging, 3),
+            mlflow_share=round(logging / wall, 5),
+            run_ids=[f["run_id"] for f in fits],
+        )
     return summary
 
 
 def sweep_overhead(cfg: RunConfig) -> Dict[str, object]:
     """A small sweep: per trial, its wall time (keras-tuner's trial begin to end, so the oracle
     and its state files count) against the time inside `fit` (the sum of its epochs)."""
-    from lab.tasks.search.orchestration import search  # noqa: PLC0415
+    from lab.tasks.search.orchestration import search
 
-    result = search(cfg.with_overrides({"search.max_trials": cfg.bench.sweep_trials,
-                                        "search.name": f"bench-{int(time.time())}",
-                                        "search.restart_after_mib": None}))
+    result = search(
+        cfg.with_overrides(
+            {
+                "search.max_trials": cfg.bench.sweep_trials,
+                "search.name": f"bench-{int(time.time())}",
+                "search.restart_after_mib": None,
+            }
+        )
+    )
     trials = []
     for trial_id, wall in result.trial_seconds.items():
         fit = result.fit_seconds.get(trial_id)
         if fit is not None:
-            trials.append({"trial": trial_id, "wall_seconds": round(wall, 3), "fit_seconds": round(fit, 3),
-                           "outside_fit_share": round(1 - fit / wall, 4)})
+            trials.append(
+                {
+                    "trial": trial_id,
+                    "wall_seconds": round(wall, 3),
+                    "fit_seconds": round(fit, 3),
+                    "outside_fit_share": round(1 - fit / wall, 4),
+                }
+            )
     return {"trials": trials, "parent_run_id": result.parent_run_id}
 
 
 def environment(cfg: RunConfig) -> Dict[str, object]:
-    versions = {name: getattr(__import__(name), "__version__", "?")
-                for name in ("keras", "keras_tuner", "mlflow", "numpy")}
+    versions = {
+        name: getattr(__import__(name), "__version__", "?")
+        for name in ("keras", "keras_tuner", "mlflow", "numpy")
+    }
     versions[runtime.backend()] = runtime.backend_version()
-    return {"backend": runtime.backend(), "device": runtime.device_description(), "model": cfg.model.name,
-            "data": cfg.data.name, "precision": cfg.train.precision.value, "batch_size": cfg.train.batch_size,
-            "jit_compile": cfg.train.jit_compile, "steps": cfg.bench.steps, "timed_epochs": cfg.bench.epochs,
-            "compile_cache": cfg.train.compile_cache, "compile_cache_entries_before": cache_entries(cfg),
-            "python": platform.python_version(), "versions": versions, "git_commit": runtime.git_commit()}
+    return {
+        "backend": runtime.backend(),
+        "device": runtime.device_description(),
+        "model": cfg.model.name,
+        "data": cfg.data.name,
+        "precision": cfg.train.precision.value,
+        "batch_size": cfg.train.batch_size,
+        "jit_compile": cfg.train.jit_compile,
+        "steps": cfg.bench.steps,
+        "timed_epochs": cfg.bench.epochs,
+        "compile_cache": cfg.train.compile_cache,
+        "compile_cache_entries_before": cache_entries(cfg),
+        "python": platform.python_version(),
+        "versions": versions,
+        "git_commit": runtime.git_commit(),
+    }
 
 
 def cache_entries(cfg: RunConfig) -> Optional[int]:
@@ -177,14 +227,21 @@ def cache_entries(cfg: RunConfig) -> Optional[int]:
 
 def bench(given: RunConfig) -> Dict[str, object]:
     """Runs the benchmark described in the module docstring; returns the JSON record."""
-    run_cfg = given.with_overrides({"data.val_fraction": 0.0, "train.epochs": 1 + given.bench.epochs,
-                                    "train.verbose": 0})
+    run_cfg = given.with_overrides(
+        {"data.val_fraction": 0.0, "train.epochs": 1 + given.bench.epochs, "train.verbose": 0}
+    )
     runtime.configure(run_cfg.train)
-    record: Dict[str, object] = {"benchmark": "lab_vs_raw", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                 "reference_loop_seconds": runtime.reference_loop_seconds(5_000_000), **environment(run_cfg)}
+    record: Dict[str, object] = {
+        "benchmark": "lab_vs_raw",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "reference_loop_seconds": runtime.reference_loop_seconds(5_000_000),
+        **environment(run_cfg),
+    }
     splits = bench_splits(run_cfg)
     raw_fits, lab_fits = [], []
-    for repeat in range(run_cfg.bench.repeats):  # raw, lab, lab, raw, ...: neither side always goes first
+    for repeat in range(
+        run_cfg.bench.repeats
+    ):  # raw, lab, lab, raw, ...: neither side always goes first
         order = ["raw", "lab"] if repeat % 2 == 0 else ["lab", "raw"]
         for side in order:
             if side == "raw" and run_cfg.bench.raw:
@@ -194,45 +251,70 @@ def bench(given: RunConfig) -> Dict[str, object]:
     record["lab"] = summarize(lab_fits)
     if raw_fits:
         record["raw"] = summarize(raw_fits)
-        record["lab_over_raw_step_time"] = round(record["lab"]["steady_step_ms"] / record["raw"]["steady_step_ms"], 4)
-        record["lab_over_raw_per_repeat"] = [round(lab["timing"].steady_step_ms / raw["timing"].steady_step_ms, 4)
-                                             for raw, lab in zip(raw_fits, lab_fits)]
+        record["lab_over_raw_step_time"] = round(
+            record["lab"]["steady_step_ms"] / record["raw"]["steady_step_ms"], 4
+        )
+        record["lab_over_raw_per_repeat"] = [
+            round(lab["timing"].steady_step_ms / raw["timing"].steady_step_ms, 4)
+            for raw, lab in zip(raw_fits, lab_fits)
+        ]
     if run_cfg.bench.sweep_trials:
         record["sweep"] = sweep_overhead(run_cfg)
     return record
 
 
 def print_table(record: Dict[str, object]) -> None:
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
-    from lab.models.analysis import wide_console  # noqa: PLC0415
+    from lab.models.analysis import wide_console
 
-    table = Table(title=f"{record['model']} on {record['data']}: {record['backend']} {record['device']}, "
-                        f"{record['precision']}, batch {record['batch_size']}, jit {record['jit_compile']}")
-    for column in ("", "compile s (first)", "compile s (repeats)", "best ms/step", "images/s", "wall s (first)",
-                   "MLflow share"):
+    table = Table(
+        title=f"{record['model']} on {record['data']}: {record['backend']} {record['device']}, "
+        f"{record['precision']}, batch {record['batch_size']}, jit {record['jit_compile']}"
+    )
+    for column in (
+        "",
+        "compile s (first)",
+        "compile s (repeats)",
+        "best ms/step",
+        "images/s",
+        "wall s (first)",
+        "MLflow share",
+    ):
         table.add_column(column, justify="right")
     for name in ("raw", "lab"):
         if name in record:
             row = record[name]
-            table.add_row(name, f"{row['compile_seconds']:.2f}",
-                          " ".join(f"{c:.2f}" for c in row["compile_seconds_repeats"]), f"{row['steady_step_ms']:.2f}",
-                          f"{row['images_per_second']:,.0f}", f"{row.get('wall_seconds', math.nan):.1f}",
-                          f"{row['mlflow_share']:.2%}" if "mlflow_share" in row else "")
+            table.add_row(
+                name,
+                f"{row['compile_seconds']:.2f}",
+                " ".join(f"{c:.2f}" for c in row["compile_seconds_repeats"]),
+                f"{row['steady_step_ms']:.2f}",
+                f"{row['images_per_second']:,.0f}",
+                f"{row.get('wall_seconds', math.nan):.1f}",
+                f"{row['mlflow_share']:.2%}" if "mlflow_share" in row else "",
+            )
     console = wide_console()
     console.print(table)
     if "lab_over_raw_step_time" in record:
-        console.print(f"lab/raw steady-state step time: {record['lab_over_raw_step_time']:.3f} (best of each); "
-                      f"per repeat: {record['lab_over_raw_per_repeat']}")
+        console.print(
+            f"lab/raw steady-state step time: {record['lab_over_raw_step_time']:.3f} (best of each); "
+            f"per repeat: {record['lab_over_raw_per_repeat']}"
+        )
     for trial in record.get("sweep", {}).get("trials", []):
-        console.print(f"sweep trial {trial['trial']}: {trial['wall_seconds']:.1f} s, "
-                      f"{trial['outside_fit_share']:.1%} of it outside fit")
+        console.print(
+            f"sweep trial {trial['trial']}: {trial['wall_seconds']:.1f} s, "
+            f"{trial['outside_fit_share']:.1%} of it outside fit"
+        )
 
 
 def write_record(record: Dict[str, object], out: str) -> Path:
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"bench_{record['model']}_{record['backend']}_{record['precision']}_{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = (
+        folder
+        / f"bench_{record['model']}_{record['backend']}_{record['precision']}_{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
     path.write_text(json.dumps(record, indent=1, default=str))
     return path
 
@@ -241,7 +323,7 @@ __all__ = ["EpochClock", "FitTiming", "bench", "print_table", "write_record"]
 
 
 def run(cfg: RunConfig) -> None:
-    from lab.tasks.bench import bench, print_table, write_record  # noqa: PLC0415
+    from lab.tasks.bench import bench, print_table, write_record
 
     record = bench(cfg)
     print_table(record)

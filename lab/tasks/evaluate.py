@@ -38,13 +38,13 @@ class Evaluation:
 
 def source_run(model_uri: str, tracking_uri: str) -> Optional[str]:
     """The run that logged the model: from a runs:/ URI, or the registered version's run."""
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     try:
         if model_uri.startswith("runs:/"):
-            run_id = model_uri[len("runs:/"):].split("/")[0]
+            run_id = model_uri[len("runs:/") :].split("/")[0]
             client.get_run(run_id)
             return run_id
         name_alias = re.fullmatch(r"models:/([^/@]+)@(.+)", model_uri)
@@ -55,18 +55,26 @@ def source_run(model_uri: str, tracking_uri: str) -> Optional[str]:
             return client.get_model_version(*name_version.groups()).run_id
     except MlflowException as error:
         raise not_found(model_uri, tracking_uri, str(error).splitlines()[0]) from None
-    raise not_found(model_uri, tracking_uri, "expected runs:/RUN_ID/model, models:/NAME@ALIAS or models:/NAME/VERSION")
+    raise not_found(
+        model_uri,
+        tracking_uri,
+        "expected runs:/RUN_ID/model, models:/NAME@ALIAS or models:/NAME/VERSION",
+    )
 
 
 def not_found(model_uri: str, tracking_uri: str, why: str) -> ModelNotFoundError:
-    return ModelNotFoundError(f"evaluate.model_uri={model_uri} names no model in tracking.uri={tracking_uri} ({why})")
+    return ModelNotFoundError(
+        f"evaluate.model_uri={model_uri} names no model in tracking.uri={tracking_uri} ({why})"
+    )
 
 
 def scores(probabilities: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
     """Mean cross-entropy, accuracy and (more than 5 classes) top-5 accuracy."""
     picked = probabilities[np.arange(len(labels)), labels]
-    figures = {"test_loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
-               "test_accuracy": float(np.mean(np.argmax(probabilities, axis=1) == labels))}
+    figures = {
+        "test_loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))),
+        "test_accuracy": float(np.mean(np.argmax(probabilities, axis=1) == labels)),
+    }
     if probabilities.shape[1] > 5:
         top5 = np.argsort(probabilities, axis=1)[:, -5:]
         figures["test_top5_accuracy"] = float(np.mean(np.any(top5 == labels[:, None], axis=1)))
@@ -85,39 +93,68 @@ def downsample_factor(raw: Tuple[int, ...], takes: Tuple[int, ...]) -> Optional[
 
 def evaluate(cfg: RunConfig) -> Evaluation:
     model_uri = cfg.evaluate.model_uri
-    require(model_uri is not None, "evaluate.model_uri", model_uri, "runs:/RUN_ID/model or models:/NAME@ALIAS")
+    require(
+        model_uri is not None,
+        "evaluate.model_uri",
+        model_uri,
+        "runs:/RUN_ID/model or models:/NAME@ALIAS",
+    )
     trained_by = source_run(model_uri, cfg.tracking.uri)
-    splits = load_splits(replace(cfg.data, downsample=1), cfg.seed)  # the model downsamples, if it was trained so
+    splits = load_splits(
+        replace(cfg.data, downsample=1), cfg.seed
+    )  # the model downsamples, if it was trained so
     try:
         model = load_logged_model(model_uri, cfg.tracking.uri)
-    except ModelUnavailableError as error:  # the run holds no model (never logged, deleted), or one the lab will not load
-        raise ModelNotFoundError(f"evaluate.model_uri={model_uri} in tracking.uri={cfg.tracking.uri}: {error}") from None
+    except (
+        ModelUnavailableError
+    ) as error:  # the run holds no model (never logged, deleted), or one the lab will not load
+        raise ModelNotFoundError(
+            f"evaluate.model_uri={model_uri} in tracking.uri={cfg.tracking.uri}: {error}"
+        ) from None
     expected = tuple(model.inputs[0].shape[1:])
     factor = downsample_factor(splits.input_shape, expected)
     if factor is None or model.outputs[0].shape[-1] != splits.classes:
-        raise LabError(f"evaluate.model_uri={model_uri} takes {'x'.join(map(str, expected))} images and "
-                       f"{model.outputs[0].shape[-1]} classes; data={cfg.data.name} has "
-                       f"{'x'.join(map(str, splits.input_shape))} and {splits.classes}")
-    images = downsampled(splits.x_test, factor)  # factor 1, except for models logged before they took raw images
+        raise LabError(
+            f"evaluate.model_uri={model_uri} takes {'x'.join(map(str, expected))} images and "
+            f"{model.outputs[0].shape[-1]} classes; data={cfg.data.name} has "
+            f"{'x'.join(map(str, splits.input_shape))} and {splits.classes}"
+        )
+    images = downsampled(
+        splits.x_test, factor
+    )  # factor 1, except for models logged before they took raw images
     probabilities = np.asarray(model.predict(images, batch_size=256, verbose=0), dtype=np.float64)
     figures = scores(probabilities, splits.y_test)
-    tags = {"lab.task": "evaluate", MODEL_URI_TAG: model_uri, **runtime.provenance_tags(),
-            **({EVALUATES_TAG: trained_by} if trained_by else {})}
-    with tracked_run(cfg.tracking, cfg.tracking.run_name or f"evaluate-{trained_by or model_uri}", tags) as run:
-        run.log_params({"evaluate.model_uri": model_uri, "data.name": cfg.data.name,
-                        "data.test_examples": len(splits.x_test), "data.source": splits.source,
-                        "data.downsample": factor})
+    tags = {
+        "lab.task": "evaluate",
+        MODEL_URI_TAG: model_uri,
+        **runtime.provenance_tags(),
+        **({EVALUATES_TAG: trained_by} if trained_by else {}),
+    }
+    with tracked_run(
+        cfg.tracking, cfg.tracking.run_name or f"evaluate-{trained_by or model_uri}", tags
+    ) as run:
+        run.log_params(
+            {
+                "evaluate.model_uri": model_uri,
+                "data.name": cfg.data.name,
+                "data.test_examples": len(splits.x_test),
+                "data.source": splits.source,
+                "data.downsample": factor,
+            }
+        )
         run.log_metrics(figures)
     return Evaluation(run.run_id, run.experiment_id, trained_by, figures)
 
 
 def run(cfg: RunConfig) -> float:
-    from lab.tasks.evaluate import evaluate  # noqa: PLC0415
-    from lab.tracking.runs import ui_hint  # noqa: PLC0415
+    from lab.tasks.evaluate import evaluate
+    from lab.tracking.runs import ui_hint
 
     result = evaluate(cfg)
     print("  ".join(f"{name} {value:.4f}" for name, value in result.metrics.items()))
-    print(f"MLflow run {result.run_id} in {cfg.tracking.uri}" + (f" (evaluates run {result.source_run_id})"
-                                                                 if result.source_run_id else ""))
+    print(
+        f"MLflow run {result.run_id} in {cfg.tracking.uri}"
+        + (f" (evaluates run {result.source_run_id})" if result.source_run_id else "")
+    )
     print(ui_hint(cfg.tracking.uri, result.experiment_id, result.run_id))
     return result.metrics["test_accuracy"]

@@ -17,17 +17,21 @@ import sys
 import threading
 from typing import Optional
 
-NOISE = re.compile("|".join([
-    r"cudart_stub\.cc.*Could not find cuda drivers",
-    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-    r"oneDNN custom operations are on",
-    r"cpu_feature_guard\.cc",
-    r"This TensorFlow binary is optimized to use available CPU instructions",
-    r"rebuild TensorFlow with the appropriate compiler flags",
-    r"failed call to cuInit",
-    r"Unable to register cu(DNN|FFT|BLAS) factory",
-    r"computation_placer\.cc.*already registered",
-]))
+NOISE = re.compile(
+    "|".join(
+        [
+            r"cudart_stub\.cc.*Could not find cuda drivers",
+            r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+            r"oneDNN custom operations are on",
+            r"cpu_feature_guard\.cc",
+            r"This TensorFlow binary is optimized to use available CPU instructions",
+            r"rebuild TensorFlow with the appropriate compiler flags",
+            r"failed call to cuInit",
+            r"Unable to register cu(DNN|FFT|BLAS) factory",
+            r"computation_placer\.cc.*already registered",
+        ]
+    )
+)
 
 _original_fd: Optional[int] = None
 _relay: Optional[threading.Thread] = None
@@ -44,7 +48,9 @@ def filter_native_stderr() -> None:
     os.dup2(write, 2)
     os.close(write)
     sys.stderr = os.fdopen(os.dup(_original_fd), "w", buffering=1)
-    _relay = threading.Thread(target=relay, args=(read, _original_fd), daemon=True, name="native-stderr-filter")
+    _relay = threading.Thread(
+        target=relay, args=(read, _original_fd), daemon=True, name="native-stderr-filter"
+    )
     _relay.start()
 
 
@@ -59,7 +65,7 @@ def framework_started() -> None:
     """Starts Keras' backend and its device (TensorFlow prints its second round of start-up lines
     at the first operation), then gives fd 2 back: from here on a native crash message goes to
     the terminal directly, not through a thread that an abort would kill first."""
-    import keras  # noqa: PLC0415
+    import keras
 
     keras.ops.convert_to_numpy(keras.ops.zeros((1,)))
     restore_stderr()
@@ -72,7 +78,9 @@ def restore_stderr() -> None:
     if _original_fd is None:
         return
     sys.stderr.flush()
-    os.dup2(_original_fd, 2)  # closes the pipe's last write end: the relay reads to its end and stops
+    os.dup2(
+        _original_fd, 2
+    )  # closes the pipe's last write end: the relay reads to its end and stops
     if _relay is not None:
         _relay.join(timeout=5)
     _original_fd, _relay = None, None

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from lab.config.command_line import command_line_keys, output_dir
 from lab.config import RunConfig
+from lab.config.command_line import command_line_keys, output_dir
 from lab.errors import LabError
 from lab.tracking.roles import PARENT, ROLE_TAG, SEARCH_TAG
 from lab.tracking.runs import is_server, runs_url, sqlite_file
@@ -40,7 +40,7 @@ class Landing:
 def landing(uri: str, experiment: str, sweep: Optional[str]) -> Landing:
     """Where the UI opens: `sweep` in `experiment` where given (`search.name` or `experiment=` on
     the command line), else the sweep started last in the store, else `experiment`'s runs."""
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
     if sweep is None:
@@ -50,7 +50,11 @@ def landing(uri: str, experiment: str, sweep: Optional[str]) -> Landing:
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return Landing(None, None)
-    recorded = client.search_runs([found.experiment_id], f"tags.`{SEARCH_TAG}` = '{sweep}'", max_results=1) if sweep else []
+    recorded = (
+        client.search_runs([found.experiment_id], f"tags.`{SEARCH_TAG}` = '{sweep}'", max_results=1)
+        if sweep
+        else []
+    )
     return Landing(found.experiment_id, sweep if recorded else None)
 
 
@@ -58,8 +62,12 @@ def last_sweep(client) -> Optional[Landing]:
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return None
-    parents = client.search_runs(experiments, f"tags.`{ROLE_TAG}` = '{PARENT}'", max_results=1,
-                                 order_by=["attributes.start_time DESC"])
+    parents = client.search_runs(
+        experiments,
+        f"tags.`{ROLE_TAG}` = '{PARENT}'",
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
     if not parents:
         return None
     return Landing(parents[0].info.experiment_id, parents[0].data.tags.get(SEARCH_TAG))
@@ -70,15 +78,19 @@ def check_port_free(port: int) -> None:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
-            raise UiError(f"ui.port={port} is taken (another MLflow UI?): open that one, stop it, "
-                          f"or pass ui.port=0 for any free port") from None
+            raise UiError(
+                f"ui.port={port} is taken (another MLflow UI?): open that one, stop it, "
+                f"or pass ui.port=0 for any free port"
+            ) from None
 
 
 def check_recorded(uri: str) -> None:
     database = sqlite_file(uri)
     if database is not None and not database.is_file():
-        raise UiError(f"tracking.uri={uri} holds no runs yet ({database} does not exist): "
-                      f"run a task first, e.g. python run.py")
+        raise UiError(
+            f"tracking.uri={uri} holds no runs yet ({database} does not exist): "
+            f"run a task first, e.g. python run.py"
+        )
 
 
 def named_sweep(cfg: RunConfig, command_line: Sequence[str]) -> Optional[str]:
@@ -94,7 +106,7 @@ def interrupt(signum, frame):
 
 def wait_while_answering(base: str, misses: int = 3) -> None:
     """Returns once the server has failed `misses` health checks in a row (it died, or was killed)."""
-    from lab.tracking.server import health  # noqa: PLC0415
+    from lab.tracking.server import health
 
     missed = 0
     while missed < misses:
@@ -112,14 +124,18 @@ def serve(cfg: RunConfig, command_line: Sequence[str], log_path) -> None:
     check_recorded(uri)
     if cfg.ui.port:
         check_port_free(cfg.ui.port)
-    from lab.tracking.server import free_port, local_server  # noqa: PLC0415
+    from lab.tracking.server import free_port, local_server
 
     start = time.monotonic()
     port = cfg.ui.port or free_port()
-    signal.signal(signal.SIGTERM, interrupt)  # before the server starts: a SIGTERM at any point stops it too
+    signal.signal(
+        signal.SIGTERM, interrupt
+    )  # before the server starts: a SIGTERM at any point stops it too
     try:
         with local_server(uri, log_path, port=port) as base:
-            print(f"MLflow UI for {uri} answered after {time.monotonic() - start:.1f} s (log {log_path})")
+            print(
+                f"MLflow UI for {uri} answered after {time.monotonic() - start:.1f} s (log {log_path})"
+            )
             print(f"open {landing(uri, cfg.tracking.experiment, sweep).url(base)}", flush=True)
             print("Ctrl-C stops it", flush=True)
             wait_while_answering(base)
@@ -130,6 +146,6 @@ def serve(cfg: RunConfig, command_line: Sequence[str], log_path) -> None:
 
 def run(cfg: RunConfig) -> None:
     """MLflow's UI for `tracking.uri`, lean, on loopback, opened on the comparison."""
-    from lab.tasks.ui import serve  # noqa: PLC0415
+    from lab.tasks.ui import serve
 
     serve(cfg, command_line_keys(), output_dir() / "mlflow-ui.log")

@@ -35,9 +35,9 @@ def finished_model_runs(uri: str) -> Iterator[object]:
     database = sqlite_file(uri)
     if database is not None and not database.exists():
         return
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient
 
-    from lab.tracking.runs import every_run  # noqa: PLC0415
+    from lab.tracking.runs import every_run
 
     client = MlflowClient(uri)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]

@@ -25,7 +25,6 @@ import inspect
 from typing import Dict, List, Tuple
 
 import keras
-import numpy as np
 from keras import ops
 
 from lab.models.heads import MAIN_OUTPUT
@@ -52,7 +51,9 @@ def builtin_config(config: dict) -> dict:
         elif foreign and key.endswith(("regularizer", "constraint")):
             value = None
         elif foreign:  # it would change what the layer computes
-            raise TypeError(f"{key} of a layer is the lab's own ({value.get('class_name')}): no built-in equivalent for export")
+            raise TypeError(
+                f"{key} of a layer is the lab's own ({value.get('class_name')}): no built-in equivalent for export"
+            )
         cleaned[key] = value
     return cleaned
 
@@ -75,16 +76,19 @@ class Exporter:
         if is_builtin(layer):
             return layer(*args, **kwargs)
         if layer.weights:
-            raise TypeError(f"{type(layer).__name__} ({layer.name}) holds weights; it has no built-in "
-                            f"equivalent for export (lab.tracking.portable)")
+            raise TypeError(
+                f"{type(layer).__name__} ({layer.name}) holds weights; it has no built-in "
+                f"equivalent for export (lab.tracking.portable)"
+            )
         kwargs.pop("training", None)
         if "training" in inspect.signature(layer.call).parameters:
             kwargs["training"] = False
         return layer.call(*args, **kwargs)
 
     def export(self, net: keras.Model) -> keras.Model:
-        clone = keras.models.clone_model(net, clone_function=self.clone_layer, call_function=self.call_layer,
-                                         recursive=True)
+        clone = keras.models.clone_model(
+            net, clone_function=self.clone_layer, call_function=self.call_layer, recursive=True
+        )
         for original, copy in self.copies:
             copy.set_weights(original.get_weights())
         return clone
@@ -94,18 +98,29 @@ def main_output(outputs):
     return outputs[MAIN_OUTPUT] if isinstance(outputs, dict) else outputs
 
 
-def portable_model(net: keras.Model, standardize: keras.layers.Layer, raw_shape: Tuple[int, int, int],
-                   downsample: int) -> keras.Model:
+def portable_model(
+    net: keras.Model,
+    standardize: keras.layers.Layer,
+    raw_shape: Tuple[int, int, int],
+    downsample: int,
+) -> keras.Model:
     """Raw uint8 images of `raw_shape` -> (block average and round, when `downsample` > 1) ->
     `standardize`'s (x - mean) / std -> `net` -> its main head's probabilities; built-in only."""
     images = keras.Input(raw_shape, dtype="uint8", name="images")
     x = ops.cast(images, "float32")
     if downsample > 1:
         # float32 whatever the dtype policy: the data were averaged in float32, then rounded
-        x = ops.round(keras.layers.AveragePooling2D(downsample, dtype="float32", name="downsample")(x))
+        x = ops.round(
+            keras.layers.AveragePooling2D(downsample, dtype="float32", name="downsample")(x)
+        )
     dtype = standardize.compute_dtype
-    mean, std = (ops.convert_to_numpy(ops.cast(w, dtype)) for w in (standardize.channel_mean, standardize.channel_std))
-    x = (ops.cast(x, dtype) - mean) / std  # numpy constants: saved in the graph, as the layer's weights were
+    mean, std = (
+        ops.convert_to_numpy(ops.cast(w, dtype))
+        for w in (standardize.channel_mean, standardize.channel_std)
+    )
+    x = (
+        ops.cast(x, dtype) - mean
+    ) / std  # numpy constants: saved in the graph, as the layer's weights were
     exported = Exporter().export(net)
     model = keras.Model(images, main_output(exported(x)), name=net.name)
     check_builtin(model)

@@ -34,29 +34,51 @@ def local_postgres(database: str = "mlflow") -> Iterator[str]:
     """Creates a cluster in a new folder of the system's temporary directory (one `nobody` can
     reach), serves it on loopback while the block runs, yields the URI of its empty `database`
     (user `lab`, trust authentication: loopback only), and removes it all at the end."""
-    import psycopg  # noqa: PLC0415  (pip install "psycopg[binary]": SQLAlchemy 2.1's driver for postgresql://)
+    import psycopg
 
     bin_dir = installed_bin_dir()
     if bin_dir is None:
-        raise LabError(f"PostgreSQL is not installed (no {BINARIES}/*/bin/postgres): apt-get install postgresql")
+        raise LabError(
+            f"PostgreSQL is not installed (no {BINARIES}/*/bin/postgres): apt-get install postgresql"
+        )
     user = "nobody" if os.getuid() == 0 else None
     root = Path(tempfile.mkdtemp(prefix="lab-postgres-"))
     if user:
         entry = pwd.getpwnam(user)
         os.chown(root, entry.pw_uid, entry.pw_gid)
-    subprocess.run([bin_dir / "initdb", "-D", root / "data", "-U", "lab", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True, user=user)
+    subprocess.run(
+        [bin_dir / "initdb", "-D", root / "data", "-U", "lab", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+        user=user,
+    )
     port = free_port()
     with open(root / "postgres.log", "w") as log:
-        server = subprocess.Popen([bin_dir / "postgres", "-D", root / "data", "-p", str(port), "-h", "127.0.0.1",
-                                   "-k", str(root)], stdout=log, stderr=subprocess.STDOUT, user=user)
+        server = subprocess.Popen(
+            [
+                bin_dir / "postgres",
+                "-D",
+                root / "data",
+                "-p",
+                str(port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(root),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=user,
+        )
     try:
         connection = connect(psycopg, port, server, root)
         connection.execute(f"CREATE DATABASE {database}")
         connection.close()
         yield f"postgresql://lab@127.0.0.1:{port}/{database}"
     finally:
-        server.send_signal(signal.SIGINT)  # "fast" shutdown: SIGTERM's "smart" one waits for clients
+        server.send_signal(
+            signal.SIGINT
+        )  # "fast" shutdown: SIGTERM's "smart" one waits for clients
         server.wait(30)
         shutil.rmtree(root, ignore_errors=True)
 
@@ -65,8 +87,12 @@ def connect(psycopg, port: int, server: subprocess.Popen, root: Path):
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         try:
-            return psycopg.connect(host="127.0.0.1", port=port, user="lab", dbname="postgres", autocommit=True)
+            return psycopg.connect(
+                host="127.0.0.1", port=port, user="lab", dbname="postgres", autocommit=True
+            )
         except psycopg.OperationalError:
             if server.poll() is not None or time.monotonic() > deadline:
-                raise LabError(f"PostgreSQL did not start: {(root / 'postgres.log').read_text()[-2000:]}") from None
+                raise LabError(
+                    f"PostgreSQL did not start: {(root / 'postgres.log').read_text()[-2000:]}"
+                ) from None
             time.sleep(0.3)

@@ -22,5 +22,7 @@ def other_sweeps(client, name: str, sweep: str) -> List[str]:
 def check_name_free(client, name: str, sweep: str) -> None:
     others = other_sweeps(client, name, sweep)
     if others:
-        raise LabError(f"search.register_as={name} already holds the models of sweep {', '.join(others)}: "
-                       f"its @best would move to sweep {sweep}'s; register under another name")
+        raise LabError(
+            f"search.register_as={name} already holds the models of sweep {', '.join(others)}: "
+            f"its @best would move to sweep {sweep}'s; register under another name"
+        )

@@ -6,5 +6,9 @@ ROLE_TAG = "lab.role"
 PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
 SEARCH_TAG = "lab.search"  # on every run of a sweep (parent, trials, executions): its `search.name`
 TRIAL_TAG = "lab.trial"  # on a trial's runs: keras-tuner's trial id
-PARENT_TAG = "lab.parent"  # on a trial's runs: the run above (the parent, or the trial for an execution)
-CONTINUED_FROM_TAG = "lab.continued_from"  # on a Hyperband trial that continued another: that trial's id
+PARENT_TAG = (
+    "lab.parent"  # on a trial's runs: the run above (the parent, or the trial for an execution)
+)
+CONTINUED_FROM_TAG = (
+    "lab.continued_from"  # on a Hyperband trial that continued another: that trial's id
+)

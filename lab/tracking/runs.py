@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from lab.config import TrackingConfig
 from lab.errors import Terminated
-from lab.tracking.uris import is_server, sqlite_file  # noqa: F401  (re-exported)
+from lab.tracking.uris import is_server, sqlite_file
 
 ERROR_TAG = "lab.error"
 MAX_TAG_LENGTH = 5000
@@ -42,7 +42,7 @@ def artifact_location(uri: str) -> Optional[str]:
 def delete_artifact_folder(artifact_uri: str, folder: Optional[str]) -> None:
     """Removes `folder` (None: all) from the artifacts at `artifact_uri` (the other artifacts and the
     records stay); a folder already gone (another process of the sweep deleted it) is no error."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository  # noqa: PLC0415
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     try:
         get_artifact_repository(artifact_uri).delete_artifacts(folder)
@@ -55,7 +55,9 @@ def every_run(client: MlflowClient, experiment_ids, filter_string: str = "") -> 
     (MLflow returns at most 1,000 runs a page)."""
     token = None
     while True:
-        page = client.search_runs(list(experiment_ids), filter_string=filter_string, max_results=1000, page_token=token)
+        page = client.search_runs(
+            list(experiment_ids), filter_string=filter_string, max_results=1000, page_token=token
+        )
         yield from page
         token = page.token
         if not token:
@@ -73,7 +75,7 @@ def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
         return experiment.experiment_id
     try:
         return client.create_experiment(name, artifact_location=artifact_location(uri))
-    except Exception:  # noqa: BLE001  (another process created it first)
+    except Exception:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
             raise
@@ -82,12 +84,14 @@ def experiment_id(client: MlflowClient, name: str, uri: str) -> str:
 
 def counts_as_logging(method):
     """Adds the call's duration to the run's `logging_seconds` (the cost of tracking, measured)."""
+
     def wrapper(self, *args, **kwargs):
         start = time.perf_counter()
         try:
             return method(self, *args, **kwargs)
         finally:
             self.logging_seconds += time.perf_counter() - start
+
     return wrapper
 
 
@@ -107,11 +111,15 @@ class TrackedRun:
     @counts_as_logging
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         timestamp = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), timestamp, step) for k, v in metrics.items()])
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(k, float(v), timestamp, step) for k, v in metrics.items()]
+        )
 
     @counts_as_logging
     def set_tags(self, tags: Mapping[str, object]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()])
+        self.client.log_batch(
+            self.run_id, tags=[RunTag(k, str(v)[:MAX_TAG_LENGTH]) for k, v in tags.items()]
+        )
 
     @counts_as_logging
     def log_text(self, text: str, artifact_file: str) -> None:
@@ -136,8 +144,13 @@ def sigterm_raises() -> Iterator[None]:
 
 
 @contextmanager
-def tracked_run(cfg: TrackingConfig, run_name: str, tags: Optional[Dict[str, str]] = None,
-                parent_run_id: Optional[str] = None, resume_run_id: Optional[str] = None) -> Iterator[TrackedRun]:
+def tracked_run(
+    cfg: TrackingConfig,
+    run_name: str,
+    tags: Optional[Dict[str, str]] = None,
+    parent_run_id: Optional[str] = None,
+    resume_run_id: Optional[str] = None,
+) -> Iterator[TrackedRun]:
     """Opens a run in `cfg.experiment` at `cfg.uri` (or reopens `resume_run_id`) and closes it with
     the status it earned."""
     client = MlflowClient(tracking_uri=cfg.uri)
@@ -150,7 +163,9 @@ def tracked_run(cfg: TrackingConfig, run_name: str, tags: Optional[Dict[str, str
         if ERROR_TAG in run.data.tags:  # from the attempt that failed or was killed
             client.delete_tag(resume_run_id, ERROR_TAG)
     else:
-        run = client.create_run(experiment_id(client, cfg.experiment, cfg.uri), run_name=run_name, tags=all_tags)
+        run = client.create_run(
+            experiment_id(client, cfg.experiment, cfg.uri), run_name=run_name, tags=all_tags
+        )
     tracked = TrackedRun(client, run.info.run_id, run.info.experiment_id)
     with sigterm_raises():
         try:
@@ -192,8 +207,10 @@ def ui_hint(uri: str, experiment: str, run_id: str, sweep: Optional[str] = None)
     target = sweep if sweep is not None else run_id
     if is_server(uri):
         return f"open {page(uri, experiment, target)}"
-    return (f"view it with: python run.py task=ui tracking.uri={uri}  "
-            f"then open {page(LOCAL_UI, experiment, target)}")
+    return (
+        f"view it with: python run.py task=ui tracking.uri={uri}  "
+        f"then open {page(LOCAL_UI, experiment, target)}"
+    )
 
 
 LOCAL_UI = "http://127.0.0.1:5000"  # where `task=ui` serves by default (ui.port)

@@ -55,7 +55,8 @@ def check_reachable(uri: str, timeout: float = 10.0) -> None:
         raise TrackingUnreachableError(
             f"the MLflow tracking server at tracking.uri={uri} is unreachable ({problem}): start it "
             f"(mlflow server --host 127.0.0.1 --port PORT --backend-store-uri sqlite:///mlflow.db --workers 1) "
-            f"or fix tracking.uri")
+            f"or fix tracking.uri"
+        )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -77,17 +78,36 @@ def server_environment(environ=None) -> dict:
     return environment
 
 
-def server_command(store_uri: str, port: int, host: str = "127.0.0.1", artifacts: Optional[Path] = None,
-                   workers: Optional[int] = None) -> list:
+def server_command(
+    store_uri: str,
+    port: int,
+    host: str = "127.0.0.1",
+    artifacts: Optional[Path] = None,
+    workers: Optional[int] = None,
+) -> list:
     """`mlflow server` for `store_uri`. A SQLite store gets one server worker (one writer to the
     file) and keeps its artifacts in `mlruns/` beside the database, where the embedded store
     puts them, so runs read the same with or without the server. Another database (PostgreSQL)
     gets `workers` server processes (MLflow's default without) and its artifacts served from
     `artifacts`."""
-    command = [str(mlflow_executable()), "server", "--backend-store-uri", store_uri,
-               "--host", host, "--port", str(port)]
+    command = [
+        str(mlflow_executable()),
+        "server",
+        "--backend-store-uri",
+        store_uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     if sqlite_file(store_uri) is not None:
-        command += ["--workers", "1", "--default-artifact-root", artifact_location(store_uri), "--no-serve-artifacts"]
+        command += [
+            "--workers",
+            "1",
+            "--default-artifact-root",
+            artifact_location(store_uri),
+            "--no-serve-artifacts",
+        ]
     else:
         command += ["--workers", str(workers)] if workers else []
         command += ["--artifacts-destination", str(artifacts)] if artifacts is not None else []
@@ -95,15 +115,25 @@ def server_command(store_uri: str, port: int, host: str = "127.0.0.1", artifacts
 
 
 @contextmanager
-def local_server(store_uri: str, log_path: Path, port: Optional[int] = None,
-                 artifacts: Optional[Path] = None, workers: Optional[int] = None) -> Iterator[str]:
+def local_server(
+    store_uri: str,
+    log_path: Path,
+    port: Optional[int] = None,
+    artifacts: Optional[Path] = None,
+    workers: Optional[int] = None,
+) -> Iterator[str]:
     """Runs `mlflow server` on loopback for `store_uri` while the block runs; yields its URI."""
     port = port or free_port()
     uri = f"http://127.0.0.1:{port}"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(server_command(store_uri, port, artifacts=artifacts, workers=workers),
-                                   stdout=log, stderr=subprocess.STDOUT, env=server_environment(), start_new_session=True)
+        process = subprocess.Popen(
+            server_command(store_uri, port, artifacts=artifacts, workers=workers),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=server_environment(),
+            start_new_session=True,
+        )
     try:
         wait_until_healthy(uri, process, log_path)
         yield uri
@@ -117,7 +147,9 @@ def wait_until_healthy(uri: str, process: subprocess.Popen, log_path: Path) -> N
         if process.poll() is not None or time.monotonic() > deadline:
             stop(process)
             tail = log_path.read_text(errors="replace")[-2000:]
-            raise TrackingUnreachableError(f"mlflow server for {uri} did not start (log {log_path}):\n{tail}")
+            raise TrackingUnreachableError(
+                f"mlflow server for {uri} did not start (log {log_path}):\n{tail}"
+            )
         time.sleep(0.5)
 
 

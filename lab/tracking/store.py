@@ -32,12 +32,16 @@ SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 def check_scheme(uri: str) -> None:
     """A server, or a database MLflow's SQL store opens; a file store or another scheme is named."""
     if uri.startswith("file:") or "://" not in uri:
-        raise TrackingStoreError(f"tracking.uri={uri} is a file store, which MLflow 3 deprecates: use "
-                                 f"sqlite:///PATH/mlflow.db, or a server (http://HOST:PORT)")
+        raise TrackingStoreError(
+            f"tracking.uri={uri} is a file store, which MLflow 3 deprecates: use "
+            f"sqlite:///PATH/mlflow.db, or a server (http://HOST:PORT)"
+        )
     scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
     if not is_server(uri) and scheme not in SQL_SCHEMES:
-        raise TrackingStoreError(f"tracking.uri={uri}: '{scheme}' is no store MLflow opens: use sqlite:///PATH/mlflow.db, "
-                                 f"a database ({', '.join(SQL_SCHEMES[1:])}://...) or a server (http://HOST:PORT)")
+        raise TrackingStoreError(
+            f"tracking.uri={uri}: '{scheme}' is no store MLflow opens: use sqlite:///PATH/mlflow.db, "
+            f"a database ({', '.join(SQL_SCHEMES[1:])}://...) or a server (http://HOST:PORT)"
+        )
 
 
 def prepare_store(uri: str) -> None:
@@ -73,30 +77,39 @@ MLFLOW_TABLES = ("alembic_version", "experiments", "runs")
 def check_mlflow_tables(uri: str, database: Path) -> None:
     """An existing SQLite file is MLflow's store, read-only: a file that is another program's
     database (or empty) is refused, not given MLflow's tables as opening it with MLflow would."""
-    import sqlite3  # noqa: PLC0415
+    import sqlite3
 
     check_sqlite_header(uri, database)
     try:
         with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True) as connection:
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
     except sqlite3.Error as error:
-        raise TrackingStoreError(f"tracking.uri={uri}: {database} cannot be read ({error})") from None
+        raise TrackingStoreError(
+            f"tracking.uri={uri}: {database} cannot be read ({error})"
+        ) from None
     missing = [table for table in MLFLOW_TABLES if table not in tables]
     if missing:
-        raise TrackingStoreError(f"tracking.uri={uri}: {database} is not an MLflow store (no {', '.join(missing)} "
-                                 f"table): check the path")
+        raise TrackingStoreError(
+            f"tracking.uri={uri}: {database} is not an MLflow store (no {', '.join(missing)} "
+            f"table): check the path"
+        )
 
 
 def open_store(uri: str) -> None:
     """Opens the store once (building a new SQLite store's tables); MLflow's or SQLAlchemy's error
     becomes one line naming `tracking.uri`."""
     try:
-        from mlflow.tracking import MlflowClient  # noqa: PLC0415
+        from mlflow.tracking import MlflowClient
 
         MlflowClient(uri).search_experiments(max_results=1)
-    except Exception as error:  # noqa: BLE001  (SQLAlchemy's and MLflow's errors alike)
+    except Exception as error:
         reason = str(error).splitlines()[0][:300]
-        raise TrackingStoreError(f"tracking.uri={uri}: MLflow cannot open it ({type(error).__name__}: {reason})") from None
+        raise TrackingStoreError(
+            f"tracking.uri={uri}: MLflow cannot open it ({type(error).__name__}: {reason})"
+        ) from None
 
 
 def header(path: Path) -> bytes:
@@ -115,12 +128,19 @@ def create_sqlite_store(uri: str, database: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise TrackingStoreError(f"tracking.uri={uri}: cannot create its folder {folder} ({error.strerror})") from None
+        raise TrackingStoreError(
+            f"tracking.uri={uri}: cannot create its folder {folder} ({error.strerror})"
+        ) from None
     if not os.access(folder, os.W_OK) or (database.exists() and not os.access(database, os.W_OK)):
-        raise TrackingStoreError(f"tracking.uri={uri}: {database if database.exists() else folder} is not writable")
+        raise TrackingStoreError(
+            f"tracking.uri={uri}: {database if database.exists() else folder} is not writable"
+        )
     if database.exists():
         check_sqlite_header(uri, database)
-    for chatty in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..."
+    for chatty in (
+        "mlflow.store.db.utils",
+        "alembic",
+    ):  # "Creating initial MLflow database tables..."
         logging.getLogger(chatty).setLevel(logging.WARNING)
     with open(folder / f"{database.name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies

@@ -14,4 +14,4 @@ def is_server(uri: str) -> bool:
 def sqlite_file(uri: str) -> Optional[Path]:
     """The database file of a `sqlite:///PATH` store; None for any other URI."""
     prefix = "sqlite:///"
-    return Path(uri[len(prefix):]).expanduser() if uri.startswith(prefix) else None
+    return Path(uri[len(prefix) :]).expanduser() if uri.startswith(prefix) else None

@@ -29,7 +29,7 @@ def main_head_logs(logs: Dict[str, float]) -> Dict[str, float]:
         renamed[f"{prefix}total_loss"] = renamed[f"{prefix}loss"]
         renamed[f"{prefix}loss"] = main_loss
         for key in [k for k in renamed if k.startswith(f"{prefix}{MAIN_OUTPUT}_")]:
-            renamed[f"{prefix}{key[len(prefix) + len(MAIN_OUTPUT) + 1:]}"] = renamed.pop(key)
+            renamed[f"{prefix}{key[len(prefix) + len(MAIN_OUTPUT) + 1 :]}"] = renamed.pop(key)
     return renamed
 
 
@@ -79,8 +79,10 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            raise NonFiniteLossError(f"Training loss became {loss} in epoch {epoch + 1}; lower train.lr "
-                                     f"(train.lr={self.configured_lr:g}) or check the data")
+            raise NonFiniteLossError(
+                f"Training loss became {loss} in epoch {epoch + 1}; lower train.lr "
+                f"(train.lr={self.configured_lr:g}) or check the data"
+            )
 
 
 class RichProgress(keras.callbacks.Callback):
@@ -97,16 +99,27 @@ class RichProgress(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("{task.fields[figures]}"),
-            TimeRemainingColumn(), console=self.console, transient=True)
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
         self.progress.start()
 
     def on_epoch_begin(self, epoch, logs=None):
         total = self.params.get("steps")
         epochs = self.params.get("epochs")
-        waiting = "compiling, first step" if epoch == self.params.get("initial_epoch", 0) else "first step"
-        self.task = self.progress.add_task("", total=total, epoch=f"{epoch + 1}/{epochs}", figures=waiting)
+        waiting = (
+            "compiling, first step"
+            if epoch == self.params.get("initial_epoch", 0)
+            else "first step"
+        )
+        self.task = self.progress.add_task(
+            "", total=total, epoch=f"{epoch + 1}/{epochs}", figures=waiting
+        )
         self.epoch_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -124,8 +137,11 @@ class RichProgress(keras.callbacks.Callback):
         self.progress.remove_task(self.task)
         shown = ("loss", "accuracy", "val_loss", "val_accuracy")
         values = "  ".join(f"{k} {logs[k]:.4f}" for k in shown if k in logs)
-        self.console.print(f"epoch {epoch + 1}/{self.params.get('epochs')}  {values}  "
-                           f"{logs.get('images_per_second', 0):,.0f} img/s  {logs.get('epoch_seconds', 0):.1f} s", soft_wrap=True)
+        self.console.print(
+            f"epoch {epoch + 1}/{self.params.get('epochs')}  {values}  "
+            f"{logs.get('images_per_second', 0):,.0f} img/s  {logs.get('epoch_seconds', 0):.1f} s",
+            soft_wrap=True,
+        )
 
     def on_train_end(self, logs=None):
         if self.progress is not None:

@@ -15,7 +15,9 @@ from lab.config import Checkpoint
 PER_EPOCH = ("val_accuracy", "val_loss", "accuracy", "loss")  # objectives a run logs every epoch
 
 
-def epoch_objective(objective: str, direction: str, has_validation: bool) -> Optional[Tuple[str, str]]:
+def epoch_objective(
+    objective: str, direction: str, has_validation: bool
+) -> Optional[Tuple[str, str]]:
     """(metric, "max"|"min") that ranks a run's epochs: the run's objective where it is logged
     every epoch (a test metric falls back to val_accuracy), or None where it needs a validation
     split the run does not have."""
@@ -25,8 +27,9 @@ def epoch_objective(objective: str, direction: str, has_validation: bool) -> Opt
     return metric, mode
 
 
-def monitored(checkpoint: Checkpoint, objective: str, direction: str, has_validation: bool
-              ) -> Optional[Tuple[str, str]]:
+def monitored(
+    checkpoint: Checkpoint, objective: str, direction: str, has_validation: bool
+) -> Optional[Tuple[str, str]]:
     """What picks the best epoch, or None where the last epoch is kept (`train.checkpoint` is not
     `best`, or no epoch objective: `epoch_objective`)."""
     if checkpoint is not Checkpoint.best:
@@ -49,7 +52,11 @@ class EarlyStop(keras.callbacks.Callback):
         value = (logs or {}).get(self.metric)
         if value is None or not math.isfinite(value):
             return
-        gain = (value - self.best if self.mode == "max" else self.best - value) if self.best is not None else None
+        gain = (
+            (value - self.best if self.mode == "max" else self.best - value)
+            if self.best is not None
+            else None
+        )
         if gain is None or gain > self.min_delta:
             self.best, self.waited = float(value), 0
             return

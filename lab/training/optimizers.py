@@ -10,9 +10,14 @@ from lab.training.schedules import WarmupDecay
 
 def make_schedule(cfg: TrainConfig, steps_per_epoch: int) -> WarmupDecay:
     """The schedule over `cfg.schedule_span` epochs (`train.schedule_epochs`, else `train.epochs`)."""
-    return WarmupDecay(cfg.lr, cfg.schedule.value, total_steps=cfg.schedule_span * steps_per_epoch,
-                       warmup_steps=int(round(cfg.warmup_epochs * steps_per_epoch)),
-                       milestones=cfg.milestones, gamma=cfg.gamma)
+    return WarmupDecay(
+        cfg.lr,
+        cfg.schedule.value,
+        total_steps=cfg.schedule_span * steps_per_epoch,
+        warmup_steps=int(round(cfg.warmup_epochs * steps_per_epoch)),
+        milestones=cfg.milestones,
+        gamma=cfg.gamma,
+    )
 
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -21,6 +26,10 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
     with momentum close to one."""
     schedule = make_schedule(cfg, steps_per_epoch)
     if cfg.optimizer is OptimizerName.sgd:
-        return keras.optimizers.SGD(schedule, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                    weight_decay=cfg.weight_decay or None)
+        return keras.optimizers.SGD(
+            schedule,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay or None,
+        )
     return keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)

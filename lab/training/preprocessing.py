@@ -39,7 +39,9 @@ class RandomPadCropFlip(keras.layers.Layer):
         cols = dx + ops.arange(width, dtype="int32")[None, :]
         if self.flip:
             flipped = keras.random.uniform((batch, 1), seed=self.seed_generator) < 0.5
-            cols = ops.where(flipped, dx + (width - 1) - ops.arange(width, dtype="int32")[None, :], cols)
+            cols = ops.where(
+                flipped, dx + (width - 1) - ops.arange(width, dtype="int32")[None, :], cols
+            )
         channels = images.shape[3]
         rows = ops.broadcast_to(rows[:, :, None, None], (batch, height, width + 2 * p, channels))
         cropped = ops.take_along_axis(padded, rows, axis=1)
@@ -67,10 +69,20 @@ class Standardize(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = (len(self.mean),)
-        self.channel_mean = self.add_weight(channels, keras.initializers.Constant(self.mean), name="mean",
-                                            trainable=False, dtype="float32")
-        self.channel_std = self.add_weight(channels, keras.initializers.Constant(self.std), name="std",
-                                           trainable=False, dtype="float32")
+        self.channel_mean = self.add_weight(
+            channels,
+            keras.initializers.Constant(self.mean),
+            name="mean",
+            trainable=False,
+            dtype="float32",
+        )
+        self.channel_std = self.add_weight(
+            channels,
+            keras.initializers.Constant(self.std),
+            name="std",
+            trainable=False,
+            dtype="float32",
+        )
 
     def call(self, images):
         x = ops.cast(images, self.compute_dtype)

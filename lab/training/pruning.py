@@ -20,8 +20,6 @@ from typing import Dict, List, Optional
 import keras
 import numpy as np
 
-from lab.training.trained import PRUNED_TAG
-
 
 def median_at(reference: Dict[int, List[float]], epoch: int, min_trials: int) -> Optional[float]:
     """The median of the completed trials' objective at `epoch` (1-based), or None where fewer
@@ -38,7 +36,14 @@ class MedianPruner(keras.callbacks.Callback):
     """Stops training at the end of the first epoch where the median rule says the trial has lost;
     `pruned_at` is that epoch (1-based), None while it has not."""
 
-    def __init__(self, metric: str, mode: str, reference: Dict[int, List[float]], warmup: int, min_trials: int):
+    def __init__(
+        self,
+        metric: str,
+        mode: str,
+        reference: Dict[int, List[float]],
+        warmup: int,
+        min_trials: int,
+    ):
         super().__init__()
         self.metric, self.mode, self.reference = metric, mode, reference
         self.warmup, self.min_trials = warmup, min_trials
@@ -53,7 +58,9 @@ class MedianPruner(keras.callbacks.Callback):
         if self.best is None or worse(self.best, value, self.mode):
             self.best = float(value)
         trained = epoch + 1
-        median = median_at(self.reference, trained, self.min_trials) if trained >= self.warmup else None
+        median = (
+            median_at(self.reference, trained, self.min_trials) if trained >= self.warmup else None
+        )
         if median is not None and worse(self.best, median, self.mode):
             self.pruned_at, self.median = trained, median
             self.model.stop_training = True

@@ -40,7 +40,11 @@ def model_to_fit(fresh: keras.Model, key: str) -> keras.Model:
     """The previous run's compiled model holding `fresh`'s initial state when their keys and
     variables match; otherwise `fresh` itself (compiled, not yet trained), kept for the next run."""
     global _last
-    if _last is not None and _last.key == key and same_shapes(_last.model.variables, fresh.variables):
+    if (
+        _last is not None
+        and _last.key == key
+        and same_shapes(_last.model.variables, fresh.variables)
+    ):
         for kept, new in zip(_last.model.variables, fresh.variables):
             kept.assign(new)
         for variable, start in zip(_last.model.optimizer.variables, _last.optimizer_start):
@@ -53,8 +57,9 @@ def model_to_fit(fresh: keras.Model, key: str) -> keras.Model:
 
 
 def same_shapes(kept: list, new: list) -> bool:
-    return len(kept) == len(new) and all(tuple(a.shape) == tuple(b.shape) and a.dtype == b.dtype
-                                         for a, b in zip(kept, new))
+    return len(kept) == len(new) and all(
+        tuple(a.shape) == tuple(b.shape) and a.dtype == b.dtype for a, b in zip(kept, new)
+    )
 
 
 def forget() -> None:

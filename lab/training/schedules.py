@@ -35,21 +35,37 @@ def linear_decay(progress, milestones, gamma):
     return 1.0 - progress
 
 
-DECAYS = {"constant": constant_decay, "step": step_decay, "cosine": cosine_decay, "one_cycle": linear_decay}
+DECAYS = {
+    "constant": constant_decay,
+    "step": step_decay,
+    "cosine": cosine_decay,
+    "one_cycle": linear_decay,
+}
 
 
 @keras.saving.register_keras_serializable(package="lab")
 class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
     """lr(step) = base_lr * warmup(step) * decay(progress)."""
 
-    def __init__(self, base_lr: float, kind: str, total_steps: int, warmup_steps: int = 0,
-                 milestones: Sequence[float] = (), gamma: float = 0.1):
+    def __init__(
+        self,
+        base_lr: float,
+        kind: str,
+        total_steps: int,
+        warmup_steps: int = 0,
+        milestones: Sequence[float] = (),
+        gamma: float = 0.1,
+    ):
         if kind not in DECAYS:
             raise ValueError(f"Unknown schedule. Received: kind={kind!r}; known: {sorted(DECAYS)}")
         if kind == "one_cycle" and warmup_steps == 0:
             warmup_steps = int(ONE_CYCLE_WARMUP * total_steps)
         self.base_lr, self.kind, self.total_steps = float(base_lr), kind, int(total_steps)
-        self.warmup_steps, self.milestones, self.gamma = int(warmup_steps), [float(m) for m in milestones], gamma
+        self.warmup_steps, self.milestones, self.gamma = (
+            int(warmup_steps),
+            [float(m) for m in milestones],
+            gamma,
+        )
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
@@ -62,5 +78,11 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         return self.base_lr * warmup * DECAYS[self.kind](progress, self.milestones, self.gamma)
 
     def get_config(self):
-        return {"base_lr": self.base_lr, "kind": self.kind, "total_steps": self.total_steps,
-                "warmup_steps": self.warmup_steps, "milestones": self.milestones, "gamma": self.gamma}
+        return {
+            "base_lr": self.base_lr,
+            "kind": self.kind,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "milestones": self.milestones,
+            "gamma": self.gamma,
+        }

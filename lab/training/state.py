@@ -40,14 +40,22 @@ def host_copy(variables) -> List[np.ndarray]:
 def capture(model: keras.Model, epoch: int) -> TrainingState:
     """`model`'s and its optimizer's state now, after `epoch` epochs of training."""
     optimizer = model.optimizer
-    return TrainingState(epoch, [v.path for v in model.variables], host_copy(model.variables),
-                         [v.path for v in optimizer.variables], host_copy(optimizer.variables))
+    return TrainingState(
+        epoch,
+        [v.path for v in model.variables],
+        host_copy(model.variables),
+        [v.path for v in optimizer.variables],
+        host_copy(optimizer.variables),
+    )
 
 
 def save(state: TrainingState, path: Path) -> int:
     """Writes `state` to `path` (.npz, numpy only: no pickled objects); returns its size in bytes."""
-    arrays = {"epoch": np.array(state.epoch), "model_paths": np.array(state.model_paths),
-              "optimizer_paths": np.array(state.optimizer_paths)}
+    arrays = {
+        "epoch": np.array(state.epoch),
+        "model_paths": np.array(state.model_paths),
+        "optimizer_paths": np.array(state.optimizer_paths),
+    }
     arrays.update({f"model_{i:05d}": value for i, value in enumerate(state.model_values)})
     arrays.update({f"optimizer_{i:05d}": value for i, value in enumerate(state.optimizer_values)})
     with open(path, "wb") as file:
@@ -58,20 +66,32 @@ def save(state: TrainingState, path: Path) -> int:
 def load(path: Path) -> TrainingState:
     """The state `save` wrote to `path`."""
     with np.load(path, allow_pickle=False) as arrays:
-        model_paths, optimizer_paths = [str(p) for p in arrays["model_paths"]], [str(p) for p in arrays["optimizer_paths"]]
-        return TrainingState(int(arrays["epoch"]), model_paths, [arrays[f"model_{i:05d}"] for i in range(len(model_paths))],
-                             optimizer_paths, [arrays[f"optimizer_{i:05d}"] for i in range(len(optimizer_paths))])
+        model_paths, optimizer_paths = (
+            [str(p) for p in arrays["model_paths"]],
+            [str(p) for p in arrays["optimizer_paths"]],
+        )
+        return TrainingState(
+            int(arrays["epoch"]),
+            model_paths,
+            [arrays[f"model_{i:05d}"] for i in range(len(model_paths))],
+            optimizer_paths,
+            [arrays[f"optimizer_{i:05d}"] for i in range(len(optimizer_paths))],
+        )
 
 
 def check_fits(what: str, variables, paths: List[str], values: List[np.ndarray]) -> None:
     """Raises `StateMismatchError` unless `values` are as many as `variables`, each of its shape."""
     if len(variables) != len(values):
-        raise StateMismatchError(f"the saved state has {len(values)} {what} variables and the model to continue has "
-                                 f"{len(variables)}: it was saved from another network or optimizer")
+        raise StateMismatchError(
+            f"the saved state has {len(values)} {what} variables and the model to continue has "
+            f"{len(variables)}: it was saved from another network or optimizer"
+        )
     for variable, path, value in zip(variables, paths, values):
         if tuple(variable.shape) != tuple(value.shape):
-            raise StateMismatchError(f"saved {what} variable {path} has shape {tuple(value.shape)}, the model's "
-                                     f"{variable.path} has {tuple(variable.shape)}: it was saved from another network")
+            raise StateMismatchError(
+                f"saved {what} variable {path} has shape {tuple(value.shape)}, the model's "
+                f"{variable.path} has {tuple(variable.shape)}: it was saved from another network"
+            )
 
 
 def restore(model: keras.Model, state: TrainingState) -> None:

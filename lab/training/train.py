@@ -11,28 +11,32 @@ import keras
 import numpy as np
 
 from lab import runtime
-from lab.models.analysis import analyze_model
 from lab.config import Checkpoint, RunConfig
+from lab.config.overrides import config_yaml, run_params
+from lab.config.spec_hash import SPEC_HASH_TAG, spec_hash
 from lab.data import Splits, load_splits
-from lab.models import build_model
 from lab.errors import ModelTooBigError, NonFiniteLossError
+from lab.models import build_model
+from lab.models.analysis import analyze_model
 from lab.models.heads import MAIN_OUTPUT, aux_output_name
+from lab.stats.testset import CORRECT_ARTIFACT, encode_correct
 from lab.tracking import TrackedRun, tracked_run
 from lab.tracking.callback import MlflowEpochLogger
 from lab.tracking.logged_models import MODEL_URI_TAG, log_model
-from lab.config.overrides import config_yaml, run_params
-from lab.config.spec_hash import SPEC_HASH_TAG, spec_hash
+from lab.training import reuse
+from lab.training import state as training_state
 from lab.training.callbacks import EpochMetrics, NonFiniteLossGuard, RichProgress, main_head_logs
 from lab.training.checkpoint import BestWeights, EarlyStop, epoch_objective, monitored
 from lab.training.optimizers import make_optimizer
-from lab.training.pruning import MedianPruner
-from lab.training.trained import PRUNED_TAG
-from lab.training import reuse
-from lab.training import state as training_state
-from lab.training.state import TrainingState
 from lab.training.preprocessing import RandomPadCropFlip, Standardize
-from lab.stats.testset import CORRECT_ARTIFACT, encode_correct
-from lab.training.trained import improvement_last_quarter, not_trained_reason, trained_tags
+from lab.training.pruning import MedianPruner
+from lab.training.state import TrainingState
+from lab.training.trained import (
+    PRUNED_TAG,
+    improvement_last_quarter,
+    not_trained_reason,
+    trained_tags,
+)
 
 
 @dataclass
@@ -47,7 +51,9 @@ class TrainResult:
     cost: Dict[str, float]  # the analysis totals: params_*, macs, activations, depth, ...
     pruned_at: Optional[int] = None  # the epoch `search.pruner` stopped it at
     pruned_objective: Optional[float] = None  # its best epoch objective by then
-    not_trained: Optional[str] = None  # why the run does not count as trained (`lab.training.trained`)
+    not_trained: Optional[str] = (
+        None  # why the run does not count as trained (`lab.training.trained`)
+    )
 
     @property
     def selection_accuracy(self) -> float:
@@ -74,14 +80,25 @@ def training_model(net: keras.Model, splits: Splits, cfg: RunConfig) -> keras.Mo
     return keras.Model(inputs, net(x), name=f"{net.name}_training")
 
 
-def compile_model(model: keras.Model, net: keras.Model, spec, cfg: RunConfig, steps_per_epoch: int) -> None:
+def compile_model(
+    model: keras.Model, net: keras.Model, spec, cfg: RunConfig, steps_per_epoch: int
+) -> None:
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.train.label_smoothing)
     accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
-    options = dict(optimizer=make_optimizer(cfg.train, steps_per_epoch), jit_compile=cfg.train.jit_compile)
+    options = dict(
+        optimizer=make_optimizer(cfg.train, steps_per_epoch), jit_compile=cfg.train.jit_compile
+    )
     if isinstance(net.output, dict):
-        weights = {MAIN_OUTPUT: 1.0, **{aux_output_name(h.tap): h.loss_weight for h in spec.aux_heads}}
-        model.compile(loss={name: loss for name in net.output}, loss_weights=weights,
-                      metrics={MAIN_OUTPUT: [accuracy]}, **options)
+        weights = {
+            MAIN_OUTPUT: 1.0,
+            **{aux_output_name(h.tap): h.loss_weight for h in spec.aux_heads},
+        }
+        model.compile(
+            loss={name: loss for name in net.output},
+            loss_weights=weights,
+            metrics={MAIN_OUTPUT: [accuracy]},
+            **options,
+        )
     else:
         model.compile(loss=loss, metrics=[accuracy], **options)
 
@@ -115,7 +132,9 @@ def evaluation_batch(cfg: RunConfig) -> int:
     return max(cfg.train.batch_size, 256)
 
 
-def early_stopping(cfg: RunConfig, objective: Tuple[str, str], has_validation: bool) -> Optional[EarlyStop]:
+def early_stopping(
+    cfg: RunConfig, objective: Tuple[str, str], has_validation: bool
+) -> Optional[EarlyStop]:
     """`train.early_stopping` on the run's epoch objective (training loss without a validation split)."""
     stopping = cfg.train.early_stopping
     if stopping.patience is None:
@@ -125,8 +144,11 @@ def early_stopping(cfg: RunConfig, objective: Tuple[str, str], has_validation: b
 
 
 # The model budgets of a sweep (`search.max_params`, ...): what each limits, as the analysis counts it.
-BUDGETED = {"max_params": ("params_total", "parameters"), "max_macs": ("macs", "MACs per example"),
-            "max_activation_bytes": ("activation_bytes", "bytes of forward activations per example")}
+BUDGETED = {
+    "max_params": ("params_total", "parameters"),
+    "max_macs": ("macs", "MACs per example"),
+    "max_activation_bytes": ("activation_bytes", "bytes of forward activations per example"),
+}
 
 
 def check_budgets(name: str, totals: Dict[str, int], budgets: Dict[str, Optional[int]]) -> None:
@@ -134,18 +156,24 @@ def check_budgets(name: str, totals: Dict[str, int], budgets: Dict[str, Optional
     for key, limit in budgets.items():
         total, what = BUDGETED[key]
         if limit is not None and totals[total] > limit:
-            raise ModelTooBigError(f"{name} has {totals[total]:,} {what}, over the budget search.{key}={limit:,}")
+            raise ModelTooBigError(
+                f"{name} has {totals[total]:,} {what}, over the budget search.{key}={limit:,}"
+            )
 
 
 def seeded_network(cfg: RunConfig, splits: Splits) -> keras.Model:
     """Seeds the run (`cfg.seed`), sets its precision and builds its network (with `model.weights`
     loaded where set): the first steps of every run, in this order."""
     keras.utils.set_random_seed(cfg.seed)
-    runtime.set_precision(cfg.train.precision.value)  # per run: clear_session() between trials resets it
+    runtime.set_precision(
+        cfg.train.precision.value
+    )  # per run: clear_session() between trials resets it
     return build_model(cfg.model, splits.input_shape, splits.classes)
 
 
-def correct_flags(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int) -> np.ndarray:
+def correct_flags(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int
+) -> np.ndarray:
     """Which images the main head classifies correctly (one more pass over the test set: the
     finite test set's noise is counted from these, `lab.stats.testset`)."""
     scores = model.predict(images, batch_size=batch_size, verbose=0)
@@ -160,15 +188,22 @@ def optimizer_steps(model: keras.Model) -> int:
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
-def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: Optional[Dict[str, Optional[int]]] = None,
-                     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-                     objective: Tuple[str, str] = ("val_accuracy", "max"),
-                     pruner: Optional[MedianPruner] = None, net: Optional[keras.Model] = None,
-                     start: Optional[TrainingState] = None,
-                     keep_last_state: Optional[Callable[[TrainingState], None]] = None) -> TrainResult:
+def fit_and_evaluate(
+    cfg: RunConfig,
+    splits: Splits,
+    run: TrackedRun,
+    budgets: Optional[Dict[str, Optional[int]]] = None,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    objective: Tuple[str, str] = ("val_accuracy", "max"),
+    pruner: Optional[MedianPruner] = None,
+    net: Optional[keras.Model] = None,
+    start: Optional[TrainingState] = None,
+    keep_last_state: Optional[Callable[[TrainingState], None]] = None,
+) -> TrainResult:
     """Builds, compiles, fits and tests one model, logging to `run`; the body of `train` and of
     every search trial (seeded with `cfg.seed`). A model over one of `budgets`
-    (`SearchConfig.budgets`) fails before any training. The weights `train.checkpoint` keeps (the best epoch's by `objective`,
+    (`SearchConfig.budgets`) fails before any training. The weights `train.checkpoint` keeps
+    (the best epoch's by `objective`,
     (metric, "max"|"min"), or the last) are the ones tested and logged as the run's model. A run
     `pruner` stops is tested where it stopped and logs no model. `net`: the network
     `seeded_network` built already (else built here, the same way). `start`: a training to go on
@@ -179,11 +214,23 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     net = seeded_network(cfg, splits) if net is None else net
     analysis = analyze_model(net, cfg.train.precision.value)
     # The split sizes: a measured error's resolution is one example in these (`lab.verdicts.ablation`).
-    run.log_params({"data.source": splits.source, "data.train_examples": len(splits.x_train),
-                    "data.val_examples": len(splits.x_val), "data.test_examples": len(splits.x_test)})
+    run.log_params(
+        {
+            "data.source": splits.source,
+            "data.train_examples": len(splits.x_train),
+            "data.val_examples": len(splits.x_val),
+            "data.test_examples": len(splits.x_test),
+        }
+    )
     run.log_metrics(analysis.totals)  # params_*, macs, activations, activation_bytes
-    run.set_tags({"lab.dtype_policy": keras.config.dtype_policy().name,  # what the layers really used
-                  SPEC_HASH_TAG: spec_hash(cfg, splits.input_shape, start.epoch if start is not None else 0)})
+    run.set_tags(
+        {
+            "lab.dtype_policy": keras.config.dtype_policy().name,  # what the layers really used
+            SPEC_HASH_TAG: spec_hash(
+                cfg, splits.input_shape, start.epoch if start is not None else 0
+            ),
+        }
+    )
     check_budgets(spec.name, analysis.totals, budgets or {})
     run.log_text(summary_text(net), "model_summary.txt")
     run.log_text(analysis.to_json(), "analysis.json")
@@ -192,8 +239,17 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     steps_per_epoch = math.ceil(len(splits.x_train) / cfg.train.batch_size)
     compile_model(model, net, spec, cfg, steps_per_epoch)
     if cfg.train.reuse_compiled:
-        model = reuse.model_to_fit(model, reuse.reuse_key(spec, splits.input_shape, splits.classes, cfg.train,
-                                                          steps_per_epoch, len(splits.x_val) > 0))
+        model = reuse.model_to_fit(
+            model,
+            reuse.reuse_key(
+                spec,
+                splits.input_shape,
+                splits.classes,
+                cfg.train,
+                steps_per_epoch,
+                len(splits.x_val) > 0,
+            ),
+        )
     initial_epoch = 0
     if start is not None:
         training_state.restore(model, start)
@@ -203,15 +259,30 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     monitor = monitored(cfg.train.checkpoint, *objective, has_validation=len(splits.x_val) > 0)
     best_weights = BestWeights(*monitor) if monitor else None
     early_stop = early_stopping(cfg, objective, has_validation=len(splits.x_val) > 0)
-    callbacks = [EpochMetrics(len(splits.x_train)), MlflowEpochLogger(run), NonFiniteLossGuard(cfg.train.lr),
-                 *[c for c in (best_weights, early_stop, pruner) if c is not None], *extra_callbacks]
+    callbacks = [
+        EpochMetrics(len(splits.x_train)),
+        MlflowEpochLogger(run),
+        NonFiniteLossGuard(cfg.train.lr),
+        *[c for c in (best_weights, early_stop, pruner) if c is not None],
+        *extra_callbacks,
+    ]
     progress = RichProgress(cfg.train.batch_size) if cfg.train.verbose else None
-    validation = (splits.x_val, targets(net, splits.y_val, splits.classes)) if len(splits.x_val) else None
+    validation = (
+        (splits.x_val, targets(net, splits.y_val, splits.classes)) if len(splits.x_val) else None
+    )
     try:
-        history = model.fit(splits.x_train, targets(net, splits.y_train, splits.classes),
-                            batch_size=cfg.train.batch_size, initial_epoch=initial_epoch, epochs=cfg.train.epochs,
-                            validation_data=validation,
-                            validation_batch_size=evaluation_batch(cfg), shuffle=True, verbose=0, callbacks=callbacks + ([progress] if progress else []))
+        history = model.fit(
+            splits.x_train,
+            targets(net, splits.y_train, splits.classes),
+            batch_size=cfg.train.batch_size,
+            initial_epoch=initial_epoch,
+            epochs=cfg.train.epochs,
+            validation_data=validation,
+            validation_batch_size=evaluation_batch(cfg),
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks + ([progress] if progress else []),
+        )
     except NonFiniteLossError as error:
         run.set_tags(trained_tags(str(error)))
         raise
@@ -222,15 +293,31 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     if keep_last_state is not None:
         keep_last_state(training_state.capture(model, last_epoch))
     kept_epoch = (best_weights.restore() if best_weights else None) or last_epoch
-    test = main_head_logs(model.evaluate(splits.x_test, targets(net, splits.y_test, splits.classes),
-                                         batch_size=evaluation_batch(cfg), return_dict=True, verbose=0))
+    test = main_head_logs(
+        model.evaluate(
+            splits.x_test,
+            targets(net, splits.y_test, splits.classes),
+            batch_size=evaluation_batch(cfg),
+            return_dict=True,
+            verbose=0,
+        )
+    )
     not_trained = not_trained_reason(history.history, splits.classes, test["loss"])
     run.set_tags(trained_tags(not_trained))
-    run.log_text(json.dumps(encode_correct(correct_flags(model, splits.x_test, splits.y_test, evaluation_batch(cfg)))),
-                 CORRECT_ARTIFACT)
+    run.log_text(
+        json.dumps(
+            encode_correct(
+                correct_flags(model, splits.x_test, splits.y_test, evaluation_batch(cfg))
+            )
+        ),
+        CORRECT_ARTIFACT,
+    )
     best_val, best_at = best_epoch(history.history, initial_epoch)
-    final = {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
-             "train_steps": optimizer_steps(model) - steps_before}  # this run's own steps
+    final = {
+        "test_loss": test["loss"],
+        "test_accuracy": test["accuracy"],
+        "train_steps": optimizer_steps(model) - steps_before,
+    }  # this run's own steps
     improving = improvement_last_quarter(history.history)
     if improving is not None:
         final["train_error_drop_last_quarter"] = improving
@@ -241,7 +328,9 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
     epochs = history.history.get("epoch_seconds", [])
     final["epochs_trained"] = len(history.history.get("loss", []))  # this run's own, as train_steps
     if epochs:
-        final["epoch_seconds_median"] = float(np.median(epochs))  # what `task=report` compares per epoch
+        final["epoch_seconds_median"] = float(
+            np.median(epochs)
+        )  # what `task=report` compares per epoch
     if len(epochs) > 1:
         final["compile_seconds"] = compile_seconds(epochs)
     if early_stop is not None and early_stop.stopped_epoch is not None:
@@ -252,11 +341,29 @@ def fit_and_evaluate(cfg: RunConfig, splits: Splits, run: TrackedRun, budgets: O
         run.set_tags({PRUNED_TAG: str(pruned_at)})
     if cfg.train.checkpoint is not Checkpoint.none and pruned_at is None:
         logged = log_model(run, model, splits.x_test, cfg.data.downsample)
-        final.update(checkpoint_epoch=kept_epoch, model_log_seconds=logged.seconds, model_bytes=logged.bytes)
-        run.set_tags({MODEL_URI_TAG: logged.uri, "lab.checkpoint": f"{cfg.train.checkpoint.value}, epoch {kept_epoch}"})
+        final.update(
+            checkpoint_epoch=kept_epoch, model_log_seconds=logged.seconds, model_bytes=logged.bytes
+        )
+        run.set_tags(
+            {
+                MODEL_URI_TAG: logged.uri,
+                "lab.checkpoint": f"{cfg.train.checkpoint.value}, epoch {kept_epoch}",
+            }
+        )
     run.log_metrics(final)
-    return TrainResult(run.run_id, run.experiment_id, history.history, test["loss"], test["accuracy"], best_val, best_at,
-                       dict(analysis.totals), pruned_at, pruner.best if pruned_at is not None else None, not_trained)
+    return TrainResult(
+        run.run_id,
+        run.experiment_id,
+        history.history,
+        test["loss"],
+        test["accuracy"],
+        best_val,
+        best_at,
+        dict(analysis.totals),
+        pruned_at,
+        pruner.best if pruned_at is not None else None,
+        not_trained,
+    )
 
 
 def run_name(cfg: RunConfig) -> str:
@@ -265,8 +372,13 @@ def run_name(cfg: RunConfig) -> str:
 
 def run_tags(cfg: RunConfig, task: str) -> Dict[str, str]:
     retrained = {"lab.from_run": cfg.from_run} if cfg.from_run else {}
-    return {"lab.task": task, **runtime.provenance_tags(), "lab.model": cfg.model.name, "lab.family": cfg.model.family,
-            **retrained}
+    return {
+        "lab.task": task,
+        **runtime.provenance_tags(),
+        "lab.model": cfg.model.name,
+        "lab.family": cfg.model.family,
+        **retrained,
+    }
 
 
 def train(cfg: RunConfig) -> TrainResult:
@@ -280,7 +392,9 @@ def train(cfg: RunConfig) -> TrainResult:
     """
     runtime.configure(cfg.train)
     splits = load_splits(cfg.data, cfg.seed)  # a bad data path or file fails before any run exists
-    net = seeded_network(cfg, splits)  # so does a network that cannot be built, or weights that do not fit it
+    net = seeded_network(
+        cfg, splits
+    )  # so does a network that cannot be built, or weights that do not fit it
     with tracked_run(cfg.tracking, run_name(cfg), run_tags(cfg, "train")) as run:
         run.log_params(run_params(cfg))
         run.log_text(config_yaml(cfg), "config.yaml")

@@ -15,7 +15,9 @@ PRUNED_REASON_TAG = "lab.pruned_reason"
 PRUNED = "PRUNED"  # the trial's status in trials.csv and summary.md
 
 
-def not_trained_reason(history: Dict[str, List[float]], classes: int, test_loss: Optional[float]) -> Optional[str]:
+def not_trained_reason(
+    history: Dict[str, List[float]], classes: int, test_loss: Optional[float]
+) -> Optional[str]:
     """Why the run does not count as trained, or None when it does."""
     losses = history.get("loss", [])
     if not losses:
@@ -36,7 +38,9 @@ def trained(tags: Mapping[str, str]) -> bool:
 
 
 def trained_tags(reason: Optional[str]) -> Dict[str, str]:
-    return {TRAINED_TAG: "true"} if reason is None else {TRAINED_TAG: "false", NOT_TRAINED_TAG: reason}
+    return (
+        {TRAINED_TAG: "true"} if reason is None else {TRAINED_TAG: "false", NOT_TRAINED_TAG: reason}
+    )
 
 
 def improvement_last_quarter(history: Dict[str, List[float]]) -> Optional[float]:

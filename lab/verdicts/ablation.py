@@ -33,16 +33,27 @@ from lab.stats.seeds import seeds_needed
 from lab.stats.testset import difference_variance
 
 MIN_PAIRS = 2  # a paired t interval needs two differences
-IMPROVING = 0.01  # a run whose training error fell more than this over its last quarter is still improving
+IMPROVING = (
+    0.01  # a run whose training error fell more than this over its last quarter is still improving
+)
 
-BETTER, WORSE, SAME, UNDECIDED = ("candidate better", "candidate worse", "no detectable difference",
-                                  "inconclusive at this budget")
+BETTER, WORSE, SAME, UNDECIDED = (
+    "candidate better",
+    "candidate worse",
+    "no detectable difference",
+    "inconclusive at this budget",
+)
 WITHIN, NOT_WITHIN, BEYOND = "within margin", "not shown within margin", "beyond margin"
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
 
 # Metric -> its trial-row column (lower_is_better says which way each points).
-COLUMNS = {Metric.train_error: "train_error", Metric.train_loss: "train_loss", Metric.test_error: "test_error",
-           Metric.test_loss: "test_loss", Metric.objective: "best_objective"}
+COLUMNS = {
+    Metric.train_error: "train_error",
+    Metric.train_loss: "train_loss",
+    Metric.test_error: "test_error",
+    Metric.test_loss: "test_loss",
+    Metric.objective: "best_objective",
+}
 # Metric -> the row column holding how many examples it was measured on (its resolution is 1 / that).
 EXAMPLES = {Metric.train_error: "train_examples", Metric.test_error: "test_examples"}
 
@@ -53,7 +64,11 @@ def lower_is_better(metric: Metric, direction: str) -> bool:
 
 def usable(rows: List[Dict[str, object]]) -> List[Dict[str, object]]:
     """The rows a comparison may use: completed trials whose networks trained."""
-    return [r for r in rows if r["status"] == "COMPLETED" and r["best_objective"] != "" and not r.get("not_trained")]
+    return [
+        r
+        for r in rows
+        if r["status"] == "COMPLETED" and r["best_objective"] != "" and not r.get("not_trained")
+    ]
 
 
 def left_out(rows: List[Dict[str, object]]) -> List[Dict[str, object]]:
@@ -77,15 +92,23 @@ class ValueStat:
     std: Dict[str, float]  # sample standard deviation (n - 1); nan for one run
 
 
-def value_stats(rows: List[Dict[str, object]], axis: str, columns: Sequence[str]) -> List[ValueStat]:
+def value_stats(
+    rows: List[Dict[str, object]], axis: str, columns: Sequence[str]
+) -> List[ValueStat]:
     groups: Dict[str, List[Dict[str, object]]] = {}
     for row in usable(rows):
         groups.setdefault(str(row[axis]), []).append(row)
     result = []
     for value, group in groups.items():
         table = {c: [v for v in (number_in(r, c) for r in group) if v is not None] for c in columns}
-        result.append(ValueStat(value, len(group), {c: float(np.mean(v)) if v else math.nan for c, v in table.items()},
-                                {c: float(np.std(v, ddof=1)) if len(v) > 1 else math.nan for c, v in table.items()}))
+        result.append(
+            ValueStat(
+                value,
+                len(group),
+                {c: float(np.mean(v)) if v else math.nan for c, v in table.items()},
+                {c: float(np.std(v, ddof=1)) if len(v) > 1 else math.nan for c, v in table.items()},
+            )
+        )
     return result
 
 
@@ -101,8 +124,13 @@ class Pairs:
     dropped: Dict[str, List[str]]  # "baseline"/"candidate" -> pair keys whose run did not count
 
 
-def pairs_of(rows: List[Dict[str, object]], cfg: AblationConfig, comparison: ComparisonConfig,
-             column: str, keys: Optional[Sequence[str]] = None) -> Pairs:
+def pairs_of(
+    rows: List[Dict[str, object]],
+    cfg: AblationConfig,
+    comparison: ComparisonConfig,
+    column: str,
+    keys: Optional[Sequence[str]] = None,
+) -> Pairs:
     """The trained pairs of a comparison (restricted to the pair keys `keys`, when given)."""
     wanted = None if keys is None else {str(k) for k in keys}
     by_key: Dict[str, Dict[str, Dict[str, object]]] = {}
@@ -114,13 +142,21 @@ def pairs_of(rows: List[Dict[str, object]], cfg: AblationConfig, comparison: Com
     for row in left_out(rows):
         key = str(row[cfg.pair_by])
         for side in ("baseline", "candidate"):
-            if str(row[cfg.axis]) == getattr(comparison, side) and (wanted is None or key in wanted):
+            if str(row[cfg.axis]) == getattr(comparison, side) and (
+                wanted is None or key in wanted
+            ):
                 dropped[side].append(key)
     both = [k for k, v in by_key.items() if comparison.baseline in v and comparison.candidate in v]
     base = [by_key[k][comparison.baseline] for k in both]
     cand = [by_key[k][comparison.candidate] for k in both]
-    return Pairs(both, [number_in(r, column) for r in base], [number_in(r, column) for r in cand],
-                 [str(r.get("trial_id", "")) for r in base], [str(r.get("trial_id", "")) for r in cand], dropped)
+    return Pairs(
+        both,
+        [number_in(r, column) for r in base],
+        [number_in(r, column) for r in cand],
+        [str(r.get("trial_id", "")) for r in base],
+        [str(r.get("trial_id", "")) for r in cand],
+        dropped,
+    )
 
 
 def resolution_of(rows: List[Dict[str, object]], metric: Metric) -> float:
@@ -139,31 +175,47 @@ def test_set_variance(pairs: Pairs, correct: Optional[Mapping[str, np.ndarray]])
         return 0.0
     if not all(t in correct for t in pairs.baseline_trials + pairs.candidate_trials):
         return 0.0
-    variance = difference_variance([correct[t] for t in pairs.baseline_trials],
-                                   [correct[t] for t in pairs.candidate_trials])
+    variance = difference_variance(
+        [correct[t] for t in pairs.baseline_trials], [correct[t] for t in pairs.candidate_trials]
+    )
     return variance if math.isfinite(variance) else 0.0
 
 
-def differences(rows: List[Dict[str, object]], comparison: ComparisonConfig, pairs: Pairs,
-                correct: Optional[Mapping[str, np.ndarray]] = None) -> Paired:
+def differences(
+    rows: List[Dict[str, object]],
+    comparison: ComparisonConfig,
+    pairs: Pairs,
+    correct: Optional[Mapping[str, np.ndarray]] = None,
+) -> Paired:
     """The summary of a comparison's paired differences (`pairs`: its trained pairs)."""
     diffs = [c - b for b, c in zip(pairs.baseline, pairs.candidate)]
-    test_variance = test_set_variance(pairs, correct) if comparison.metric is Metric.test_error else 0.0
+    test_variance = (
+        test_set_variance(pairs, correct) if comparison.metric is Metric.test_error else 0.0
+    )
     d = summarise(diffs, resolution_of(rows, comparison.metric), test_variance)
-    if comparison.metric in EXAMPLES and d.testable:  # a difference of two error rates lies in [-1, 1]
+    if (
+        comparison.metric in EXAMPLES and d.testable
+    ):  # a difference of two error rates lies in [-1, 1]
         d = replace(d, low=max(d.low, -1.0), high=min(d.high, 1.0))
     return d
 
 
-def paired_difference(rows: List[Dict[str, object]], cfg: AblationConfig, baseline: str, candidate: str,
-                      column: str = "best_objective") -> Paired:
+def paired_difference(
+    rows: List[Dict[str, object]],
+    cfg: AblationConfig,
+    baseline: str,
+    candidate: str,
+    column: str = "best_objective",
+) -> Paired:
     """The paired difference candidate - baseline on one row column (no claim, no test set)."""
     metric = next(m for m, c in COLUMNS.items() if c == column)
     comparison = ComparisonConfig(baseline, candidate, metric)
     return differences(rows, comparison, pairs_of(rows, cfg, comparison, column))
 
 
-def claim_p(d: Paired, comparison: ComparisonConfig, lower_better: bool, exact: bool = False) -> float:
+def claim_p(
+    d: Paired, comparison: ComparisonConfig, lower_better: bool, exact: bool = False
+) -> float:
     """The p-value that enters Holm's family for this comparison (see the module docstring);
     with `exact`, the same question put to the sign-flip permutation test instead of the t test."""
     expect, margin = comparison.expect, comparison.margin
@@ -206,7 +258,9 @@ class Verdict:
     p_exact: float  # the claim's test without normality: the sign-flip permutation p (not adjusted)
     verdict: str  # BETTER, WORSE, SAME, WITHIN, NOT_WITHIN, BEYOND or UNDECIDED
     outcome: Optional[str]  # REPRODUCED, CONTRADICTED or INCONCLUSIVE; None without a stated claim
-    notes: List[str] = field(default_factory=list)  # why an outcome is inconclusive, and what to watch
+    notes: List[str] = field(
+        default_factory=list
+    )  # why an outcome is inconclusive, and what to watch
     lower_better: bool = True  # the metric's direction
 
     @property
@@ -237,16 +291,30 @@ def needed_steps(comparison: ComparisonConfig, cfg: AblationConfig) -> int:
     return cfg.min_steps if comparison.min_steps is None else comparison.min_steps
 
 
-def too_short(rows: List[Dict[str, object]], cfg: AblationConfig, comparison: Optional[ComparisonConfig] = None) -> bool:
+def too_short(
+    rows: List[Dict[str, object]],
+    cfg: AblationConfig,
+    comparison: Optional[ComparisonConfig] = None,
+) -> bool:
     """Whether the runs trained fewer steps than the claim needs (every claim's, without one)."""
-    needs = (needed_steps(comparison, cfg) if comparison is not None
-             else max([needed_steps(c, cfg) for c in cfg.pairs] or [0]))
+    needs = (
+        needed_steps(comparison, cfg)
+        if comparison is not None
+        else max([needed_steps(c, cfg) for c in cfg.pairs] or [0])
+    )
     steps = fewest_steps(rows)
     return needs > 0 and (steps is None or steps < needs)
 
 
-def verdict_of(d: Paired, comparison: ComparisonConfig, p_holm: float, p_contra: float, lower_better: bool,
-               short: bool, alpha: float = ALPHA) -> str:
+def verdict_of(
+    d: Paired,
+    comparison: ComparisonConfig,
+    p_holm: float,
+    p_contra: float,
+    lower_better: bool,
+    short: bool,
+    alpha: float = ALPHA,
+) -> str:
     if short or not d.testable:  # testable: two pairs or more, and a spread
         return UNDECIDED
     if comparison.expect in (Expectation.not_worse, Expectation.same):
@@ -269,36 +337,55 @@ def outcome_of(comparison: ComparisonConfig, verdict: str) -> Optional[str]:
 
 def favoured_sides(expect: Optional[Expectation]) -> List[str]:
     """The side whose runs, left out, would make the claim look better than it is."""
-    return {Expectation.better: ["candidate"], Expectation.not_worse: ["candidate"], Expectation.worse: ["baseline"],
-            Expectation.same: ["baseline", "candidate"]}.get(expect, [])
+    return {
+        Expectation.better: ["candidate"],
+        Expectation.not_worse: ["candidate"],
+        Expectation.worse: ["baseline"],
+        Expectation.same: ["baseline", "candidate"],
+    }.get(expect, [])
 
 
 def improving_runs(rows: List[Dict[str, object]], pairs: Pairs) -> List[str]:
     """The comparison's runs whose training error was still falling when their budget ended (a
     run that reached 0 has nothing left to fall)."""
     trials = set(pairs.baseline_trials + pairs.candidate_trials)
-    return [str(r["trial_id"]) for r in usable(rows)
-            if str(r.get("trial_id", "")) in trials and (number_in(r, "improving") or 0.0) > IMPROVING
-            and (number_in(r, "train_error") or 0.0) > 0]
+    return [
+        str(r["trial_id"])
+        for r in usable(rows)
+        if str(r.get("trial_id", "")) in trials
+        and (number_in(r, "improving") or 0.0) > IMPROVING
+        and (number_in(r, "train_error") or 0.0) > 0
+    ]
 
 
-def notes_of(rows, cfg: AblationConfig, comparison: ComparisonConfig, d: Paired, pairs: Pairs,
-             short: bool) -> List[str]:
+def notes_of(
+    rows, cfg: AblationConfig, comparison: ComparisonConfig, d: Paired, pairs: Pairs, short: bool
+) -> List[str]:
     """What a reader must know beside the verdict, one short sentence each."""
     notes = []
     for side in favoured_sides(comparison.expect):
         if pairs.dropped[side]:
-            notes.append(f"{side} did not count on {cfg.pair_by} {', '.join(sorted(pairs.dropped[side]))} "
-                         "(left out): the claim cannot rest on the seeds it survived")
+            notes.append(
+                f"{side} did not count on {cfg.pair_by} {', '.join(sorted(pairs.dropped[side]))} "
+                "(left out): the claim cannot rest on the seeds it survived"
+            )
     if short:
         notes.append(f"the claim needs {needed_steps(comparison, cfg):,} SGD steps")
     elif d.n < MIN_PAIRS:
         notes.append(f"{d.n} trained pair{'s' if d.n != 1 else ''}: no interval")
     elif not d.testable:
-        notes.append(f"no spread between {cfg.pair_by}s and no resolution to bound it: nothing to test against")
+        notes.append(
+            f"no spread between {cfg.pair_by}s and no resolution to bound it: nothing to test against"
+        )
     elif d.floored:
-        what = f"identical differences on every {cfg.pair_by}" if no_spread(d) else "spread below the metric's resolution"
-        notes.append(f"{what}: the interval uses one step of the metric ({d.se * math.sqrt(d.n):.4f}) as the spread")
+        what = (
+            f"identical differences on every {cfg.pair_by}"
+            if no_spread(d)
+            else "spread below the metric's resolution"
+        )
+        notes.append(
+            f"{what}: the interval uses one step of the metric ({d.se * math.sqrt(d.n):.4f}) as the spread"
+        )
     if d.test_se > 0 and math.isfinite(d.mean) and abs(d.mean) < 2 * d.test_se:
         notes.append(f"difference within 2 test-set standard errors ({d.test_se:.4f})")
     if improving_runs(rows, pairs):
@@ -306,9 +393,14 @@ def notes_of(rows, cfg: AblationConfig, comparison: ComparisonConfig, d: Paired,
     return notes
 
 
-def verdicts(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str,
-             correct: Optional[Mapping[str, np.ndarray]] = None, alpha: float = ALPHA,
-             keys: Optional[Sequence[str]] = None) -> List[Verdict]:
+def verdicts(
+    rows: List[Dict[str, object]],
+    cfg: AblationConfig,
+    direction: str,
+    correct: Optional[Mapping[str, np.ndarray]] = None,
+    alpha: float = ALPHA,
+    keys: Optional[Sequence[str]] = None,
+) -> List[Verdict]:
     """Every comparison of the experiment, Holm-adjusted over all of them at `alpha` (those that
     cannot be tested count with p = 1, so leaving runs out never makes the others look
     stronger). `correct`: trial id -> which test images the run got right (test-set noise);
@@ -327,10 +419,16 @@ def verdicts(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str,
         verdict = verdict_of(d, comparison, p_holm, p_contra, lower_better, short, alpha)
         outcome = outcome_of(comparison, verdict)
         notes = notes_of(rows, cfg, comparison, d, pairs, short)
-        if outcome == REPRODUCED and any(pairs.dropped[s] for s in favoured_sides(comparison.expect)):
-            outcome = INCONCLUSIVE  # contradicted stands: leaving those runs out could only have helped
+        if outcome == REPRODUCED and any(
+            pairs.dropped[s] for s in favoured_sides(comparison.expect)
+        ):
+            outcome = (
+                INCONCLUSIVE  # contradicted stands: leaving those runs out could only have helped
+            )
         exact = claim_p(d, comparison, lower_better, exact=True)
-        result.append(Verdict(comparison, d, p, p_holm, exact, verdict, outcome, notes, lower_better))
+        result.append(
+            Verdict(comparison, d, p, p_holm, exact, verdict, outcome, notes, lower_better)
+        )
     return result
 
 
@@ -338,12 +436,18 @@ def seeds_for(v: Verdict, comparisons: int) -> tuple:
     """(seeds for 80% power, what they would resolve) for a comparison, from its measured mean
     and spread: the difference itself, or for a margin claim the distance to the margin."""
     d, c = v.difference, v.comparison
-    spread = math.sqrt(max(d.se ** 2 - d.test_se ** 2, 0.0) * d.n)
+    spread = math.sqrt(max(d.se**2 - d.test_se**2, 0.0) * d.n)
     if c.expect is Expectation.not_worse:
         worse = d.mean if v.lower_better else -d.mean
-        gap, target = c.margin - worse, f"the margin {c.margin:g} from a difference of {d.mean:+.4f}"
+        gap, target = (
+            c.margin - worse,
+            f"the margin {c.margin:g} from a difference of {d.mean:+.4f}",
+        )
     elif c.expect is Expectation.same:
-        gap, target = c.margin - abs(d.mean), f"the margin +-{c.margin:g} from a difference of {d.mean:+.4f}"
+        gap, target = (
+            c.margin - abs(d.mean),
+            f"the margin +-{c.margin:g} from a difference of {d.mean:+.4f}",
+        )
     else:
         gap, target = abs(d.mean), f"a difference of {d.mean:+.4f}"
     needed = seeds_needed(gap, spread, comparisons) if gap > 0 else None

@@ -12,8 +12,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from lab.config import AblationConfig
-from lab.verdicts.ablation import INCONCLUSIVE, Verdict, verdicts
 from lab.stats.seeds import look_levels
+from lab.verdicts.ablation import INCONCLUSIVE, Verdict, verdicts
 
 WAITING_STATUSES = ("RUNNING", "IDLE")
 
@@ -39,12 +39,19 @@ class LookPlan:
 
 
 def needed_cells(cfg: AblationConfig, pending: Sequence[int], keys: Sequence[str]) -> List[tuple]:
-    values = list(dict.fromkeys(v for i in pending for v in (cfg.pairs[i].baseline, cfg.pairs[i].candidate)))
+    values = list(
+        dict.fromkeys(v for i in pending for v in (cfg.pairs[i].baseline, cfg.pairs[i].candidate))
+    )
     return [(value, key) for key in keys for value in values]
 
 
-def plan_looks(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str, seeds: Sequence[object],
-               correct: Optional[Mapping[str, np.ndarray]] = None) -> LookPlan:
+def plan_looks(
+    rows: List[Dict[str, object]],
+    cfg: AblationConfig,
+    direction: str,
+    seeds: Sequence[object],
+    correct: Optional[Mapping[str, np.ndarray]] = None,
+) -> LookPlan:
     """Replays the sequential plan on the rows so far: at each look (`cfg.looks`, seed counts, at
     its share of the level) the comparisons not yet decided are tested on the first seeds; a
     look whose cells are not all run stops the replay there. The sweep's oracle asks it which
@@ -63,8 +70,12 @@ def plan_looks(rows: List[Dict[str, object]], cfg: AblationConfig, direction: st
         found = verdicts(rows, cfg, direction, correct, alpha=level, keys=keys)
         if missing or waiting:
             for i in pending:
-                final[i] = replace(found[i], outcome=INCONCLUSIVE if found[i].outcome else None,
-                                   notes=found[i].notes + [f"open: look {look} of {'/'.join(map(str, looks))} not complete"])
+                final[i] = replace(
+                    found[i],
+                    outcome=INCONCLUSIVE if found[i].outcome else None,
+                    notes=found[i].notes
+                    + [f"open: look {look} of {'/'.join(map(str, looks))} not complete"],
+                )
             return LookPlan(looks, levels, look, final, decided_at, missing, waiting)
         for i in pending:
             if found[i].decided or k == len(looks) - 1:
@@ -74,8 +85,13 @@ def plan_looks(rows: List[Dict[str, object]], cfg: AblationConfig, direction: st
     raise AssertionError("the last look decides every comparison")
 
 
-def judged(rows: List[Dict[str, object]], cfg: AblationConfig, direction: str, seeds: Optional[Sequence[object]] = None,
-           correct: Optional[Mapping[str, np.ndarray]] = None) -> Tuple[List[Verdict], Optional[LookPlan]]:
+def judged(
+    rows: List[Dict[str, object]],
+    cfg: AblationConfig,
+    direction: str,
+    seeds: Optional[Sequence[object]] = None,
+    correct: Optional[Mapping[str, np.ndarray]] = None,
+) -> Tuple[List[Verdict], Optional[LookPlan]]:
     """A sweep's verdicts as its reports give them: the sequential plan's where the ablation has
     `looks` (`seeds`: the pair_by axis' declared values), else every comparison on every seed;
     with the plan, or None."""

@@ -8,7 +8,11 @@ from lab.models.specs.inception import InceptionSpec
 from lab.models.specs.resnet import ResNetSpec
 
 # Each family's builder is the module of the same name, `lab.models.<family>` (registry.load_families).
-SPEC_TYPES: Dict[str, type] = {"chain": ChainSpec, "resnet": ResNetSpec, "inception": InceptionSpec,
-                               "fractal": FractalSpec}
+SPEC_TYPES: Dict[str, type] = {
+    "chain": ChainSpec,
+    "resnet": ResNetSpec,
+    "inception": InceptionSpec,
+    "fractal": FractalSpec,
+}
 
 __all__ = ["SPEC_TYPES"]

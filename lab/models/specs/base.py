@@ -40,8 +40,12 @@ class AuxHeadSpec:
 
     def __post_init__(self) -> None:
         require(self.loss_weight >= 0, "aux_heads.loss_weight", self.loss_weight, ">= 0")
-        require(self.pool_size >= 0 and self.pool_stride > 0, "aux_heads.pool_size/pool_stride",
-                (self.pool_size, self.pool_stride), "pool_size >= 0 and pool_stride > 0")
+        require(
+            self.pool_size >= 0 and self.pool_stride > 0,
+            "aux_heads.pool_size/pool_stride",
+            (self.pool_size, self.pool_stride),
+            "pool_size >= 0 and pool_stride > 0",
+        )
         require(self.conv_width >= 0, "aux_heads.conv_width", self.conv_width, ">= 0 (0: no conv)")
         require(self.hidden >= 0, "aux_heads.hidden", self.hidden, ">= 0 (0: no hidden layer)")
         require(0 <= self.dropout < 1, "aux_heads.dropout", self.dropout, "in [0, 1)")
@@ -52,7 +56,9 @@ def check_aux_heads(heads: Iterable[AuxHeadSpec], taps: List[str]) -> None:
     seen = set()
     for head in heads:
         if head.tap not in taps:
-            raise SpecError(f"Auxiliary head tap not found. Received: tap={head.tap!r}; taps: {sorted(taps)}")
+            raise SpecError(
+                f"Auxiliary head tap not found. Received: tap={head.tap!r}; taps: {sorted(taps)}"
+            )
         if head.tap in seen:
             raise SpecError(f"Two auxiliary heads on one tap. Received: tap={head.tap!r}")
         seen.add(head.tap)
@@ -81,10 +87,16 @@ class BaseSpec:
     def taps(self) -> List[str]:
         """The names of the feature maps the family's builder exposes to auxiliary heads, in
         build order (each family's builder checks that it builds exactly these)."""
-        raise NotImplementedError(f"{type(self).__name__} does not say which taps its builder exposes")
+        raise NotImplementedError(
+            f"{type(self).__name__} does not say which taps its builder exposes"
+        )
 
     def __post_init__(self) -> None:
-        require(len(self.input_shape) == 3 and min(self.input_shape) > 0, "model.input_shape",
-                self.input_shape, "[height, width, channels], all > 0")
+        require(
+            len(self.input_shape) == 3 and min(self.input_shape) > 0,
+            "model.input_shape",
+            self.input_shape,
+            "[height, width, channels], all > 0",
+        )
         require(self.classes > 1, "model.classes", self.classes, "> 1")
         check_aux_heads(self.aux_heads, self.taps())

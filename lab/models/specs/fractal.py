@@ -15,7 +15,9 @@ from lab.models.specs.base import BaseSpec
 
 class Column(Enum):
     all = "all"  # the whole fractal
-    deepest = "deepest"  # only column C: a plain chain of 2^(C-1) convs per block (Table 1, "=> deepest")
+    deepest = (
+        "deepest"  # only column C: a plain chain of 2^(C-1) convs per block (Table 1, "=> deepest")
+    )
 
 
 class DropPath(Enum):
@@ -57,5 +59,15 @@ class FractalSpec(BaseSpec):
         super().__post_init__()
         require(self.columns > 0, "model.columns", self.columns, "> 0")
         require(len(self.blocks) > 0, "model.blocks", self.blocks, "a non-empty list")
-        require(0 <= self.local_drop_rate < 1, "model.local_drop_rate", self.local_drop_rate, "in [0, 1)")
-        require(0 <= self.global_fraction <= 1, "model.global_fraction", self.global_fraction, "in [0, 1]")
+        require(
+            0 <= self.local_drop_rate < 1,
+            "model.local_drop_rate",
+            self.local_drop_rate,
+            "in [0, 1)",
+        )
+        require(
+            0 <= self.global_fraction <= 1,
+            "model.global_fraction",
+            self.global_fraction,
+            "in [0, 1]",
+        )

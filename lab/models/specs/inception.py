@@ -65,10 +65,16 @@ class InceptionSpec(BaseSpec):
     def __post_init__(self) -> None:
         super().__post_init__()
         require(len(self.modules) > 0, "model.modules", self.modules, "a non-empty list")
-        require(self.stem_width > 0 and self.stem_out > 0, "model.stem_width/stem_out",
-                (self.stem_width, self.stem_out), "both > 0")
+        require(
+            self.stem_width > 0 and self.stem_out > 0,
+            "model.stem_width/stem_out",
+            (self.stem_width, self.stem_out),
+            "both > 0",
+        )
         names = [module.name for module in self.modules]
         require(len(set(names)) == len(names), "model.modules.name", names, "unique")
         unknown = sorted(set(self.pool_before) - set(names))
-        require(not unknown, "model.pool_before", self.pool_before, f"module names; unknown: {unknown}")
+        require(
+            not unknown, "model.pool_before", self.pool_before, f"module names; unknown: {unknown}"
+        )
         require(0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")

@@ -79,6 +79,10 @@ class ResNetSpec(BaseSpec):
         require(self.stem_width > 0, "model.stem_width", self.stem_width, "> 0")
         require(self.expansion > 0, "model.expansion", self.expansion, "> 0")
         require(self.width_multiplier > 0, "model.width_multiplier", self.width_multiplier, "> 0")
-        require(self.kernel_size > 0 and self.kernel_size % 2 == 1, "model.kernel_size",
-                self.kernel_size, "a positive odd number")
+        require(
+            self.kernel_size > 0 and self.kernel_size % 2 == 1,
+            "model.kernel_size",
+            self.kernel_size,
+            "a positive odd number",
+        )
         require(0 <= self.dropout < 1, "model.dropout", self.dropout, "in [0, 1)")

@@ -16,15 +16,16 @@ from __future__ import annotations
 from lab.config import RunConfig
 
 
-
 def run(cfg: RunConfig) -> None:
     """Everything trained in `tracking.uri`, pooled by what was trained, on one page."""
-    from lab.tasks.report.build import build_report  # noqa: PLC0415
-    from lab.tracking.runs import ui_hint  # noqa: PLC0415
+    from lab.tasks.report.build import build_report
+    from lab.tracking.runs import ui_hint
 
     result = build_report(cfg)
-    print(f"{len(result.collected.runs)} training runs, {len(result.rows)} networks, "
-          f"{len(result.collected.sweeps)} sweeps: {result.seconds:.1f} s")
+    print(
+        f"{len(result.collected.runs)} training runs, {len(result.rows)} networks, "
+        f"{len(result.collected.sweeps)} sweeps: {result.seconds:.1f} s"
+    )
     for name in ("report.html", "report.md", "report.csv"):
         print(f"wrote {result.folder / name}")
     print(ui_hint(cfg.tracking.uri, result.experiment_id, result.run_id))

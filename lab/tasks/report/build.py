@@ -38,7 +38,11 @@ class ReportResult:
 
 
 def out_folder(report: ReportTaskConfig) -> Path:
-    return Path(report.out) if report.out else Path("reports") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return (
+        Path(report.out)
+        if report.out
+        else Path("reports") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    )
 
 
 def check_reportable(collected: Collected, report: ReportTaskConfig) -> None:
@@ -46,23 +50,33 @@ def check_reportable(collected: Collected, report: ReportTaskConfig) -> None:
     where = f"{collected.uri} ({', '.join(collected.experiments) or 'no experiments'})"
     if not collected.runs:
         data = f" on data {report.data}" if report.data else ""
-        raise ReportInputError(f"no training runs{data} in {where}: nothing to report (train or sweep first)")
+        raise ReportInputError(
+            f"no training runs{data} in {where}: nothing to report (train or sweep first)"
+        )
     if not any(run.status == "FINISHED" for run in collected.runs):
         statuses = collections.Counter(run.status for run in collected.runs)
         counts = ", ".join(f"{status} {count}" for status, count in statuses.most_common())
-        raise ReportInputError(f"none of the {len(collected.runs)} training runs in {where} finished ({counts}): "
-                               f"nothing to report; each run's lab.error tag says why it ended")
+        raise ReportInputError(
+            f"none of the {len(collected.runs)} training runs in {where} finished ({counts}): "
+            f"nothing to report; each run's lab.error tag says why it ended"
+        )
     if report.metric not in collected.metrics_seen:
-        finals = sorted(m for m in collected.metrics_seen if m.startswith(("test_", "best_", "val_")))
-        raise ReportInputError(f"report.metric={report.metric}: no run in {where} logged it; "
-                               f"the runs logged: {', '.join(finals) or 'no test metric'}")
+        finals = sorted(
+            m for m in collected.metrics_seen if m.startswith(("test_", "best_", "val_"))
+        )
+        raise ReportInputError(
+            f"report.metric={report.metric}: no run in {where} logged it; "
+            f"the runs logged: {', '.join(finals) or 'no test metric'}"
+        )
 
 
 def ablation_sections(collected: Collected, folder: Path) -> List[Section]:
-    from lab.tasks.report.figures import forest_figure  # noqa: PLC0415  (matplotlib)
+    from lab.tasks.report.figures import forest_figure
 
     found = []
-    for index, sweep in enumerate(s for s in collected.sweeps if s.ablation is not None and s.verdicts):
+    for index, sweep in enumerate(
+        s for s in collected.sweeps if s.ablation is not None and s.verdicts
+    ):
         name = f"forest_{index + 1}_{sweep.name}.png"
         forest_figure(sweep, folder / name)
         found.append(say.ablation_section(sweep, name))
@@ -70,25 +84,36 @@ def ablation_sections(collected: Collected, folder: Path) -> List[Section]:
 
 
 def importance_sections(collected: Collected) -> List[Section]:
-    from lab.tasks.report.importance import axis_importance  # noqa: PLC0415  (statsmodels, scikit-learn)
+    from lab.tasks.report.importance import axis_importance
 
-    return [say.importance_section(found) for sweep in collected.sweeps for found in axis_importance(sweep)]
+    return [
+        say.importance_section(found)
+        for sweep in collected.sweeps
+        for found in axis_importance(sweep)
+    ]
 
 
 def cost_figures(rows: List[PooledRow], report: ReportTaskConfig, folder: Path) -> Dict[str, str]:
-    from lab.tasks.report.figures import cost_figure, wall_time_figure  # noqa: PLC0415
+    from lab.tasks.report.figures import cost_figure, wall_time_figure
 
     cost_figure(rows, report.metric, report.size.value, folder / "metric_vs_macs.png")
     wall_time_figure(rows, report.metric, folder / "metric_vs_wall_time.png")
     return {"cost": "metric_vs_macs.png", "wall": "metric_vs_wall_time.png"}
 
 
-def write_report(collected: Collected, rows: List[PooledRow], report: ReportTaskConfig, folder: Path) -> None:
-    from lab.tasks.report.page import write_html  # noqa: PLC0415
+def write_report(
+    collected: Collected, rows: List[PooledRow], report: ReportTaskConfig, folder: Path
+) -> None:
+    from lab.tasks.report.page import write_html
 
-    sections = [say.read_section(collected, rows, report.metric), say.table_section(rows, report.metric),
-                say.figure_section(cost_figures(rows, report, folder), report.metric), *ablation_sections(collected, folder),
-                *importance_sections(collected), say.left_out_section(collected)]
+    sections = [
+        say.read_section(collected, rows, report.metric),
+        say.table_section(rows, report.metric),
+        say.figure_section(cost_figures(rows, report, folder), report.metric),
+        *ablation_sections(collected, folder),
+        *importance_sections(collected),
+        say.left_out_section(collected),
+    ]
     (folder / "report.md").write_text(markdown(TITLE, sections))
     (folder / "report.csv").write_text(pooled_csv(rows))
     write_html(TITLE, sections, folder)
@@ -102,7 +127,9 @@ def written_whole(out: Path, write) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as error:
-        raise LabError(f"report.out={out} cannot be written: {error.strerror or error} ({error.filename or out.parent})") from None
+        raise LabError(
+            f"report.out={out} cannot be written: {error.strerror or error} ({error.filename or out.parent})"
+        ) from None
     try:
         write(staging)
         staging.rename(out)
@@ -117,15 +144,23 @@ def written_whole(out: Path, write) -> Path:
 
 def log_report(cfg: RunConfig, folder: Path, collected: Collected, rows: List[PooledRow]):
     """The report as the artifacts of one run in the experiment `reports`."""
-    from lab.config.code_version import git_commit  # noqa: PLC0415
-    from lab.config.overrides import flat_config  # noqa: PLC0415
-    from lab.tracking import tracked_run  # noqa: PLC0415
+    from lab.config.code_version import git_commit
+    from lab.config.overrides import flat_config
+    from lab.tracking import tracked_run
 
     tracking = dataclasses.replace(cfg.tracking, experiment=REPORTS_EXPERIMENT)
-    with tracked_run(tracking, f"report-{folder.name}", {"lab.task": "report", "lab.git_commit": git_commit()}) as run:
+    with tracked_run(
+        tracking, f"report-{folder.name}", {"lab.task": "report", "lab.git_commit": git_commit()}
+    ) as run:
         run.log_params({f"report.{key}": value for key, value in flat_config(cfg.report).items()})
         run.log_params({"report.folder": str(folder.resolve())})
-        run.log_metrics({"runs_read": len(collected.runs), "networks": len(rows), "sweeps": len(collected.sweeps)})
+        run.log_metrics(
+            {
+                "runs_read": len(collected.runs),
+                "networks": len(rows),
+                "sweeps": len(collected.sweeps),
+            }
+        )
         run.client.log_artifacts(run.run_id, str(folder))
         return run.run_id, run.experiment_id
 
@@ -143,6 +178,8 @@ def built_report(cfg: RunConfig) -> ReportResult:
     collected = read_store(cfg.tracking.uri, report.experiments, report.data, report.metric)
     check_reportable(collected, report)
     rows = pooled_rows(collected.runs, report.metric)
-    folder = written_whole(out_folder(report), lambda staging: write_report(collected, rows, report, staging))
+    folder = written_whole(
+        out_folder(report), lambda staging: write_report(collected, rows, report, staging)
+    )
     run_id, experiment_id = log_report(cfg, folder, collected, rows)
     return ReportResult(folder, rows, collected, run_id, experiment_id, time.perf_counter() - start)

@@ -13,15 +13,24 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
 
+from lab.config.spec_hash import SPEC_HASH_TAG
 from lab.errors import LabError
 from lab.tasks.report.records import RunRecord, SweepRecord
-from lab.tracking.roles import CONTINUED_FROM_TAG, PARENT, PARENT_TAG, ROLE_TAG, SEARCH_TAG, TRIAL_TAG
-from lab.config.spec_hash import SPEC_HASH_TAG
+from lab.tracking.roles import (
+    CONTINUED_FROM_TAG,
+    PARENT,
+    PARENT_TAG,
+    ROLE_TAG,
+    SEARCH_TAG,
+    TRIAL_TAG,
+)
 from lab.tracking.runs import ERROR_TAG, every_run
 from lab.tracking.uris import sqlite_file
 from lab.training.trained import NOT_TRAINED_TAG, PRUNED_REASON_TAG, PRUNED_TAG, trained
 
-KERAS_TUNER_KEYS = "hp.tuner/"  # Hyperband's bookkeeping in a trial's values: its bracket, round, epochs
+KERAS_TUNER_KEYS = (
+    "hp.tuner/"  # Hyperband's bookkeeping in a trial's values: its bracket, round, epochs
+)
 REPORTS_EXPERIMENT = "reports"  # where `task=report` logs its own runs; never read back as results
 
 
@@ -40,7 +49,9 @@ class Collected:
     experiments: List[str]
     runs: List[RunRecord] = field(default_factory=list)
     sweeps: List[SweepRecord] = field(default_factory=list)
-    sweep_notes: List[str] = field(default_factory=list)  # sweeps that could not be read back, and why
+    sweep_notes: List[str] = field(
+        default_factory=list
+    )  # sweeps that could not be read back, and why
     other_runs: int = 0
     metrics_seen: set = field(default_factory=set)
 
@@ -50,12 +61,16 @@ def chosen_experiments(client, uri: str, names: Optional[List[str]]) -> list:
     a ReportInputError that lists the ones there are."""
     active = {experiment.name: experiment for experiment in client.search_experiments()}
     if names is None:
-        return [experiment for name, experiment in sorted(active.items()) if name != REPORTS_EXPERIMENT]
+        return [
+            experiment for name, experiment in sorted(active.items()) if name != REPORTS_EXPERIMENT
+        ]
     missing = [name for name in names if name not in active]
     if missing:
         there = ", ".join(sorted(name for name in active if name != REPORTS_EXPERIMENT)) or "none"
-        raise ReportInputError(f"report.experiments names {', '.join(missing)}, which {uri} does not hold; "
-                               f"its experiments: {there}")
+        raise ReportInputError(
+            f"report.experiments names {', '.join(missing)}, which {uri} does not hold; "
+            f"its experiments: {there}"
+        )
     return [active[name] for name in names]
 
 
@@ -79,7 +94,11 @@ def sweep_of(run, runs: Dict[str, object]) -> Optional[str]:
 
 def axis_paths(params: Dict[str, str]) -> Dict[str, str]:
     """{axis name: the config key it sets}, from a trial's logged `search.space.N.*` params."""
-    prefixes = {key[: -len(".name")] for key in params if key.startswith("search.space.") and key.endswith(".name")}
+    prefixes = {
+        key[: -len(".name")]
+        for key in params
+        if key.startswith("search.space.") and key.endswith(".name")
+    }
     return {params[f"{prefix}.name"]: params.get(f"{prefix}.path", "") for prefix in prefixes}
 
 
@@ -87,9 +106,13 @@ def variant_label(params: Dict[str, str]) -> str:
     """model.name, plus the values a trial's axes set that are not the model or the seed
     (`resnet20 width=1.5`): the same variant under another axis value is another network."""
     paths = axis_paths(params)
-    changed = [f"{key[3:]}={value}" for key, value in sorted(params.items())
-               if key.startswith("hp.") and not key.startswith(KERAS_TUNER_KEYS)
-               and paths.get(key[3:]) not in ("seed", "model")]
+    changed = [
+        f"{key[3:]}={value}"
+        for key, value in sorted(params.items())
+        if key.startswith("hp.")
+        and not key.startswith(KERAS_TUNER_KEYS)
+        and paths.get(key[3:]) not in ("seed", "model")
+    ]
     return " ".join([params.get("model.name", "?"), *changed])
 
 
@@ -123,8 +146,11 @@ def wall_seconds(run) -> Optional[float]:
 def finished_trials(runs: Dict[str, object]) -> Dict[Tuple[str, str], object]:
     """{(parent run, trial id): its FINISHED attempt}: where a continued Hyperband rung finds the
     rung it went on from."""
-    return {(run.data.tags.get(PARENT_TAG), run.data.tags[TRIAL_TAG]): run for run in runs.values()
-            if run.info.status == "FINISHED" and TRIAL_TAG in run.data.tags}
+    return {
+        (run.data.tags.get(PARENT_TAG), run.data.tags[TRIAL_TAG]): run
+        for run in runs.values()
+        if run.info.status == "FINISHED" and TRIAL_TAG in run.data.tags
+    }
 
 
 def with_earlier_rungs(run, trials: Dict[Tuple[str, str], object]) -> Optional[float]:
@@ -148,14 +174,27 @@ def run_record(run, experiment: str, runs: Dict[str, object], trials, metric: st
     if epochs is None and "train.epochs" in params:  # a run logged before `epochs_trained` was
         epochs = int(params["train.epochs"]) - int(metrics.get("initial_epoch", 0))
     return RunRecord(
-        run_id=run.info.run_id, experiment=experiment, status=run.info.status, spec_hash=run.data.tags[SPEC_HASH_TAG],
-        variant=variant_label(params), family=params.get("model.family", "?"), data=params.get("data.name", "?"),
-        seed=int(seed) if seed is not None else None, metric=metrics.get(metric),
-        params=metric_value(metrics, "params_total"), macs=metric_value(metrics, "macs"),
-        activation_bytes=metric_value(metrics, "activation_bytes"), best_epoch=metric_value(metrics, "best_epoch"),
-        wall_seconds=wall, epochs=epochs, epoch_seconds=metric_value(metrics, "epoch_seconds_median", float),
+        run_id=run.info.run_id,
+        experiment=experiment,
+        status=run.info.status,
+        spec_hash=run.data.tags[SPEC_HASH_TAG],
+        variant=variant_label(params),
+        family=params.get("model.family", "?"),
+        data=params.get("data.name", "?"),
+        seed=int(seed) if seed is not None else None,
+        metric=metrics.get(metric),
+        params=metric_value(metrics, "params_total"),
+        macs=metric_value(metrics, "macs"),
+        activation_bytes=metric_value(metrics, "activation_bytes"),
+        best_epoch=metric_value(metrics, "best_epoch"),
+        wall_seconds=wall,
+        epochs=epochs,
+        epoch_seconds=metric_value(metrics, "epoch_seconds_median", float),
         device=run.data.tags.get("lab.device") or described.data.tags.get("lab.device", "?"),
-        sweep=sweep_of(run, runs), left_out=left_out_reason(run, metric), started=run.info.start_time or 0)
+        sweep=sweep_of(run, runs),
+        left_out=left_out_reason(run, metric),
+        started=run.info.start_time or 0,
+    )
 
 
 def one_run_per_seed(runs: List[RunRecord]) -> List[RunRecord]:
@@ -166,21 +205,29 @@ def one_run_per_seed(runs: List[RunRecord]) -> List[RunRecord]:
     for run in sorted((run for run in runs if run.left_out is None), key=lambda run: run.started):
         latest[(run.spec_hash, run.seed)] = run
     kept = {run.run_id for run in latest.values()}
-    return [run if run.left_out is not None or run.run_id in kept else
-            replace(run, left_out=f"seed {run.seed} again: run {latest[(run.spec_hash, run.seed)].run_id} (the latest) counts")
-            for run in runs]
+    return [
+        run
+        if run.left_out is not None or run.run_id in kept
+        else replace(
+            run,
+            left_out=f"seed {run.seed} again: run {latest[(run.spec_hash, run.seed)].run_id} (the latest) counts",
+        )
+        for run in runs
+    ]
 
 
 def read_store(uri: str, names: Optional[List[str]], data: Optional[str], metric: str) -> Collected:
     """Every training run and sweep of the chosen experiments in `uri` (training runs on `data`
     only, when it is set)."""
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient
 
-    from lab.tasks.report.sweeps import sweep_record  # noqa: PLC0415
+    from lab.tasks.report.sweeps import sweep_record
 
     database = sqlite_file(uri)
     if database is not None and not database.exists():  # MlflowClient would create an empty one
-        raise ReportInputError(f"tracking.uri={uri}: no such store ({database} does not exist): nothing to report")
+        raise ReportInputError(
+            f"tracking.uri={uri}: no such store ({database} does not exist): nothing to report"
+        )
     client = MlflowClient(uri)
     experiments = chosen_experiments(client, uri, list(dict.fromkeys(names)) if names else names)
     collected = Collected(uri, [experiment.name for experiment in experiments])
@@ -188,7 +235,9 @@ def read_store(uri: str, names: Optional[List[str]], data: Optional[str], metric
         runs = {run.info.run_id: run for run in every_run(client, [experiment.experiment_id])}
         trials = finished_trials(runs)
         for run in runs.values():
-            if SPEC_HASH_TAG in run.data.tags and run.data.tags.get("lab.task") != "bench":  # bench: timing data
+            if (
+                SPEC_HASH_TAG in run.data.tags and run.data.tags.get("lab.task") != "bench"
+            ):  # bench: timing data
                 record = run_record(run, experiment.name, runs, trials, metric)
                 if data is None or record.data == data:
                     collected.runs.append(record)

@@ -23,15 +23,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.text import Annotation  # noqa: E402
-from matplotlib.ticker import LogFormatter  # noqa: E402
-from matplotlib.transforms import Bbox  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.text import Annotation
+from matplotlib.ticker import LogFormatter
+from matplotlib.transforms import Bbox
 
-from lab.tasks.report.records import PooledRow, SweepRecord  # noqa: E402
-from lab.verdicts.ablation import CONTRADICTED, INCONCLUSIVE, REPRODUCED, Verdict  # noqa: E402
+from lab.tasks.report.records import PooledRow, SweepRecord
+from lab.verdicts.ablation import CONTRADICTED, INCONCLUSIVE, REPRODUCED, Verdict
 
 DPI = 150
 LARGEST_AREA = 1200.0  # points^2: the circle of the row with the most activations (or parameters)
@@ -43,9 +43,14 @@ DIRECTIONS = (45, -45, 135, -135, 0, 180, 90, -90)
 RINGS = (3, 14, 28, 44, 62)
 OFFSETS = [(ring, angle) for ring in RINGS for angle in DIRECTIONS]
 CENTRE = 3.0  # points: half the side of the square around another point's centre a label avoids
-SIZE_UNITS = {"activations": ((2**20, "MiB"), (2**10, "KiB"), (1, "bytes")),
-              "params": ((10**6, "M"), (10**3, "K"), (1, ""))}
-SIZE_LEGEND = {"activations": "{value:g} {unit} of activations per example", "params": "{value:g}{unit} parameters"}
+SIZE_UNITS = {
+    "activations": ((2**20, "MiB"), (2**10, "KiB"), (1, "bytes")),
+    "params": ((10**6, "M"), (10**3, "K"), (1, "")),
+}
+SIZE_LEGEND = {
+    "activations": "{value:g} {unit} of activations per example",
+    "params": "{value:g}{unit} parameters",
+}
 OUTCOME_COLOURS = {REPRODUCED: "tab:green", CONTRADICTED: "tab:red", INCONCLUSIVE: "tab:gray"}
 INTERVAL_NOTE = "Error bars: 95% Student-t interval of the mean over seeds."
 
@@ -79,11 +84,15 @@ def label_cost(box: Bbox, obstacles: Sequence[Bbox], frame: Bbox) -> float:
 
 def centre_boxes(ax, points: Sequence[Tuple[float, float]]) -> List[Bbox]:
     half = CENTRE * ax.figure.dpi / 72
-    return [Bbox.from_extents(x - half, y - half, x + half, y + half) for x, y in ax.transData.transform(points)]
+    return [
+        Bbox.from_extents(x - half, y - half, x + half, y + half)
+        for x, y in ax.transData.transform(points)
+    ]
 
 
-def place_labels(ax, points: Sequence[Tuple[float, float]], labels: Sequence[str],
-                 radii: Sequence[float]) -> List[Annotation]:
+def place_labels(
+    ax, points: Sequence[Tuple[float, float]], labels: Sequence[str], radii: Sequence[float]
+) -> List[Annotation]:
     """Writes each label beside its point (data coordinates; `radii` in points: the circle each
     label stays out of) at the first offset where it overlaps no label placed before, no other
     point's centre and nothing outside the axes, else at the least overlapping one. Call it once
@@ -93,18 +102,34 @@ def place_labels(ax, points: Sequence[Tuple[float, float]], labels: Sequence[str
     placed: List[Bbox] = []
     texts = []
     for point, label, radius in zip(points, labels, radii):
-        text = ax.annotate(label, point, xytext=(0, 0), textcoords="offset points", fontsize=LABEL_POINTS, zorder=4)
+        text = ax.annotate(
+            label, point, xytext=(0, 0), textcoords="offset points", fontsize=LABEL_POINTS, zorder=4
+        )
         tried = []
         for ring, angle in OFFSETS:
             aim(text, radius + ring, angle)
-            tried.append((label_cost(text.get_window_extent(renderer), placed + obstacles, frame), ring, angle))
+            tried.append(
+                (
+                    label_cost(text.get_window_extent(renderer), placed + obstacles, frame),
+                    ring,
+                    angle,
+                )
+            )
             if tried[-1][0] == 0:
                 break
         _, ring, angle = min(tried)
         aim(text, radius + ring, angle)
         if ring > RINGS[0]:  # far from its circle: a line says whose label it is
-            ax.annotate("", point, xytext=text.xyann, textcoords="offset points", zorder=1,
-                        arrowprops=dict(arrowstyle="-", color="0.45", linewidth=0.6, shrinkA=0, shrinkB=radius))
+            ax.annotate(
+                "",
+                point,
+                xytext=text.xyann,
+                textcoords="offset points",
+                zorder=1,
+                arrowprops=dict(
+                    arrowstyle="-", color="0.45", linewidth=0.6, shrinkA=0, shrinkB=radius
+                ),
+            )
         placed.append(text.get_window_extent(renderer))
         texts.append(text)
     return texts
@@ -133,24 +158,65 @@ def compact_log_ticks(ax, unit: str = "") -> None:
 
 
 def family_colours(rows: Sequence[PooledRow]) -> Dict[str, str]:
-    return {family: f"C{index % 10}" for index, family in enumerate(sorted({r.family for r in rows}))}
+    return {
+        family: f"C{index % 10}" for index, family in enumerate(sorted({r.family for r in rows}))
+    }
 
 
-def draw_rows(ax, rows: Sequence[PooledRow], xs: Sequence[float], areas: Sequence[float],
-              colours: Dict[str, str]) -> None:
+def draw_rows(
+    ax,
+    rows: Sequence[PooledRow],
+    xs: Sequence[float],
+    areas: Sequence[float],
+    colours: Dict[str, str],
+) -> None:
     """One circle per row at (x, mean), over its 95% interval where it has one."""
     for row, x in zip(rows, xs):
         if row.has_interval:
-            ax.errorbar(x, row.mean, yerr=[[row.mean - row.low], [row.high - row.mean]], fmt="none",
-                        ecolor=colours[row.family], elinewidth=1.2, capsize=3, zorder=2)
-    ax.scatter(xs, [r.mean for r in rows], s=areas, c=[colours[r.family] for r in rows], alpha=0.55,
-               edgecolors="black", linewidths=0.6, zorder=3)
+            ax.errorbar(
+                x,
+                row.mean,
+                yerr=[[row.mean - row.low], [row.high - row.mean]],
+                fmt="none",
+                ecolor=colours[row.family],
+                elinewidth=1.2,
+                capsize=3,
+                zorder=2,
+            )
+    ax.scatter(
+        xs,
+        [r.mean for r in rows],
+        s=areas,
+        c=[colours[r.family] for r in rows],
+        alpha=0.55,
+        edgecolors="black",
+        linewidths=0.6,
+        zorder=3,
+    )
 
 
 def family_legend(ax, colours: Dict[str, str]) -> None:
-    handles = [Line2D([], [], marker="o", linestyle="", markersize=8, markerfacecolor=colour, alpha=0.7,
-                      markeredgecolor="black", label=family) for family, colour in colours.items()]
-    ax.legend(handles=handles, title="family", loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            markersize=8,
+            markerfacecolor=colour,
+            alpha=0.7,
+            markeredgecolor="black",
+            label=family,
+        )
+        for family, colour in colours.items()
+    ]
+    ax.legend(
+        handles=handles,
+        title="family",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1),
+        fontsize="small",
+    )
 
 
 def nice_below(value: float) -> float:
@@ -172,11 +238,31 @@ def round_amount(largest: float, fraction: float, size: str) -> Tuple[float, str
 def size_legend(ax, size: str, largest: float) -> None:
     """What a circle's area means: circles for three round amounts up to the largest."""
     amounts = sorted({round_amount(largest, f, size) for f in (1, 1 / 5, 1 / 25)}, reverse=True)
-    handles = [Line2D([], [], marker="o", linestyle="", color="0.6", markeredgecolor="black", alpha=0.55,
-                      markersize=math.sqrt(LARGEST_AREA * amount / largest), label=label)
-               for amount, label in amounts if amount]
-    ax.legend(handles=handles, title="circle area", loc="lower left", bbox_to_anchor=(1.02, 0), fontsize="small",
-              labelspacing=2.2, borderpad=1.2, handletextpad=1.6)
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            color="0.6",
+            markeredgecolor="black",
+            alpha=0.55,
+            markersize=math.sqrt(LARGEST_AREA * amount / largest),
+            label=label,
+        )
+        for amount, label in amounts
+        if amount
+    ]
+    ax.legend(
+        handles=handles,
+        title="circle area",
+        loc="lower left",
+        bbox_to_anchor=(1.02, 0),
+        fontsize="small",
+        labelspacing=2.2,
+        borderpad=1.2,
+        handletextpad=1.6,
+    )
 
 
 def footnote(figure: Figure, notes: List[str]) -> float:
@@ -190,8 +276,9 @@ def variants_note(what: str, rows: Sequence[PooledRow]) -> List[str]:
     return [f"{what}: {', '.join(r.variant for r in rows)}."] if rows else []
 
 
-def rows_plot(rows: List[PooledRow], x_of, areas: List[float], metric: str, notes: List[str],
-              finish_axes) -> Tuple[Figure, List[Annotation]]:
+def rows_plot(
+    rows: List[PooledRow], x_of, areas: List[float], metric: str, notes: List[str], finish_axes
+) -> Tuple[Figure, List[Annotation]]:
     """The scatter both cost figures share: `x_of(row)` on a log axis, error bars, a legend per
     family, `finish_axes(ax)` for the rest; labels are placed last, on the final layout."""
     figure, ax = plt.subplots(figsize=(10, 6.5))
@@ -210,8 +297,12 @@ def rows_plot(rows: List[PooledRow], x_of, areas: List[float], metric: str, note
     ax.margins(0.12)
     finish_axes(ax)
     figure.tight_layout(rect=(0, footnote(figure, [*notes, INTERVAL_NOTE]), 1, 1))
-    texts = place_labels(ax, list(zip(xs, [r.mean for r in rows])), [r.variant for r in rows],
-                         [math.sqrt(a) / 2 for a in areas])
+    texts = place_labels(
+        ax,
+        list(zip(xs, [r.mean for r in rows])),
+        [r.variant for r in rows],
+        [math.sqrt(a) / 2 for a in areas],
+    )
     return figure, texts
 
 
@@ -226,20 +317,30 @@ def cost_plot(rows: List[PooledRow], metric: str, size: str) -> Tuple[Figure, Li
     largest = max((a for a in amounts if a), default=0)
     # Area, not diameter, is proportional to the amount (at least 4 points^2, so it still shows).
     areas = [max(4.0, LARGEST_AREA * a / largest) if a else PLAIN_AREA for a in amounts]
-    notes = [*variants_note("Left out, no MACs logged", [r for r in rows if not r.macs]),
-             *variants_note("No error bar (one seed, no interval)", [r for r in shown if not r.has_interval]),
-             *variants_note(f"Circle size unknown ({size} not logged), drawn small",
-                            [r for r, a in zip(shown, amounts) if not a])]
+    notes = [
+        *variants_note("Left out, no MACs logged", [r for r in rows if not r.macs]),
+        *variants_note(
+            "No error bar (one seed, no interval)", [r for r in shown if not r.has_interval]
+        ),
+        *variants_note(
+            f"Circle size unknown ({size} not logged), drawn small",
+            [r for r, a in zip(shown, amounts) if not a],
+        ),
+    ]
 
     def finish(ax) -> None:
         if largest:
             if ax.get_legend() is not None:
-                ax.add_artist(ax.get_legend())  # kept: the size legend below replaces ax's own legend
+                ax.add_artist(
+                    ax.get_legend()
+                )  # kept: the size legend below replaces ax's own legend
             size_legend(ax, size, largest)
         compact_log_ticks(ax)
         ax.set_xlabel("MACs per example (log scale)")
-        ax.set_title(f"{metric_title(metric)} vs operations (Canziani et al. 2016), the lab's runs\n"
-                     f"circle area: {'activations per example' if size == 'activations' else 'parameters'}")
+        ax.set_title(
+            f"{metric_title(metric)} vs operations (Canziani et al. 2016), the lab's runs\n"
+            f"circle area: {'activations per example' if size == 'activations' else 'parameters'}"
+        )
 
     return rows_plot(shown, lambda r: r.macs, areas, metric, notes, finish)
 
@@ -255,18 +356,26 @@ def wall_time_plot(rows: List[PooledRow], metric: str) -> Tuple[Figure, List[Ann
     """The wall-time figure and its labels (see `wall_time_figure`)."""
     shown = [r for r in rows if r.wall_per_run]
     devices = sorted({d for r in shown for d in r.devices})
-    notes = [*variants_note("Left out, no wall time logged", [r for r in rows if not r.wall_per_run]),
-             *variants_note("No error bar (one seed, no interval)", [r for r in shown if not r.has_interval]),
-             f"Wall times as measured on each run's device ({', '.join(devices) or 'none'}): "
-             "compare runs of one device."]
+    notes = [
+        *variants_note("Left out, no wall time logged", [r for r in rows if not r.wall_per_run]),
+        *variants_note(
+            "No error bar (one seed, no interval)", [r for r in shown if not r.has_interval]
+        ),
+        f"Wall times as measured on each run's device ({', '.join(devices) or 'none'}): "
+        "compare runs of one device.",
+    ]
 
     def finish(ax) -> None:
         compact_log_ticks(ax, " s")
         ax.set_xlabel("training wall time per run, median over seeds (log scale)")
-        ax.set_title(f"{metric_title(metric)} vs training time: \"width is more computationally efficient "
-                     "than depth\"?\n(Zagoruyko & Komodakis 2016), the lab's runs")
+        ax.set_title(
+            f'{metric_title(metric)} vs training time: "width is more computationally efficient '
+            "than depth\"?\n(Zagoruyko & Komodakis 2016), the lab's runs"
+        )
 
-    return rows_plot(shown, lambda r: r.wall_per_run, [PLAIN_AREA] * len(shown), metric, notes, finish)
+    return rows_plot(
+        shown, lambda r: r.wall_per_run, [PLAIN_AREA] * len(shown), metric, notes, finish
+    )
 
 
 def wall_time_figure(rows: List[PooledRow], metric: str, path: Path) -> Path:
@@ -294,7 +403,14 @@ def draw_comparison(ax, y: float, verdict: Verdict) -> None:
     if not math.isnan(d.low):
         ax.hlines(y, d.low, d.high, color=colour, linewidth=2)
     if not math.isnan(d.mean):  # hollow without an interval: a single pair, not an estimate
-        ax.plot(d.mean, y, "o", color=colour, markersize=7, markerfacecolor="white" if math.isnan(d.low) else colour)
+        ax.plot(
+            d.mean,
+            y,
+            "o",
+            color=colour,
+            markersize=7,
+            markerfacecolor="white" if math.isnan(d.low) else colour,
+        )
 
 
 def forest_plot(sweep: SweepRecord) -> Tuple[Figure, List[str]]:
@@ -312,13 +428,20 @@ def forest_plot(sweep: SweepRecord) -> Tuple[Figure, List[str]]:
     notes = [verdict_note(v) for v in verdicts]
     for y, note in zip(ys, notes):
         ax.text(1.02, y, note, transform=ax.get_yaxis_transform(), va="center", fontsize=8)
-    ax.set_xlabel("candidate − baseline, in the metric's units (dot: mean paired difference; "
-                  "line: 95% paired t interval)")
+    ax.set_xlabel(
+        "candidate − baseline, in the metric's units (dot: mean paired difference; "
+        "line: 95% paired t interval)"
+    )
     ax.grid(alpha=0.3, axis="x")
     ax.margins(x=0.08)
     source = sweep.ablation.source if sweep.ablation else ""
-    claim = textwrap.fill(sweep.ablation.claim, 110) if sweep.ablation and sweep.ablation.claim else ""
-    ax.set_title("\n".join(filter(None, [f"{sweep.name}: {source}" if source else sweep.name, claim])), fontsize=10)
+    claim = (
+        textwrap.fill(sweep.ablation.claim, 110) if sweep.ablation and sweep.ablation.claim else ""
+    )
+    ax.set_title(
+        "\n".join(filter(None, [f"{sweep.name}: {source}" if source else sweep.name, claim])),
+        fontsize=10,
+    )
     figure.tight_layout()
     return figure, notes
 

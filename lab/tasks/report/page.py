@@ -48,18 +48,30 @@ def anchor(index: int) -> str:
 
 def table_html(section: Section) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in section.columns)
-    body = "\n".join("<tr>" + "".join(
-        f'<td class="num">{html.escape(cell)}</td>' if looks_numeric(cell) else f"<td>{html.escape(cell)}</td>"
-        for cell in row) + "</tr>" for row in section.rows)
-    return (f'<div class="table-wrap"><table class="report-table">\n<thead><tr>{head}</tr></thead>\n'
-            f"<tbody>\n{body}\n</tbody>\n</table></div>")
+    body = "\n".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{html.escape(cell)}</td>'
+            if looks_numeric(cell)
+            else f"<td>{html.escape(cell)}</td>"
+            for cell in row
+        )
+        + "</tr>"
+        for row in section.rows
+    )
+    return (
+        f'<div class="table-wrap"><table class="report-table">\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}\n</tbody>\n</table></div>"
+    )
 
 
 def figure_html(folder: Path, name: str) -> str:
     """The PNG `folder / name` inline: the page must not depend on files beside it."""
     data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
-            f"<figcaption>{html.escape(name)}</figcaption></figure>")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(name)}">'
+        f"<figcaption>{html.escape(name)}</figcaption></figure>"
+    )
 
 
 def section_html(index: int, section: Section, folder: Path) -> str:
@@ -74,15 +86,22 @@ def section_html(index: int, section: Section, folder: Path) -> str:
 def render_html(title: str, sections: List[Section], folder: Path) -> str:
     """The whole page: a title, a list of the sections linking to each, then every section
     (heading, paragraphs, table, figures read from `folder`)."""
-    contents = "".join(f'<li><a href="#{anchor(i)}">{html.escape(s.heading)}</a></li>' for i, s in enumerate(sections))
+    contents = "".join(
+        f'<li><a href="#{anchor(i)}">{html.escape(s.heading)}</a></li>'
+        for i, s in enumerate(sections)
+    )
     body = "\n".join(section_html(i, s, folder) for i, s in enumerate(sections))
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-            f"<h1>{html.escape(title)}</h1>\n<nav><ol>{contents}</ol></nav>\n{body}\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n<nav><ol>{contents}</ol></nav>\n{body}\n</body>\n</html>\n"
+    )
 
 
-def write_html(title: str, sections: List[Section], folder: Path, name: str = "report.html") -> Path:
+def write_html(
+    title: str, sections: List[Section], folder: Path, name: str = "report.html"
+) -> Path:
     """Writes `render_html` to `folder / name` (UTF-8) and returns its path."""
     path = folder / name
     path.write_text(render_html(title, sections, folder), encoding="utf-8")

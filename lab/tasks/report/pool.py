@@ -28,8 +28,9 @@ def is_proportion(metric: str) -> bool:
     return ("accuracy" in metric or "error" in metric) and "loss" not in metric
 
 
-def mean_interval(values: Sequence[float], bounds: Tuple[float, float] = (-math.inf, math.inf)
-                  ) -> Tuple[float, float, float, float]:
+def mean_interval(
+    values: Sequence[float], bounds: Tuple[float, float] = (-math.inf, math.inf)
+) -> Tuple[float, float, float, float]:
     """(mean, sample std, low, high): the 95% Student-t interval of the mean, on n - 1 degrees of
     freedom, cut to `bounds` (an accuracy's mean cannot pass 1, though the t interval of three
     seeds at 0.95 +- 0.05 would); std and the interval are nan for one value (no spread to estimate)."""
@@ -59,24 +60,42 @@ def per_epoch(run: RunRecord) -> Optional[float]:
     return run.wall_seconds / run.epochs if run.wall_seconds is not None and run.epochs else None
 
 
-def pooled_row(spec_hash: str, runs: List[RunRecord], bounds: Tuple[float, float] = (-math.inf, math.inf)) -> PooledRow:
+def pooled_row(
+    spec_hash: str, runs: List[RunRecord], bounds: Tuple[float, float] = (-math.inf, math.inf)
+) -> PooledRow:
     mean, std, low, high = mean_interval([run.metric for run in runs], bounds)
     return PooledRow(
-        spec_hash=spec_hash, variant=Counter(run.variant for run in runs).most_common(1)[0][0],
-        family=runs[0].family, data=runs[0].data, params=first_of([run.params for run in runs]),
-        macs=first_of([run.macs for run in runs]), activation_bytes=first_of([run.activation_bytes for run in runs]),
-        n=len(runs), mean=mean, std=std, low=low, high=high,
+        spec_hash=spec_hash,
+        variant=Counter(run.variant for run in runs).most_common(1)[0][0],
+        family=runs[0].family,
+        data=runs[0].data,
+        params=first_of([run.params for run in runs]),
+        macs=first_of([run.macs for run in runs]),
+        activation_bytes=first_of([run.activation_bytes for run in runs]),
+        n=len(runs),
+        mean=mean,
+        std=std,
+        low=low,
+        high=high,
         best_epoch=median_of([run.best_epoch for run in runs]),
-        wall_per_run=median_of([run.wall_seconds for run in runs]), wall_per_epoch=median_of([per_epoch(run) for run in runs]),
-        devices=tuple(sorted({run.device for run in runs})), experiments=tuple(sorted({run.experiment for run in runs})),
-        run_ids=tuple(run.run_id for run in runs))
+        wall_per_run=median_of([run.wall_seconds for run in runs]),
+        wall_per_epoch=median_of([per_epoch(run) for run in runs]),
+        devices=tuple(sorted({run.device for run in runs})),
+        experiments=tuple(sorted({run.experiment for run in runs})),
+        run_ids=tuple(run.run_id for run in runs),
+    )
 
 
 def told_apart(rows: List[PooledRow]) -> List[PooledRow]:
     """Rows whose variant names are the same (resnet20 under two protocols) get their spec hash's
     first 8 digits after the name, so a table or figure label names one row."""
     shared = {name for name, times in Counter(row.variant for row in rows).items() if times > 1}
-    return [replace(row, variant=f"{row.variant} [{row.spec_hash[:8]}]") if row.variant in shared else row for row in rows]
+    return [
+        replace(row, variant=f"{row.variant} [{row.spec_hash[:8]}]")
+        if row.variant in shared
+        else row
+        for row in rows
+    ]
 
 
 def pooled_rows(runs: List[RunRecord], metric: str) -> List[PooledRow]:

@@ -30,7 +30,9 @@ class RunRecord:
     macs: Optional[int]  # multiply-accumulates per example
     activation_bytes: Optional[int]  # forward activations per example, in bytes
     best_epoch: Optional[int]
-    wall_seconds: Optional[float]  # start to end (a continued Hyperband rung: with the rungs before it)
+    wall_seconds: Optional[
+        float
+    ]  # start to end (a continued Hyperband rung: with the rungs before it)
     epochs: Optional[int]  # epochs it trained
     epoch_seconds: Optional[float]  # its median epoch (metric epoch_seconds_median)
     device: str  # tag lab.device: "cpu", "gpu:NVIDIA H200"

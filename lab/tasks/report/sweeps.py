@@ -15,9 +15,9 @@ from typing import Dict, List, Optional, Tuple
 from omegaconf import OmegaConf
 
 from lab.config import SearchConfig
+from lab.stats.testset import CORRECT_ARTIFACT, decode_by_trial
 from lab.tasks.report.records import SweepRecord
 from lab.tracking.roles import SEARCH_TAG
-from lab.stats.testset import CORRECT_ARTIFACT, decode_by_trial
 
 
 def csv_rows(text: str) -> List[Dict[str, str]]:
@@ -42,25 +42,49 @@ def search_config(config_yaml: str) -> SearchConfig:
 def sweep_record(client, parent, experiment: str) -> Tuple[Optional[SweepRecord], Optional[str]]:
     """(the sweep, None), or (None, why it cannot be reported: not finished, or recorded by a lab
     whose config this one cannot read)."""
-    from lab.verdicts.looks import judged  # noqa: PLC0415  (scipy)
+    from lab.verdicts.looks import judged
 
     name, run_id = parent.data.tags.get(SEARCH_TAG, "?"), parent.info.run_id
-    trials, config = artifact_text(client, run_id, "trials.csv"), artifact_text(client, run_id, "config.yaml")
-    missing = [artifact for artifact, text in (("trials.csv", trials), ("config.yaml", config)) if text is None]
+    trials, config = (
+        artifact_text(client, run_id, "trials.csv"),
+        artifact_text(client, run_id, "config.yaml"),
+    )
+    missing = [
+        artifact
+        for artifact, text in (("trials.csv", trials), ("config.yaml", config))
+        if text is None
+    ]
     if missing:
-        return None, (f"sweep {name} ({experiment}, run {run_id}): no {' or '.join(missing)} (a sweep writes trials.csv "
-                      "when it reports: still running, or stopped before)")
+        return None, (
+            f"sweep {name} ({experiment}, run {run_id}): no {' or '.join(missing)} (a sweep writes trials.csv "
+            "when it reports: still running, or stopped before)"
+        )
     try:
         search = search_config(config)
-    except Exception as error:  # noqa: BLE001  (a config an older or newer lab wrote)
-        return None, f"sweep {name} ({experiment}, run {run_id}): its config.yaml does not read as this lab's: {error}"
+    except Exception as error:
+        return (
+            None,
+            f"sweep {name} ({experiment}, run {run_id}): its config.yaml does not read as this lab's: {error}",
+        )
     rows = csv_rows(trials)
-    sweep = SweepRecord(experiment=experiment, name=name, parent_run_id=run_id, tuner=search.tuner.value,
-                        objective=search.objective, direction=search.direction, axes=list(search.space), rows=rows,
-                        ablation=search.ablation)
+    sweep = SweepRecord(
+        experiment=experiment,
+        name=name,
+        parent_run_id=run_id,
+        tuner=search.tuner.value,
+        objective=search.objective,
+        direction=search.direction,
+        axes=list(search.space),
+        rows=rows,
+        ablation=search.ablation,
+    )
     if search.ablation is not None:
         correct = artifact_text(client, run_id, CORRECT_ARTIFACT)
         flags = decode_by_trial(json.loads(correct)) if correct else None
-        pairing = next((axis for axis in search.space if axis.name == search.ablation.pair_by), None)
-        sweep.verdicts, _ = judged(rows, search.ablation, search.direction, pairing.values if pairing else None, flags)
+        pairing = next(
+            (axis for axis in search.space if axis.name == search.ablation.pair_by), None
+        )
+        sweep.verdicts, _ = judged(
+            rows, search.ablation, search.direction, pairing.values if pairing else None, flags
+        )
     return sweep, None

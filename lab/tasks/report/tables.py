@@ -10,11 +10,42 @@ from typing import List, Optional
 
 from lab.tasks.report.records import AxisImportance, PooledRow, RunRecord, Section, SweepRecord
 
-ROW_COLUMNS = ["variant", "family", "data", "params", "MACs", "activations/example", "n seeds", "METRIC mean ± std",
-               "95% interval", "best epoch", "wall/run", "wall/epoch", "device", "spec hash"]
-CSV_COLUMNS = ["spec_hash", "variant", "family", "data", "params", "macs", "activation_bytes", "n", "mean", "std",
-               "ci95_low", "ci95_high", "best_epoch_median", "wall_seconds_per_run", "wall_seconds_per_epoch", "devices",
-               "experiments", "run_ids"]
+ROW_COLUMNS = [
+    "variant",
+    "family",
+    "data",
+    "params",
+    "MACs",
+    "activations/example",
+    "n seeds",
+    "METRIC mean ± std",
+    "95% interval",
+    "best epoch",
+    "wall/run",
+    "wall/epoch",
+    "device",
+    "spec hash",
+]
+CSV_COLUMNS = [
+    "spec_hash",
+    "variant",
+    "family",
+    "data",
+    "params",
+    "macs",
+    "activation_bytes",
+    "n",
+    "mean",
+    "std",
+    "ci95_low",
+    "ci95_high",
+    "best_epoch_median",
+    "wall_seconds_per_run",
+    "wall_seconds_per_epoch",
+    "devices",
+    "experiments",
+    "run_ids",
+]
 
 
 def count(value: Optional[int]) -> str:
@@ -28,7 +59,7 @@ def count(value: Optional[int]) -> str:
 
 
 def mib(value: Optional[int]) -> str:
-    return "—" if value is None else f"{value / 2 ** 20:.2f} MiB"
+    return "—" if value is None else f"{value / 2**20:.2f} MiB"
 
 
 def seconds(value: Optional[float]) -> str:
@@ -46,9 +77,22 @@ def interval(row: PooledRow) -> str:
 
 
 def row_cells(row: PooledRow) -> List[str]:
-    return [row.variant, row.family, row.data, count(row.params), count(row.macs), mib(row.activation_bytes), str(row.n),
-            spread(row), interval(row), "—" if row.best_epoch is None else f"{row.best_epoch:g}",
-            seconds(row.wall_per_run), seconds(row.wall_per_epoch), ", ".join(row.devices), row.spec_hash[:8]]
+    return [
+        row.variant,
+        row.family,
+        row.data,
+        count(row.params),
+        count(row.macs),
+        mib(row.activation_bytes),
+        str(row.n),
+        spread(row),
+        interval(row),
+        "—" if row.best_epoch is None else f"{row.best_epoch:g}",
+        seconds(row.wall_per_run),
+        seconds(row.wall_per_epoch),
+        ", ".join(row.devices),
+        row.spec_hash[:8],
+    ]
 
 
 def row_columns(metric: str) -> List[str]:
@@ -56,7 +100,14 @@ def row_columns(metric: str) -> List[str]:
 
 
 def left_out_cells(run: RunRecord) -> List[str]:
-    return [run.variant, run.experiment, run.sweep or "task=train", str(run.seed), run.run_id, run.left_out or ""]
+    return [
+        run.variant,
+        run.experiment,
+        run.sweep or "task=train",
+        str(run.seed),
+        run.run_id,
+        run.left_out or "",
+    ]
 
 
 LEFT_OUT_COLUMNS = ["variant", "experiment", "sweep", "seed", "run", "why it is not pooled"]
@@ -70,14 +121,37 @@ def verdict_cells(sweep: SweepRecord) -> List[List[str]]:
         span = "—" if math.isnan(d.low) else f"[{d.low:+.4f}, {d.high:+.4f}]"
         exact = "—" if math.isnan(found.p_exact) else f"{found.p_exact:.3g}"
         wins = "—" if not d.n else f"{found.wins:g} of {d.n}"
-        rows.append([c.claim or f"{c.candidate} vs {c.baseline}", f"{c.candidate} − {c.baseline}", c.metric.value,
-                     str(d.n), "—" if math.isnan(d.mean) else f"{d.mean:+.4f}", span, f"{found.p_holm:.3g}", exact,
-                     wins, found.verdict, found.outcome or "—"])
+        rows.append(
+            [
+                c.claim or f"{c.candidate} vs {c.baseline}",
+                f"{c.candidate} − {c.baseline}",
+                c.metric.value,
+                str(d.n),
+                "—" if math.isnan(d.mean) else f"{d.mean:+.4f}",
+                span,
+                f"{found.p_holm:.3g}",
+                exact,
+                wins,
+                found.verdict,
+                found.outcome or "—",
+            ]
+        )
     return rows
 
 
-VERDICT_COLUMNS = ["claim", "difference", "metric", "pairs", "mean", "95% interval", "p (Holm)", "exact p",
-                   "candidate wins", "verdict", "paper's claim"]
+VERDICT_COLUMNS = [
+    "claim",
+    "difference",
+    "metric",
+    "pairs",
+    "mean",
+    "95% interval",
+    "p (Holm)",
+    "exact p",
+    "candidate wins",
+    "verdict",
+    "paper's claim",
+]
 
 
 def importance_columns(found: AxisImportance) -> List[str]:
@@ -85,16 +159,30 @@ def importance_columns(found: AxisImportance) -> List[str]:
     permutation importance, what noise reaches and its permutation p for a forest."""
     if found.is_anova:
         return ["axis", "F (t: per-seed contrast)", "p", "share of the variance"]
-    return ["axis", "held-out importance (drop in R²)", "noise reaches (95%)", "p (permutation null)",
-            "share of the importance"]
+    return [
+        "axis",
+        "held-out importance (drop in R²)",
+        "noise reaches (95%)",
+        "p (permutation null)",
+        "share of the importance",
+    ]
 
 
 def importance_cells(found: AxisImportance) -> List[List[str]]:
     if found.is_anova:
-        return [[row.axis, f"{row.statistic:.4g}", f"{row.p:.3g}", "—" if row.share is None else f"{row.share:.1%}"]
-                for row in found.rows]
-    return [[row.axis, f"{row.statistic:.4g}", f"{row.noise:.4g}", f"{row.p:.3g}", f"{row.share:.1%}"]
-            for row in found.rows]
+        return [
+            [
+                row.axis,
+                f"{row.statistic:.4g}",
+                f"{row.p:.3g}",
+                "—" if row.share is None else f"{row.share:.1%}",
+            ]
+            for row in found.rows
+        ]
+    return [
+        [row.axis, f"{row.statistic:.4g}", f"{row.noise:.4g}", f"{row.p:.3g}", f"{row.share:.1%}"]
+        for row in found.rows
+    ]
 
 
 def pooled_csv(rows: List[PooledRow]) -> str:
@@ -102,10 +190,25 @@ def pooled_csv(rows: List[PooledRow]) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([row.spec_hash, row.variant, row.family, row.data, row.params, row.macs, row.activation_bytes,
-                         row.n, *(repr(float(value)) for value in (row.mean, row.std, row.low, row.high)), row.best_epoch,
-                         row.wall_per_run, row.wall_per_epoch, ";".join(row.devices), ";".join(row.experiments),
-                         ";".join(row.run_ids)])
+        writer.writerow(
+            [
+                row.spec_hash,
+                row.variant,
+                row.family,
+                row.data,
+                row.params,
+                row.macs,
+                row.activation_bytes,
+                row.n,
+                *(repr(float(value)) for value in (row.mean, row.std, row.low, row.high)),
+                row.best_epoch,
+                row.wall_per_run,
+                row.wall_per_epoch,
+                ";".join(row.devices),
+                ";".join(row.experiments),
+                ";".join(row.run_ids),
+            ]
+        )
     return out.getvalue()
 
 

@@ -16,10 +16,9 @@ from typing import Optional
 from lab.config import Role, RunConfig
 
 
-
 def restart_process() -> None:
     """Replaces this process with a fresh one running the same command (which resumes the sweep)."""
-    from lab.tasks.native_logs import restore_stderr  # noqa: PLC0415
+    from lab.tasks.native_logs import restore_stderr
 
     sys.stdout.flush()
     restore_stderr()
@@ -27,13 +26,13 @@ def restart_process() -> None:
 
 
 def run(cfg: RunConfig) -> Optional[float]:
-    from lab.tasks.search.orchestration import search  # noqa: PLC0415
-    from lab.tasks.search.sweep import RestartSweep  # noqa: PLC0415
-    from lab.tracking.runs import ui_hint  # noqa: PLC0415
+    from lab.tasks.search.orchestration import search
+    from lab.tasks.search.sweep import RestartSweep
+    from lab.tracking.runs import ui_hint
 
     role = cfg.search.distributed.role
     if role is Role.launcher:
-        from lab.tasks.search.launcher import launch  # noqa: PLC0415
+        from lab.tasks.search.launcher import launch
 
         return launch(cfg)
     try:
@@ -42,18 +41,24 @@ def run(cfg: RunConfig) -> Optional[float]:
         print(restart, flush=True)
         restart_process()
     if role is Role.worker:
-        print(f"worker {cfg.search.distributed.worker_index} ran trials {', '.join(result.trial_seconds) or 'none'} "
-              f"of sweep {cfg.search.name}; the chief reports the sweep")
+        print(
+            f"worker {cfg.search.distributed.worker_index} ran trials {', '.join(result.trial_seconds) or 'none'} "
+            f"of sweep {cfg.search.name}; the chief reports the sweep"
+        )
         return None
     if result.best_trial is None:
-        print(f"sweep {cfg.search.name}: {len(result.rows)} trials; none trained, so none is best "
-              f"(each run's lab.trained=false tag says why)")
+        print(
+            f"sweep {cfg.search.name}: {len(result.rows)} trials; none trained, so none is best "
+            f"(each run's lab.trained=false tag says why)"
+        )
     else:
-        print(f"sweep {cfg.search.name}: {len(result.rows)} trials; best trial {result.best_trial} "
-              f"{cfg.search.objective}={result.best_value:.4f}")
+        print(
+            f"sweep {cfg.search.name}: {len(result.rows)} trials; best trial {result.best_trial} "
+            f"{cfg.search.objective}={result.best_value:.4f}"
+        )
     search_cfg = cfg.search
     if search_cfg.ablation is not None:
-        from lab.tasks.search.summary import sweep_ablation_markdown  # noqa: PLC0415
+        from lab.tasks.search.summary import sweep_ablation_markdown
 
         print_markdown(sweep_ablation_markdown(result.rows, cfg, result.correct))
     for name, path in result.figures.items():
@@ -61,7 +66,9 @@ def run(cfg: RunConfig) -> Optional[float]:
             print(f"error curves (training and validation error per epoch): {path}")
     if result.summary:
         print(f"summary: {result.summary}")
-    print(ui_hint(cfg.tracking.uri, result.experiment_id, result.parent_run_id, sweep=cfg.search.name))
+    print(
+        ui_hint(cfg.tracking.uri, result.experiment_id, result.parent_run_id, sweep=cfg.search.name)
+    )
     return result.best_value
 
 
@@ -71,7 +78,7 @@ def print_markdown(text: str) -> None:
     if not sys.stdout.isatty():
         print(text)
         return
-    from rich.console import Console  # noqa: PLC0415
-    from rich.markdown import Markdown  # noqa: PLC0415
+    from rich.console import Console
+    from rich.markdown import Markdown
 
     Console().print(Markdown(text))

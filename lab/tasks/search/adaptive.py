@@ -14,9 +14,9 @@ from typing import Callable, Dict, List, Optional
 
 import keras_tuner as kt
 
+from lab.compat.keras_tuner import KeepsTrialOwners, StopsAtDeadline
 from lab.config import AxisSpec, SearchConfig
 from lab.verdicts.looks import LookPlan, plan_looks
-from lab.compat.keras_tuner import KeepsTrialOwners, StopsAtDeadline
 
 
 class AdaptiveSeedOracle(StopsAtDeadline, KeepsTrialOwners, kt.Oracle):
@@ -39,8 +39,13 @@ class AdaptiveSeedOracle(StopsAtDeadline, KeepsTrialOwners, kt.Oracle):
         plan = self.plan()
         if plan.missing:
             value, seed = plan.missing[0]
-            return {"status": "RUNNING", "values": {self.axis.name: declared(self.axis, value),
-                                                    self.pairing.name: declared(self.pairing, seed)}}
+            return {
+                "status": "RUNNING",
+                "values": {
+                    self.axis.name: declared(self.axis, value),
+                    self.pairing.name: declared(self.pairing, seed),
+                },
+            }
         return {"status": "IDLE" if plan.waiting else "STOPPED"}
 
     def remaining_trials(self) -> int:

@@ -14,8 +14,10 @@ class AddressInUseError(LabError):
 
 
 def address_in_use(dist: DistributedConfig, reason: str) -> AddressInUseError:
-    return AddressInUseError(f"the chief cannot listen at search.distributed.address={dist.address} ({reason}): "
-                             "another chief may be running there; choose another port")
+    return AddressInUseError(
+        f"the chief cannot listen at search.distributed.address={dist.address} ({reason}): "
+        "another chief may be running there; choose another port"
+    )
 
 
 def check_address_free(dist: DistributedConfig) -> None:

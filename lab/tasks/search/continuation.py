@@ -55,8 +55,12 @@ def rung_overrides(search: SearchConfig, values: Dict[str, Any]) -> Dict[str, An
 def keeps_state(search: SearchConfig, values: Dict[str, Any]) -> bool:
     """Whether a trial keeps its last epoch's state for a successor: Hyperband with resume on, and
     a rung short of `search.max_epochs` (the last rung is never continued)."""
-    return (search.tuner is TunerName.hyperband and search.hyperband_resume and EPOCHS in values
-            and int(values[EPOCHS]) < search.max_epochs)
+    return (
+        search.tuner is TunerName.hyperband
+        and search.hyperband_resume
+        and EPOCHS in values
+        and int(values[EPOCHS]) < search.max_epochs
+    )
 
 
 def store_state(run: TrackedRun, state: TrainingState) -> int:
@@ -82,8 +86,9 @@ def read_state(client: MlflowClient, run: Run) -> TrainingState:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def state_to_continue(client: MlflowClient, search: SearchConfig, values: Dict[str, Any],
-                      previous: Optional[Run]) -> Tuple[Optional[TrainingState], str]:
+def state_to_continue(
+    client: MlflowClient, search: SearchConfig, values: Dict[str, Any], previous: Optional[Run]
+) -> Tuple[Optional[TrainingState], str]:
     """(the state a promoted trial continues, "") or (None, why it trains from scratch). `previous`:
     the FINISHED run of the trial it was promoted from (`tuner/trial_id`)."""
     trial = values[PREVIOUS_TRIAL]
@@ -93,15 +98,26 @@ def state_to_continue(client: MlflowClient, search: SearchConfig, values: Dict[s
         return None, f"trial {trial} has no FINISHED run"
     if STATE_TAG not in previous.data.tags:
         deleted = previous.data.tags.get(DELETED_TAG)
-        return None, f"trial {trial}'s training state was deleted ({deleted})" if deleted else \
-            f"trial {trial} kept no training state"
+        return (
+            None,
+            f"trial {trial}'s training state was deleted ({deleted})"
+            if deleted
+            else f"trial {trial} kept no training state",
+        )
     try:
         state = read_state(client, previous)
     except (OSError, MlflowException, KeyError, ValueError) as error:
-        return None, f"trial {trial}'s training state could not be read ({type(error).__name__}: {error})"[:500]
+        return (
+            None,
+            f"trial {trial}'s training state could not be read ({type(error).__name__}: {error})"[
+                :500
+            ],
+        )
     if state.epoch != int(values[INITIAL_EPOCH]):
-        return None, (f"trial {trial}'s training state is after epoch {state.epoch}, not tuner/initial_epoch="
-                      f"{values[INITIAL_EPOCH]} (it stopped early)")
+        return None, (
+            f"trial {trial}'s training state is after epoch {state.epoch}, not tuner/initial_epoch="
+            f"{values[INITIAL_EPOCH]} (it stopped early)"
+        )
     return state, ""
 
 
@@ -130,8 +146,12 @@ def summary_line(runs: Iterable[Run]) -> str:
     """What continuation did in a sweep (`runs`: every attempt of every trial), for its summary:
     trials that FINISHED continuing another, states kept (by any attempt) and states left."""
     runs = list(runs)
-    continued = sum(CONTINUED_FROM_TAG in run.data.tags for run in runs if run.info.status == "FINISHED")
+    continued = sum(
+        CONTINUED_FROM_TAG in run.data.tags for run in runs if run.info.status == "FINISHED"
+    )
     kept = [run.data.metrics[STATE_BYTES] for run in runs if STATE_BYTES in run.data.metrics]
     left = sum(STATE_TAG in run.data.tags for run in runs)
-    return (f"{continued} trials continued their previous rung's training; {len(kept)} training states kept "
-            f"({sum(kept) / 2**20:.1f} MiB in all), {left} left")
+    return (
+        f"{continued} trials continued their previous rung's training; {len(kept)} training states kept "
+        f"({sum(kept) / 2**20:.1f} MiB in all), {left} left"
+    )

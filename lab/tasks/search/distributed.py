@@ -21,10 +21,10 @@ from typing import Callable
 
 import grpc
 
+from lab.compat.keras_tuner import add_oracle_service, chief_may_exit, trials_by_tuner
 from lab.config import DistributedConfig, Role
 from lab.errors import LabError
 from lab.tasks.search.address import AddressInUseError, address_in_use, check_address_free  # noqa: F401  (re-exported)
-from lab.compat.keras_tuner import add_oracle_service, chief_may_exit, trials_by_tuner
 
 ENVIRONMENT = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 WAITING_REPORT_S = 60.0  # how often the chief says which workers it still waits for
@@ -44,8 +44,13 @@ def set_role_environment(dist: DistributedConfig) -> None:
     """keras-tuner's environment for this role; a plain sweep clears it, so a stray variable
     cannot turn it into a worker."""
     if dist.role in (Role.chief, Role.worker):
-        os.environ.update({"KERASTUNER_TUNER_ID": tuner_id(dist), "KERASTUNER_ORACLE_IP": dist.host,
-                           "KERASTUNER_ORACLE_PORT": str(dist.port)})
+        os.environ.update(
+            {
+                "KERASTUNER_TUNER_ID": tuner_id(dist),
+                "KERASTUNER_ORACLE_IP": dist.host,
+                "KERASTUNER_ORACLE_PORT": str(dist.port),
+            }
+        )
     else:
         for name in ENVIRONMENT:
             os.environ.pop(name, None)
@@ -65,7 +70,9 @@ def wait_for_chief(dist: DistributedConfig) -> None:
 
 def start_server(oracle, dist: DistributedConfig):
     """keras-tuner's `OracleServicer` for `oracle`, listening at `dist.address` (port not shared)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)]
+    )
     servicer = add_oracle_service(server, oracle)
     try:
         bound = server.add_insecure_port(dist.address)
@@ -83,7 +90,9 @@ def serve(oracle, dist: DistributedConfig, say: Callable[[str], None] = print) -
     """Answers workers until every trial is handed out and every worker that asked has been told to
     stop (keras-tuner's own end condition), then returns."""
     server, servicer = start_server(oracle, dist)
-    say(f"keras-tuner chief serving at {dist.address}; start workers with search.distributed.role=worker")
+    say(
+        f"keras-tuner chief serving at {dist.address}; start workers with search.distributed.role=worker"
+    )
     last_report = time.monotonic()
     try:
         while not chief_may_exit(servicer, oracle):
@@ -97,5 +106,7 @@ def serve(oracle, dist: DistributedConfig, say: Callable[[str], None] = print) -
 
 def waiting_for(oracle) -> str:
     running, idle = trials_by_tuner(oracle)
-    parts = [f"{tuner} (trial {trial})" for tuner, trial in sorted(running.items())] + [f"{t} (idle)" for t in idle]
+    parts = [f"{tuner} (trial {trial})" for tuner, trial in sorted(running.items())] + [
+        f"{t} (idle)" for t in idle
+    ]
     return ", ".join(parts) or "a worker to ask for a trial"

@@ -45,15 +45,23 @@ def open_lock(path: Path):
     """The lock file, opened for writing without following a symbolic link (one planted there
     would have the lock record written into the file it points at) and only if it is a regular file."""
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
+        descriptor = os.open(
+            path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644
+        )
     except OSError as error:
-        raise LabError(f"{path} cannot be the sweep's lock file ({error.strerror}: a symbolic link or "
-                       f"unwritable); remove it and run again") from None
+        raise LabError(
+            f"{path} cannot be the sweep's lock file ({error.strerror}: a symbolic link or "
+            f"unwritable); remove it and run again"
+        ) from None
     status = os.fstat(descriptor)
-    if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:  # a hard link would have another file truncated
+    if (
+        not stat.S_ISREG(status.st_mode) or status.st_nlink > 1
+    ):  # a hard link would have another file truncated
         os.close(descriptor)
-        raise LabError(f"{path} is not a regular file of its own (a device, a pipe or a hard link to another "
-                       f"file); remove it and run again")
+        raise LabError(
+            f"{path} is not a regular file of its own (a device, a pipe or a hard link to another "
+            f"file); remove it and run again"
+        )
     return os.fdopen(descriptor, "r+")
 
 
@@ -67,12 +75,16 @@ def sweep_owner(folder: Path, name: str) -> Iterator[None]:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise SweepBusyError(f"search.name={name} is already running: {holder_line(path)} holds {path}. "
-                             f"Wait for it, stop it, or run another search.name") from None
+        raise SweepBusyError(
+            f"search.name={name} is already running: {holder_line(path)} holds {path}. "
+            f"Wait for it, stop it, or run another search.name"
+        ) from None
     try:
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}))
+        handle.write(
+            json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+        )
         handle.flush()
         yield
     finally:

@@ -8,19 +8,33 @@ Light: MLflow's client only (no Keras, no keras-tuner), so the answer comes in s
 
 from __future__ import annotations
 
-import itertools
 import statistics
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-from lab.tracking.roles import PARENT, ROLE_TAG
-from lab.config.command_line import command_line_keys
 from lab.config import AxisKind, AxisSpec, RunConfig, SearchConfig, Task, TunerName
+from lab.config.command_line import command_line_keys
+from lab.tracking.roles import PARENT, ROLE_TAG
 
 # The settings a plan shows, as `key: value` (quick mode's changes are listed apart, all of them).
-SHOWN = ("model.name", "data.name", "data.downsample", "data.limit", "data.test_limit", "train.epochs",
-         "train.batch_size", "train.lr", "seed", "search.name", "search.tuner", "search.max_trials",
-         "search.executions_per_trial", "search.objective", "tracking.uri", "tracking.experiment")
+SHOWN = (
+    "model.name",
+    "data.name",
+    "data.downsample",
+    "data.limit",
+    "data.test_limit",
+    "train.epochs",
+    "train.batch_size",
+    "train.lr",
+    "seed",
+    "search.name",
+    "search.tuner",
+    "search.max_trials",
+    "search.executions_per_trial",
+    "search.objective",
+    "tracking.uri",
+    "tracking.experiment",
+)
 # A recorded run is the same work as a planned one when these params agree (and its model does).
 SAME_WORK = ("data.name", "data.downsample", "data.limit", "train.batch_size")
 
@@ -79,13 +93,15 @@ def planned_trials(search: SearchConfig) -> Optional[int]:
 
 @dataclass
 class Estimate:
-    seconds: Optional[float]  # median recorded wall time of the same work, per trial; None: no record
+    seconds: Optional[
+        float
+    ]  # median recorded wall time of the same work, per trial; None: no record
     runs: int  # how many recorded runs it is the median of
 
 
 def flat(cfg: RunConfig) -> Dict[str, str]:
     """The config as the params a run logs (strings, enums by name)."""
-    from lab.config.overrides import flat_config  # noqa: PLC0415
+    from lab.config.overrides import flat_config
 
     return {key: str(value) for key, value in flat_config(cfg).items()}
 
@@ -99,9 +115,13 @@ def recorded_seconds(runs: Sequence, model: str, work: Dict[str, str], epochs: i
         if params.get("model.name") != model or any(params.get(k) != v for k, v in work.items()):
             continue
         trained = metrics.get("epochs_trained") or number(params.get("train.epochs"))
-        executions = number(params.get("search.executions_per_trial")) or 1  # a trial run spans all of them
+        executions = (
+            number(params.get("search.executions_per_trial")) or 1
+        )  # a trial run spans all of them
         if trained and run.info.end_time and run.info.start_time:
-            seconds.append((run.info.end_time - run.info.start_time) / 1000 / executions * epochs / trained)
+            seconds.append(
+                (run.info.end_time - run.info.start_time) / 1000 / executions * epochs / trained
+            )
     return Estimate(statistics.median(seconds) if seconds else None, len(seconds))
 
 
@@ -115,16 +135,19 @@ def number(text: Optional[str]) -> float:
 
 def finished_training_runs(uri: str) -> List:
     """Every FINISHED run in the store that trained (train or a sweep's trial or execution)."""
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from mlflow.tracking import MlflowClient
 
-    from lab.tracking.runs import every_run  # noqa: PLC0415
+    from lab.tracking.runs import every_run
 
     client = MlflowClient(uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         return []
-    return [run for run in every_run(client, experiments, "attributes.status = 'FINISHED'")
-            if "model.name" in run.data.params and run.data.tags.get(ROLE_TAG) != PARENT]
+    return [
+        run
+        for run in every_run(client, experiments, "attributes.status = 'FINISHED'")
+        if "model.name" in run.data.params and run.data.tags.get(ROLE_TAG) != PARENT
+    ]
 
 
 def trial_model(cfg: RunConfig, cell: Dict[str, Any]) -> str:
@@ -147,14 +170,22 @@ def planned_task(command_line: Sequence[str]) -> Task:
     return Task.search if sweep else Task.train
 
 
-def plan_lines(cfg: RunConfig, quick_changes: Dict[str, Any], runs: Sequence, task: Task = Task.search) -> List[str]:
+def plan_lines(
+    cfg: RunConfig, quick_changes: Dict[str, Any], runs: Sequence, task: Task = Task.search
+) -> List[str]:
     """The plan of `task` (a sweep, or one training) as printed lines."""
     values = flat(cfg)
     lines = [f"task={task.value}" + (" (quick mode)" if cfg.quick else "")]
     if quick_changes:
         lines.append("quick mode sets: " + ", ".join(f"{k}={v}" for k, v in quick_changes.items()))
-    lines.append("settings: " + ", ".join(f"{k}={values[k]}" for k in SHOWN if k in values
-                                          and (task is Task.search or not k.startswith("search."))))
+    lines.append(
+        "settings: "
+        + ", ".join(
+            f"{k}={values[k]}"
+            for k in SHOWN
+            if k in values and (task is Task.search or not k.startswith("search."))
+        )
+    )
     work = {key: values.get(key, "None") for key in SAME_WORK}
     epochs = cfg.train.epochs
     if task is not Task.search:
@@ -166,13 +197,20 @@ def plan_lines(cfg: RunConfig, quick_changes: Dict[str, Any], runs: Sequence, ta
     count = planned_trials(search)
     executions = search.executions_per_trial
     if count is None:
-        lines.append(f"trials: decided as it runs ({search.tuner.value}; at most search.max_trials={search.max_trials})")
+        lines.append(
+            f"trials: decided as it runs ({search.tuner.value}; at most search.max_trials={search.max_trials})"
+        )
     else:
-        lines.append(f"trials: {count} ({search.tuner.value}"
-                     + (f", {len(cells)} grid cells" if cells is not None else "")
-                     + (f", {executions} trainings each" if executions > 1 else "") + ")")
+        lines.append(
+            f"trials: {count} ({search.tuner.value}"
+            + (f", {len(cells)} grid cells" if cells is not None else "")
+            + (f", {executions} trainings each" if executions > 1 else "")
+            + ")"
+        )
     if search.ablation is not None and search.ablation.looks:
-        lines.append("seeds are added in looks (search.ablation.looks): the count above is the most it runs")
+        lines.append(
+            "seeds are added in looks (search.ablation.looks): the count above is the most it runs"
+        )
     shown = cells[:count] if cells is not None and count is not None else [{}] * (count or 0)
     total, known = 0.0, 0
     for index, cell in enumerate(shown):
@@ -186,10 +224,14 @@ def plan_lines(cfg: RunConfig, quick_changes: Dict[str, Any], runs: Sequence, ta
         lines.append(f"  ... and {len(shown) - 40} more")
     if known:
         scaled = total * len(shown) / known
-        lines.append(f"estimated wall time: {format_seconds(scaled)} (from recorded runs of {known} of the "
-                     f"{len(shown)} trials' networks on the same data; one process, this machine's records)")
+        lines.append(
+            f"estimated wall time: {format_seconds(scaled)} (from recorded runs of {known} of the "
+            f"{len(shown)} trials' networks on the same data; one process, this machine's records)"
+        )
     else:
-        lines.append("estimated wall time: no recorded run of these networks on the same data to estimate from")
+        lines.append(
+            "estimated wall time: no recorded run of these networks on the same data to estimate from"
+        )
     return lines
 
 
@@ -202,11 +244,13 @@ def estimate_text(estimate: Estimate) -> str:
 def run(cfg: RunConfig) -> None:
     """What the command would run without `task=plan`: a sweep (an experiment, or `search.`
     keys on the command line) or one training; nothing is trained or written."""
-    from lab.tasks.search.plan import finished_training_runs, plan_lines, planned_task  # noqa: PLC0415
-    from lab.tracking.runs import sqlite_file  # noqa: PLC0415
+    from lab.tasks.search.plan import finished_training_runs, plan_lines, planned_task
+    from lab.tracking.runs import sqlite_file
 
     database = sqlite_file(cfg.tracking.uri)
-    runs = finished_training_runs(cfg.tracking.uri) if database is None or database.is_file() else []
+    runs = (
+        finished_training_runs(cfg.tracking.uri) if database is None or database.is_file() else []
+    )
     quick = dict(cfg.quick_settings) if cfg.quick else {}
     for line in plan_lines(cfg, quick, runs, planned_task(command_line_keys())):
         print(line)

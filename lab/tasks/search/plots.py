@@ -11,8 +11,8 @@ from typing import Dict, List, Sequence, Tuple
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 Point = Tuple[float, float]
 
@@ -49,8 +49,16 @@ def cost_figure(trials: List[Dict], cost: str, colour_key: str, objective: str):
     scatter_by(ax, trials, cost, colour_key, objective)
     front = pareto_front([(t[cost], t["objective"]) for t in trials])
     # Circled and joined, so a front of a single point still shows.
-    ax.plot([p[0] for p in front], [p[1] for p in front], "k--", drawstyle="steps-post", marker="o",
-            markersize=11, markerfacecolor="none", label="Pareto front")
+    ax.plot(
+        [p[0] for p in front],
+        [p[1] for p in front],
+        "k--",
+        drawstyle="steps-post",
+        marker="o",
+        markersize=11,
+        markerfacecolor="none",
+        label="Pareto front",
+    )
     ax.legend(title=colour_key, fontsize="small")
     ax.set_xscale("log")
     ax.set_xlabel(cost)
@@ -89,8 +97,12 @@ def error_curves_figure(curves: List[ErrorCurve], title: str):
     groups = sorted({c.colour_group for c in curves}, key=lambda g: (len(g), g))
     colours = {g: plt.cm.tab10(i % 10) for i, g in enumerate(groups)}
     for curve in sorted(curves, key=lambda c: c.label):
-        style = dict(color=colours[curve.colour_group], linestyle="--" if curve.dashed else "-", marker=".",
-                     label=f"{curve.label} (n={curve.runs})")
+        style = dict(
+            color=colours[curve.colour_group],
+            linestyle="--" if curve.dashed else "-",
+            marker=".",
+            label=f"{curve.label} (n={curve.runs})",
+        )
         for ax, points in zip(axes, (curve.train, curve.val)):
             if points:
                 ax.plot([p[0] for p in points], [100 * p[1] for p in points], **style)

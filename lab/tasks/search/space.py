@@ -19,8 +19,13 @@ def declare_axis(hp: kt.HyperParameters, axis: AxisSpec) -> None:
     elif axis.kind is AxisKind.int:
         hp.Int(axis.name, int(axis.min), int(axis.max), step=int(axis.step or 1))
     elif axis.kind is AxisKind.float:
-        hp.Float(axis.name, float(axis.min), float(axis.max), step=axis.step,
-                 sampling="log" if axis.log else "linear")
+        hp.Float(
+            axis.name,
+            float(axis.min),
+            float(axis.max),
+            step=axis.step,
+            sampling="log" if axis.log else "linear",
+        )
     else:
         hp.Boolean(axis.name)
 
@@ -37,7 +42,7 @@ def declare(hp: kt.HyperParameters, axes: List[AxisSpec]) -> None:
 
 
 def space_of(axes: List[AxisSpec]) -> kt.HyperParameters:
-    import keras_tuner as kt  # noqa: PLC0415  (`check_axis_paths` runs before any framework loads)
+    import keras_tuner as kt
 
     hp = kt.HyperParameters()
     declare(hp, axes)
@@ -50,8 +55,12 @@ def trial_overrides(hp: kt.HyperParameters, axes: List[AxisSpec]) -> Dict[str, A
 
 
 def example_value(axis: AxisSpec) -> Any:
-    return {AxisKind.choice: lambda: axis.values[0], AxisKind.int: lambda: int(axis.min),
-            AxisKind.float: lambda: float(axis.min), AxisKind.boolean: lambda: True}[axis.kind]()
+    return {
+        AxisKind.choice: lambda: axis.values[0],
+        AxisKind.int: lambda: int(axis.min),
+        AxisKind.float: lambda: float(axis.min),
+        AxisKind.boolean: lambda: True,
+    }[axis.kind]()
 
 
 def validate_space(cfg: RunConfig) -> None:
@@ -60,8 +69,10 @@ def validate_space(cfg: RunConfig) -> None:
     check_axis_paths(cfg)
     try:
         space_of(cfg.search.space)
-    except Exception as error:  # noqa: BLE001  (keras-tuner's own checks: ranges, steps, conditions)
-        raise ConfigValueError(f"search.space is not a keras-tuner space: {str(error).splitlines()[0]}") from error
+    except Exception as error:
+        raise ConfigValueError(
+            f"search.space is not a keras-tuner space: {str(error).splitlines()[0]}"
+        ) from error
 
 
 def check_axis_paths(cfg: RunConfig) -> None:
@@ -72,11 +83,13 @@ def check_axis_paths(cfg: RunConfig) -> None:
     try:
         cfg.with_overrides({axis.path: example_value(axis) for axis in axes})
         return
-    except Exception:  # noqa: BLE001  (find the axis that fails alone, if any)
+    except Exception:
         pass
     for axis in axes:
         try:
             cfg.with_overrides({axis.path: example_value(axis)})
-        except Exception as error:  # noqa: BLE001  (any failure here is a malformed axis)
+        except Exception as error:
             reason = str(error).splitlines()[0]
-            raise ConfigValueError(f"search.space axis {axis.name!r} cannot set {axis.path!r}: {reason}") from error
+            raise ConfigValueError(
+                f"search.space axis {axis.name!r} cannot set {axis.path!r}: {reason}"
+            ) from error
