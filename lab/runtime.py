@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Dict, Optional
 import keras
 
 from lab.config.code_version import git_commit
+from lab.tracking.tags import BACKEND_TAG, DEVICE_TAG, GIT_COMMIT_TAG
 
 if TYPE_CHECKING:
     from lab.config import TrainConfig
@@ -58,9 +59,6 @@ def reference_loop_seconds(additions: int = 20_000_000) -> float:
     return round((time.perf_counter() - started) * 20_000_000 / additions, 2)
 
 
-REFERENCE_TAG = "lab.reference_loop_seconds"  # on a sweep's parent: the day's speed when it started
-
-
 def write_measurement(record: Dict[str, object], path: Path) -> Path:
     """A benchmark's record (which carries `provenance()`) as JSON at `path`, its folder created."""
     import json
@@ -73,9 +71,9 @@ def write_measurement(record: Dict[str, object], path: Path) -> Path:
 def provenance_tags() -> Dict[str, str]:
     """The MLflow tags every run of the lab carries: backend, device and code version."""
     return {
-        "lab.backend": backend(),
-        "lab.device": device_description(),
-        "lab.git_commit": git_commit(),
+        BACKEND_TAG: backend(),
+        DEVICE_TAG: device_description(),
+        GIT_COMMIT_TAG: git_commit(),
     }
 
 

@@ -208,8 +208,8 @@ def test_every_repository_path_the_docs_name_exists(page):
 
 
 def test_the_layouts_file_names_are_files_of_the_repository():
-    """docs/layout.md names the lab's files by their bare names (`resnet.py`, `grid.yaml`)."""
-    layout = "".join(text for _, text, _ in code_blocks(DOCS / "layout.md"))
+    """docs/architecture.md names the lab's files by their bare names (`resnet.py`, `grid.yaml`)."""
+    layout = "".join(text for _, text, _ in code_blocks(DOCS / "architecture.md"))
     named = set(re.findall(r"(?<![\w.])(\w+\.(?:py|yaml|sh))\b", layout))
     shipped = {
         p.name
@@ -218,7 +218,7 @@ def test_the_layouts_file_names_are_files_of_the_repository():
     }
     shipped |= {p.name for p in PROJECT_ROOT.glob("*.py")}
     assert len(named) > 50 and not named - shipped, (
-        f"docs/layout.md names files that do not exist: {named - shipped}"
+        f"docs/architecture.md names files that do not exist: {named - shipped}"
     )
 
 

@@ -14,6 +14,7 @@ from lab.config import run_config
 from lab.data import load_splits
 from lab.tasks.search import continuation
 from lab.tasks.search.orchestration import search
+from lab.tracking import tags
 from lab.training import state as training_state
 
 # max_epochs=3, factor=3: bracket 1 trains trials 0-2 for 1 epoch and promotes the best to 3 epochs
@@ -90,7 +91,7 @@ def check_continued(client, runs, run, per_epoch):
 
 def check_no_state_left(client, runs):
     for run in runs:
-        assert continuation.STATE_TAG not in run.data.tags
+        assert tags.CONTINUATION_STATE_TAG not in run.data.tags
         assert [
             a.path for a in client.list_artifacts(run.info.run_id, continuation.STATE_DIR)
         ] == []
@@ -129,7 +130,9 @@ def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung
     [killed] = [r for r in runs if r.info.status == "KILLED"]
     assert continuation.CONTINUED_FROM_TAG in killed.data.tags
     waiting = finished_run_of(runs, killed.data.tags[continuation.CONTINUED_FROM_TAG])
-    assert continuation.STATE_TAG in waiting.data.tags  # not deleted when its successor started
+    assert (
+        tags.CONTINUATION_STATE_TAG in waiting.data.tags
+    )  # not deleted when its successor started
 
     monkeypatch.setattr(train_module, "fit_and_evaluate", fit_and_evaluate)
     result = search(run_config(overrides))
@@ -147,7 +150,7 @@ def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung
     assert retry.data.tags[continuation.CONTINUED_FROM_TAG] == waiting.data.tags["lab.trial"]
     previous = check_continued(client, runs, retry, steps_per_epoch(overrides))
     assert (
-        "when trial" in previous.data.tags[continuation.DELETED_TAG]
+        "when trial" in previous.data.tags[tags.CONTINUATION_DELETED_TAG]
     )  # when its successor finished
     kept = sorted(
         r.data.tags["lab.trial"] for r in runs if continuation.STATE_BYTES in r.data.metrics
@@ -162,7 +165,7 @@ def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung
         if (
             run.data.tags["lab.trial"] in kept and run.info.run_id != previous.info.run_id
         ):  # never promoted
-            assert "when the sweep ended" in run.data.tags[continuation.DELETED_TAG]
+            assert "when the sweep ended" in run.data.tags[tags.CONTINUATION_DELETED_TAG]
     check_no_state_left(client, runs)
     assert client.get_run(result.parent_run_id).data.metrics["continuation_states_deleted"] == 2
     summary = open(client.download_artifacts(result.parent_run_id, "summary.md")).read()

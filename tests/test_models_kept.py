@@ -15,7 +15,7 @@ from conftest import FAST_TRAIN, TINY_RESNET, TINY_SPACE
 from mlflow.tracking import MlflowClient
 
 from lab.config import TrackingConfig, compose, run_config
-from lab.config.spec_hash import SPEC_HASH_TAG, spec_hash
+from lab.config.spec_hash import spec_hash
 from lab.data import load_splits
 from lab.models import build_model
 from lab.models.specs.base import AuxHeadSpec
@@ -26,7 +26,6 @@ from lab.tasks.search.ranking import best_first, trial_order
 from lab.tasks.search.sweep import Sweep
 from lab.tracking import tracked_run
 from lab.tracking.logged_models import (
-    MODEL_URI_TAG,
     load_logged_model,
     log_model,
     logged_models_of,
@@ -34,6 +33,7 @@ from lab.tracking.logged_models import (
     register_model,
 )
 from lab.tracking.portable import foreign_parts, main_output
+from lab.tracking.tags import MODEL_URI_TAG, SPEC_HASH_TAG
 from lab.training.train import train, training_model
 
 KEEPS = [*FAST_TRAIN, "train.checkpoint=best"]  # after FAST_TRAIN's `none`

@@ -24,12 +24,12 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from lab.config import run_config
 from lab.config.overrides import config_yaml
-from lab.config.spec_hash import SPEC_HASH_TAG
 from lab.errors import LabError
 from lab.tasks.report.build import build_report
 from lab.tasks.report.collect import ReportInputError, read_store
 from lab.tasks.report.pool import pooled_rows
 from lab.tasks.search.summary import to_csv
+from lab.tracking.tags import SPEC_HASH_TAG
 from lab.verdicts.ablation import verdicts
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,8 @@ import functools
 import pytest
 
 from lab.config import run_config
-from lab.config.spec_hash import SPEC_HASH_TAG, spec_hash, what_is_trained
+from lab.config.spec_hash import spec_hash, what_is_trained
+from lab.tracking.tags import SPEC_HASH_TAG
 
 BASE = ["data=synthetic", "model=resnet20", "train.epochs=2", "train.lr=0.05"]
 SHAPE = (16, 16, 3)
@@ -65,3 +66,24 @@ def test_the_input_shape_and_a_continued_rung_change_it():
         for key in what_is_trained(run_config(BASE), SHAPE)
     )
     assert SPEC_HASH_TAG == "lab.spec_hash" and len(hash_of()) == 16
+
+
+HOW_CHANGES = {
+    "data.root": "data.root=/somewhere/else",
+    "train.verbose": "train.verbose=0",
+    "train.compile_cache": "train.compile_cache=/tmp/cache",
+    "train.reuse_compiled": "train.reuse_compiled=true",
+    "train.jit_compile": "train.jit_compile=true",
+}
+
+
+def test_how_it_runs_is_one_list_that_neither_the_hash_nor_a_sweeps_fingerprint_reads():
+    from lab.config.spec_hash import HOW_IT_RUNS
+    from lab.tasks.search.identity import fingerprint
+
+    assert set(HOW_IT_RUNS) == set(HOW_CHANGES)
+    base = run_config(["task=search", *BASE])
+    for key, change in HOW_CHANGES.items():
+        changed = run_config(["task=search", *BASE, change])
+        assert spec_hash(changed, SHAPE) == spec_hash(base, SHAPE), key
+        assert fingerprint(changed) == fingerprint(base), key

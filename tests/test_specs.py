@@ -67,3 +67,26 @@ class MisnamedTaps(ResNetSpec):
 def test_a_build_fails_when_the_builders_taps_are_not_the_specs():
     with pytest.raises(RuntimeError, match=r"taps=\['conv2'\]; spec.taps\(\)=\['stage1'\]"):
         build_model(MisnamedTaps(stages=[StageSpec(1, 16)]), (8, 8, 3), 2)
+
+
+def test_a_family_with_a_spec_and_no_builder_module_is_named(monkeypatch):
+    from lab.models import registry
+
+    monkeypatch.setitem(registry.SPEC_TYPES, "densenet", ResNetSpec)
+    with pytest.raises(
+        SpecError, match="'densenet' has a spec but no builder module lab.models.densenet"
+    ):
+        registry.load_families()
+
+
+def test_a_builder_module_that_registers_nothing_is_named(monkeypatch):
+    import types
+
+    from lab.models import registry
+
+    monkeypatch.setitem(registry.SPEC_TYPES, "densenet", ResNetSpec)
+    monkeypatch.setitem(sys.modules, "lab.models.densenet", types.ModuleType("lab.models.densenet"))
+    with pytest.raises(
+        SpecError, match=r"registers no builder for family 'densenet': .*@register_family"
+    ):
+        registry.load_families()

@@ -275,7 +275,7 @@ def trials_by_tuner(oracle) -> Tuple[Dict[str, str], List[str]]:
 
 # gRPC backs off reconnecting to a server that went away: up to 120 s by default. A worker whose
 # chief was restarted then kept failing for longer than the restarted chief needed to finish the
-# sweep and exit, and waited for it forever (results/cpu/flaky/chief_killed_4_trials_*.log).
+# sweep and exit, and waited for it forever.
 RECONNECT_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.min_reconnect_backoff_ms", 250),

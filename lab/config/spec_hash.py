@@ -1,6 +1,6 @@
 """What a training run trained, as one hash (tag `lab.spec_hash`): runs with the same hash trained
 the same network on the same data under the same protocol, whichever sweep, experiment or seed
-ran them, so a report can pool their seeds (issue 15).
+ran them, so a report can pool their seeds.
 
 Hashed: the resolved model spec (weights file included: it is the starting point); the data
 (every `data.` key but where the files are, plus the input shape the network saw); the training
@@ -17,9 +17,9 @@ from typing import Any, Dict, Optional, Sequence
 
 from lab.config.overrides import flat_config
 
-SPEC_HASH_TAG = "lab.spec_hash"
-# Keys of `data.` and `train.` that say where or how a run runs, not what it trains.
-NOT_WHAT_IS_TRAINED = (
+# Keys of `data.` and `train.` that say where or how a run runs, not what it trains: the one list
+# the spec hash, a sweep's fingerprint and from_run=RUN_ID read.
+HOW_IT_RUNS = (
     "data.root",
     "train.verbose",
     "train.compile_cache",
@@ -34,7 +34,7 @@ def what_is_trained(cfg, input_shape: Sequence[int], initial_epoch: int = 0) -> 
     flat = {
         key: value
         for key, value in flat_config(cfg).items()
-        if key.startswith(("model.", "data.", "train.")) and not key.startswith(NOT_WHAT_IS_TRAINED)
+        if key.startswith(("model.", "data.", "train.")) and not key.startswith(HOW_IT_RUNS)
     }
     flat["data.input_shape"] = list(input_shape)
     if initial_epoch:

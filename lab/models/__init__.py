@@ -1,5 +1,5 @@
 """Model builders, one module per family; their typed specs (the Hydra schema) are in
-`lab.models.specs`, which imports no Keras.
+`lab.models.specs` and import no Keras.
 
 Importing this package loads no builder, so `lab.models.specs` stays light. The first use of
 `FAMILIES` or `build_model` imports Keras and every family's builder, which registers itself.

@@ -3,7 +3,7 @@
 One builder covers LeNet-5 (LeCun et al. 1998) in its ReLU/max-pool form, single-stream AlexNet
 (Krizhevsky et al. 2012), ZFNet (Zeiler & Fergus 2013) and VGG A/B/D/E (Simonyan & Zisserman
 2014). Variants are data: `conf/model/*.yaml` with `family: chain`, read into a `ChainSpec`; the
-spec and its records live in `lab.models.specs.chain`, which imports no Keras.
+spec and its records live in `lab.models.specs.chain` (the Hydra schema).
 
 A stage is a run of convolutions ended by (at most) one pool. Layers are named as in
 `keras.applications.VGG16` (`block3_conv2`, `block3_pool`, `flatten`, `fc1`, `predictions`), so
@@ -166,7 +166,7 @@ def apply_dense_head(x, spec: ChainSpec, classes: int):
     return softmax_output(x, classes)
 
 
-@register_family("chain", ChainSpec)
+@register_family(ChainSpec)
 def build_chain(spec: ChainSpec, input_shape: Sequence[int], classes: int) -> keras.Model:
     """Builds a conv/pool chain with a dense head from a ChainSpec.
 

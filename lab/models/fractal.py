@@ -12,7 +12,7 @@ Columns are numbered 1 (shallowest: one conv per block) to C (deepest: 2^(C-1) c
 names carry them (`block2_col3_4_conv` is the 4th conv of column 3 in block 2), and the
 deepest-column network (`column: deepest`) uses the same names, so weights move between the two
 by layer name. Each block is followed by 2x2 max-pooling; block outputs are taps `block1`...
-`FractalSpec` and its records live in `lab.models.specs.fractal`, which imports no Keras.
+`FractalSpec` and its records live in `lab.models.specs.fractal` (the Hydra schema).
 
 Drop-path (section 3.1) only acts in training. Local: each input of a join is dropped with
 probability `local_drop_rate`, at least one survives, and the join averages the survivors.
@@ -24,7 +24,8 @@ column; every join takes its (1, 2) output as a last, non-spatial input.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
 
 import keras
 from keras import ops
@@ -138,21 +139,35 @@ class FractalJoin(keras.layers.Layer):
 
 def apply_conv_unit(x, block: FractalBlockSpec, name: str):
     """conv, (dropout), BN, ReLU: the paper's base case f_1 (section 4)."""
-    x = layers.conv(x, block.width, 3, 1, f"{name}_conv")
+    x = layers.conv(block.width, 3, 1, f"{name}_conv")(x)
     if block.dropout:
         x = keras.layers.Dropout(block.dropout, name=f"{name}_drop")(x)
     return layers.relu(layers.batch_norm(x, f"{name}_bn"), f"{name}_relu")
 
 
-def conv_in_column(x, column: int, block: FractalBlockSpec, counts: Counter, name: str):
-    counts[column] += 1
-    return apply_conv_unit(x, block, f"{name}_col{column}_{counts[column]}")
+@dataclass
+class BlockBuild:
+    """What building one fractal block shares across its recursion: the block and network specs,
+    the drop-path sample (None without global drop-path), the block's name and its layer counts
+    (convs per column, joins), which number the layers."""
+
+    block: FractalBlockSpec
+    spec: FractalSpec
+    sample: Any
+    name: str
+    counts: Counter = field(default_factory=Counter)
 
 
-def apply_join(paths, first: int, spec: FractalSpec, sample, counts: Counter, name: str):
+def conv_in_column(x, column: int, build: BlockBuild):
+    build.counts[column] += 1
+    return apply_conv_unit(x, build.block, f"{build.name}_col{column}_{build.counts[column]}")
+
+
+def apply_join(paths, first: int, build: BlockBuild):
     """The mean of `paths`, the outputs of columns first, first+1, ...; drop-path as the spec says."""
-    counts["join"] += 1
-    join_name = f"{name}_join{counts['join']}"
+    spec, sample = build.spec, build.sample
+    build.counts["join"] += 1
+    join_name = f"{build.name}_join{build.counts['join']}"
     if spec.drop_path is DropPath.none:
         return keras.layers.Average(name=join_name)(paths)
     columns = list(range(first, first + len(paths)))
@@ -162,54 +177,33 @@ def apply_join(paths, first: int, spec: FractalSpec, sample, counts: Counter, na
     return join([*paths, sample] if sample is not None else paths)
 
 
-def fractal_columns(
-    x,
-    columns: int,
-    first: int,
-    block: FractalBlockSpec,
-    spec: FractalSpec,
-    sample,
-    counts: Counter,
-    name: str,
-) -> list:
+def fractal_columns(x, columns: int, first: int, build: BlockBuild) -> list:
     """f_C(z) before its last join: one tensor per column, columns first .. first+C-1.
 
     f_1(z) = conv(z); f_{C}(z) = join(f_{C-1}(f_{C-1}(z)), conv(z)), with the outer f_{C-1} left
     unjoined so that its columns merge into this join (Figure 1).
     """
-    shallow = conv_in_column(x, first, block, counts, name)
+    shallow = conv_in_column(x, first, build)
     if columns == 1:
         return [shallow]
-    inner = apply_fractal(x, columns - 1, first + 1, block, spec, sample, counts, name)
-    return [
-        shallow,
-        *fractal_columns(inner, columns - 1, first + 1, block, spec, sample, counts, name),
-    ]
+    inner = apply_fractal(x, columns - 1, first + 1, build)
+    return [shallow, *fractal_columns(inner, columns - 1, first + 1, build)]
 
 
-def apply_fractal(
-    x,
-    columns: int,
-    first: int,
-    block: FractalBlockSpec,
-    spec: FractalSpec,
-    sample,
-    counts: Counter,
-    name: str,
-):
+def apply_fractal(x, columns: int, first: int, build: BlockBuild):
     """f_C(z): a fractal of `columns` columns numbered from `first`, joined."""
-    paths = fractal_columns(x, columns, first, block, spec, sample, counts, name)
-    return paths[0] if len(paths) == 1 else apply_join(paths, first, spec, sample, counts, name)
+    paths = fractal_columns(x, columns, first, build)
+    return paths[0] if len(paths) == 1 else apply_join(paths, first, build)
 
 
 def apply_block(x, block: FractalBlockSpec, spec: FractalSpec, sample, name: str):
     """One fractal block (or its deepest column alone), before pooling."""
-    counts = Counter()
+    build = BlockBuild(block, spec, sample, name)
     if spec.column is Column.deepest:
         for _ in range(2 ** (spec.columns - 1)):
-            x = conv_in_column(x, spec.columns, block, counts, name)
+            x = conv_in_column(x, spec.columns, build)
         return x
-    return apply_fractal(x, spec.columns, 1, block, spec, sample, counts, name)
+    return apply_fractal(x, spec.columns, 1, build)
 
 
 def apply_pool(x, name: str):
@@ -218,7 +212,7 @@ def apply_pool(x, name: str):
     return keras.layers.MaxPooling2D(size, strides=size, name=name)(x)
 
 
-@register_family("fractal", FractalSpec)
+@register_family(FractalSpec)
 def build_fractal(spec: FractalSpec, input_shape: Sequence[int], classes: int) -> keras.Model:
     """Builds a FractalNet (or its deepest column alone) from a FractalSpec.
 

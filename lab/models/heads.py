@@ -3,7 +3,7 @@
 An auxiliary head (GoogLeNet's "auxiliary classifier", Szegedy et al. 2014) adds a loss on an
 intermediate feature map, with its own weight. It only shapes training: evaluation and
 inference read the main head, whose output is always named `predictions`. Its record,
-`AuxHeadSpec`, lives with the specs in `lab.models.specs.base`, which imports no Keras.
+`AuxHeadSpec`, lives with the specs in `lab.models.specs.base` (the Hydra schema).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ depth with every module, because the pool passes all input channels through; the
 reduced form (Figure 2b) puts 1x1 reductions before the 3x3 and 5x5 convs and a 1x1 projection
 after the pool. Variants are data: `conf/model/*.yaml` with `family: inception`, whose module
 records are the rows of Table 1; `InceptionSpec` and its records live in
-`lab.models.specs.inception`, which imports no Keras.
+`lab.models.specs.inception` (the Hydra schema).
 
 Layer names follow Table 1: a module `inception3a` is built from `inception3a_b1_1x1_conv`,
 `inception3a_b2_reduce_conv`, ..., `inception3a_concat`, and its output is the tap
@@ -33,7 +33,7 @@ from lab.models.specs.inception import InceptionModuleSpec, InceptionSpec, Stem
 def apply_conv_unit(x, filters: int, kernel: int, stride: int, batch_norm: bool, name: str):
     """Conv, optional batch norm, ReLU: every conv of the network is followed by a ReLU
     (section 5). With batch norm the conv has no bias, the norm's offset replaces it."""
-    x = layers.conv(x, filters, kernel, stride, f"{name}_conv", use_bias=not batch_norm)
+    x = layers.conv(filters, kernel, stride, f"{name}_conv", use_bias=not batch_norm)(x)
     if batch_norm:
         x = layers.batch_norm(x, f"{name}_bn")
     return relu(x, f"{name}_relu")
@@ -90,7 +90,7 @@ def apply_stem(x, spec: InceptionSpec):
     return max_pool(x, "pool2")
 
 
-@register_family("inception", InceptionSpec)
+@register_family(InceptionSpec)
 def build_inception(spec: InceptionSpec, input_shape: Sequence[int], classes: int) -> keras.Model:
     """Builds a GoogLeNet-style network from an InceptionSpec.
 

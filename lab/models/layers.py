@@ -50,8 +50,8 @@ def kernel_initializer() -> HeNormal:
     return HeNormal()
 
 
-def conv(x, filters: int, kernel, stride, name: str, use_bias: bool = False, padding: str = "same"):
-    """A He-initialised Conv2D; every family's convs go through here."""
+def conv(filters: int, kernel, stride, name: str, use_bias: bool = False, padding: str = "same"):
+    """A He-initialised Conv2D layer, to be called on its input; every family's convs are made here."""
     return keras.layers.Conv2D(
         filters,
         kernel,
@@ -60,7 +60,7 @@ def conv(x, filters: int, kernel, stride, name: str, use_bias: bool = False, pad
         use_bias=use_bias,
         kernel_initializer=kernel_initializer(),
         name=name,
-    )(x)
+    )
 
 
 def batch_norm(x, name: str, epsilon: float = 1e-5, momentum: float = 0.9):

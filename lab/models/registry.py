@@ -1,8 +1,9 @@
-"""The family registry: one builder per connectivity family, keyed by the spec's `family`.
+"""The family registry: one builder per family, keyed by its spec's `family`.
 
-The specs, the Hydra schema, are in `lab.models.specs` (`SPEC_TYPES`) and import no Keras; each
-family's builder is the module of the same name, `lab.models.<family>`, which registers itself
-when imported. `load_families()` imports them all.
+The specs, the Hydra schema, are found in `lab.models.specs` (`SPEC_TYPES`: one module per
+family). Each family's builder is the module of the same name, `lab.models.<family>`, whose
+builder registers itself with `@register_family(TheSpec)`; `load_families()` imports them all and
+says which one is missing or did not register.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Callable, Dict, Sequence
 import keras
 
 from lab.errors import SpecError
-from lab.models.specs import SPEC_TYPES
-from lab.models.specs.base import BaseSpec, Connectivity  # noqa: F401  (importable from their old home)
+from lab.models.specs import SPEC_TYPES, family_of
 
 Builder = Callable[[object, Sequence[int], int], keras.Model]
 
@@ -30,22 +30,51 @@ class Family:
 FAMILIES: Dict[str, Family] = {}
 
 
-def register_family(name: str, spec_type: type) -> Callable[[Builder], Builder]:
-    """Registers `build(spec, input_shape, classes)` as the builder of `name` specs."""
+def register_family(spec_type: type) -> Callable[[Builder], Builder]:
+    """Registers `build(spec, input_shape, classes)` as the builder of `spec_type`'s family.
+
+    Args:
+        spec_type: The family's spec record (a `BaseSpec` subclass in `lab.models.specs`).
+
+    Returns:
+        A decorator that registers the builder and returns it unchanged.
+    """
 
     def decorate(build: Builder) -> Builder:
+        name = family_of(spec_type)
         FAMILIES[name] = Family(name, spec_type, build)
         return build
 
     return decorate
 
 
+def builder_module(family: str) -> str:
+    """The module that builds `family`'s specs."""
+    return f"lab.models.{family}"
+
+
 def load_families() -> Dict[str, Family]:
     """Every family's builder, registered: imports `lab.models.<family>` for each family in
     `SPEC_TYPES`. By name, at first use: the builders import this module, so importing them
-    here would be a cycle."""
+    here would be a cycle.
+
+    Raises:
+        SpecError: a family whose builder module is missing or registers no builder.
+    """
     for name in SPEC_TYPES:
-        importlib.import_module(f"lab.models.{name}")
+        try:
+            importlib.import_module(builder_module(name))
+        except ModuleNotFoundError as error:
+            if error.name != builder_module(name):
+                raise
+            raise SpecError(
+                f"Family {name!r} has a spec but no builder module {builder_module(name)}"
+            ) from None
+        if name not in FAMILIES:
+            raise SpecError(
+                f"{builder_module(name)} registers no builder for family {name!r}: "
+                f"decorate its builder with @register_family({SPEC_TYPES[name].__name__})"
+            )
     return FAMILIES
 
 

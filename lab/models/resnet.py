@@ -3,7 +3,7 @@
 One builder covers ResNet v1 (He et al. 2015, "Deep Residual Learning"), its plain twins,
 pre-activation ResNet v2 (He et al. 2016, "Identity Mappings") and Wide ResNet (Zagoruyko &
 Komodakis 2016). Variants are data: `conf/model/*.yaml` with `family: resnet`, read into a
-`ResNetSpec`; the spec and its enums live in `lab.models.specs.resnet`, which imports no Keras.
+`ResNetSpec`; the spec and its enums live in `lab.models.specs.resnet` (the Hydra schema).
 
 Layer names follow `keras.applications.resnet` (`conv3_block2_1_conv`), so a built model can
 be compared with Keras' own ResNet50 layer by layer. Stage `i` (0-based) is named
@@ -44,10 +44,8 @@ def bottleneck_branch(spec: ResNetSpec, width: int, stride: int) -> List[ConvSha
 BRANCHES = {Block.basic: basic_branch, Block.bottleneck: bottleneck_branch}
 
 
-def conv(
-    x, filters: int, kernel: int, stride: int, spec: ResNetSpec, name: str, padding: str = "same"
-):
-    return layers.conv(x, filters, kernel, stride, name, use_bias=spec.conv_bias, padding=padding)
+def conv(x, filters: int, kernel: int, stride: int, spec: ResNetSpec, name: str):
+    return layers.conv(filters, kernel, stride, name, use_bias=spec.conv_bias)(x)
 
 
 def batch_norm(x, spec: ResNetSpec, name: str):
@@ -130,7 +128,9 @@ def apply_stem(x, spec: ResNetSpec):
     A pre-activation network leaves the stem's BN-ReLU to its first block."""
     if spec.stem is Stem.imagenet:
         x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
-        x = conv(x, spec.stem_width, 7, 2, spec, "conv1_conv", padding="valid")
+        x = layers.conv(
+            spec.stem_width, 7, 2, "conv1_conv", use_bias=spec.conv_bias, padding="valid"
+        )(x)
     else:
         x = conv(x, spec.stem_width, 3, 1, spec, "conv1_conv")
     if not spec.preact:
@@ -141,7 +141,7 @@ def apply_stem(x, spec: ResNetSpec):
     return x
 
 
-@register_family("resnet", ResNetSpec)
+@register_family(ResNetSpec)
 def build_resnet(spec: ResNetSpec, input_shape: Sequence[int], classes: int) -> keras.Model:
     """Builds a plain or residual network from a ResNetSpec.
 

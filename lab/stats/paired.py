@@ -72,9 +72,18 @@ class Paired:
 def summarise(
     diffs: Sequence[float], resolution: float = 0.0, test_variance: float = 0.0
 ) -> Paired:
-    """Summarises paired differences. `resolution`: the metric's step (1 / examples for an
-    error; 0 for a loss). `test_variance`: the test set's sampling variance of the mean
-    difference, added to the seeds' (0: not counted).
+    """Summarises paired differences; non-finite ones are dropped.
+
+    Args:
+        diffs: the differences, candidate - baseline, one per pair.
+        resolution: the metric's step (1 / examples for an error; 0 for a loss): the spread used
+            is never below it.
+        test_variance: the test set's sampling variance of the mean difference, added to the
+            seeds' (0: not counted).
+
+    Returns:
+        The `Paired` summary; its interval, t p-value and effect size are NaN with fewer than 2
+        pairs or with no spread and no resolution.
 
     Example:
         >>> s = summarise([0.1, 0.2, 0.3])
@@ -86,47 +95,36 @@ def summarise(
     n = len(d)
     mean = float(d.mean()) if n else math.nan
     sd = float(d.std(ddof=1)) if n >= 2 else math.nan
-    floor = resolution
-    spread = max(sd, floor) if n >= 2 else math.nan
-    floored = n >= 2 and sd < floor
+    spread = max(sd, resolution) if n >= 2 else math.nan
     se = math.sqrt(spread**2 / n + test_variance) if n >= 2 else math.nan
-    above, below = int((d > 0).sum()), int((d < 0).sum())
-    p_exact = sign_flip_p(d) if n else math.nan
+    low, high, p, effect = t_test(mean, se, spread, n)
+    return Paired(
+        n=n,
+        mean=mean,
+        sd=sd,
+        se=se,
+        low=low,
+        high=high,
+        p=p,
+        p_exact=sign_flip_p(d) if n else math.nan,
+        above=int((d > 0).sum()),
+        below=int((d < 0).sum()),
+        effect=effect,
+        floored=n >= 2 and sd < resolution,
+        test_se=math.sqrt(test_variance),
+        values=tuple(d),
+    )
+
+
+def t_test(mean: float, se: float, spread: float, n: int) -> Tuple[float, float, float, float]:
+    """(low, high, p, effect): the 95% Student t interval of the mean on n - 1 degrees of
+    freedom, the two-sided t p-value against 0 and the standardised mean difference; all NaN
+    where there is nothing to test (fewer than 2 pairs, or no standard error)."""
     if not (n >= 2 and se > 0):
-        return Paired(
-            n,
-            mean,
-            sd,
-            se,
-            math.nan,
-            math.nan,
-            math.nan,
-            p_exact,
-            above,
-            below,
-            math.nan,
-            floored,
-            math.sqrt(test_variance),
-            tuple(d),
-        )
+        return math.nan, math.nan, math.nan, math.nan
     half = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) * se
     p = float(2 * stats.t.sf(abs(mean) / se, n - 1))
-    return Paired(
-        n,
-        mean,
-        sd,
-        se,
-        mean - half,
-        mean + half,
-        p,
-        p_exact,
-        above,
-        below,
-        mean / spread if spread > 0 else math.nan,
-        floored,
-        math.sqrt(test_variance),
-        tuple(d),
-    )
+    return mean - half, mean + half, p, mean / spread if spread > 0 else math.nan
 
 
 def exact_beyond(s: Paired, bound: float, side: str) -> float:

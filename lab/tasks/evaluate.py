@@ -15,13 +15,12 @@ import numpy as np
 
 from lab import runtime
 from lab.config import RunConfig
-from lab.data import load_splits
+from lab.data import Splits, load_splits
 from lab.data.dataset import downsampled
 from lab.errors import LabError, require
-from lab.tracking import tracked_run
-from lab.tracking.logged_models import MODEL_URI_TAG, ModelUnavailableError, load_logged_model
-
-EVALUATES_TAG = "lab.evaluates"
+from lab.tracking import TrackedRun, tracked_run
+from lab.tracking.logged_models import ModelUnavailableError, load_logged_model
+from lab.tracking.tags import EVALUATES_TAG, MODEL_URI_TAG, TASK_TAG
 
 
 class ModelNotFoundError(LabError):
@@ -91,41 +90,42 @@ def downsample_factor(raw: Tuple[int, ...], takes: Tuple[int, ...]) -> Optional[
     return None
 
 
-def evaluate(cfg: RunConfig) -> Evaluation:
-    model_uri = cfg.evaluate.model_uri
-    require(
-        model_uri is not None,
-        "evaluate.model_uri",
-        model_uri,
-        "runs:/RUN_ID/model or models:/NAME@ALIAS",
-    )
-    trained_by = source_run(model_uri, cfg.tracking.uri)
-    splits = load_splits(
-        replace(cfg.data, downsample=1), cfg.seed
-    )  # the model downsamples, if it was trained so
+def kept_model(model_uri: str, tracking_uri: str):
+    """The logged Keras model `model_uri` names; ModelNotFoundError where the run holds none (never
+    logged, deleted) or one the lab will not load."""
     try:
-        model = load_logged_model(model_uri, cfg.tracking.uri)
-    except (
-        ModelUnavailableError
-    ) as error:  # the run holds no model (never logged, deleted), or one the lab will not load
+        return load_logged_model(model_uri, tracking_uri)
+    except ModelUnavailableError as error:
         raise ModelNotFoundError(
-            f"evaluate.model_uri={model_uri} in tracking.uri={cfg.tracking.uri}: {error}"
+            f"evaluate.model_uri={model_uri} in tracking.uri={tracking_uri}: {error}"
         ) from None
+
+
+def fitting_downsample(model, splits: Splits, model_uri: str, data_name: str) -> int:
+    """How many times `splits`' images are downsampled for `model` (1: as they are); LabError
+    naming both shapes where the model's input or class count does not fit them."""
     expected = tuple(model.inputs[0].shape[1:])
     factor = downsample_factor(splits.input_shape, expected)
     if factor is None or model.outputs[0].shape[-1] != splits.classes:
         raise LabError(
             f"evaluate.model_uri={model_uri} takes {'x'.join(map(str, expected))} images and "
-            f"{model.outputs[0].shape[-1]} classes; data={cfg.data.name} has "
+            f"{model.outputs[0].shape[-1]} classes; data={data_name} has "
             f"{'x'.join(map(str, splits.input_shape))} and {splits.classes}"
         )
-    images = downsampled(
-        splits.x_test, factor
-    )  # factor 1, except for models logged before they took raw images
-    probabilities = np.asarray(model.predict(images, batch_size=256, verbose=0), dtype=np.float64)
-    figures = scores(probabilities, splits.y_test)
+    return factor
+
+
+def log_evaluation(
+    cfg: RunConfig,
+    splits: Splits,
+    trained_by: Optional[str],
+    factor: int,
+    figures: Dict[str, float],
+) -> TrackedRun:
+    """Records the test figures in a new run, tagged with the model and the run that trained it."""
+    model_uri = cfg.evaluate.model_uri
     tags = {
-        "lab.task": "evaluate",
+        TASK_TAG: "evaluate",
         MODEL_URI_TAG: model_uri,
         **runtime.provenance_tags(),
         **({EVALUATES_TAG: trained_by} if trained_by else {}),
@@ -143,6 +143,46 @@ def evaluate(cfg: RunConfig) -> Evaluation:
             }
         )
         run.log_metrics(figures)
+    return run
+
+
+def evaluate(cfg: RunConfig) -> Evaluation:
+    """Tests the kept model `evaluate.model_uri` names on `data`'s test split, without training,
+    and records the figures in a new MLflow run.
+
+    Args:
+        cfg: the run's config: `evaluate.model_uri` (runs:/RUN_ID/model, models:/NAME@ALIAS or
+            models:/NAME/VERSION), `data`, `seed` and `tracking`.
+
+    Returns:
+        The new run's `Evaluation`: its ids, the run that trained the model (None where no run
+        is known) and the test figures (`scores`).
+
+    Raises:
+        ConfigValueError: `evaluate.model_uri` is not set.
+        ModelNotFoundError: the URI names no model in the tracking store, or a run without one
+            the lab will load.
+        LabError: the model's input shape or class count does not fit `data`.
+    """
+    model_uri = cfg.evaluate.model_uri
+    require(
+        model_uri is not None,
+        "evaluate.model_uri",
+        model_uri,
+        "runs:/RUN_ID/model or models:/NAME@ALIAS",
+    )
+    trained_by = source_run(model_uri, cfg.tracking.uri)
+    splits = load_splits(
+        replace(cfg.data, downsample=1), cfg.seed
+    )  # the model downsamples, if it was trained so
+    model = kept_model(model_uri, cfg.tracking.uri)
+    factor = fitting_downsample(model, splits, model_uri, cfg.data.name)
+    images = downsampled(
+        splits.x_test, factor
+    )  # factor 1, except for models logged before they took raw images
+    probabilities = np.asarray(model.predict(images, batch_size=256, verbose=0), dtype=np.float64)
+    figures = scores(probabilities, splits.y_test)
+    run = log_evaluation(cfg, splits, trained_by, factor, figures)
     return Evaluation(run.run_id, run.experiment_id, trained_by, figures)
 
 

@@ -18,8 +18,8 @@ from typing import Optional, Sequence
 from lab.config import RunConfig
 from lab.config.command_line import command_line_keys, output_dir
 from lab.errors import LabError
-from lab.tracking.roles import PARENT, ROLE_TAG, SEARCH_TAG
 from lab.tracking.runs import is_server, runs_url, sqlite_file
+from lab.tracking.tags import PARENT, ROLE_TAG, SEARCH_TAG
 
 
 class UiError(LabError):

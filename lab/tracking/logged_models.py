@@ -29,7 +29,6 @@ from lab.tracking.runs import TrackedRun, delete_artifact_folder
 
 MODEL_DIR = "model"
 BEST_ALIAS = "best"  # the alias a sweep's registered model version gets
-MODEL_URI_TAG = "lab.model_uri"  # on a run that logged its model: runs:/RUN_ID/model
 
 
 @dataclass

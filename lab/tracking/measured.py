@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List
 
+from lab.tracking.tags import MODEL_TAG
 from lab.tracking.uris import sqlite_file
 from lab.training.trained import trained
 
-MODEL_TAG = "lab.model"
 METRIC = "test_accuracy"
 # MLflow's filters take no `IN` on tags: every finished run that names a model, grouped here.
 QUERY = f"attributes.status = 'FINISHED' and tags.`{MODEL_TAG}` LIKE '%'"

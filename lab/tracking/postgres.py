@@ -29,19 +29,14 @@ def installed_bin_dir() -> Optional[Path]:
     return found[-1].parent if found else None
 
 
-@contextmanager
-def local_postgres(database: str = "mlflow") -> Iterator[str]:
-    """Creates a cluster in a new folder of the system's temporary directory (one `nobody` can
-    reach), serves it on loopback while the block runs, yields the URI of its empty `database`
-    (user `lab`, trust authentication: loopback only), and removes it all at the end."""
-    import psycopg
+def cluster_owner() -> Optional[str]:
+    """The user the cluster runs as: `nobody` under root (PostgreSQL refuses to run as root)."""
+    return "nobody" if os.getuid() == 0 else None
 
-    bin_dir = installed_bin_dir()
-    if bin_dir is None:
-        raise LabError(
-            f"PostgreSQL is not installed (no {BINARIES}/*/bin/postgres): apt-get install postgresql"
-        )
-    user = "nobody" if os.getuid() == 0 else None
+
+def init_cluster(bin_dir: Path, user: Optional[str]) -> Path:
+    """A new folder of the system's temporary directory, owned by `user` where given, holding a
+    fresh cluster in `data/` (user `lab`, trust authentication)."""
     root = Path(tempfile.mkdtemp(prefix="lab-postgres-"))
     if user:
         entry = pwd.getpwnam(user)
@@ -52,9 +47,14 @@ def local_postgres(database: str = "mlflow") -> Iterator[str]:
         capture_output=True,
         user=user,
     )
-    port = free_port()
+    return root
+
+
+def start_server(bin_dir: Path, root: Path, port: int, user: Optional[str]) -> subprocess.Popen:
+    """The cluster's server on 127.0.0.1:`port`, its socket in `root`, its output in
+    `root`/postgres.log."""
     with open(root / "postgres.log", "w") as log:
-        server = subprocess.Popen(
+        return subprocess.Popen(
             [
                 bin_dir / "postgres",
                 "-D",
@@ -70,6 +70,36 @@ def local_postgres(database: str = "mlflow") -> Iterator[str]:
             stderr=subprocess.STDOUT,
             user=user,
         )
+
+
+@contextmanager
+def local_postgres(database: str = "mlflow") -> Iterator[str]:
+    """A throwaway PostgreSQL database, served on loopback while the block runs.
+
+    The cluster lives in a new folder of the system's temporary directory (one `nobody` can
+    reach) and is removed, with its folder, when the block ends.
+
+    Args:
+        database: the name of the empty database to create.
+
+    Returns:
+        A context manager yielding the database's URI (user `lab`, trust authentication:
+        loopback only).
+
+    Raises:
+        LabError: PostgreSQL is not installed, or its server did not start.
+    """
+    import psycopg
+
+    bin_dir = installed_bin_dir()
+    if bin_dir is None:
+        raise LabError(
+            f"PostgreSQL is not installed (no {BINARIES}/*/bin/postgres): apt-get install postgresql"
+        )
+    user = cluster_owner()
+    root = init_cluster(bin_dir, user)
+    port = free_port()
+    server = start_server(bin_dir, root, port, user)
     try:
         connection = connect(psycopg, port, server, root)
         connection.execute(f"CREATE DATABASE {database}")

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import List
 
 from lab.errors import LabError
+from lab.tracking.tags import SEARCH_TAG
 
-SWEEP_KEY = "lab.search"  # a registered version's tag: the sweep whose best it is
+SWEEP_KEY = SEARCH_TAG  # a registered version's tag: the sweep whose best it is
 
 
 def other_sweeps(client, name: str, sweep: str) -> List[str]:

@@ -22,9 +22,9 @@ from mlflow.tracking import MlflowClient
 
 from lab.config import TrackingConfig
 from lab.errors import Terminated
+from lab.tracking.tags import ERROR_TAG
 from lab.tracking.uris import is_server, sqlite_file
 
-ERROR_TAG = "lab.error"
 MAX_TAG_LENGTH = 5000
 
 

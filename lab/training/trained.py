@@ -7,11 +7,9 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Mapping, Optional
 
-TRAINED_TAG = "lab.trained"  # "true" or "false" on every training run
-NOT_TRAINED_TAG = "lab.not_trained"  # the reason, on runs that did not train
+from lab.tracking.tags import NOT_TRAINED_TAG, TRAINED_TAG
+
 # A trial `search.pruner` stopped: its run ends FINISHED with these tags (lab.training.pruning).
-PRUNED_TAG = "lab.pruned_at_epoch"
-PRUNED_REASON_TAG = "lab.pruned_reason"
 PRUNED = "PRUNED"  # the trial's status in trials.csv and summary.md
 
 

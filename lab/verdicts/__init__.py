@@ -1,3 +1,7 @@
-"""What a comparison concludes: a sweep's rows -> verdicts and outcomes against the claim
-(`ablation`), and the sequential looks that may stop it early (`looks`). numpy, scipy, statsmodels
-(through `lab.stats`), no Keras, no MLflow."""
+"""What a comparison concludes: a sweep's rows -> verdicts and outcomes against the claim.
+
+`rows` (the trial rows a comparison reads, and which of them count), `claims` (what each claim
+is tested against, and in which direction), `ablation` (the paired differences, the verdicts and
+their notes), `looks` (the sequential plan that may stop a sweep early). numpy, scipy and
+statsmodels through `lab.stats`; no Keras, no MLflow.
+"""

@@ -1,15 +1,9 @@
 """Ablation verdicts: each comparison of an experiment (a candidate against a baseline on one
 metric, paired by seed) gets its paired difference with a 95% interval (`lab.stats.paired`), a
 p-value for what it claims, adjusted over the experiment's comparisons (Holm), a verdict, and,
-where the experiment states the paper's claim, whether the lab reproduced it.
-
-What each claim is tested against, all at 5% after Holm:
-- `better` / `worse` (and a comparison without a claim): the two-sided paired t test against 0.
-- `not_worse`: non-inferiority, the one-sided t test that the candidate is worse by less than
-  the margin (doubled, so that p < 0.05 exactly when the 95% interval's worse end is inside the
-  margin). Contradicted only when the interval's better end is past the margin.
-- `same`: equivalence, two one-sided tests against -margin and +margin (TOST, the larger p,
-  doubled); contradicted when the whole interval lies outside the margin.
+where the experiment states the paper's claim, whether the lab reproduced it. What each claim is
+tested against is `lab.verdicts.claims`; which trial rows count, and their columns,
+`lab.verdicts.rows`.
 
 A verdict needs a spread to test against: fewer than 2 trained pairs, or no spread on a metric
 without a resolution, is `inconclusive at this budget`. Runs that did not train are left out of
@@ -28,9 +22,19 @@ import numpy as np
 
 from lab.config import AblationConfig, ComparisonConfig, Expectation, Metric
 from lab.stats.holm import holm
-from lab.stats.paired import ALPHA, Paired, exact_beyond, p_beyond, summarise
+from lab.stats.paired import ALPHA, Paired, summarise
 from lab.stats.seeds import seeds_needed
 from lab.stats.testset import difference_variance
+from lab.verdicts.claims import claim_p, contradiction_p, favoured_sides, lower_is_better
+from lab.verdicts.rows import (
+    COLUMNS,
+    EXAMPLES,
+    fewest_steps,
+    left_out,
+    number_in,
+    resolution_of,
+    usable,
+)
 
 MIN_PAIRS = 2  # a paired t interval needs two differences
 IMPROVING = (
@@ -45,43 +49,6 @@ BETTER, WORSE, SAME, UNDECIDED = (
 )
 WITHIN, NOT_WITHIN, BEYOND = "within margin", "not shown within margin", "beyond margin"
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
-
-# Metric -> its trial-row column (lower_is_better says which way each points).
-COLUMNS = {
-    Metric.train_error: "train_error",
-    Metric.train_loss: "train_loss",
-    Metric.test_error: "test_error",
-    Metric.test_loss: "test_loss",
-    Metric.objective: "best_objective",
-}
-# Metric -> the row column holding how many examples it was measured on (its resolution is 1 / that).
-EXAMPLES = {Metric.train_error: "train_examples", Metric.test_error: "test_examples"}
-
-
-def lower_is_better(metric: Metric, direction: str) -> bool:
-    return direction == "min" if metric is Metric.objective else True
-
-
-def usable(rows: List[Dict[str, object]]) -> List[Dict[str, object]]:
-    """The rows a comparison may use: completed trials whose networks trained."""
-    return [
-        r
-        for r in rows
-        if r["status"] == "COMPLETED" and r["best_objective"] != "" and not r.get("not_trained")
-    ]
-
-
-def left_out(rows: List[Dict[str, object]]) -> List[Dict[str, object]]:
-    kept = usable(rows)
-    return [r for r in rows if r not in kept]
-
-
-def number_in(row: Mapping[str, object], column: str) -> Optional[float]:
-    value = row.get(column, "")
-    if value in ("", None):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 @dataclass
@@ -159,15 +126,6 @@ def pairs_of(
     )
 
 
-def resolution_of(rows: List[Dict[str, object]], metric: Metric) -> float:
-    """The step of a metric's measured values: 1 / the fewest examples it was measured on (0
-    where it is continuous or the rows do not say)."""
-    column = EXAMPLES.get(metric)
-    counts = [number_in(r, column) for r in usable(rows)] if column else []
-    counts = [c for c in counts if c]
-    return 1.0 / min(counts) if counts else 0.0
-
-
 def test_set_variance(pairs: Pairs, correct: Optional[Mapping[str, np.ndarray]]) -> float:
     """The test set's sampling variance of the mean difference, where every paired run logged
     which test images it got right (0 otherwise: the interval then covers seeds only)."""
@@ -213,35 +171,6 @@ def paired_difference(
     return differences(rows, comparison, pairs_of(rows, cfg, comparison, column))
 
 
-def claim_p(
-    d: Paired, comparison: ComparisonConfig, lower_better: bool, exact: bool = False
-) -> float:
-    """The p-value that enters Holm's family for this comparison (see the module docstring);
-    with `exact`, the same question put to the sign-flip permutation test instead of the t test."""
-    expect, margin = comparison.expect, comparison.margin
-    beyond = exact_beyond if exact else p_beyond
-    if expect is Expectation.not_worse:
-        one_sided = beyond(d, margin, "below") if lower_better else beyond(d, -margin, "above")
-        return min(1.0, 2 * one_sided) if math.isfinite(one_sided) else math.nan
-    if expect is Expectation.same:
-        sides = [beyond(d, margin, "below"), beyond(d, -margin, "above")]
-        return min(1.0, 2 * max(sides)) if all(math.isfinite(p) for p in sides) else math.nan
-    return d.p_exact if exact else d.p
-
-
-def contradiction_p(d: Paired, comparison: ComparisonConfig, lower_better: bool) -> float:
-    """For a margin claim, the p-value that the candidate lies beyond the margin (doubled: below
-    0.05 exactly when the 95% interval's better end is past it); NaN for other claims."""
-    margin = comparison.margin
-    if comparison.expect is Expectation.not_worse:
-        one_sided = p_beyond(d, margin, "above") if lower_better else p_beyond(d, -margin, "below")
-    elif comparison.expect is Expectation.same:
-        one_sided = min(p_beyond(d, margin, "above"), p_beyond(d, -margin, "below"))
-    else:
-        return math.nan
-    return min(1.0, 2 * one_sided) if math.isfinite(one_sided) else math.nan
-
-
 def no_spread(d: Paired) -> bool:
     """Identical differences on every pair (errors stuck at 0 on every seed, or seeds that change
     nothing): the t test then uses the metric's resolution as the spread, or, without one,
@@ -278,12 +207,6 @@ class Verdict:
         return self.verdict in (BETTER, WORSE)
 
 
-def fewest_steps(rows: List[Dict[str, object]]) -> Optional[int]:
-    """The fewest SGD steps any run the comparisons use trained (None when no run logged them)."""
-    steps = [int(r["train_steps"]) for r in usable(rows) if r.get("train_steps", "") != ""]
-    return min(steps) if steps else None
-
-
 def needed_steps(comparison: ComparisonConfig, cfg: AblationConfig) -> int:
     """The budget a comparison's claim needs: its own, else the ablation's; none without a claim."""
     if comparison.expect is None:
@@ -310,14 +233,17 @@ def verdict_of(
     d: Paired,
     comparison: ComparisonConfig,
     p_holm: float,
-    p_contra: float,
     lower_better: bool,
     short: bool,
     alpha: float = ALPHA,
 ) -> str:
+    """What the comparison found at `alpha`: UNDECIDED where its runs trained too `short` or it
+    cannot be tested; for a margin claim WITHIN (`p_holm`), BEYOND (its contradiction p) or
+    NOT_WITHIN; else SAME, or BETTER or WORSE by the mean's sign and the metric's direction."""
     if short or not d.testable:  # testable: two pairs or more, and a spread
         return UNDECIDED
     if comparison.expect in (Expectation.not_worse, Expectation.same):
+        p_contra = contradiction_p(d, comparison, lower_better)
         return WITHIN if p_holm < alpha else BEYOND if p_contra < alpha else NOT_WITHIN
     if p_holm >= alpha:
         return SAME
@@ -333,16 +259,6 @@ def outcome_of(comparison: ComparisonConfig, verdict: str) -> Optional[str]:
         return {WITHIN: REPRODUCED, BEYOND: CONTRADICTED}.get(verdict, INCONCLUSIVE)
     wanted, opposite = (BETTER, WORSE) if expect is Expectation.better else (WORSE, BETTER)
     return {wanted: REPRODUCED, opposite: CONTRADICTED}.get(verdict, INCONCLUSIVE)
-
-
-def favoured_sides(expect: Optional[Expectation]) -> List[str]:
-    """The side whose runs, left out, would make the claim look better than it is."""
-    return {
-        Expectation.better: ["candidate"],
-        Expectation.not_worse: ["candidate"],
-        Expectation.worse: ["baseline"],
-        Expectation.same: ["baseline", "candidate"],
-    }.get(expect, [])
 
 
 def improving_runs(rows: List[Dict[str, object]], pairs: Pairs) -> List[str]:
@@ -403,8 +319,20 @@ def verdicts(
 ) -> List[Verdict]:
     """Every comparison of the experiment, Holm-adjusted over all of them at `alpha` (those that
     cannot be tested count with p = 1, so leaving runs out never makes the others look
-    stronger). `correct`: trial id -> which test images the run got right (test-set noise);
-    `keys`: the pair keys (seeds) to use, all by default."""
+    stronger).
+
+    Args:
+        rows: the sweep's trial rows (trials.csv, values as strings).
+        cfg: the ablation: its axis, `pair_by` and comparisons.
+        direction: the sweep objective's direction, "min" or "max" (for `objective` metrics).
+        correct: trial id -> which test images the run got right (test-set noise); None: the
+            intervals cover seeds only.
+        alpha: the level of every test, after Holm.
+        keys: the pair keys (seeds) to use, all by default.
+
+    Returns:
+        One `Verdict` per comparison of `cfg.pairs`, in their order.
+    """
     found = []
     for comparison in cfg.pairs:
         lower_better = lower_is_better(comparison.metric, direction)
@@ -415,8 +343,7 @@ def verdicts(
     result = []
     for (comparison, lower_better, pairs, d, p), p_holm in zip(found, adjusted):
         short = too_short(rows, cfg, comparison)
-        p_contra = contradiction_p(d, comparison, lower_better)
-        verdict = verdict_of(d, comparison, p_holm, p_contra, lower_better, short, alpha)
+        verdict = verdict_of(d, comparison, p_holm, lower_better, short, alpha)
         outcome = outcome_of(comparison, verdict)
         notes = notes_of(rows, cfg, comparison, d, pairs, short)
         if outcome == REPRODUCED and any(

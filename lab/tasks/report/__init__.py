@@ -1,5 +1,5 @@
 """`task=report`: every network the lab has trained, read back from MLflow and compared on one
-page (issue 15). Runs pool by what they trained (`lab.spec_hash`), not by the sweep that ran
+page. Runs pool by what they trained (`lab.spec_hash`), not by the sweep that ran
 them; each ablation sweep found gets its verdicts again, as a forest plot, and each sweep an
 estimate of which axes mattered.
 

@@ -23,6 +23,7 @@ from lab.tasks.report.pool import pooled_rows
 from lab.tasks.report.records import PooledRow, Section
 from lab.tasks.report.tables import markdown, pooled_csv
 from lab.tracking.runs import sigterm_raises
+from lab.tracking.tags import GIT_COMMIT_TAG, TASK_TAG
 
 TITLE = "What the lab has trained"
 
@@ -150,7 +151,7 @@ def log_report(cfg: RunConfig, folder: Path, collected: Collected, rows: List[Po
 
     tracking = dataclasses.replace(cfg.tracking, experiment=REPORTS_EXPERIMENT)
     with tracked_run(
-        tracking, f"report-{folder.name}", {"lab.task": "report", "lab.git_commit": git_commit()}
+        tracking, f"report-{folder.name}", {TASK_TAG: "report", GIT_COMMIT_TAG: git_commit()}
     ) as run:
         run.log_params({f"report.{key}": value for key, value in flat_config(cfg.report).items()})
         run.log_params({"report.folder": str(folder.resolve())})

@@ -13,20 +13,26 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
 
-from lab.config.spec_hash import SPEC_HASH_TAG
 from lab.errors import LabError
 from lab.tasks.report.records import RunRecord, SweepRecord
-from lab.tracking.roles import (
+from lab.tracking.runs import every_run
+from lab.tracking.tags import (
     CONTINUED_FROM_TAG,
+    DEVICE_TAG,
+    ERROR_TAG,
+    NOT_TRAINED_TAG,
     PARENT,
     PARENT_TAG,
+    PRUNED_REASON_TAG,
+    PRUNED_TAG,
     ROLE_TAG,
     SEARCH_TAG,
+    SPEC_HASH_TAG,
+    TASK_TAG,
     TRIAL_TAG,
 )
-from lab.tracking.runs import ERROR_TAG, every_run
 from lab.tracking.uris import sqlite_file
-from lab.training.trained import NOT_TRAINED_TAG, PRUNED_REASON_TAG, PRUNED_TAG, trained
+from lab.training.trained import trained
 
 KERAS_TUNER_KEYS = (
     "hp.tuner/"  # Hyperband's bookkeeping in a trial's values: its bracket, round, epochs
@@ -190,7 +196,7 @@ def run_record(run, experiment: str, runs: Dict[str, object], trials, metric: st
         wall_seconds=wall,
         epochs=epochs,
         epoch_seconds=metric_value(metrics, "epoch_seconds_median", float),
-        device=run.data.tags.get("lab.device") or described.data.tags.get("lab.device", "?"),
+        device=run.data.tags.get(DEVICE_TAG) or described.data.tags.get(DEVICE_TAG, "?"),
         sweep=sweep_of(run, runs),
         left_out=left_out_reason(run, metric),
         started=run.info.start_time or 0,
@@ -236,7 +242,7 @@ def read_store(uri: str, names: Optional[List[str]], data: Optional[str], metric
         trials = finished_trials(runs)
         for run in runs.values():
             if (
-                SPEC_HASH_TAG in run.data.tags and run.data.tags.get("lab.task") != "bench"
+                SPEC_HASH_TAG in run.data.tags and run.data.tags.get(TASK_TAG) != "bench"
             ):  # bench: timing data
                 record = run_record(run, experiment.name, runs, trials, metric)
                 if data is None or record.data == data:

@@ -8,8 +8,8 @@ that returns its path:
   Komodakis' finding (2016) that width is more computationally efficient than depth;
 - `forest_figure`: an ablation's paired differences, their intervals and verdicts.
 
-Every point carries its variant's name; `place_labels` keeps the names apart without a new
-dependency (greedy: the first offset around the point whose text overlaps nothing placed yet).
+Every point carries its variant's name, placed by `lab.tasks.report.label_placement`; the
+cost figures' legends are `lab.tasks.report.legends`.
 The `*_plot` functions build a figure and return what the tests check; `*_figure` saves and
 closes it, so no pyplot state outlives a figure."""
 
@@ -18,39 +18,23 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
 from matplotlib.ticker import LogFormatter
-from matplotlib.transforms import Bbox
 
+from lab.tasks.report.label_placement import place_labels
+from lab.tasks.report.legends import LARGEST_AREA, family_legend, size_legend
 from lab.tasks.report.records import PooledRow, SweepRecord
 from lab.verdicts.ablation import CONTRADICTED, INCONCLUSIVE, REPRODUCED, Verdict
 
 DPI = 150
-LARGEST_AREA = 1200.0  # points^2: the circle of the row with the most activations (or parameters)
 PLAIN_AREA = 60.0  # points^2: every circle of the wall-time figure, and one whose size is unknown
-LABEL_POINTS = 7
-# Directions tried around a point, best first (up-right reads first), at growing distances
-# beyond the circle's edge (points); a label beyond the first ring gets a leader line.
-DIRECTIONS = (45, -45, 135, -135, 0, 180, 90, -90)
-RINGS = (3, 14, 28, 44, 62)
-OFFSETS = [(ring, angle) for ring in RINGS for angle in DIRECTIONS]
-CENTRE = 3.0  # points: half the side of the square around another point's centre a label avoids
-SIZE_UNITS = {
-    "activations": ((2**20, "MiB"), (2**10, "KiB"), (1, "bytes")),
-    "params": ((10**6, "M"), (10**3, "K"), (1, "")),
-}
-SIZE_LEGEND = {
-    "activations": "{value:g} {unit} of activations per example",
-    "params": "{value:g}{unit} parameters",
-}
 OUTCOME_COLOURS = {REPRODUCED: "tab:green", CONTRADICTED: "tab:red", INCONCLUSIVE: "tab:gray"}
 INTERVAL_NOTE = "Error bars: 95% Student-t interval of the mean over seeds."
 
@@ -59,80 +43,6 @@ def save(figure: Figure, path: Path) -> Path:
     figure.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(figure)
     return path
-
-
-def area(box: Optional[Bbox]) -> float:
-    return 0.0 if box is None else box.width * box.height
-
-
-def overlap(box: Bbox, others: Sequence[Bbox]) -> float:
-    return sum(area(Bbox.intersection(box, other)) for other in others)
-
-
-def aim(text: Annotation, distance: float, angle: float) -> None:
-    """Puts `text` `distance` points from its point towards `angle`, anchored on the near side."""
-    dx, dy = distance * math.cos(math.radians(angle)), distance * math.sin(math.radians(angle))
-    text.xyann = (dx, dy)
-    text.set_horizontalalignment("left" if dx > 1 else "right" if dx < -1 else "center")
-    text.set_verticalalignment("bottom" if dy > 1 else "top" if dy < -1 else "center")
-
-
-def label_cost(box: Bbox, obstacles: Sequence[Bbox], frame: Bbox) -> float:
-    """How much of a label's box covers obstacles or lies outside the axes (display pixels^2)."""
-    return overlap(box, obstacles) + area(box) - area(Bbox.intersection(box, frame))
-
-
-def centre_boxes(ax, points: Sequence[Tuple[float, float]]) -> List[Bbox]:
-    half = CENTRE * ax.figure.dpi / 72
-    return [
-        Bbox.from_extents(x - half, y - half, x + half, y + half)
-        for x, y in ax.transData.transform(points)
-    ]
-
-
-def place_labels(
-    ax, points: Sequence[Tuple[float, float]], labels: Sequence[str], radii: Sequence[float]
-) -> List[Annotation]:
-    """Writes each label beside its point (data coordinates; `radii` in points: the circle each
-    label stays out of) at the first offset where it overlaps no label placed before, no other
-    point's centre and nothing outside the axes, else at the least overlapping one. Call it once
-    the axes' limits and layout are final: the boxes are measured where they will be drawn."""
-    renderer = ax.figure.canvas.get_renderer()
-    frame, obstacles = ax.get_window_extent(renderer), centre_boxes(ax, points)
-    placed: List[Bbox] = []
-    texts = []
-    for point, label, radius in zip(points, labels, radii):
-        text = ax.annotate(
-            label, point, xytext=(0, 0), textcoords="offset points", fontsize=LABEL_POINTS, zorder=4
-        )
-        tried = []
-        for ring, angle in OFFSETS:
-            aim(text, radius + ring, angle)
-            tried.append(
-                (
-                    label_cost(text.get_window_extent(renderer), placed + obstacles, frame),
-                    ring,
-                    angle,
-                )
-            )
-            if tried[-1][0] == 0:
-                break
-        _, ring, angle = min(tried)
-        aim(text, radius + ring, angle)
-        if ring > RINGS[0]:  # far from its circle: a line says whose label it is
-            ax.annotate(
-                "",
-                point,
-                xytext=text.xyann,
-                textcoords="offset points",
-                zorder=1,
-                arrowprops=dict(
-                    arrowstyle="-", color="0.45", linewidth=0.6, shrinkA=0, shrinkB=radius
-                ),
-            )
-        placed.append(text.get_window_extent(renderer))
-        texts.append(text)
-    return texts
 
 
 class CompactLogFormatter(LogFormatter):
@@ -192,76 +102,6 @@ def draw_rows(
         edgecolors="black",
         linewidths=0.6,
         zorder=3,
-    )
-
-
-def family_legend(ax, colours: Dict[str, str]) -> None:
-    handles = [
-        Line2D(
-            [],
-            [],
-            marker="o",
-            linestyle="",
-            markersize=8,
-            markerfacecolor=colour,
-            alpha=0.7,
-            markeredgecolor="black",
-            label=family,
-        )
-        for family, colour in colours.items()
-    ]
-    ax.legend(
-        handles=handles,
-        title="family",
-        loc="upper left",
-        bbox_to_anchor=(1.02, 1),
-        fontsize="small",
-    )
-
-
-def nice_below(value: float) -> float:
-    """The largest of 1, 2, 5 times a power of ten not above `value` (0 for 0)."""
-    if value <= 0:
-        return 0.0
-    power = 10 ** math.floor(math.log10(value))
-    return max(m * power for m in (1, 2, 5) if m * power <= value * (1 + 1e-9))
-
-
-def round_amount(largest: float, fraction: float, size: str) -> Tuple[float, str]:
-    """A round amount near `largest * fraction`, in the unit that keeps it at least 1."""
-    target = largest * fraction
-    scale, unit = next((s, u) for s, u in SIZE_UNITS[size] if target >= s or s == 1)
-    value = nice_below(target / scale)
-    return value * scale, SIZE_LEGEND[size].format(value=value, unit=unit)
-
-
-def size_legend(ax, size: str, largest: float) -> None:
-    """What a circle's area means: circles for three round amounts up to the largest."""
-    amounts = sorted({round_amount(largest, f, size) for f in (1, 1 / 5, 1 / 25)}, reverse=True)
-    handles = [
-        Line2D(
-            [],
-            [],
-            marker="o",
-            linestyle="",
-            color="0.6",
-            markeredgecolor="black",
-            alpha=0.55,
-            markersize=math.sqrt(LARGEST_AREA * amount / largest),
-            label=label,
-        )
-        for amount, label in amounts
-        if amount
-    ]
-    ax.legend(
-        handles=handles,
-        title="circle area",
-        loc="lower left",
-        bbox_to_anchor=(1.02, 0),
-        fontsize="small",
-        labelspacing=2.2,
-        borderpad=1.2,
-        handletextpad=1.6,
     )
 
 
@@ -347,8 +187,18 @@ def cost_plot(rows: List[PooledRow], metric: str, size: str) -> Tuple[Figure, Li
 
 def cost_figure(rows: List[PooledRow], metric: str, size: str, path: Path) -> Path:
     """Mean `metric` over seeds vs MACs per example (log), circle area proportional to
-    activations per example (`size="activations"`) or parameters (`size="params"`), one colour
-    per family, 95% intervals as error bars. Rows without MACs are left out and named below."""
+    activations per example or parameters, one colour per family, 95% intervals as error bars.
+    Rows without MACs are left out and named below.
+
+    Args:
+        rows: one pooled row per variant.
+        metric: the metric on the y axis (its mean over seeds).
+        size: "activations" or "params": what a circle's area is proportional to.
+        path: where the PNG goes.
+
+    Returns:
+        `path`, written.
+    """
     return save(cost_plot(rows, metric, size)[0], path)
 
 
@@ -380,7 +230,16 @@ def wall_time_plot(rows: List[PooledRow], metric: str) -> Tuple[Figure, List[Ann
 
 def wall_time_figure(rows: List[PooledRow], metric: str, path: Path) -> Path:
     """Mean `metric` over seeds (95% error bars) vs median training wall time per run (log
-    seconds), one colour per family. Rows without a wall time are left out and named below."""
+    seconds), one colour per family. Rows without a wall time are left out and named below.
+
+    Args:
+        rows: one pooled row per variant.
+        metric: the metric on the y axis (its mean over seeds).
+        path: where the PNG goes.
+
+    Returns:
+        `path`, written.
+    """
     return save(wall_time_plot(rows, metric)[0], path)
 
 
@@ -449,5 +308,13 @@ def forest_plot(sweep: SweepRecord) -> Tuple[Figure, List[str]]:
 def forest_figure(sweep: SweepRecord, path: Path) -> Path:
     """An ablation's comparisons, one line each: the mean paired difference (candidate minus
     baseline) with its 95% interval against zero, the verdict, outcome, pairs and Holm p beside
-    it (green: reproduced the paper's claim, red: contradicted it, grey: inconclusive)."""
+    it (green: reproduced the paper's claim, red: contradicted it, grey: inconclusive).
+
+    Args:
+        sweep: the ablation's sweep, with its verdicts.
+        path: where the PNG goes.
+
+    Returns:
+        `path`, written.
+    """
     return save(forest_plot(sweep)[0], path)

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from lab.config import SearchConfig
 from lab.stats.testset import CORRECT_ARTIFACT, decode_by_trial
 from lab.tasks.report.records import SweepRecord
-from lab.tracking.roles import SEARCH_TAG
+from lab.tracking.tags import SEARCH_TAG
 
 
 def csv_rows(text: str) -> List[Dict[str, str]]:

@@ -29,16 +29,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from lab.config import SearchConfig, TunerName
-from lab.tracking.roles import CONTINUED_FROM_TAG
 from lab.tracking.runs import TrackedRun, delete_artifact_folder
+from lab.tracking.tags import CONTINUATION_DELETED_TAG, CONTINUATION_STATE_TAG, CONTINUED_FROM_TAG
 from lab.training import state as training_state
 from lab.training.state import TrainingState
 
 STATE_DIR = "continuation"  # the artifact folder of a trial's run that holds its last epoch's state
 STATE_FILE = "state.npz"
-STATE_TAG = "lab.continuation_state"  # on a run holding its state: where (continuation/state.npz)
-DELETED_TAG = "lab.continuation_deleted"  # on a run whose state is gone: its size, and when it went
-NOT_CONTINUED_TAG = "lab.not_continued"  # on a promoted trial trained from scratch: why
 STATE_BYTES = "continuation_bytes"  # metric of a run that kept its state: the file's size
 # keras-tuner's Hyperband values of a trial
 PREVIOUS_TRIAL, INITIAL_EPOCH, EPOCHS = "tuner/trial_id", "tuner/initial_epoch", "tuner/epochs"
@@ -71,7 +68,7 @@ def store_state(run: TrackedRun, state: TrainingState) -> int:
         run.client.log_artifact(run.run_id, str(folder / STATE_FILE), STATE_DIR)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    run.set_tags({STATE_TAG: f"{STATE_DIR}/{STATE_FILE}"})
+    run.set_tags({CONTINUATION_STATE_TAG: f"{STATE_DIR}/{STATE_FILE}"})
     run.log_metrics({STATE_BYTES: size}, step=state.epoch)
     return size
 
@@ -80,7 +77,9 @@ def read_state(client: MlflowClient, run: Run) -> TrainingState:
     """The state `run` holds (downloaded to a temporary folder, read, the folder removed)."""
     folder = Path(tempfile.mkdtemp(prefix="lab-continuation-"))
     try:
-        path = client.download_artifacts(run.info.run_id, run.data.tags[STATE_TAG], str(folder))
+        path = client.download_artifacts(
+            run.info.run_id, run.data.tags[CONTINUATION_STATE_TAG], str(folder)
+        )
         return training_state.load(Path(path))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -96,8 +95,8 @@ def state_to_continue(
         return None, "search.hyperband_resume=false: every rung trains from scratch"
     if previous is None:
         return None, f"trial {trial} has no FINISHED run"
-    if STATE_TAG not in previous.data.tags:
-        deleted = previous.data.tags.get(DELETED_TAG)
+    if CONTINUATION_STATE_TAG not in previous.data.tags:
+        deleted = previous.data.tags.get(CONTINUATION_DELETED_TAG)
         return (
             None,
             f"trial {trial}'s training state was deleted ({deleted})"
@@ -124,13 +123,13 @@ def state_to_continue(
 def delete_state(client: MlflowClient, run: Run, why: str) -> int:
     """Deletes the state `run` holds (no-op without one; another process may have deleted it
     first); tags it `lab.continuation_deleted` with its size and `why`. Returns the bytes deleted."""
-    if STATE_TAG not in run.data.tags:
+    if CONTINUATION_STATE_TAG not in run.data.tags:
         return 0
     size = int(run.data.metrics.get(STATE_BYTES, 0))
-    client.set_tag(run.info.run_id, DELETED_TAG, f"{size:,} bytes, {why}")
+    client.set_tag(run.info.run_id, CONTINUATION_DELETED_TAG, f"{size:,} bytes, {why}")
     delete_artifact_folder(run.info.artifact_uri, STATE_DIR)
     try:
-        client.delete_tag(run.info.run_id, STATE_TAG)
+        client.delete_tag(run.info.run_id, CONTINUATION_STATE_TAG)
     except MlflowException:
         pass  # another process deleted it first
     return size
@@ -138,7 +137,9 @@ def delete_state(client: MlflowClient, run: Run, why: str) -> int:
 
 def delete_states(client: MlflowClient, runs: Iterable[Run], why: str) -> Tuple[int, int]:
     """Deletes every state among `runs`; returns (how many, bytes)."""
-    sizes = [delete_state(client, run, why) for run in runs if STATE_TAG in run.data.tags]
+    sizes = [
+        delete_state(client, run, why) for run in runs if CONTINUATION_STATE_TAG in run.data.tags
+    ]
     return len(sizes), sum(sizes)
 
 
@@ -150,7 +151,7 @@ def summary_line(runs: Iterable[Run]) -> str:
         CONTINUED_FROM_TAG in run.data.tags for run in runs if run.info.status == "FINISHED"
     )
     kept = [run.data.metrics[STATE_BYTES] for run in runs if STATE_BYTES in run.data.metrics]
-    left = sum(STATE_TAG in run.data.tags for run in runs)
+    left = sum(CONTINUATION_STATE_TAG in run.data.tags for run in runs)
     return (
         f"{continued} trials continued their previous rung's training; {len(kept)} training states kept "
         f"({sum(kept) / 2**20:.1f} MiB in all), {left} left"

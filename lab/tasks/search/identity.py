@@ -26,11 +26,12 @@ from mlflow.entities import Run
 
 from lab.config import RunConfig
 from lab.config.overrides import flat_config
+from lab.config.spec_hash import HOW_IT_RUNS
 from lab.errors import LabError
+from lab.tracking.tags import FINGERPRINT_TAG
 
 RECORD_FILE = "sweep.json"
 STATE_FILE = "oracle.json"  # keras-tuner's oracle state, written once a sweep has begun
-FINGERPRINT_TAG = "lab.fingerprint"
 FINGERPRINT = (
     "seed",
     "model",
@@ -51,11 +52,6 @@ FINGERPRINT = (
     "search.pruner_warmup",
     "search.pruner_min_trials",
 )
-NOT_FINGERPRINT = (
-    "train.verbose",
-    "train.compile_cache",
-    "train.reuse_compiled",
-)  # how it prints and caches
 
 
 class SweepMismatchError(LabError):
@@ -71,7 +67,7 @@ def fingerprint(cfg: RunConfig) -> Dict[str, str]:
     return {
         key: str(value)
         for key, value in flat_config(cfg).items()
-        if covered(key, FINGERPRINT) and not covered(key, NOT_FINGERPRINT)
+        if covered(key, FINGERPRINT) and not covered(key, HOW_IT_RUNS)
     }
 
 
@@ -169,7 +165,8 @@ def check_resumable(cfg: RunConfig, folder: Path, parent: Optional[Run]) -> None
         )
     if record is None:
         return  # a sweep from before fingerprints: nothing to compare with
-    recorded, now = record["fingerprint"], fingerprint(cfg)
+    recorded = {k: v for k, v in record["fingerprint"].items() if not covered(k, HOW_IT_RUNS)}
+    now = fingerprint(cfg)  # a record written before a key joined HOW_IT_RUNS still holds it
     if recorded != now:
         now = without_keys_added_since(recorded, now, cfg)
     if recorded != now:

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from lab.config import AxisKind, AxisSpec, RunConfig, SearchConfig, Task, TunerName
 from lab.config.command_line import command_line_keys
-from lab.tracking.roles import PARENT, ROLE_TAG
+from lab.tracking.tags import PARENT, ROLE_TAG
 
 # The settings a plan shows, as `key: value` (quick mode's changes are listed apart, all of them).
 SHOWN = (
@@ -93,6 +93,8 @@ def planned_trials(search: SearchConfig) -> Optional[int]:
 
 @dataclass
 class Estimate:
+    """A trial's estimated wall time, from the recorded runs of the same work."""
+
     seconds: Optional[
         float
     ]  # median recorded wall time of the same work, per trial; None: no record
@@ -159,6 +161,7 @@ def trial_model(cfg: RunConfig, cell: Dict[str, Any]) -> str:
 
 
 def format_seconds(seconds: float) -> str:
+    """`1 min 05 s`, or `42 s` under a minute."""
     minutes, rest = divmod(int(round(seconds)), 60)
     return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
@@ -173,8 +176,32 @@ def planned_task(command_line: Sequence[str]) -> Task:
 def plan_lines(
     cfg: RunConfig, quick_changes: Dict[str, Any], runs: Sequence, task: Task = Task.search
 ) -> List[str]:
-    """The plan of `task` (a sweep, or one training) as printed lines."""
+    """The plan of `task` (a sweep, or one training) as printed lines.
+
+    Args:
+        cfg: the composed config.
+        quick_changes: {key: value} that quick mode set ({} without quick mode).
+        runs: the store's FINISHED training runs (`finished_training_runs`) to estimate from.
+        task: `Task.search` for a sweep, anything else for one training.
+
+    Returns:
+        The task, its settings, the trials a sweep plans (each grid cell, up to 40) and the
+        estimated wall time.
+    """
     values = flat(cfg)
+    lines = settings_lines(cfg, quick_changes, values, task)
+    work = {key: values.get(key, "None") for key in SAME_WORK}
+    if task is not Task.search:
+        estimate = recorded_seconds(runs, cfg.model.name, work, cfg.train.epochs)
+        return lines + [f"one training of {cfg.model.name}: {estimate_text(estimate)}"]
+    return lines + sweep_lines(cfg, runs, work)
+
+
+def settings_lines(
+    cfg: RunConfig, quick_changes: Dict[str, Any], values: Dict[str, str], task: Task
+) -> List[str]:
+    """The task, what quick mode set, and the `SHOWN` settings (a sweep's `search.` keys only for
+    a sweep); `values` is the flat config (`flat`)."""
     lines = [f"task={task.value}" + (" (quick mode)" if cfg.quick else "")]
     if quick_changes:
         lines.append("quick mode sets: " + ", ".join(f"{k}={v}" for k, v in quick_changes.items()))
@@ -186,65 +213,82 @@ def plan_lines(
             if k in values and (task is Task.search or not k.startswith("search."))
         )
     )
-    work = {key: values.get(key, "None") for key in SAME_WORK}
-    epochs = cfg.train.epochs
-    if task is not Task.search:
-        estimate = recorded_seconds(runs, cfg.model.name, work, epochs)
-        lines.append(f"one training of {cfg.model.name}: {estimate_text(estimate)}")
-        return lines
+    return lines
+
+
+def sweep_lines(cfg: RunConfig, runs: Sequence, work: Dict[str, str]) -> List[str]:
+    """A sweep's trials: how many, each grid cell (up to 40) with its estimate, and the wall time
+    estimated from the `runs` that did the same `work` (`SAME_WORK` params)."""
     search = cfg.search
     cells = grid_cells(search.space) if search.tuner is TunerName.grid else None
     count = planned_trials(search)
-    executions = search.executions_per_trial
-    if count is None:
-        lines.append(
-            f"trials: decided as it runs ({search.tuner.value}; at most search.max_trials={search.max_trials})"
-        )
-    else:
-        lines.append(
-            f"trials: {count} ({search.tuner.value}"
-            + (f", {len(cells)} grid cells" if cells is not None else "")
-            + (f", {executions} trainings each" if executions > 1 else "")
-            + ")"
-        )
+    lines = [trials_line(search, cells, count)]
     if search.ablation is not None and search.ablation.looks:
         lines.append(
             "seeds are added in looks (search.ablation.looks): the count above is the most it runs"
         )
     shown = cells[:count] if cells is not None and count is not None else [{}] * (count or 0)
-    total, known = 0.0, 0
-    for index, cell in enumerate(shown):
-        estimate = recorded_seconds(runs, trial_model(cfg, cell), work, epochs)
-        if estimate.seconds is not None:
-            total, known = total + estimate.seconds * executions, known + 1
-        if cells is not None and index < 40:
+    estimates = [
+        recorded_seconds(runs, trial_model(cfg, cell), work, cfg.train.epochs) for cell in shown
+    ]
+    if cells is not None:
+        for index, (cell, estimate) in enumerate(zip(shown[:40], estimates)):
             described = ", ".join(f"{k}={v}" for k, v in cell.items())
             lines.append(f"  trial {index + 1}: {described}  ({estimate_text(estimate)})")
-    if cells is not None and len(shown) > 40:
-        lines.append(f"  ... and {len(shown) - 40} more")
-    if known:
-        scaled = total * len(shown) / known
-        lines.append(
-            f"estimated wall time: {format_seconds(scaled)} (from recorded runs of {known} of the "
-            f"{len(shown)} trials' networks on the same data; one process, this machine's records)"
+        if len(shown) > 40:
+            lines.append(f"  ... and {len(shown) - 40} more")
+    return lines + [wall_time_line(estimates, search.executions_per_trial)]
+
+
+def trials_line(
+    search: SearchConfig, cells: Optional[List[Dict[str, Any]]], count: Optional[int]
+) -> str:
+    """How many trials the sweep plans (`count`; None: decided as it runs), of how many grid
+    `cells` (None: not a grid), with the trainings each."""
+    if count is None:
+        return (
+            f"trials: decided as it runs ({search.tuner.value}; at most "
+            f"search.max_trials={search.max_trials})"
         )
-    else:
-        lines.append(
-            "estimated wall time: no recorded run of these networks on the same data to estimate from"
-        )
-    return lines
+    executions = search.executions_per_trial
+    return (
+        f"trials: {count} ({search.tuner.value}"
+        + (f", {len(cells)} grid cells" if cells is not None else "")
+        + (f", {executions} trainings each" if executions > 1 else "")
+        + ")"
+    )
+
+
+def wall_time_line(estimates: List[Estimate], executions: int) -> str:
+    """The sweep's estimated wall time: the trials with a recorded estimate, scaled up to all."""
+    known = [estimate.seconds for estimate in estimates if estimate.seconds is not None]
+    if not known:
+        return "estimated wall time: no recorded run of these networks on the same data to estimate from"
+    total = 0.0
+    for seconds in known:
+        total += seconds * executions
+    scaled = total * len(estimates) / len(known)
+    return (
+        f"estimated wall time: {format_seconds(scaled)} (from recorded runs of {len(known)} of the "
+        f"{len(estimates)} trials' networks on the same data; one process, this machine's records)"
+    )
 
 
 def estimate_text(estimate: Estimate) -> str:
+    """An estimate as the plan prints it."""
     if estimate.seconds is None:
         return "no recorded run to estimate from"
     return f"about {format_seconds(estimate.seconds)}, median of {estimate.runs} recorded runs"
 
 
 def run(cfg: RunConfig) -> None:
-    """What the command would run without `task=plan`: a sweep (an experiment, or `search.`
-    keys on the command line) or one training; nothing is trained or written."""
-    from lab.tasks.search.plan import finished_training_runs, plan_lines, planned_task
+    """`python run.py task=plan ...`: prints what the command would run without `task=plan`: a
+    sweep (an experiment, or `search.` keys on the command line) or one training; nothing is
+    trained or written.
+
+    Args:
+        cfg: the composed config.
+    """
     from lab.tracking.runs import sqlite_file
 
     database = sqlite_file(cfg.tracking.uri)
