@@ -309,3 +309,17 @@ def test_tag_names_are_spelled_only_in_tags_py():
         and node.value not in PATHS
     ]
     assert spelled == []
+
+
+def test_a_tag_constant_is_read_from_tags_py_not_through_another_module():
+    """`runtime.REFERENCE_TAG` would break when the constant moves; pyflakes cannot tell."""
+    reached = [
+        (name, f"{node.value.id}.{node.attr}")
+        for name, path in PATHS.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.endswith("_TAG")
+        and isinstance(node.value, ast.Name)
+        and node.value.id != "tags"
+    ]
+    assert reached == []

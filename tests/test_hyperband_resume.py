@@ -66,7 +66,7 @@ def finished_run_of(runs, trial):
 def check_continued(client, runs, run, per_epoch):
     """`run` continued its previous rung: epochs numbered on, its own steps, the optimizer's step
     count (and so its learning rate) carried on from where the previous trial's training stopped."""
-    previous = finished_run_of(runs, run.data.tags[continuation.CONTINUED_FROM_TAG])
+    previous = finished_run_of(runs, run.data.tags[tags.CONTINUED_FROM_TAG])
     initial, epochs = (
         int(run.data.params["hp.tuner/initial_epoch"]),
         int(run.data.params["hp.tuner/epochs"]),
@@ -128,8 +128,8 @@ def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung
         search(run_config(overrides))
     _, runs = trial_runs(tracking.uri)
     [killed] = [r for r in runs if r.info.status == "KILLED"]
-    assert continuation.CONTINUED_FROM_TAG in killed.data.tags
-    waiting = finished_run_of(runs, killed.data.tags[continuation.CONTINUED_FROM_TAG])
+    assert tags.CONTINUED_FROM_TAG in killed.data.tags
+    waiting = finished_run_of(runs, killed.data.tags[tags.CONTINUED_FROM_TAG])
     assert (
         tags.CONTINUATION_STATE_TAG in waiting.data.tags
     )  # not deleted when its successor started
@@ -142,12 +142,12 @@ def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung
     assert {r.data.params["train.schedule_epochs"] for r in runs} == {
         "3"
     }  # every rung on one 3-epoch schedule
-    [retry] = [r for r in finished if continuation.CONTINUED_FROM_TAG in r.data.tags]
+    [retry] = [r for r in finished if tags.CONTINUED_FROM_TAG in r.data.tags]
     assert (
         retry.data.tags["lab.trial"] == killed.data.tags["lab.trial"]
         and retry.data.tags["lab.attempt"] == "2"
     )
-    assert retry.data.tags[continuation.CONTINUED_FROM_TAG] == waiting.data.tags["lab.trial"]
+    assert retry.data.tags[tags.CONTINUED_FROM_TAG] == waiting.data.tags["lab.trial"]
     previous = check_continued(client, runs, retry, steps_per_epoch(overrides))
     assert (
         "when trial" in previous.data.tags[tags.CONTINUATION_DELETED_TAG]

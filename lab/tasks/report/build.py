@@ -167,8 +167,19 @@ def log_report(cfg: RunConfig, folder: Path, collected: Collected, rows: List[Po
 
 
 def build_report(cfg: RunConfig) -> ReportResult:
-    """Everything trained in `tracking.uri`, on one page; SIGTERM stops it as Ctrl-C does
-    (`lab.errors.Terminated`: run.py says so, exit 143), leaving no staging folder."""
+    """Everything trained in `tracking.uri`, pooled by what was trained, on one page.
+
+    Args:
+        cfg: the config; `report.*` chooses the experiments, data, metric and output folder.
+
+    Returns:
+        The `ReportResult`: what was collected, the pooled rows, the folder written (whole, or
+        not at all) and the MLflow run it was logged to.
+
+    Raises:
+        LabError: a store that cannot be read, or nothing to report.
+        Terminated: SIGTERM, which stops it as Ctrl-C does, leaving no staging folder.
+    """
     with sigterm_raises():
         return built_report(cfg)
 

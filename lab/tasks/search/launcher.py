@@ -201,8 +201,17 @@ def tracking_for_roles(uri: str, log_dir: Path) -> Iterator[str]:
 
 
 def launch(cfg: RunConfig, env: Optional[Dict[str, str]] = None) -> None:
-    """Runs the chief and workers to the end of the sweep; raises `LaunchFailed` if one fails
-    (the others are then terminated: their runs end KILLED and the sweep resumes next time)."""
+    """Runs a chief and the local workers of one sweep on this machine, to the sweep's end.
+
+    Args:
+        cfg: the sweep's config, with `search.distributed.role=launcher`; `local_workers`
+            (default: one per device) and `max_restarts` say how many and how often.
+        env: the environment the processes start from (default: this process's).
+
+    Raises:
+        LaunchFailed: a process failed past its restarts. The others are then terminated:
+            their runs end KILLED, and the same command resumes the sweep.
+    """
     overrides, log_dir = user_overrides(), command_line.output_dir() / "launcher"
     log_dir.mkdir(parents=True, exist_ok=True)
     max_restarts = cfg.search.distributed.max_restarts

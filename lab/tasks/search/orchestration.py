@@ -44,7 +44,7 @@ from lab.tasks.search.sweep_report import (
 )
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
-from lab.tracking.tags import STOPPED_BY_TAG
+from lab.tracking.tags import REFERENCE_TAG, STOPPED_BY_TAG
 from lab.training.trained import PRUNED, trained
 
 
@@ -69,8 +69,8 @@ def search(cfg: RunConfig) -> SearchResult:
 
     Example:
         >>> from lab.config import run_config
-        >>> result = search(run_config(["task=search", "data=synthetic", "search.max_trials=2"]))
-        >>> len(result.rows)
+        >>> result = search(run_config(["task=search", "data=synthetic", "search.max_trials=2"]))  # doctest: +SKIP
+        >>> len(result.rows)  # doctest: +SKIP
         2
     """
     validate_space(cfg)  # a malformed axis fails before any run or trial
@@ -112,7 +112,7 @@ def lead_sweep(run_cfg: RunConfig) -> SearchResult:
         ) as parent:
             if earlier is None:
                 begin_record(run_cfg, parent, folder)
-            parent.set_tags({runtime.REFERENCE_TAG: str(runtime.reference_loop_seconds(5_000_000))})
+            parent.set_tags({REFERENCE_TAG: str(runtime.reference_loop_seconds(5_000_000))})
             sweep = Sweep(run_cfg, splits, parent)
             return search_and_report(start_tuner(sweep), sweep)
 

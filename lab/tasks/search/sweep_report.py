@@ -25,7 +25,7 @@ from lab.tasks.search.records import artifact_path
 from lab.tasks.search.summary import summary_markdown
 from lab.tasks.search.sweep import LabTuner, Sweep
 from lab.tracking.runs import TrackedRun
-from lab.tracking.tags import BEST_CHILD_TAG, BEST_TRIAL_TAG
+from lab.tracking.tags import BEST_CHILD_TAG, BEST_TRIAL_TAG, REFERENCE_TAG
 from lab.training.trained import PRUNED
 
 
@@ -88,7 +88,7 @@ def sweep_facts(
     where they apply, what stopped it, what Hyperband continued and which trials were pruned."""
     parent, search_cfg = sweep.parent, sweep.run_cfg.search
     facts = {**runtime.provenance(), "sweep wall time": sweep_wall_time(children)}
-    speed = parent.client.get_run(parent.run_id).data.tags.get(runtime.REFERENCE_TAG)
+    speed = parent.client.get_run(parent.run_id).data.tags.get(REFERENCE_TAG)
     if speed is not None:
         facts["the day's speed"] = (
             f"the 20M-addition reference loop took {speed} s when the sweep (last) started "

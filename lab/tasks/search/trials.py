@@ -28,10 +28,12 @@ from lab.tracking.runs import TrackedRun
 from lab.tracking.tags import (
     ATTEMPT_TAG,
     CHILD,
+    CONTINUED_FROM_TAG,
     DEVICE_TAG,
     EXECUTION,
     EXECUTION_TAG,
     HOST_TAG,
+    NOT_CONTINUED_TAG,
     PARENT_TAG,
     PID_TAG,
     PRUNED_TAG,
@@ -210,9 +212,9 @@ class TrialExecution:
             self.parent.client, self.run_cfg.search, values, previous
         )
         if start is not None:
-            child.set_tags({continuation.CONTINUED_FROM_TAG: previous_trial})
+            child.set_tags({CONTINUED_FROM_TAG: previous_trial})
         else:
-            child.set_tags({continuation.NOT_CONTINUED_TAG: why_not})
+            child.set_tags({NOT_CONTINUED_TAG: why_not})
         return start, previous
 
     def trial_name(self, trial_id: str, attempt: int = 1) -> str:
