@@ -12,9 +12,8 @@ import sys
 from typing import List
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-os.environ.setdefault(
-    "HYDRA_FULL_ERROR", "1"
-)  # Hydra raises its errors; `run` reports them in one line
+# Hydra raises its errors; `run` reports them in one line
+os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 
 from lab.tasks.native_logs import filter_native_stderr
 
@@ -34,12 +33,8 @@ register_configs()
 
 # `python run.py` with no arguments runs the main job: the plain-vs-residual ablation, quick mode.
 MAIN_JOB = ["experiment=plain_vs_residual", "quick=true"]
-BAD_INPUT, INTERRUPTED, TERMINATED, READER_GONE = (
-    2,
-    130,
-    143,
-    141,
-)  # exit statuses (130, 143, 141: as a shell reports the signals)
+# exit statuses (130, 143, 141: as a shell reports the signals)
+BAD_INPUT, INTERRUPTED, TERMINATED, READER_GONE = (2, 130, 143, 141)
 
 
 def with_main_job(argv):
@@ -85,9 +80,8 @@ def with_named_entries(arguments: List[str]) -> List[str]:
 
 def one_line(error: BaseException) -> str:
     """An error's message on one line (Hydra's and OmegaConf's span several)."""
-    if (
-        isinstance(error, MissingConfigException) and error.options
-    ):  # `experiment=typo`, `model=typo`
+    # `experiment=typo`, `model=typo`
+    if isinstance(error, MissingConfigException) and error.options:
         group, _, name = (error.missing_cfg_file or "").rpartition("/")
         return f"{group}={name} does not exist; the {group} options are: {', '.join(error.options)}"
     lines = [line.strip() for line in str(error).split("Config search path")[0].splitlines()]

@@ -133,9 +133,8 @@ def enable_compile_cache(directory: Optional[str]) -> Optional[Path]:
     if backend() == "jax":
         jax = importlib.import_module("jax")
         jax.config.update("jax_compilation_cache_dir", str(path))
-        jax.config.update(
-            "jax_persistent_cache_min_compile_time_secs", 0.5
-        )  # models, not single ops
+        # models, not single ops
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     elif backend() == "tensorflow":
         flags = re.sub(
             r"--tf_xla_persistent_cache_directory=\S*", "", os.environ.get("TF_XLA_FLAGS", "")

@@ -230,10 +230,8 @@ def recorded_runs(
     }
 
 
-NOT_STATE = (
-    "owner.lock",
-    "mlflow.db.lock",
-)  # who last took the sweep or created the store: not its state
+# who last took the sweep or created the store: not its state
+NOT_STATE = ("owner.lock", "mlflow.db.lock")
 
 
 def file_hashes(folder: Path, skip: tuple = ()) -> dict:

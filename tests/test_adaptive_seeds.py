@@ -55,9 +55,8 @@ def test_a_clear_claim_stops_at_the_first_look_and_an_open_one_gets_more_seeds()
         ("c", "1"),
     ]  # seeds first
     assert plan.decided_at == [3, 8] and plan.verdicts[0].outcome == REPRODUCED
-    assert (
-        plan.verdicts[1].outcome == "inconclusive"
-    )  # no effect: tested at every look, never decided
+    # no effect: tested at every look, never decided
+    assert plan.verdicts[1].outcome == "inconclusive"
     assert len(rows) == 3 * 3 + 2 * 5  # b stopped at 3 seeds; a and c went on to 8
     assert plan.levels == pytest.approx([0.01, 0.015, 0.025])
 

@@ -29,11 +29,8 @@ from run import with_named_entries
 pytestmark = USES_KEPT_SWEEP
 
 BASE = KEPT_SWEEP
-BAD_INPUT = (
-    LabError,
-    HydraException,
-    OmegaConfBaseException,
-)  # what run.py reports in one line, exit 2
+# what run.py reports in one line, exit 2
+BAD_INPUT = (LabError, HydraException, OmegaConfBaseException)
 
 KEYS = {  # key: (valid values, invalid values)
     "train.epochs": (["1", "2"], ["-1", "0", "three", "1.5", "[1]"]),

@@ -39,9 +39,8 @@ def test_bench_times_raw_keras_the_lab_and_a_sweep(tracking, tmp_path):
     )
     for name in ("raw", "lab"):
         figures = record[name]
-        assert (
-            len(figures["epoch_seconds"]) == 3
-        )  # one warm-up epoch, two timed (of the best repeat)
+        # one warm-up epoch, two timed (of the best repeat)
+        assert len(figures["epoch_seconds"]) == 3
         assert (
             len(figures["steady_step_ms_per_repeat"]) == 2
             and len(figures["compile_seconds_repeats"]) == 1

@@ -221,9 +221,8 @@ def test_trial_metrics_page_draws_the_per_epoch_curves(sweep, mlflow_ui, driver,
     for metric in PER_EPOCH_METRICS:
         # Charts render lazily as they scroll into view; the search narrows the grid to this one.
         box = driver.find_element(By.CSS_SELECTOR, search_box)
-        box.send_keys(
-            Keys.CONTROL, "a"
-        )  # element.clear() bypasses React's onChange: select, then overtype
+        # element.clear() bypasses React's onChange: select, then overtype
+        box.send_keys(Keys.CONTROL, "a")
         box.send_keys(metric)
         line = wait_for(driver, chart_line(metric), f"the {metric} curve of {name}", artifacts_dir)
         assert vertices(line) == EPOCHS, (
@@ -349,9 +348,8 @@ def test_task_ui_opens_on_the_sweeps_runs_in_the_model_training_view(
             and "Observability" not in sidebar
             and "Evaluation runs" not in sidebar
         )
-        assert re.search(r"\b3 matching runs\b", sidebar), (
-            sidebar
-        )  # the parent and its two trials, nothing else
+        # the parent and its two trials, nothing else
+        assert re.search(r"\b3 matching runs\b", sidebar), sidebar
         screenshot = artifacts_dir / "task_ui_landing.png"
         assert driver.save_screenshot(str(screenshot))
     finally:

@@ -34,9 +34,8 @@ def test_each_model_budget_fails_a_model_over_it_naming_the_budget_and_the_count
         "max_macs": "macs",
         "max_activation_bytes": "activation_bytes",
     }
-    check_budgets(
-        "resnet20", totals, {key: totals[total] for key, total in budgets.items()}
-    )  # at each limit: fine
+    # at each limit: fine
+    check_budgets("resnet20", totals, {key: totals[total] for key, total in budgets.items()})
     for key, total in budgets.items():
         limit = totals[total] - 1
         with pytest.raises(
@@ -93,9 +92,8 @@ def test_the_median_rule_compares_the_best_so_far_with_the_completed_trials_at_t
     warm = MedianPruner("val_accuracy", "max", reference, warmup=2, min_trials=3)
     assert drive(warm, [0.55, 0.65, 0.1]) == 2 and warm.pruned_at == 2  # best 0.65 < median 0.7
     best_so_far = MedianPruner("val_accuracy", "max", reference, warmup=1, min_trials=3)
-    assert (
-        drive(best_so_far, [0.6, 0.7, 0.3]) == 3 and best_so_far.pruned_at is None
-    )  # ties; epoch 3: 2 trials
+    # ties; epoch 3: 2 trials
+    assert drive(best_so_far, [0.6, 0.7, 0.3]) == 3 and best_so_far.pruned_at is None
     loss = MedianPruner("val_accuracy", "min", reference, warmup=1, min_trials=3)
     assert drive(loss, [0.65]) == 1 and loss.pruned_at == 1  # minimised: 0.65 > median 0.6
 
@@ -146,9 +144,8 @@ def test_a_trial_behind_the_median_is_pruned_not_failed_and_stays_pruned(trackin
     trial_json = json.loads(
         (Path(tmp_path) / "tuner" / "pruned" / f"trial_{pruned_id}" / "trial.json").read_text()
     )
-    assert (
-        trial_json["status"] == "STOPPED" and trial_json["score"] is None
-    )  # keras-tuner's own record
+    # keras-tuner's own record
+    assert trial_json["status"] == "STOPPED" and trial_json["score"] is None
 
     csv_rows = list(
         csv.DictReader(

@@ -220,9 +220,8 @@ def test_lrn_matches_the_paper_formula(kwargs):
     got = keras.ops.convert_to_numpy(LocalResponseNormalization(**kwargs)(a))
     expected = lrn_reference(a.astype("float64"), **kwargs)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
-    assert not np.allclose(
-        got, a / kwargs.get("k", 2.0) ** kwargs.get("beta", 0.75)
-    )  # neighbours matter
+    # neighbours matter
+    assert not np.allclose(got, a / kwargs.get("k", 2.0) ** kwargs.get("beta", 0.75))
 
 
 def test_lrn_rejects_an_even_window():

@@ -215,9 +215,8 @@ def test_downsample_averages_pixel_blocks_of_train_and_test_images_alike():
     block = np.array(
         [[0, 2, 10, 10], [4, 6, 10, 11], [255, 255, 1, 2], [255, 254, 3, 3]], np.uint8
     )[None, :, :, None]
-    np.testing.assert_array_equal(
-        downsampled(block, 2)[0, :, :, 0], [[3, 10], [255, 2]]
-    )  # 10.25 -> 10, 254.75 -> 255, 2.25 -> 2
+    # 10.25 -> 10, 254.75 -> 255, 2.25 -> 2
+    np.testing.assert_array_equal(downsampled(block, 2)[0, :, :, 0], [[3, 10], [255, 2]])
     assert downsampled(block, 1) is block
     cfg = SyntheticDataConfig(train_size=64, test_size=16, image_size=12, channels=2, downsample=3)
     s = load_splits(cfg, seed=0)

@@ -250,9 +250,8 @@ def test_a_lab_started_server_runs_no_mlflow_job_consumers(mlflow_server):
     commands = server_processes(mlflow_server.uri)
     assert commands and not [c for c in commands if "huey" in c], commands
     assert server_environment({})[JOB_EXECUTION] == "false"
-    assert (
-        server_environment({JOB_EXECUTION: "true"})[JOB_EXECUTION] == "true"
-    )  # a user who wants them
+    # a user who wants them
+    assert server_environment({JOB_EXECUTION: "true"})[JOB_EXECUTION] == "true"
 
 
 def test_chief_and_two_workers_on_postgresql_run_each_trial_once_under_one_parent(
@@ -397,16 +396,13 @@ def test_restarted_chief_leaves_running_trials_with_their_workers(tmp_path):
     chief = owners_oracle(tmp_path, "chief")
     chief.reload()
     assert {tuner: trial.trial_id for tuner, trial in chief.ongoing_trials.items()} == running
-    assert set(running.values()) <= set(
-        display_started(chief)
-    )  # it can end them (keras-tuner: KeyError)
+    # it can end them (keras-tuner: KeyError)
+    assert set(running.values()) <= set(display_started(chief))
     assert retry_queue(chief) == [] and chief.tuner_ids == {"worker0", "worker1"}
-    assert (
-        chief.create_trial("worker0").trial_id == running["worker0"]
-    )  # a restarted worker gets its own back
-    assert (
-        chief.create_trial("worker2").trial_id not in running.values()
-    )  # a new worker gets a new one
+    # a restarted worker gets its own back
+    assert chief.create_trial("worker0").trial_id == running["worker0"]
+    # a new worker gets a new one
+    assert chief.create_trial("worker2").trial_id not in running.values()
     trial = chief.ongoing_trials["worker1"]
     trial.status = "COMPLETED"
     chief.update_trial(trial.trial_id, {"val_accuracy": 0.5})
@@ -419,9 +415,8 @@ def test_restarted_chief_leaves_running_trials_with_their_workers(tmp_path):
     alone = owners_oracle(tmp_path, "none")  # a single process re-queues them, as keras-tuner does
     alone.reload()
     assert alone.ongoing_trials == {} and sorted(retry_queue(alone)) == still_running
-    afresh = owners_oracle(
-        tmp_path, "chief", "search.distributed.requeue_running=true"
-    )  # the launcher's first start
+    # the launcher's first start
+    afresh = owners_oracle(tmp_path, "chief", "search.distributed.requeue_running=true")
     afresh.reload()
     assert afresh.ongoing_trials == {} and sorted(retry_queue(afresh)) == still_running
 

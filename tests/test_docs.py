@@ -400,9 +400,8 @@ def test_every_documented_run_py_command_composes_to_a_checked_config(user_exper
     folder, names = user_experiments
     outcome = {}  # overrides -> None (composed) or the error's first line
     failures = []
-    with initialize_config_dir(
-        config_dir=str(CONF_DIR), version_base="1.3"
-    ):  # one Hydra context for all
+    # one Hydra context for all
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         for page, shown, arguments in documented_commands():
             try:
                 runs, from_run = composable(arguments)

@@ -73,11 +73,8 @@ CASES = [  # entry, bad override, what the error must name
     ("search", "data.root=/no/such/folder", "/no/such/folder"),
     ("train", "data.root={corrupt}", "train-labels-idx1-ubyte.gz"),
     ("search", "search.distributed.address=no-port", "search.distributed.address='no-port'"),
-    (
-        "chief",
-        "search.distributed.address=127.0.0.1:{taken}",
-        "cannot listen at",
-    ),  # another chief's port
+    # another chief's port
+    ("chief", "search.distributed.address=127.0.0.1:{taken}", "cannot listen at"),
     ("train", "train.early_stopping.patience=-1", "train.early_stopping.patience=-1"),
     (
         "evaluate",

@@ -138,9 +138,8 @@ def test_quick_mode_changes_exactly_its_quick_settings(path):
     for key, value in settings.items():
         canonical = by_name(quick_tree, key)
         paths[key] = canonical
-        if (
-            isinstance(value, str) and "${" in value
-        ):  # `${search.name}_quick`: resolved against the full config
+        # `${search.name}_quick`: resolved against the full config
+        if isinstance(value, str) and "${" in value:
             value = (
                 OmegaConf.select(full_tree, value[2 : value.index("}")])
                 + value[value.index("}") + 1 :]

@@ -126,11 +126,8 @@ def test_local_drop_path_never_drops_every_input():
 def test_global_drop_path_keeps_exactly_the_chosen_column_where_it_is_present():
     tensors = constants(2.0, 8.0)  # columns 2 and 3
     join = FractalJoin(columns=[2, 3], drop_rate=0.0, global_sample=True)
-    for column, expected in (
-        (2, 2.0),
-        (3, 8.0),
-        (1, 5.0),
-    ):  # column 1 absent: the join stays a full mean
+    # column 1 absent: the join stays a full mean
+    for column, expected in ((2, 2.0), (3, 8.0), (1, 5.0)):
         sample = np.array([[1.0, column]], "float32")
         for _ in range(5):
             np.testing.assert_array_equal(
@@ -178,9 +175,8 @@ def test_fractalnet20_is_deterministic_at_inference_and_random_in_training_with_
     np.testing.assert_array_equal(numpy(model(x, training=False)), numpy(model(x, training=False)))
     trained = [numpy(model(x, training=True)) for _ in range(4)]
     assert any(not np.allclose(trained[0], other) for other in trained[1:])
-    plain = build_model(
-        load_variant("fractalnet20"), (32, 32, 3), 10
-    )  # drop_path none: training is deterministic
+    # drop_path none: training is deterministic
+    plain = build_model(load_variant("fractalnet20"), (32, 32, 3), 10)
     np.testing.assert_array_equal(numpy(plain(x, training=True)), numpy(plain(x, training=True)))
 
 
@@ -242,9 +238,8 @@ def test_deepest_variant_is_the_full_networks_deepest_column_by_name_and_shape()
 
 def test_fashion_mnist_input_pools_down_to_1x1_and_taps_feed_aux_heads():
     spec = small_spec(blocks=(4, 4, 4, 4, 4, 4), aux_heads=[AuxHeadSpec(tap="block3")])
-    model = build_model(
-        spec, (28, 28, 1), 10
-    )  # 28 -> 14 -> 7 -> 3 -> 1 -> 1 -> 1: small maps pool by 1
+    # 28 -> 14 -> 7 -> 3 -> 1 -> 1 -> 1: small maps pool by 1
+    model = build_model(spec, (28, 28, 1), 10)
     assert model.get_layer("block6_pool").output.shape == (None, 1, 1, 4)
     outputs = model(np.zeros((2, 28, 28, 1), "float32"))
     assert set(outputs) == {"predictions", "aux_block3"} and outputs["aux_block3"].shape == (2, 10)

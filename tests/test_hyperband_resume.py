@@ -130,9 +130,8 @@ def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung
     [killed] = [r for r in runs if r.info.status == "KILLED"]
     assert tags.CONTINUED_FROM_TAG in killed.data.tags
     waiting = finished_run_of(runs, killed.data.tags[tags.CONTINUED_FROM_TAG])
-    assert (
-        tags.CONTINUATION_STATE_TAG in waiting.data.tags
-    )  # not deleted when its successor started
+    # not deleted when its successor started
+    assert tags.CONTINUATION_STATE_TAG in waiting.data.tags
 
     monkeypatch.setattr(train_module, "fit_and_evaluate", fit_and_evaluate)
     result = search(run_config(overrides))
@@ -149,29 +148,25 @@ def test_a_promoted_trial_continues_its_previous_rung_even_after_a_kill_mid_rung
     )
     assert retry.data.tags[tags.CONTINUED_FROM_TAG] == waiting.data.tags["lab.trial"]
     previous = check_continued(client, runs, retry, steps_per_epoch(overrides))
-    assert (
-        "when trial" in previous.data.tags[tags.CONTINUATION_DELETED_TAG]
-    )  # when its successor finished
+    # when its successor finished
+    assert "when trial" in previous.data.tags[tags.CONTINUATION_DELETED_TAG]
     kept = sorted(
         r.data.tags["lab.trial"] for r in runs if continuation.STATE_BYTES in r.data.metrics
     )
     first_rung = sorted(
         r.data.tags["lab.trial"] for r in runs if r.data.params["hp.tuner/epochs"] == "1"
     )
-    assert (
-        kept == first_rung == ["0000", "0001", "0002"]
-    )  # a 3-epoch trial is never continued: keeps none
+    # a 3-epoch trial is never continued: keeps none
+    assert kept == first_rung == ["0000", "0001", "0002"]
     for run in runs:
-        if (
-            run.data.tags["lab.trial"] in kept and run.info.run_id != previous.info.run_id
-        ):  # never promoted
+        # never promoted
+        if run.data.tags["lab.trial"] in kept and run.info.run_id != previous.info.run_id:
             assert "when the sweep ended" in run.data.tags[tags.CONTINUATION_DELETED_TAG]
     check_no_state_left(client, runs)
     assert client.get_run(result.parent_run_id).data.metrics["continuation_states_deleted"] == 2
     summary = open(client.download_artifacts(result.parent_run_id, "summary.md")).read()
-    assert (
-        "1 trials continued their previous rung's training; 3 training states kept" in summary
-    )  # not the killed one
+    # not the killed one
+    assert "1 trials continued their previous rung's training; 3 training states kept" in summary
     assert "0 left" in summary
 
 
@@ -189,9 +184,8 @@ def test_with_resume_off_a_promoted_trial_trains_from_scratch_on_the_same_schedu
             "train.epochs": 3,
             "train.schedule_epochs": 3,
         }
-    assert (
-        continuation.rung_overrides(run_config(["task=search"]).search, {"lr": 0.05}) == {}
-    )  # not Hyperband
+    # not Hyperband
+    assert continuation.rung_overrides(run_config(["task=search"]).search, {"lr": 0.05}) == {}
     assert continuation.keeps_state(on, first_rung) and not continuation.keeps_state(
         off, first_rung
     )

@@ -35,9 +35,8 @@ def test_the_version_is_the_one_the_workarounds_were_written_for():
     for refused in ("1.4.7", "1.5.0", "2.0.0"):
         with pytest.raises(ImportError):
             kt_compat.check_version(refused)
-    kt_compat.check_version(
-        "1.4.9"
-    )  # a later patch: these contract tests decide, not an exact match
+    # a later patch: these contract tests decide, not an exact match
+    kt_compat.check_version("1.4.9")
 
 
 def test_oracle_internals_the_owner_keeping_and_resume_fixes_use(tmp_path):
@@ -60,10 +59,8 @@ def test_oracle_internals_the_owner_keeping_and_resume_fixes_use(tmp_path):
         assert list(inspect.signature(getattr(kt.Oracle, method)).parameters)[1:] == parameters, (
             method
         )
-    for method in (
-        "create_trial",
-        "end_trial",
-    ):  # wrapped by keras-tuner's `synchronized`, which hides the signature
+    # wrapped by keras-tuner's `synchronized`, which hides the signature
+    for method in ("create_trial", "end_trial"):
         assert getattr(kt.Oracle, method).__qualname__.startswith("synchronized"), method
     assert isinstance(oracle._ordered_ids, LinkedList) and isinstance(oracle._populate_next, list)
     assert oracle._ordered_ids._next_index[None] is None and isinstance(
@@ -128,9 +125,8 @@ def test_distributed_internals_the_chief_and_the_paced_client_use(tmp_path, monk
     assert kt_compat.trials_by_tuner(oracle) == ({}, [])
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker0")
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
-    monkeypatch.setenv(
-        "KERASTUNER_ORACLE_PORT", "1"
-    )  # a channel connects lazily: nothing listens here
+    # a channel connects lazily: nothing listens here
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
     client = kt_compat.PacedOracleClient(oracle, patience_s=0.1)
     assert issubclass(kt_compat.PacedOracleClient, oracle_client.OracleClient)
     assert kt_compat.oracle_behind_client(client) is oracle and hasattr(
@@ -197,9 +193,8 @@ def test_a_bayesian_fit_sees_no_stopped_trial_where_keras_tuners_own_gives_it_an
     _, y = oracle._vectorize_trials()
     assert sorted(y) == [-0.8, -0.2]  # maximised: negated for scipy
     _, y_kt = kt.oracles.BayesianOptimizationOracle._vectorize_trials(oracle)
-    assert (
-        len(y_kt) == 3 and y_kt[-1] == y_kt[-2]
-    )  # the workaround is still needed: the stopped trial got 0.8's
+    # the workaround is still needed: the stopped trial got 0.8's
+    assert len(y_kt) == 3 and y_kt[-1] == y_kt[-2]
 
 
 def test_past_its_deadline_an_oracle_starts_no_trial_and_keeps_the_running_one(tmp_path):
@@ -211,9 +206,8 @@ def test_past_its_deadline_an_oracle_starts_no_trial_and_keeps_the_running_one(t
     oracle._set_project_dir(str(tmp_path), "deadline")
     running = oracle.create_trial("worker0")
     oracle.deadline = time.monotonic() - 1
-    assert (
-        oracle.create_trial("worker0").trial_id == running.trial_id
-    )  # a tuner asking again for its own trial
+    # a tuner asking again for its own trial
+    assert oracle.create_trial("worker0").trial_id == running.trial_id
     stopped = oracle.create_trial("worker1")
     assert stopped.status == kt.engine.trial.TrialStatus.STOPPED and oracle.deadline_passed
     assert "worker1" not in oracle.tuner_ids and list(oracle.trials) == [running.trial_id]
@@ -276,3 +270,32 @@ def test_a_failed_trial_prints_its_traceback_at_most_once_and_the_labs_own_error
     )
     bug = 'Traceback (most recent call last):\n  File "x.py", line 1, in f\nZeroDivisionError: division by zero\n'
     assert short_message(bug) == bug and short_message(None) is None
+
+
+def test_the_oracle_and_its_trials_are_saved_whole_where_keras_tuner_reloads_them(
+    tmp_path, monkeypatch
+):
+    """keras-tuner wrote oracle.json and trial.json in place: a chief killed mid-write left an
+    empty file its restart could not load. The lab's oracles write a temporary file and rename."""
+    assert list(inspect.signature(kt.Oracle._save_trial).parameters)[1:] == ["trial"]
+    assert list(inspect.signature(kt.Oracle._get_trial_dir).parameters)[1:] == ["trial_id"]
+    oracle = grid_oracle(tmp_path)
+    assert oracle._get_oracle_fname() == str(tmp_path / "compat" / "oracle.json")
+    trial = oracle.create_trial("tuner0")
+    oracle.update_trial(trial.trial_id, {"score": 0.5})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    folder = tmp_path / "compat"
+    assert sorted(p.name for p in folder.rglob("*.tmp")) == []
+    assert (folder / f"trial_{trial.trial_id}" / "trial.json").is_file()
+
+    def killed_mid_write(state, file):
+        file.write("{")
+        raise KeyboardInterrupt  # the process dies here
+
+    monkeypatch.setattr(kt_compat.json, "dump", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        oracle.save()
+    again = grid_oracle(tmp_path)
+    again.reload()  # the last whole state
+    assert list(again.trials) == [trial.trial_id] and again.trials[trial.trial_id].score == 0.5

@@ -59,17 +59,15 @@ def test_a_run_logs_its_best_epoch_as_a_model_that_reproduces_its_test_pass(trai
     assert tags[MODEL_URI_TAG] == f"runs:/{result.run_id}/model"
     assert metrics["checkpoint_epoch"] == metrics["best_epoch"] == result.best_epoch
     assert tags["lab.checkpoint"] == f"best, epoch {result.best_epoch}"
-    assert tags[SPEC_HASH_TAG] == spec_hash(
-        cfg, load_splits(cfg.data, cfg.seed).input_shape
-    )  # what a report pools by
+    # what a report pools by
+    assert tags[SPEC_HASH_TAG] == spec_hash(cfg, load_splits(cfg.data, cfg.seed).input_shape)
     assert metrics["model_bytes"] > 0 and metrics["model_log_seconds"] > 0
     model = load_logged_model(tags[MODEL_URI_TAG], cfg.tracking.uri)
     assert model.inputs[0].dtype == "uint8"
     splits = load_splits(replace(cfg.data, downsample=1), cfg.seed)
     assert tuple(model.inputs[0].shape[1:]) == splits.input_shape == (16, 16, 3)
-    probabilities = keras.ops.convert_to_numpy(
-        model.predict(splits.x_test, verbose=0)
-    )  # raw uint8 images
+    # raw uint8 images
+    probabilities = keras.ops.convert_to_numpy(model.predict(splits.x_test, verbose=0))
     accuracy = float(np.mean(np.argmax(probabilities, axis=1) == splits.y_test))
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1 / len(splits.y_test))
 
@@ -143,9 +141,8 @@ def test_a_logged_model_loads_with_mlflow_alone_and_reproduces_its_runs_test_acc
     )
     assert record.name == "model" and str(record.status) in ("READY", "LoggedModelStatus.READY")
     (tmp_path / "m").mkdir()
-    mlflow.set_tracking_uri(
-        cfg.tracking.uri
-    )  # MLflow resolves the logged model through the global store
+    # MLflow resolves the logged model through the global store
+    mlflow.set_tracking_uri(cfg.tracking.uri)
     folder = mlflow.artifacts.download_artifacts(
         model_uri, tracking_uri=cfg.tracking.uri, dst_path=str(tmp_path / "m")
     )
@@ -244,9 +241,8 @@ def test_a_sweep_keeps_the_models_of_its_best_trials_only(tmp_path):
         best.info.run_id
     ]  # of equal scores, the earlier trial
     assert client.get_run(result.parent_run_id).data.tags["lab.best_child"] == best.info.run_id
-    assert all(
-        MODEL_URI_TAG in r.data.tags for r in trials
-    )  # each logged one; the ended runs' records stay
+    # each logged one; the ended runs' records stay
+    assert all(MODEL_URI_TAG in r.data.tags for r in trials)
     deleted = sorted(r.info.run_id for r in trials if "lab.model_deleted" in r.data.tags)
     assert (
         deleted == sorted(r.info.run_id for r in trials if r not in with_model)
@@ -355,9 +351,8 @@ def test_from_run_trains_again_what_a_run_trained_with_the_command_line_on_top(t
     )
     assert again.model == cfg.model and again.data == cfg.data and again.seed == cfg.seed
     assert again.train == replace(cfg.train, epochs=1) and again.from_run == result.run_id
-    assert (
-        again.tracking.experiment == "again"
-    )  # named on the command line; else the recorded run's:
+    # named on the command line; else the recorded run's:
+    assert again.tracking.experiment == "again"
     assert (
         run_config(
             ["task=train", f"from_run={result.run_id}", f"tracking.uri={cfg.tracking.uri}"]
@@ -388,9 +383,8 @@ def test_task_evaluate_tests_a_kept_model_in_a_new_run_without_training(trained)
     )
     assert "epoch_seconds" not in new.data.metrics  # nothing trained
     assert ("test_top5_accuracy" in new.data.metrics) == (cfg.data.classes > 5)
-    assert (
-        client.get_run(result.run_id).info.end_time == run.info.end_time
-    )  # the evaluated run is not modified
+    # the evaluated run is not modified
+    assert client.get_run(result.run_id).info.end_time == run.info.end_time
 
 
 def test_evaluate_names_a_model_uri_that_does_not_exist(trained):
@@ -451,9 +445,8 @@ def test_a_mixed_precision_run_on_downsampled_images_exports_the_pixels_it_train
         standardize = Standardize([72.9], [90.0], name="standardize")
         standardize.build((None, 7, 7, 1))
         inputs = keras.Input((7, 7, 1))
-        net = keras.Model(
-            inputs, keras.layers.Activation("linear", dtype="float32")(inputs)
-        )  # shows the pixels
+        # shows the pixels
+        net = keras.Model(inputs, keras.layers.Activation("linear", dtype="float32")(inputs))
         exported = portable_model(net, standardize, (28, 28, 1), downsample=4)
         expected = keras.ops.convert_to_numpy(standardize(downsampled(raw, 4)))
         got = keras.ops.convert_to_numpy(exported(raw))

@@ -84,9 +84,8 @@ def test_progress_says_trial_k_of_n_and_an_eta_from_the_trials_so_far():
         == "trial 1 of 20 (variant=plain20, seed=0)"
     )
     line = progress_line(3, 20, [30.0, 40.0], {"seed": 2})
-    assert (
-        line == "trial 3 of 20 (seed=2); 2 took 1 min 10 s here, about 10 min 30 s left"
-    )  # 18 left x 35 s
+    # 18 left x 35 s
+    assert line == "trial 3 of 20 (seed=2); 2 took 1 min 10 s here, about 10 min 30 s left"
     assert progress_line(4, None, [10.0], {}) == "trial 4 (); 1 took 10 s here"
 
 
@@ -121,9 +120,8 @@ def test_task_plan_runs_in_seconds_without_a_framework(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "trials: 20 (grid, 20 grid cells)" in done.stdout
-    assert (
-        "tensorflow" not in done.stderr.lower() and not (tmp_path / "none.db").exists()
-    )  # nothing written
+    # nothing written
+    assert "tensorflow" not in done.stderr.lower() and not (tmp_path / "none.db").exists()
 
 
 def test_float_axes_count_as_keras_tuner_counts_them():
@@ -132,9 +130,8 @@ def test_float_axes_count_as_keras_tuner_counts_them():
     def values(**axis):
         return axis_values(AxisSpec(name="x", path="train.lr", kind=AxisKind.float, **axis))
 
-    assert values(min=0.0, max=0.3, step=0.1) == pytest.approx(
-        [0.0, 0.1, 0.2]
-    )  # (0.3 - 0) // 0.1 == 2
+    # (0.3 - 0) // 0.1 == 2
+    assert values(min=0.0, max=0.3, step=0.1) == pytest.approx([0.0, 0.1, 0.2])
     assert values(min=0.1, max=0.7, step=0.2) == pytest.approx([0.1, 0.3, 0.5])
     assert values(min=0.001, max=0.1, step=10, log=True) == pytest.approx([0.001, 0.01, 0.1])
     assert axis_values(AxisSpec(name="b", path="model.x", kind=AxisKind.boolean)) == [False, True]

@@ -174,9 +174,8 @@ def test_reading_a_store_makes_one_run_query_per_experiment_and_none_per_run(sto
     for name in calls:
         monkeypatch.setattr(MlflowClient, name, counted(name))
     collected = read_store(store, None, None, "test_accuracy")
-    assert (
-        len(collected.runs) == 9 and len(collected.experiments) == 3
-    )  # Default, deep_vs_wide, plain_vs_residual
+    # Default, deep_vs_wide, plain_vs_residual
+    assert len(collected.runs) == 9 and len(collected.experiments) == 3
     assert calls == {"search_runs": 3, "get_run": 0, "get_metric_history": 0}
 
 
@@ -201,9 +200,8 @@ def test_a_report_is_written_whole_and_logged_to_the_experiment_reports(store, t
     assert [(row["spec_hash"], row["n"], float(row["mean"])) for row in table] == [
         ("aaa", "2", pytest.approx(0.82))
     ]
-    assert all(
-        0 <= float(row[key]) <= 1 for row in table for key in ("ci95_low", "ci95_high")
-    )  # numbers in [0, 1]
+    # numbers in [0, 1]
+    assert all(0 <= float(row[key]) <= 1 for row in table for key in ("ci95_low", "ci95_high"))
     text = (folder / "report.md").read_text()
     assert (
         "FAILED: ValueError: boom" in text
@@ -217,9 +215,8 @@ def test_a_report_is_written_whole_and_logged_to_the_experiment_reports(store, t
         and run.data.tags["lab.task"] == "report"
     )
     assert {a.path for a in client.list_artifacts(result.run_id)} == names
-    again = build_report(
-        report_cfg(store, f"report.out={tmp_path / 'again'}")
-    )  # the reports experiment is not read back
+    # the reports experiment is not read back
+    again = build_report(report_cfg(store, f"report.out={tmp_path / 'again'}"))
     assert [row.n for row in again.rows] == [1, 3]
 
 
@@ -248,9 +245,8 @@ def test_an_error_while_writing_leaves_no_half_report(store, tmp_path, monkeypat
         raise OSError("disk full")
 
     monkeypatch.setattr(lab.tasks.report.page, "write_html", broken)
-    with pytest.raises(
-        LabError, match=r"report.out=.*out cannot be written: disk full"
-    ):  # one line (issue 32)
+    # one line (issue 32)
+    with pytest.raises(LabError, match=r"report.out=.*out cannot be written: disk full"):
         build_report(report_cfg(store, f"report.out={tmp_path / 'out'}"))
     assert list(tmp_path.iterdir()) == [
         tmp_path / "mlflow.db"
@@ -280,9 +276,8 @@ def test_a_seed_counts_once_and_executions_and_rungs_are_read_through_the_runs_a
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp = client.create_experiment("sweeps")
-    parent = logged(
-        client, exp, {"lab.role": "parent", "lab.search": "s"}, {}
-    )  # reported nothing: no trials.csv
+    # reported nothing: no trials.csv
+    parent = logged(client, exp, {"lab.role": "parent", "lab.search": "s"}, {})
     described = {
         "model.name": "resnet20",
         "model.family": "resnet",
@@ -368,10 +363,8 @@ def test_a_seed_counts_once_and_executions_and_rungs_are_read_through_the_runs_a
         "resnet20 lr=0.1 [ccc]",
     )
     assert rows["ccc"].devices == ("cpu",) and sorted(rows["ccc"].run_ids) == sorted([again, other])
-    assert (rows["r1"].wall_per_run, rows["r2"].wall_per_run) == (
-        10.0,
-        15.0,
-    )  # the rung with the rung before it
+    # the rung with the rung before it
+    assert (rows["r1"].wall_per_run, rows["r2"].wall_per_run) == (10.0, 15.0)
     reasons = {run.run_id: run.left_out for run in collected.runs if run.left_out}
     assert reasons[first] == f"seed 0 again: run {again} (the latest) counts"
     assert sorted(reasons.values())[-1] == "test_accuracy is nan" and len(reasons) == 2

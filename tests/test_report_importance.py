@@ -188,9 +188,8 @@ def test_each_metric_of_the_comparisons_is_analysed_once():
 def test_one_factor_ablation_is_a_one_way_anova_blocked_by_seed():
     axis = AxisSpec(name="connectivity", path="model.connectivity", values=["plain", "residual"])
     rng = np.random.default_rng(1)
-    y = np.round(
-        np.array([[0.20, 0.12]]).T + rng.normal(0, 0.02, (2, 4)), 9
-    )  # connectivity x seed, as written
+    # connectivity x seed, as written
+    y = np.round(np.array([[0.20, 0.12]]).T + rng.normal(0, 0.02, (2, 4)), 9)
     rows = [
         trial(
             str(i * 4 + s),
@@ -207,9 +206,8 @@ def test_one_factor_ablation_is_a_one_way_anova_blocked_by_seed():
     m = y.mean()
     ss_axis, ss_seed = 4 * ((y.mean(axis=1) - m) ** 2).sum(), 2 * ((y.mean(axis=0) - m) ** 2).sum()
     residual = ((y - m) ** 2).sum() - ss_axis - ss_seed
-    assert result.rows[0].statistic == pytest.approx(
-        ss_axis / (residual / 3), rel=1e-9
-    )  # df (2-1)(4-1)
+    # df (2-1)(4-1)
+    assert result.rows[0].statistic == pytest.approx(ss_axis / (residual / 3), rel=1e-9)
     assert "No interaction is estimated: one axis (connectivity) is compared" in result.limits
 
 

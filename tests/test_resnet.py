@@ -114,9 +114,8 @@ def test_residual_and_plain_twins_differ_only_by_shortcuts(depth):
         }
 
     assert convs(residual) == convs(plain)
-    assert (
-        len(convs(residual)) == depth - 1
-    )  # 6n+1 convs plus the dense layer: 6n+2 weighted layers
+    # 6n+1 convs plus the dense layer: 6n+2 weighted layers
+    assert len(convs(residual)) == depth - 1
     extra = {layer.name for layer in residual.layers} - {layer.name for layer in plain.layers}
     assert extra and all(name.endswith(("_add", "_0_pad")) for name in extra)
     assert not {layer.name for layer in plain.layers} - {layer.name for layer in residual.layers}
@@ -193,9 +192,8 @@ def test_he_normal_is_drawn_on_the_host_with_keras_distribution_and_the_run_seed
     assert np.abs(values).max() <= 2 * scale / TRUNCATION_STDDEV
     assert values.std() == pytest.approx(scale, rel=0.02) and abs(values.mean()) < 0.01 * scale
     reference = keras.ops.convert_to_numpy(keras.initializers.HeNormal(seed=1)((3, 3, 64, 128)))
-    assert reference.std() == pytest.approx(
-        values.std(), rel=0.03
-    )  # the same distribution as Keras' own
+    # the same distribution as Keras' own
+    assert reference.std() == pytest.approx(values.std(), rel=0.03)
     keras.utils.set_random_seed(3)
     assert np.array_equal(HeNormal()((3, 3, 64, 128)), values)
     keras.utils.set_random_seed(4)

@@ -73,9 +73,8 @@ def test_a_named_list_entry_on_the_command_line_means_what_it_means_in_an_experi
         "train.epochs=2",
     ]
     cfg = run_config(with_named_entries(arguments))
-    assert (
-        cfg.search.space[1].values == [5, 6] and cfg.train.epochs == 2
-    )  # the command line wins over quick mode
+    # the command line wins over quick mode
+    assert cfg.search.space[1].values == [5, 6] and cfg.train.epochs == 2
     with pytest.raises(ConfigValueError, match="has no entry named 'sed'"):
         with_named_entries(["experiment=plain_vs_residual", "search.space.sed.values=[5]"])
 

@@ -59,9 +59,8 @@ def test_three_trial_sweep_records_parent_children_and_reports(tracking, tmp_pat
             child.data.metrics
         )
         assert [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")] == [1]
-        assert (
-            len(child.data.tags["lab.spec_hash"]) == 16
-        )  # a report pools the trials that trained the same thing
+        # a report pools the trials that trained the same thing
+        assert len(child.data.tags["lab.spec_hash"]) == 16
     assert len({c.data.tags["lab.spec_hash"] for c in children}) == len(
         {
             tuple(sorted((k, v) for k, v in c.data.params.items() if k.startswith("hp.")))
@@ -339,9 +338,8 @@ def test_sigkill_mid_trial_then_resume_runs_each_trial_once(tracking, tmp_path):
     ]  # one finished attempt per trial
     [killed] = [c for c in children if c.info.status != "FINISHED"]
     assert killed.info.run_id == victim.info.run_id and killed.info.status == "KILLED"
-    assert (
-        metric_points(client, killed) == history_at_kill
-    )  # the dead attempt's history is left as it was
+    # the dead attempt's history is left as it was
+    assert metric_points(client, killed) == history_at_kill
     retry = next(c for c in finished if c.data.tags["lab.trial"] == victim.data.tags["lab.trial"])
     assert retry.data.tags["lab.attempt"] == "2" and retry.info.run_name.endswith("-attempt-2")
     for run in children:  # every metric: one point per step
@@ -430,9 +428,8 @@ def test_a_grid_sweep_over_its_memory_limit_restarts_and_resumes_in_a_fresh_proc
         command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
-    assert (
-        finished.stdout.count("restarting to resume it in a fresh process") == 1
-    )  # after trial 1 only
+    # after trial 1 only
+    assert finished.stdout.count("restarting to resume it in a fresh process") == 1
     client, [parent], children = sweep_runs(tracking.uri)
     assert parent.info.status == "FINISHED"
     assert sorted((c.data.tags["lab.trial"], c.data.params["seed"]) for c in children) == [

@@ -55,9 +55,8 @@ def test_one_sided_p_values_against_a_bound():
     ).pvalue
     assert p_beyond(s, 0.01, "below") == pytest.approx(expected)
     assert p_beyond(s, 0.01, "above") == pytest.approx(1 - expected)
-    assert exact_beyond(s, 0.01, "below") == pytest.approx(
-        1 / 32
-    )  # every difference below the bound
+    # every difference below the bound
+    assert exact_beyond(s, 0.01, "below") == pytest.approx(1 / 32)
 
 
 def test_holm_ignores_nan_and_matches_statsmodels():

@@ -107,9 +107,8 @@ def test_a_record_from_an_older_lab_resumes_where_its_new_keys_are_at_their_defa
     record["fingerprint"] = {k: v for k, v in record["fingerprint"].items() if k not in newer}
     path.write_text(json.dumps(record))
     before = ended_runs(copy_of_earlier)
-    assert (
-        len(search(run_config([*SWEEP, *overrides_at(copy_of_earlier)])).rows) == 2
-    )  # reported, not refused
+    # reported, not refused
+    assert len(search(run_config([*SWEEP, *overrides_at(copy_of_earlier)])).rows) == 2
     with pytest.raises(SweepMismatchError, match=r"search.max_macs: \(unset\) -> 5"):
         search(run_config([*SWEEP, *overrides_at(copy_of_earlier), "search.max_macs=5"]))
     assert ended_runs(copy_of_earlier) == before
@@ -139,9 +138,8 @@ def test_the_old_store_with_a_new_tuner_folder_is_refused_and_its_runs_untouched
     before = ended_runs(copy_of_earlier)
     with pytest.raises(SweepMismatchError, match="holds no keras-tuner state for it") as error:
         search(run_config([*SWEEP, *overrides_at(copy_of_earlier, tuner="new-tuner")]))
-    assert f"Use search.directory={earlier}/tuner (where it ran)" in str(
-        error.value
-    )  # as its parent records
+    # as its parent records
+    assert f"Use search.directory={earlier}/tuner (where it ran)" in str(error.value)
     assert ended_runs(copy_of_earlier) == before
     assert not (copy_of_earlier / "new-tuner" / "kept" / "oracle.json").exists()
 
@@ -196,9 +194,8 @@ def test_two_identical_commands_started_together_make_one_sweep(tmp_path):
     lock = tmp_path / "tuner" / "kept" / "owner.lock"
     try:
         deadline = time.monotonic() + 300
-        while not (
-            lock.exists() and f'"pid": {first.pid}' in lock.read_text()
-        ):  # the first owns the sweep
+        # the first owns the sweep
+        while not (lock.exists() and f'"pid": {first.pid}' in lock.read_text()):
             assert first.poll() is None and time.monotonic() < deadline, first.communicate()
             time.sleep(0.2)
         second = subprocess.run(
@@ -374,6 +371,5 @@ def test_a_trial_whose_run_finished_is_completed_from_its_record_not_handed_out_
     assert oracle.trials[trial.trial_id].status == kt.engine.trial.TrialStatus.COMPLETED
     assert oracle.trials[trial.trial_id].score == 0.75
     assert oracle.create_trial("tuner0").trial_id != trial.trial_id
-    assert (
-        complete_recorded_trials(oracle, {trial.trial_id: 0.75}, "val_accuracy") == []
-    )  # already ended
+    # already ended
+    assert complete_recorded_trials(oracle, {trial.trial_id: 0.75}, "val_accuracy") == []

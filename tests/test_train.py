@@ -231,9 +231,8 @@ def test_sigterm_leaves_the_run_killed(tracking):
             found = (
                 runs(tracking.uri)[1] if os.path.exists(tracking.uri[len("sqlite:///") :]) else []
             )
-            if (
-                found and "loss" in found[0].data.metrics
-            ):  # an epoch has finished: training is under way
+            # an epoch has finished: training is under way
+            if found and "loss" in found[0].data.metrics:
                 break
             assert process.poll() is None, process.stdout.read()
             time.sleep(1)
@@ -249,9 +248,8 @@ def test_sigterm_leaves_the_run_killed(tracking):
         output.strip().endswith("stopped by SIGTERM: open runs were closed KILLED")
         and "Traceback" not in output
     )
-    assert (
-        "cuda drivers" not in output and "absl::InitializeLog" not in output
-    )  # TF's native start-up lines
+    # TF's native start-up lines
+    assert "cuda drivers" not in output and "absl::InitializeLog" not in output
 
 
 def test_multirun_sweeps_seeds_into_separate_runs(tracking, tmp_path):
@@ -293,10 +291,8 @@ def test_mixed_precision_trains_with_a_float32_softmax(tracking, precision):
     from lab.models.variants import load_variant
 
     with_aux = load_variant("resnet20", ["model.aux_heads=[{tap: conv3, loss_weight: 0.3}]"])
-    for spec in (
-        with_aux,
-        load_variant("lenet5"),
-    ):  # the classifier, an auxiliary head, the chain's dense head
+    # the classifier, an auxiliary head, the chain's dense head
+    for spec in (with_aux, load_variant("lenet5")):
         model = build_model(spec, (32, 32, 3), 10)
         assert [output.dtype for output in model.outputs] == ["float32"] * len(model.outputs), (
             spec.name

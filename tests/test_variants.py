@@ -151,9 +151,8 @@ def test_at_28x28x1_heads_on_every_tap_config_round_trip_and_one_sgd_step(name):
 
 @SHARES_BUILDS
 def test_task_list_covers_every_variant_sorted_by_family(published, request):
-    if getattr(
-        request.config.option, "loadgroup", False
-    ):  # a pytest-xdist worker under --dist loadgroup
+    # a pytest-xdist worker under --dist loadgroup
+    if getattr(request.config.option, "loadgroup", False):
         assert request.node.nodeid.endswith("@published-builds"), (
             "xdist_group took no effect (pytest 9.2?)"
         )

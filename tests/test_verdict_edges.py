@@ -97,10 +97,8 @@ def test_higher_is_better_metrics_flip_the_margin():
         metric="best_objective",
     )
     [v] = judge(rows, claim(Expectation.not_worse, 0.01, Metric.objective))
-    assert (v.verdict, v.outcome) == (
-        WITHIN,
-        REPRODUCED,
-    )  # val_accuracy 0.2 points lower: within 1 point
+    # val_accuracy 0.2 points lower: within 1 point
+    assert (v.verdict, v.outcome) == (WITHIN, REPRODUCED)
 
 
 def test_identical_differences_never_give_p_zero_or_a_point_interval():
@@ -138,9 +136,8 @@ def test_errors_stuck_at_zero_on_every_seed():
     assert (worse.p, worse.verdict, worse.outcome) == (1.0, SAME, INCONCLUSIVE)
     # Both networks fit the training set on every seed: within a margin of 5 images, shown.
     assert (within.verdict, within.outcome) == (WITHIN, REPRODUCED) and 0 < within.p < 0.001
-    assert within.p_exact == pytest.approx(
-        2 / 32
-    )  # without normality 5 seeds cannot show it: said beside
+    # without normality 5 seeds cannot show it: said beside
+    assert within.p_exact == pytest.approx(2 / 32)
 
 
 def test_two_pairs_with_a_spread_get_a_real_interval():
@@ -150,9 +147,8 @@ def test_two_pairs_with_a_spread_get_a_real_interval():
         metric="train_loss",
     )
     [v] = judge(rows, claim(Expectation.better, metric=Metric.train_loss))
-    assert (
-        v.difference.n == 2 and 0 < v.p and v.difference.high - v.difference.low > 0.01
-    )  # t(0.975, 1) = 12.7
+    # t(0.975, 1) = 12.7
+    assert v.difference.n == 2 and 0 < v.p and v.difference.high - v.difference.low > 0.01
 
 
 def test_a_candidate_that_fails_on_some_seeds_cannot_pass_a_not_worse_claim():

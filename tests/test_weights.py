@@ -11,10 +11,8 @@ from lab.models import build_model
 from lab.models.variants import load_variant
 from lab.models.weights import WeightsMismatchError, load_weights
 
-SHAPE, CLASSES = (
-    (64, 64, 3),
-    10,
-)  # the published layers' shapes but the classifier's do not depend on the input
+# the published layers' shapes but the classifier's do not depend on the input
+SHAPE, CLASSES = ((64, 64, 3), 10)
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +46,8 @@ def test_a_file_for_another_architecture_or_a_truncated_one_fails_naming_what_an
     with pytest.raises(
         WeightsMismatchError, match=r"resnet50\.h5 has no layer 'conv4_block7_1_conv' of resnet101"
     ):
-        load_weights(
-            resnet101, str(folder / "resnet50.h5")
-        )  # its first 3 stages match: checked before any is set
+        # its first 3 stages match: checked before any is set
+        load_weights(resnet101, str(folder / "resnet50.h5"))
     assert all(
         np.array_equal(a, keras.ops.convert_to_numpy(w)) for a, w in zip(before, resnet101.weights)
     )

@@ -9,6 +9,7 @@ fails with a message saying so.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import datetime
@@ -46,6 +47,14 @@ def check_version(version: str = kt.__version__) -> None:
 check_version()
 
 
+def write_json_whole(path: str, state: dict) -> None:
+    """`state` as JSON at `path`, through a temporary file renamed over it."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as file:
+        json.dump(state, file)
+    os.replace(temporary, path)
+
+
 class KeepsTrialOwners:
     """For keras-tuner's oracles, so that a chief can be restarted while its workers train.
 
@@ -62,6 +71,16 @@ class KeepsTrialOwners:
     worker retrying a call the dying chief had already answered) changes nothing."""
 
     keep_owners = False
+
+    def save(self):
+        """The oracle's state, written whole or not at all: a chief killed while keras-tuner
+        wrote oracle.json in place left it empty, and the restarted chief could not load it."""
+        write_json_whole(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        write_json_whole(
+            os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state()
+        )
 
     def reload(self):
         super().reload()  # re-queues the running trials (their owners were read by set_state)
@@ -204,9 +223,8 @@ def complete_recorded_trials(
         trial = oracle.trials.get(trial_id)
         if trial is None or ended(trial):
             continue
-        oracle._display.trial_start.setdefault(
-            trial_id, datetime.now()
-        )  # keras-tuner's display ends it
+        # keras-tuner's display ends it
+        oracle._display.trial_start.setdefault(trial_id, datetime.now())
         oracle._display.trial_number.setdefault(trial_id, len(oracle.trials))
         oracle.update_trial(trial_id, {objective: score})
         trial.status = status

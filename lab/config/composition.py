@@ -250,9 +250,8 @@ def compose(overrides: Optional[List[str]] = None) -> DictConfig:
     from hydra.core.global_hydra import GlobalHydra
 
     register_configs()
-    if (
-        GlobalHydra.instance().is_initialized()
-    ):  # inside `python run.py`: Hydra's search path is set up
+    # inside `python run.py`: Hydra's search path is set up
+    if GlobalHydra.instance().is_initialized():
         return hydra_compose(config_name="config", overrides=list(overrides or []))
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides or []))

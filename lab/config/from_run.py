@@ -10,7 +10,6 @@ from typing import Callable, List, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from lab.config.spec_hash import HOW_IT_RUNS
 from lab.errors import LabError
 
 RECORDED = ("model", "data", "train", "seed")  # what a run's config gives a retraining
@@ -86,8 +85,8 @@ def with_recorded_run(
     result.model = typed_like(recorded.model, "model", options, option)
     result.data = typed_like(recorded.data, "data", options, option)
     result.train = OmegaConf.merge(composed.train, recorded.train)
-    for key in HOW_IT_RUNS:  # how this machine runs it, not how the recorded run did
-        OmegaConf.update(result, key, OmegaConf.select(composed, key), merge=False)
+    # As the recorded run ran it (HOW_IT_RUNS included), but in this machine's compile cache.
+    result.train.compile_cache = composed.train.compile_cache
     result.seed = recorded.seed
     if not any(key in ("tracking", "tracking.experiment") for key in given):
         if recorded.tracking.get("experiment_deleted"):  # no new run can be created there

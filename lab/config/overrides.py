@@ -101,9 +101,8 @@ def with_quick_settings(
             return key
 
     chosen = [canonical(key) for key in given]
-    settings = OmegaConf.to_container(
-        cfg.quick_settings, resolve=True
-    )  # before they change what they refer to
+    # before they change what they refer to
+    settings = OmegaConf.to_container(cfg.quick_settings, resolve=True)
     kept = {
         key: value
         for key, value in settings.items()

@@ -18,7 +18,8 @@ from typing import Any, Dict, Optional, Sequence
 from lab.config.overrides import flat_config
 
 # Keys of `data.` and `train.` that say where or how a run runs, not what it trains: the one list
-# the spec hash, a sweep's fingerprint and from_run=RUN_ID read.
+# the spec hash and a sweep's fingerprint leave out. from_run=RUN_ID takes them from the recorded
+# run (it runs again as that run ran), but for the compile cache, which is this machine's.
 HOW_IT_RUNS = (
     "data.root",
     "train.verbose",

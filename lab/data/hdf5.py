@@ -49,9 +49,8 @@ def outside_references(file) -> List[str]:
                 continue  # inside the file: its target is walked where it lives
             item = group[name]
             address = h5py.h5o.get_info(item.id).addr
-            if (
-                address in seen
-            ):  # a hard link to an object already walked (a group linking back to itself)
+            # a hard link to an object already walked (a group linking back to itself)
+            if address in seen:
                 continue
             seen.add(address)
             if isinstance(item, h5py.Group):

@@ -112,9 +112,8 @@ def build_inception(spec: InceptionSpec, input_shape: Sequence[int], classes: in
     """
     inputs = keras.Input(shape=input_shape, name="input")
     x = apply_stem(inputs, spec)
-    pools = (
-        2 if spec.stem is Stem.imagenet else 0
-    )  # Table 1 numbers pools in order: pool3 precedes 4a
+    # Table 1 numbers pools in order: pool3 precedes 4a
+    pools = 2 if spec.stem is Stem.imagenet else 0
     taps = {}
     for module in spec.modules:
         if module.name in spec.pool_before:

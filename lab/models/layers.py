@@ -25,17 +25,14 @@ class HeNormal(keras.initializers.Initializer):
     seeded build is reproducible, and the same on every backend."""
 
     def __call__(self, shape, dtype=None):
-        fan_in = int(
-            np.prod(shape[:-1])
-        )  # (kh, kw, in, out) for a conv, (in, out) for a dense layer
+        # (kh, kw, in, out) for a conv, (in, out) for a dense layer
+        fan_in = int(np.prod(shape[:-1]))
         generator = np.random.default_rng(np.random.randint(2**31))
-        values = generator.standard_normal(
-            shape, dtype=np.float32
-        )  # float32 draws: 3x faster than float64 and a cast
+        # float32 draws: 3x faster than float64 and a cast
+        values = generator.standard_normal(shape, dtype=np.float32)
         outside = np.abs(values) > 2
-        while (
-            outside.any()
-        ):  # truncated: redrawn, as tf.random.truncated_normal and jax.random.truncated_normal do
+        # truncated: redrawn, as tf.random.truncated_normal and jax.random.truncated_normal do
+        while outside.any():
             values[outside] = generator.standard_normal(int(outside.sum()), dtype=np.float32)
             outside = np.abs(values) > 2
         values *= np.float32(math.sqrt(2.0 / fan_in) / TRUNCATION_STDDEV)

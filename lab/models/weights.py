@@ -92,14 +92,12 @@ def load_weights(net: keras.Model, path: str) -> None:
     file = Path(path)
     if not file.is_file():
         raise WeightsMismatchError(f"model.weights={path}: no such file")
-    check_readable_hdf5(
-        path
-    )  # again here, for callers that skip run.py's preflight: nothing outside the file
+    # again here, for callers that skip run.py's preflight: nothing outside the file
+    check_readable_hdf5(path)
     try:
         if file.name.endswith(".weights.h5"):
-            with (
-                warnings.catch_warnings()
-            ):  # Keras warns once per layer it skips; the error below says it once
+            # Keras warns once per layer it skips; the error below says it once
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 net.load_weights(str(file))
         else:

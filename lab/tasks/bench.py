@@ -239,9 +239,8 @@ def bench(given: RunConfig) -> Dict[str, object]:
     }
     splits = bench_splits(run_cfg)
     raw_fits, lab_fits = [], []
-    for repeat in range(
-        run_cfg.bench.repeats
-    ):  # raw, lab, lab, raw, ...: neither side always goes first
+    # raw, lab, lab, raw, ...: neither side always goes first
+    for repeat in range(run_cfg.bench.repeats):
         order = ["raw", "lab"] if repeat % 2 == 0 else ["lab", "raw"]
         for side in order:
             if side == "raw" and run_cfg.bench.raw:

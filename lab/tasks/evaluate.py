@@ -172,14 +172,12 @@ def evaluate(cfg: RunConfig) -> Evaluation:
         "runs:/RUN_ID/model or models:/NAME@ALIAS",
     )
     trained_by = source_run(model_uri, cfg.tracking.uri)
-    splits = load_splits(
-        replace(cfg.data, downsample=1), cfg.seed
-    )  # the model downsamples, if it was trained so
+    # the model downsamples, if it was trained so
+    splits = load_splits(replace(cfg.data, downsample=1), cfg.seed)
     model = kept_model(model_uri, cfg.tracking.uri)
     factor = fitting_downsample(model, splits, model_uri, cfg.data.name)
-    images = downsampled(
-        splits.x_test, factor
-    )  # factor 1, except for models logged before they took raw images
+    # factor 1, except for models logged before they took raw images
+    images = downsampled(splits.x_test, factor)
     probabilities = np.asarray(model.predict(images, batch_size=256, verbose=0), dtype=np.float64)
     figures = scores(probabilities, splits.y_test)
     run = log_evaluation(cfg, splits, trained_by, factor, figures)

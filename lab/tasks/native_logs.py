@@ -78,9 +78,8 @@ def restore_stderr() -> None:
     if _original_fd is None:
         return
     sys.stderr.flush()
-    os.dup2(
-        _original_fd, 2
-    )  # closes the pipe's last write end: the relay reads to its end and stops
+    # closes the pipe's last write end: the relay reads to its end and stops
+    os.dup2(_original_fd, 2)
     if _relay is not None:
         _relay.join(timeout=5)
     _original_fd, _relay = None, None

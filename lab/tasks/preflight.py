@@ -22,9 +22,8 @@ def preflight(cfg: RunConfig) -> None:
     ):
         from lab.tracking.store import check_readable_store
 
-        check_readable_store(
-            cfg.tracking.uri
-        )  # the runs it reads: before any variant is built or run read
+        # the runs it reads: before any variant is built or run read
+        check_readable_store(cfg.tracking.uri)
     if cfg.task not in (Task.train, Task.search, Task.evaluate):
         return
     role = cfg.search.distributed.role if cfg.task is Task.search else Role.none
@@ -47,10 +46,8 @@ def preflight(cfg: RunConfig) -> None:
             from lab.tasks.search.address import check_address_free
 
             check_address_free(cfg.search.distributed)
-    if role in (
-        Role.none,
-        Role.worker,
-    ):  # the roles that train; the chief and the launcher read no data
+    # the roles that train; the chief and the launcher read no data
+    if role in (Role.none, Role.worker):
         from lab.data import read_ahead
 
         read_ahead(cfg.data)

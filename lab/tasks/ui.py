@@ -128,9 +128,8 @@ def serve(cfg: RunConfig, command_line: Sequence[str], log_path) -> None:
 
     start = time.monotonic()
     port = cfg.ui.port or free_port()
-    signal.signal(
-        signal.SIGTERM, interrupt
-    )  # before the server starts: a SIGTERM at any point stops it too
+    # before the server starts: a SIGTERM at any point stops it too
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         with local_server(uri, log_path, port=port) as base:
             print(

@@ -131,9 +131,8 @@ def log_model(
         )
         size = sum(p.stat().st_size for p in (folder / MODEL_DIR).rglob("*") if p.is_file())
         run.client.log_model_artifacts(record.model_id, str(folder / MODEL_DIR))
-    except (
-        BaseException
-    ):  # not left PENDING in the Models tab: FAILED, as MLflow's own log_model marks it
+    # not left PENDING in the Models tab: FAILED, as MLflow's own log_model marks it
+    except BaseException:
         run.client.finalize_logged_model(record.model_id, LoggedModelStatus.FAILED)
         raise
     finally:
@@ -201,9 +200,8 @@ def load_logged_model(model_uri: str, tracking_uri: str) -> keras.Model:
     from lab.models.registry import load_families
 
     load_families()  # the builders' custom layers, for the same older models
-    mlflow.set_tracking_uri(
-        tracking_uri
-    )  # MLflow resolves a logged model's models:/ URI through the global store
+    # MLflow resolves a logged model's models:/ URI through the global store
+    mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="lab-load-") as folder:
         try:

@@ -106,9 +106,8 @@ def local_postgres(database: str = "mlflow") -> Iterator[str]:
         connection.close()
         yield f"postgresql://lab@127.0.0.1:{port}/{database}"
     finally:
-        server.send_signal(
-            signal.SIGINT
-        )  # "fast" shutdown: SIGTERM's "smart" one waits for clients
+        # "fast" shutdown: SIGTERM's "smart" one waits for clients
+        server.send_signal(signal.SIGINT)
         server.wait(30)
         shutil.rmtree(root, ignore_errors=True)
 

@@ -137,10 +137,8 @@ def create_sqlite_store(uri: str, database: Path) -> None:
         )
     if database.exists():
         check_sqlite_header(uri, database)
-    for chatty in (
-        "mlflow.store.db.utils",
-        "alembic",
-    ):  # "Creating initial MLflow database tables..."
+    # "Creating initial MLflow database tables..."
+    for chatty in ("mlflow.store.db.utils", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     with open(folder / f"{database.name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies

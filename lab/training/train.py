@@ -128,9 +128,8 @@ def seeded_network(cfg: RunConfig, splits: Splits) -> keras.Model:
     """Seeds the run (`cfg.seed`), sets its precision and builds its network (with `model.weights`
     loaded where set): the first steps of every run, in this order."""
     keras.utils.set_random_seed(cfg.seed)
-    runtime.set_precision(
-        cfg.train.precision.value
-    )  # per run: clear_session() between trials resets it
+    # per run: clear_session() between trials resets it
+    runtime.set_precision(cfg.train.precision.value)
     return build_model(cfg.model, splits.input_shape, splits.classes)
 
 
@@ -245,9 +244,8 @@ def final_metrics(
     epochs = history.get("epoch_seconds", [])
     final["epochs_trained"] = len(history.get("loss", []))  # this run's own, as train_steps
     if epochs:
-        final["epoch_seconds_median"] = float(
-            np.median(epochs)
-        )  # what `task=report` compares per epoch
+        # what `task=report` compares per epoch
+        final["epoch_seconds_median"] = float(np.median(epochs))
     if len(epochs) > 1:
         final["compile_seconds"] = compile_seconds(epochs)
     if early_stop is not None and early_stop.stopped_epoch is not None:
@@ -366,9 +364,8 @@ def train(cfg: RunConfig) -> TrainResult:
     """
     runtime.configure(cfg.train)
     splits = load_splits(cfg.data, cfg.seed)  # a bad data path or file fails before any run exists
-    net = seeded_network(
-        cfg, splits
-    )  # so does a network that cannot be built, or weights that do not fit it
+    # So does a network that cannot be built, or weights that do not fit it.
+    net = seeded_network(cfg, splits)
     with tracked_run(cfg.tracking, run_name(cfg), run_tags(cfg, "train")) as run:
         run.log_params(run_params(cfg))
         run.log_text(config_yaml(cfg), "config.yaml")

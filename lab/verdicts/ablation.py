@@ -151,9 +151,8 @@ def differences(
         test_set_variance(pairs, correct) if comparison.metric is Metric.test_error else 0.0
     )
     d = summarise(diffs, resolution_of(rows, comparison.metric), test_variance)
-    if (
-        comparison.metric in EXAMPLES and d.testable
-    ):  # a difference of two error rates lies in [-1, 1]
+    # a difference of two error rates lies in [-1, 1]
+    if comparison.metric in EXAMPLES and d.testable:
         d = replace(d, low=max(d.low, -1.0), high=min(d.high, 1.0))
     return d
 
@@ -187,9 +186,8 @@ class Verdict:
     p_exact: float  # the claim's test without normality: the sign-flip permutation p (not adjusted)
     verdict: str  # BETTER, WORSE, SAME, WITHIN, NOT_WITHIN, BEYOND or UNDECIDED
     outcome: Optional[str]  # REPRODUCED, CONTRADICTED or INCONCLUSIVE; None without a stated claim
-    notes: List[str] = field(
-        default_factory=list
-    )  # why an outcome is inconclusive, and what to watch
+    # why an outcome is inconclusive, and what to watch
+    notes: List[str] = field(default_factory=list)
     lower_better: bool = True  # the metric's direction
 
     @property

@@ -55,9 +55,8 @@ class Collected:
     experiments: List[str]
     runs: List[RunRecord] = field(default_factory=list)
     sweeps: List[SweepRecord] = field(default_factory=list)
-    sweep_notes: List[str] = field(
-        default_factory=list
-    )  # sweeps that could not be read back, and why
+    # sweeps that could not be read back, and why
+    sweep_notes: List[str] = field(default_factory=list)
     other_runs: int = 0
     metrics_seen: set = field(default_factory=set)
 
@@ -241,9 +240,8 @@ def read_store(uri: str, names: Optional[List[str]], data: Optional[str], metric
         runs = {run.info.run_id: run for run in every_run(client, [experiment.experiment_id])}
         trials = finished_trials(runs)
         for run in runs.values():
-            if (
-                SPEC_HASH_TAG in run.data.tags and run.data.tags.get(TASK_TAG) != "bench"
-            ):  # bench: timing data
+            # bench: timing data
+            if SPEC_HASH_TAG in run.data.tags and run.data.tags.get(TASK_TAG) != "bench":
                 record = run_record(run, experiment.name, runs, trials, metric)
                 if data is None or record.data == data:
                     collected.runs.append(record)

@@ -171,9 +171,8 @@ def cost_plot(rows: List[PooledRow], metric: str, size: str) -> Tuple[Figure, Li
     def finish(ax) -> None:
         if largest:
             if ax.get_legend() is not None:
-                ax.add_artist(
-                    ax.get_legend()
-                )  # kept: the size legend below replaces ax's own legend
+                # kept: the size legend below replaces ax's own legend
+                ax.add_artist(ax.get_legend())
             size_legend(ax, size, largest)
         compact_log_ticks(ax)
         ax.set_xlabel("MACs per example (log scale)")

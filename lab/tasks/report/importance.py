@@ -222,9 +222,8 @@ def fitted_anova(frame, factors: List[str], blocked: bool, cfg: AblationConfig):
 
     formula = "y ~ " + " * ".join(f"C({f})" for f in factors) + (" + C(block)" if blocked else "")
     model = ols(formula, data=frame)
-    if (
-        np.linalg.matrix_rank(model.exog) < model.exog.shape[1]
-    ):  # OLS would quietly use a pseudo-inverse
+    # OLS would quietly use a pseudo-inverse
+    if np.linalg.matrix_rank(model.exog) < model.exog.shape[1]:
         return None, f"{cfg.axis} is confounded with {cfg.pair_by}: the design cannot separate them"
     fit = model.fit()
     if fit.df_resid < 1:

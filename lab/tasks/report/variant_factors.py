@@ -88,8 +88,7 @@ def named_factor(
         )
         for variant, flat in settings.items()
     }
-    if partition(list(levels.values())) != partition(
-        list(raw.values())
-    ):  # two block lists, one total
+    # two block lists, one total
+    if partition(list(levels.values())) != partition(list(raw.values())):
         levels = {variant: "/".join(map(str, values)) for variant, values in raw.items()}
     return "+".join(parts), levels

@@ -130,9 +130,8 @@ def plan_roles(
         else given or smi_gpus()
     )
     users_numbering = "CUDA_DEVICE_ORDER" in env or bool(given)
-    order = (
-        {} if users_numbering else {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
-    )  # CUDA numbers GPUs as nvidia-smi does
+    # CUDA numbers GPUs as nvidia-smi does
+    order = {} if users_numbering else {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     count = dist.local_workers or max(len(devices), 1)
     common = [*overrides, f"tracking.uri={tracking_uri}"]
     # Every worker starts now, so no trial the chief's saved state lists as running has a worker
@@ -215,10 +214,8 @@ def launch(cfg: RunConfig, env: Optional[Dict[str, str]] = None) -> None:
     overrides, log_dir = user_overrides(), command_line.output_dir() / "launcher"
     log_dir.mkdir(parents=True, exist_ok=True)
     max_restarts = cfg.search.distributed.max_restarts
-    with (
-        sigterm_raises(),
-        tracking_for_roles(cfg.tracking.uri, log_dir) as uri,
-    ):  # SIGTERM cleans up too
+    # SIGTERM cleans up too
+    with sigterm_raises(), tracking_for_roles(cfg.tracking.uri, log_dir) as uri:
         roles = plan_roles(cfg, overrides, uri, log_dir, dict(env or os.environ))
         print(f"launching {', '.join(map(label, roles))}; logs in {log_dir}", flush=True)
         try:

@@ -126,9 +126,8 @@ def start_tuner(sweep: Sweep) -> LabTuner:
     if search_cfg.distributed.role is not Role.chief:
         sweep.close_stale_children()
     tuner = LabTuner(make_oracle(run_cfg), sweep, search_cfg.directory, search_cfg.name)
-    if hasattr(
-        tuner.oracle, "rows_source"
-    ):  # seeds as needed: the oracle reads the trials' figures
+    # seeds as needed: the oracle reads the trials' figures
+    if hasattr(tuner.oracle, "rows_source"):
         tuner.oracle.rows_source = lambda: trial_rows(
             tuner.oracle, search_cfg.space, sweep.children()
         )

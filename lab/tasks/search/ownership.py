@@ -54,9 +54,8 @@ def open_lock(path: Path):
             f"unwritable); remove it and run again"
         ) from None
     status = os.fstat(descriptor)
-    if (
-        not stat.S_ISREG(status.st_mode) or status.st_nlink > 1
-    ):  # a hard link would have another file truncated
+    # a hard link would have another file truncated
+    if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:
         os.close(descriptor)
         raise LabError(
             f"{path} is not a regular file of its own (a device, a pipe or a hard link to another "

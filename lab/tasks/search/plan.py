@@ -117,9 +117,8 @@ def recorded_seconds(runs: Sequence, model: str, work: Dict[str, str], epochs: i
         if params.get("model.name") != model or any(params.get(k) != v for k, v in work.items()):
             continue
         trained = metrics.get("epochs_trained") or number(params.get("train.epochs"))
-        executions = (
-            number(params.get("search.executions_per_trial")) or 1
-        )  # a trial run spans all of them
+        # a trial run spans all of them
+        executions = number(params.get("search.executions_per_trial")) or 1
         if trained and run.info.end_time and run.info.start_time:
             seconds.append(
                 (run.info.end_time - run.info.start_time) / 1000 / executions * epochs / trained

@@ -20,6 +20,5 @@ def best_first(scores: Dict[str, float], direction: str) -> List[str]:
     if direction not in ("max", "min"):
         raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
     earlier_first = sorted(scores, key=trial_order)
-    return sorted(
-        earlier_first, key=lambda trial: scores[trial], reverse=direction == "max"
-    )  # stable: ties stay in order
+    # stable: ties stay in order
+    return sorted(earlier_first, key=lambda trial: scores[trial], reverse=direction == "max")
