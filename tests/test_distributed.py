@@ -17,7 +17,8 @@ from mlflow.tracking import MlflowClient
 
 from lab.compat.keras_tuner import display_started, retry_queue
 from lab.config import PROJECT_ROOT, DistributedConfig, run_config
-from lab.tasks.search.distributed import AddressInUseError, check_address_free, start_server
+from lab.tasks.search.address import AddressInUseError, check_address_free
+from lab.tasks.search.distributed import start_server
 from lab.tasks.search.launcher import plan_roles
 from lab.tasks.search.sweep import make_oracle
 from lab.tracking.server import free_port

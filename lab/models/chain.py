@@ -30,7 +30,6 @@ from lab.models.heads import assemble_model, attach_aux_heads, softmax_output
 from lab.models.registry import register_family
 from lab.models.specs.base import Connectivity
 from lab.models.specs.chain import (
-    Activation,  # noqa: F401  (the spec's enum, importable from its old home)
     ChainSpec,
     ConvSpec,
     ConvStageSpec,

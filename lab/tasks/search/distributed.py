@@ -24,7 +24,7 @@ import grpc
 from lab.compat.keras_tuner import add_oracle_service, chief_may_exit, trials_by_tuner
 from lab.config import DistributedConfig, Role
 from lab.errors import LabError
-from lab.tasks.search.address import AddressInUseError, address_in_use, check_address_free  # noqa: F401  (re-exported)
+from lab.tasks.search.address import address_in_use
 
 ENVIRONMENT = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 WAITING_REPORT_S = 60.0  # how often the chief says which workers it still waits for

@@ -22,7 +22,8 @@ from lab.config import Role, RunConfig, SearchConfig
 from lab.data import load_splits
 from lab.errors import LabError, require
 from lab.stats.testset import decode_by_trial
-from lab.tasks.search.distributed import check_address_free, set_role_environment, wait_for_chief
+from lab.tasks.search.address import check_address_free
+from lab.tasks.search.distributed import set_role_environment, wait_for_chief
 from lab.tasks.search.figures import log_plots
 from lab.tasks.search.identity import check_resumable, check_same_as_chief
 from lab.tasks.search.ownership import sweep_owner
