@@ -323,3 +323,14 @@ def test_a_tag_constant_is_read_from_tags_py_not_through_another_module():
         and node.value.id != "tags"
     ]
     assert reached == []
+
+
+def test_the_pages_room_table_is_the_dispatchs():
+    from lab.tasks import ROOMS
+
+    table = dict(re.findall(r"^\| `(\w+)` \| `(lab/[\w/.]+)`", PAGE.read_text(), flags=re.M))
+    as_paths = {}
+    for task, module in ROOMS.items():
+        path = module.replace(".", "/")
+        as_paths[task.value] = f"{path}/" if (PROJECT_ROOT / path).is_dir() else f"{path}.py"
+    assert table == as_paths

@@ -9,7 +9,6 @@ import pytest
 from lab.errors import ConfigValueError
 from lab.models import build_model
 from lab.models.chain import (
-    Activation,
     ChainSpec,
     Connectivity,
     ConvSpec,
@@ -20,6 +19,7 @@ from lab.models.chain import (
     PoolType,
 )
 from lab.models.heads import AuxHeadSpec
+from lab.models.specs.chain import Activation
 from lab.models.variants import load_variant
 
 pytestmark = pytest.mark.core  # also run under KERAS_BACKEND=jax (README's test command)

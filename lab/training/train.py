@@ -358,7 +358,8 @@ def train(cfg: RunConfig) -> TrainResult:
 
     Example:
         >>> from lab.config import run_config
-        >>> result = train(run_config(["data=synthetic", "train.epochs=1", "model=resnet20"]))
+        >>> cfg = run_config(["data=synthetic", "data.train_size=256", "train.epochs=1"])
+        >>> result = train(cfg)
         >>> 0.0 <= result.test_accuracy <= 1.0
         True
     """
