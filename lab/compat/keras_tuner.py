@@ -40,7 +40,7 @@ def check_version(version: str = kt.__version__) -> None:
         raise ImportError(
             f"the lab works around keras-tuner {SUPPORTED}'s internals (lab/compat/keras_tuner.py) and "
             f"found keras-tuner {version}: pip install 'keras-tuner>={SUPPORTED},<1.5', or update "
-            "kt_compat.py and run tests/test_kt_compat.py"
+            "lab/compat/keras_tuner.py and run tests/test_kt_compat.py"
         )
 
 

@@ -9,7 +9,7 @@ What the lab adds around keras-tuner's pieces: the chief refuses a port another 
 (gRPC would share it silently through SO_REUSEPORT), says which workers it is waiting for, and
 stops as soon as the last worker is done; a worker gives up with a clear error when no chief
 answers, and paces itself while the oracle is busy (grid, Hyperband) instead of spinning.
-The keras-tuner internals all this touches live in `kt_compat.py`.
+The keras-tuner internals all this touches live in `lab/compat/keras_tuner.py`.
 """
 
 from __future__ import annotations
