@@ -119,6 +119,29 @@ def test_a_record_from_an_older_lab_resumes_where_its_new_keys_are_at_their_defa
     )
 
 
+def test_a_record_that_still_holds_how_it_ran_resumes_and_its_parent_takes_todays_fingerprint(
+    copy_of_earlier,
+):
+    """A lab whose fingerprint covered `data.root` and `train.jit_compile` wrote them into the
+    tuner folder's record and into the parent's digest. Resumed, the sweep is the same sweep, and
+    the parent's digest becomes the one a worker of today's lab computes."""
+    from lab.tasks.search.identity import digest
+
+    path = copy_of_earlier / "tuner" / "kept" / "sweep.json"
+    record = json.loads(path.read_text())
+    record["fingerprint"].update({"data.root": "/elsewhere", "train.jit_compile": "True"})
+    path.write_text(json.dumps(record))
+    cfg = run_config([*SWEEP, *overrides_at(copy_of_earlier)])
+    client = MlflowClient(cfg.tracking.uri)
+    parent = client.get_run(record["parent_run_id"])
+    client.set_tag(parent.info.run_id, "lab.fingerprint", "from-an-older-lab")
+    client.set_terminated(parent.info.run_id, "KILLED")  # interrupted: resumed, not reported
+    assert len(search(cfg).rows) == 2
+    resumed = client.get_run(parent.info.run_id)
+    assert resumed.data.tags["lab.fingerprint"] == digest(fingerprint(cfg))
+    assert resumed.info.status == "FINISHED"
+
+
 def test_what_only_says_where_or_how_many_is_not_part_of_the_definition():
     base = run_config(SWEEP)
     for change in (

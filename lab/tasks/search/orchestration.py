@@ -25,7 +25,7 @@ from lab.stats.testset import decode_by_trial
 from lab.tasks.search.address import check_address_free
 from lab.tasks.search.distributed import set_role_environment, wait_for_chief
 from lab.tasks.search.figures import log_plots
-from lab.tasks.search.identity import check_resumable, check_same_as_chief
+from lab.tasks.search.identity import check_resumable, check_same_as_chief, digest, fingerprint
 from lab.tasks.search.ownership import sweep_owner
 from lab.tasks.search.ranking import best_first
 from lab.tasks.search.records import (
@@ -45,7 +45,7 @@ from lab.tasks.search.sweep_report import (
 )
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
-from lab.tracking.tags import REFERENCE_TAG, STOPPED_BY_TAG
+from lab.tracking.tags import FINGERPRINT_TAG, REFERENCE_TAG, STOPPED_BY_TAG
 from lab.training.trained import PRUNED, trained
 
 
@@ -113,7 +113,15 @@ def lead_sweep(run_cfg: RunConfig) -> SearchResult:
         ) as parent:
             if earlier is None:
                 begin_record(run_cfg, parent, folder)
-            parent.set_tags({REFERENCE_TAG: str(runtime.reference_loop_seconds(5_000_000))})
+            # On a resume too: check_resumable accepted this config as the sweep's definition, and
+            # a worker compares its own digest with this tag (the one an older lab wrote may
+            # cover keys that no longer define a sweep).
+            parent.set_tags(
+                {
+                    FINGERPRINT_TAG: digest(fingerprint(run_cfg)),
+                    REFERENCE_TAG: str(runtime.reference_loop_seconds(5_000_000)),
+                }
+            )
             sweep = Sweep(run_cfg, splits, parent)
             return search_and_report(start_tuner(sweep), sweep)
 
