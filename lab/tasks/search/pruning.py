@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from lab.config import Pruner, RunConfig
 from lab.data import Splits
-from lab.tasks.search.records import OBJECTIVE_METRIC, PRUNED_OBJECTIVE
+from lab.tasks.search.records import PRUNED_OBJECTIVE, scored
 from lab.tracking.runs import TrackedRun
 from lab.tracking.tags import PRUNED_REASON_TAG
 from lab.training.checkpoint import epoch_objective
@@ -42,11 +42,7 @@ class TrialPruning:
         FINISHED with a score (not pruned), its curve read from MLflow once and kept."""
         client = self.parent.client
         for trial, run in self.children().items():
-            if (
-                trial not in self.curves
-                and run.info.status == "FINISHED"
-                and OBJECTIVE_METRIC in run.data.metrics
-            ):
+            if trial not in self.curves and scored(run):
                 self.curves[trial] = {
                     m.step: m.value for m in client.get_metric_history(run.info.run_id, metric)
                 }

@@ -56,6 +56,11 @@ def find_parent(run_cfg: RunConfig) -> Optional[Run]:
     return runs[0] if runs else None
 
 
+def scored(run: Run) -> bool:
+    """Whether a trial's run FINISHED with its objective recorded (not pruned, not failed)."""
+    return run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics
+
+
 def attempt_number(run: Run) -> int:
     """Which attempt at its trial a child run is (1 for the first)."""
     return int(run.data.tags.get(ATTEMPT_TAG, "1"))
@@ -131,7 +136,7 @@ class SweepRecords:
         return {
             trial: run.data.metrics[OBJECTIVE_METRIC]
             for trial, run in children.items()
-            if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics
+            if scored(run)
         }
 
     def recorded_pruned(self, children: Dict[str, Run]) -> Dict[str, float]:

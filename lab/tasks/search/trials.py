@@ -21,7 +21,7 @@ from lab.config import RunConfig
 from lab.config.overrides import config_yaml, run_params
 from lab.data import Splits
 from lab.tasks.search import continuation
-from lab.tasks.search.records import OBJECTIVE_METRIC, PRUNED_OBJECTIVE
+from lab.tasks.search.records import OBJECTIVE_METRIC, PRUNED_OBJECTIVE, scored
 from lab.tasks.search.space import trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
@@ -112,11 +112,7 @@ class TrialExecution:
     def earlier_score(self, trial_id: str, attempts: List[Run]) -> Optional[float]:
         """The score of a trial an earlier attempt ended: the objective it FINISHED with, or where
         it was pruned (the trial stays pruned); None for a trial to train."""
-        done = [
-            run
-            for run in attempts
-            if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics
-        ]
+        done = [run for run in attempts if scored(run)]
         if done:
             return done[-1].data.metrics[OBJECTIVE_METRIC]
         pruned = [
@@ -202,11 +198,7 @@ class TrialExecution:
         previous_trial = values.get(continuation.PREVIOUS_TRIAL)
         if previous_trial is None:
             return None, None
-        finished = [
-            run
-            for run in self.attempts_of(str(previous_trial))
-            if run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics
-        ]
+        finished = [run for run in self.attempts_of(str(previous_trial)) if scored(run)]
         previous = finished[-1] if finished else None
         start, why_not = continuation.state_to_continue(
             self.parent.client, self.run_cfg.search, values, previous
