@@ -53,9 +53,8 @@ class Scenario:
     expect: Optional[str]  # "worse", "better", "not_worse"; the claim tested
     effect: float  # true candidate - baseline error (a failed run's cost comes on top)
     seeds: int
-    noise: str = (
-        "normal"  # normal | heavy | quantised | swap (one image more on one side, at random)
-    )
+    # normal | heavy | quantised | swap (one image more on one side, at random)
+    noise: str = "normal"
     level: float = 0.10  # the baseline's mean error
     spread: float = SPREAD
     failures: int = 0  # candidate runs (on random seeds) that fail to train

@@ -23,9 +23,8 @@ from keras_tuner.src.engine import trial as trial_module
 from keras_tuner.src.engine.oracle import LOCKS
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
-SUPPORTED = (
-    "1.4.8"  # written against; any later 1.4 patch is let through, tests/test_kt_compat.py decides
-)
+# written against; any later 1.4 patch is let through, tests/test_kt_compat.py decides
+SUPPORTED = "1.4.8"
 IDLE_PAUSE_S = 1.0  # a worker's wait before asking again when the oracle has no trial ready
 
 

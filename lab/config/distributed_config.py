@@ -35,9 +35,8 @@ class DistributedConfig:
     # launcher: GPUs to pin workers to, numbered as nvidia-smi does (null: those CUDA_VISIBLE_DEVICES
     # names, else every GPU nvidia-smi lists)
     devices: Optional[List[int]] = None
-    max_restarts: int = (
-        3  # launcher: restarts of a process killed by a signal (it resumes its trial)
-    )
+    # launcher: restarts of a process killed by a signal (it resumes its trial)
+    max_restarts: int = 3
     # chief: trials its saved state lists as running go back in the queue instead of waiting for
     # their workers (the launcher sets it when it starts every process afresh)
     requeue_running: bool = False

@@ -127,9 +127,8 @@ class SearchConfig:
     # trial's run until its successor finishes) instead of training from scratch; false: every rung
     # from scratch. Either way a trial's learning-rate schedule spans max_epochs. Other tuners ignore it.
     hyperband_resume: bool = True
-    executions_per_trial: int = (
-        1  # trainings per trial (seeds seed, seed+1, ...); the objective is their mean
-    )
+    # trainings per trial (seeds seed, seed+1, ...); the objective is their mean
+    executions_per_trial: int = 1
     max_consecutive_failed_trials: int = 3
     # Budgets checked on the built model before any training (a candidate over one fails at
     # once, naming it): parameters, multiply-accumulates per example, forward activation bytes per

@@ -169,9 +169,8 @@ class BenchConfig:
     epochs: int = 2
     repeats: int = 2  # ABBA order: raw, lab, lab, raw, ...; each side's best counts
     raw: bool = True  # also time plain Keras
-    sweep_trials: int = (
-        0  # > 0: also run a sweep this long and time each trial inside and outside fit
-    )
+    # > 0: also run a sweep this long and time each trial inside and outside fit
+    sweep_trials: int = 0
     out: str = "bench/results"
 
     def __post_init__(self) -> None:

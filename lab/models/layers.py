@@ -8,9 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
-TRUNCATION_STDDEV = (
-    0.87962566103423978  # the std of a unit normal truncated at +-2: Keras' he_normal scaling
-)
+# the std of a unit normal truncated at +-2: Keras' he_normal scaling
+TRUNCATION_STDDEV = 0.87962566103423978
 
 
 @keras.saving.register_keras_serializable(package="lab")

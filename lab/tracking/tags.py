@@ -11,9 +11,8 @@ ROLE_TAG = "lab.role"  # in a sweep: PARENT, CHILD or EXECUTION
 PARENT, CHILD, EXECUTION = "parent", "trial", "execution"
 SEARCH_TAG = "lab.search"  # on every run of a sweep (parent, trials, executions): its `search.name`
 TRIAL_TAG = "lab.trial"  # on a trial's runs: keras-tuner's trial id
-PARENT_TAG = (
-    "lab.parent"  # on a trial's runs: the run above (the parent, or the trial for an execution)
-)
+# on a trial's runs: the run above (the parent, or the trial for an execution)
+PARENT_TAG = "lab.parent"
 ATTEMPT_TAG = "lab.attempt"  # on a trial's run: which attempt at the trial it is (1, 2, ...)
 EXECUTION_TAG = "lab.execution"  # on an execution's run: its index within the trial
 TUNER_TAG = "lab.tuner"  # on a trial's run: the keras-tuner id of the process that ran it

@@ -61,9 +61,8 @@ class TrainResult:
     cost: Dict[str, float]  # the analysis totals: params_*, macs, activations, depth, ...
     pruned_at: Optional[int] = None  # the epoch `search.pruner` stopped it at
     pruned_objective: Optional[float] = None  # its best epoch objective by then
-    not_trained: Optional[str] = (
-        None  # why the run does not count as trained (`lab.training.trained`)
-    )
+    # why the run does not count as trained (`lab.training.trained`)
+    not_trained: Optional[str] = None
 
     @property
     def selection_accuracy(self) -> float:
@@ -230,8 +229,9 @@ def final_metrics(
     final = {
         "test_loss": test["loss"],
         "test_accuracy": test["accuracy"],
+        # this run's own steps
         "train_steps": optimizer_steps(training.model) - training.steps_before,
-    }  # this run's own steps
+    }
     improving = improvement_last_quarter(history)
     if improving is not None:
         final["train_error_drop_last_quarter"] = improving

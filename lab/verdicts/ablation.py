@@ -37,9 +37,8 @@ from lab.verdicts.rows import (
 )
 
 MIN_PAIRS = 2  # a paired t interval needs two differences
-IMPROVING = (
-    0.01  # a run whose training error fell more than this over its last quarter is still improving
-)
+# a run whose training error fell more than this over its last quarter is still improving
+IMPROVING = 0.01
 
 BETTER, WORSE, SAME, UNDECIDED = (
     "candidate better",
@@ -347,9 +346,8 @@ def verdicts(
         if outcome == REPRODUCED and any(
             pairs.dropped[s] for s in favoured_sides(comparison.expect)
         ):
-            outcome = (
-                INCONCLUSIVE  # contradicted stands: leaving those runs out could only have helped
-            )
+            # contradicted stands: leaving those runs out could only have helped
+            outcome = INCONCLUSIVE
         exact = claim_p(d, comparison, lower_better, exact=True)
         result.append(
             Verdict(comparison, d, p, p_holm, exact, verdict, outcome, notes, lower_better)

@@ -80,13 +80,11 @@ class ChainSpec(BaseSpec):
     dense: List[int] = field(default_factory=list)
     activation: Activation = Activation.relu
     batch_norm: bool = False  # after every conv, before its activation (convs keep their bias)
-    dropout: float = (
-        0.0  # after every hidden dense layer (AlexNet section 4.2, VGG section 3.1: 0.5)
-    )
+    # after every hidden dense layer (AlexNet section 4.2, VGG section 3.1: 0.5)
+    dropout: float = 0.0
     lrn: bool = False  # local response normalisation (AlexNet section 3.3) ...
-    lrn_stages: int = (
-        2  # ... before the pool of this many leading stages (AlexNet: conv1 and conv2)
-    )
+    # ... before the pool of this many leading stages (AlexNet: conv1 and conv2)
+    lrn_stages: int = 2
     connectivity: Connectivity = Connectivity.plain
 
     def taps(self) -> List[str]:

@@ -15,9 +15,8 @@ from lab.models.specs.base import BaseSpec
 
 class Column(Enum):
     all = "all"  # the whole fractal
-    deepest = (
-        "deepest"  # only column C: a plain chain of 2^(C-1) convs per block (Table 1, "=> deepest")
-    )
+    # only column C: a plain chain of 2^(C-1) convs per block (Table 1, "=> deepest")
+    deepest = "deepest"
 
 
 class DropPath(Enum):

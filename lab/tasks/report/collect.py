@@ -34,9 +34,8 @@ from lab.tracking.tags import (
 from lab.tracking.uris import sqlite_file
 from lab.training.trained import trained
 
-KERAS_TUNER_KEYS = (
-    "hp.tuner/"  # Hyperband's bookkeeping in a trial's values: its bracket, round, epochs
-)
+# Hyperband's bookkeeping in a trial's values: its bracket, round, epochs
+KERAS_TUNER_KEYS = "hp.tuner/"
 REPORTS_EXPERIMENT = "reports"  # where `task=report` logs its own runs; never read back as results
 
 

@@ -36,9 +36,8 @@ from lab.tasks.report.variant_factors import variant_factors
 from lab.verdicts.rows import COLUMNS, fewest_steps, usable
 
 MIN_PER_CELL = 2  # an ANOVA's residual needs replicates in every cell
-UNEQUAL_SPREAD = (
-    3.0  # cells whose standard deviations differ more than this break the ANOVA's pooled variance
-)
+# cells whose standard deviations differ more than this break the ANOVA's pooled variance
+UNEQUAL_SPREAD = 3.0
 
 ANOVA_SOURCE = "statsmodels OLS, type II sums of squares"
 
