@@ -19,6 +19,7 @@ from lab.config.ablation_config import (
     Expectation,
     Metric,
 )
+from lab.config.axis_config import AxisKind, AxisSpec
 from lab.config.composition import (
     CONF_DIR,
     PROJECT_ROOT,
@@ -35,17 +36,21 @@ from lab.config.composition import (
 )
 from lab.config.data_config import DataConfig, SyntheticDataConfig
 from lab.config.distributed_config import DistributedConfig, Role
+from lab.config.objectives_config import (
+    COSTS,
+    MEASURED_COSTS,
+    OBJECTIVES,
+    ObjectiveSpec,
+    Sampler,
+    objective_direction,
+)
 from lab.config.schema_keys import typed_child, typed_keys, unknown_keys
 from lab.config.search_config import (
-    OBJECTIVES,
     SWEEP_NAME,
     SWEEP_NAME_RULE,
-    AxisKind,
-    AxisSpec,
     Pruner,
     SearchConfig,
     TunerName,
-    objective_direction,
 )
 from lab.config.task_configs import (
     AnalyzeConfig,
@@ -70,6 +75,8 @@ from lab.config.train_config import (
 
 __all__ = [
     "CONF_DIR",
+    "COSTS",
+    "MEASURED_COSTS",
     "OBJECTIVES",
     "PROJECT_ROOT",
     "SWEEP_NAME",
@@ -91,6 +98,7 @@ __all__ = [
     "ListSort",
     "ListTaskConfig",
     "Metric",
+    "ObjectiveSpec",
     "OptimizerName",
     "Precision",
     "Pruner",
@@ -98,6 +106,7 @@ __all__ = [
     "ReportTaskConfig",
     "Role",
     "RunConfig",
+    "Sampler",
     "Schedule",
     "SearchConfig",
     "SyntheticDataConfig",

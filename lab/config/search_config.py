@@ -1,17 +1,24 @@
-"""The `search` group's schema: a keras-tuner sweep (tuner, objective, budgets, pruning, kept
-models), the axes of its space, and the names a sweep may take."""
+"""The `search` group's schema: a keras-tuner sweep (tuner, objectives, budgets, pruning, kept
+models, its space of axes: `axis_config.py`) and the names a sweep may take."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
-from omegaconf import MISSING
-
 from lab.config.ablation_config import AblationConfig
+from lab.config.axis_config import AxisSpec, axis_allows, axis_range
 from lab.config.distributed_config import DistributedConfig
+from lab.config.objectives_config import (
+    MEASURED_COSTS,
+    OBJECTIVES,
+    ObjectiveSpec,
+    Sampler,
+    objective_direction,
+)
 from lab.errors import require
 
 
@@ -22,6 +29,7 @@ class TunerName(Enum):
     grid = "grid"
     bayesian = "bayesian"
     hyperband = "hyperband"
+    optuna = "optuna"  # an Optuna study's sampler (`search.sampler`) inside keras-tuner's oracle
 
 
 class Pruner(Enum):
@@ -32,83 +40,12 @@ class Pruner(Enum):
     median = "median"
 
 
-class AxisKind(Enum):
-    """The keras-tuner hyperparameter an axis is: `Choice`, `Int`, `Float` or `Boolean`."""
-
-    choice = "choice"
-    int = "int"
-    float = "float"
-    boolean = "boolean"
-
-
-@dataclass
-class AxisSpec:
-    """One axis of a search space: a keras-tuner hyperparameter named `name` that sets the config
-    key `path` (`model.connectivity`, `train.lr`; `model.stages.*.blocks` sets every stage).
-    `when: {axis: [values]}` makes it conditional on another axis (keras-tuner's conditional_scope)."""
-
-    name: str = MISSING
-    path: str = MISSING
-    kind: AxisKind = AxisKind.choice
-    values: Optional[List[Any]] = None  # choice
-    min: Optional[float] = None  # int, float
-    max: Optional[float] = None
-    step: Optional[float] = None
-    log: bool = False  # float: sample on a log scale
-    when: Optional[Dict[str, List[Any]]] = None
-
-    def __post_init__(self) -> None:
-        key = f"search.space[{self.name}]"
-        if self.kind is AxisKind.choice:
-            require(
-                bool(self.values),
-                f"{key}.values",
-                self.values,
-                "a non-empty list for a choice axis",
-            )
-        if self.kind in (AxisKind.int, AxisKind.float):
-            require(
-                self.min is not None and self.max is not None and self.min < self.max,
-                f"{key}.min/max",
-                (self.min, self.max),
-                "set, with min < max",
-            )
-        require(
-            self.when is None or len(self.when) == 1,
-            f"{key}.when",
-            self.when,
-            "one {axis: [values]} entry",
-        )
-        if self.kind is AxisKind.float and self.log:
-            require(
-                self.min is not None and self.min > 0,
-                f"{key}.min",
-                self.min,
-                "> 0 on a log scale (log: true)",
-            )
-
-
-# What a trial can be judged by (`Sweep.objective_of`): the best epoch's validation accuracy
-# (the test accuracy without a validation split), the final test figures, or the last epoch's.
-OBJECTIVES = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "accuracy", "loss")
 # A sweep's name is a folder under `search.directory` and a value in MLflow queries.
 SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 SWEEP_NAME_RULE = (
     "1-100 letters, digits, '_', '.' or '-', starting with a letter or digit "
     "(it names a folder and an MLflow tag)"
 )
-
-
-def objective_direction(objective: str) -> str:
-    """The direction an objective improves in: a loss is minimised, an accuracy maximised.
-
-    Args:
-        objective: A metric name, one of `OBJECTIVES`.
-
-    Returns:
-        "min" for a loss, "max" otherwise.
-    """
-    return "min" if objective.endswith("loss") else "max"
 
 
 @dataclass
@@ -119,6 +56,22 @@ class SearchConfig:
     tuner: TunerName = TunerName.random
     objective: str = "val_accuracy"  # one of OBJECTIVES
     direction: Optional[str] = None  # null: min for a loss, max for an accuracy
+    # Several objectives at once, e.g. [{name: val_accuracy}, {name: macs}]: the trials' Pareto set
+    # is reported (summary.md, pareto.png, hypervolume) and `tuner=optuna` samples for it. The
+    # first must be a metric a trial trains for: it becomes `objective`, which ranks the kept
+    # models and names the best trial. Empty: `objective` alone.
+    objectives: List[ObjectiveSpec] = field(default_factory=list)
+    # tuner=optuna: the study's sampler, NSGA-II's generation size (null: a quarter of
+    # max_trials, between 4 and 50), and trials to run first, as {axis: value} (published
+    # variants, say); an axis an entry leaves out is sampled.
+    sampler: Sampler = Sampler.auto
+    population_size: Optional[int] = None
+    enqueue: List[Dict[str, Any]] = field(default_factory=list)
+    # The inference latency (objectives latency_ms, inference_images_per_second): the median over
+    # `latency_repeats` timed batches of `latency_batch` test images, after one warm-up batch, on
+    # the device that trained the model.
+    latency_batch: int = 64
+    latency_repeats: int = 20
     max_trials: int = 10
     max_epochs: int = 10  # hyperband: the most epochs of one trial
     factor: int = 3  # hyperband
@@ -178,7 +131,23 @@ class SearchConfig:
             "max_activation_bytes": self.max_activation_bytes,
         }
 
+    def objective_list(self) -> List[ObjectiveSpec]:
+        """Every objective of the sweep, the ranking one first: `objectives`, or `objective`
+        alone where none are listed."""
+        if self.objectives:
+            return list(self.objectives)
+        return [ObjectiveSpec(self.objective, self.direction)]
+
+    @property
+    def several_objectives(self) -> bool:
+        return len(self.objectives) > 1
+
+    def measures_latency(self) -> bool:
+        """Whether a trial's latency is timed: an objective needs it."""
+        return any(o.name in MEASURED_COSTS for o in self.objectives)
+
     def __post_init__(self) -> None:
+        self._check_objectives()
         self._check_objective()
         require(
             SWEEP_NAME.fullmatch(self.name) is not None, "search.name", self.name, SWEEP_NAME_RULE
@@ -192,6 +161,94 @@ class SearchConfig:
         if self.ablation is not None:
             self._check_ablation(names)
         self._check_conditions(names)
+
+    def _check_objectives(self) -> None:
+        """Several objectives: distinct, the first one trained for (it becomes `objective`), and
+        only with the tuners and settings that can serve them; then the Optuna settings."""
+        if self.objectives:
+            names = [o.name for o in self.objectives]
+            require(len(names) == len(set(names)), "search.objectives", names, "distinct names")
+            require(
+                names[0] in OBJECTIVES,
+                "search.objectives",
+                names,
+                f"a first objective a trial trains for ({', '.join(OBJECTIVES)}): it ranks the "
+                "kept models and names the best trial",
+            )
+            self.objective, self.direction = names[0], self.objectives[0].direction
+        if self.several_objectives:
+            self._check_several_objectives()
+        require(
+            self.latency_batch > 0 and self.latency_repeats > 0,
+            "search.latency_batch/latency_repeats",
+            (self.latency_batch, self.latency_repeats),
+            "> 0",
+        )
+        self._check_optuna()
+
+    def _check_several_objectives(self) -> None:
+        """What serves one objective only refuses several: keras-tuner's Bayesian oracle and
+        Hyperband rank by one number, the pruner by one curve, an ablation compares one metric."""
+        for allowed, key, value, rule in (
+            (
+                self.tuner not in (TunerName.bayesian, TunerName.hyperband),
+                "search.tuner",
+                self.tuner.value,
+                "optuna, random or grid with several search.objectives (keras-tuner's "
+                f"{self.tuner.value} optimises one number; optuna's NSGA-II samples for the front)",
+            ),
+            (
+                self.pruner is Pruner.none,
+                "search.pruner",
+                self.pruner.value,
+                "none with several search.objectives (a trial is pruned on one curve)",
+            ),
+            (
+                self.ablation is None,
+                "search.ablation",
+                "set",
+                "null with several search.objectives (an ablation compares one metric)",
+            ),
+        ):
+            require(allowed, key, value, rule)
+
+    def _check_optuna(self) -> None:
+        """The sampler's settings only for tuner=optuna; enqueued trials name axes of the space."""
+        if self.tuner is not TunerName.optuna:
+            for key, unset in (
+                ("sampler", self.sampler is Sampler.auto),
+                ("population_size", self.population_size is None),
+                ("enqueue", not self.enqueue),
+            ):
+                require(
+                    unset, f"search.{key}", getattr(self, key), "unset unless search.tuner=optuna"
+                )
+            return
+        require(
+            self.sampler is not Sampler.gp or importlib.util.find_spec("torch") is not None,
+            "search.sampler",
+            "gp",
+            "nsga2, tpe or random here: Optuna's GP sampler needs PyTorch (pip install torch)",
+        )
+        require(
+            self.population_size is None or self.population_size >= 2,
+            "search.population_size",
+            self.population_size,
+            "null or >= 2",
+        )
+        axes = {axis.name: axis for axis in self.space}
+        for entry in self.enqueue:
+            unknown = sorted(set(entry) - set(axes))
+            require(
+                not unknown, "search.enqueue", dict(entry), f"axes of the space ({sorted(axes)})"
+            )
+            for name, value in entry.items():
+                require(
+                    axis_allows(axes[name], value),
+                    f"search.enqueue[{name}]",
+                    value,
+                    f"a value of the axis ({axis_range(axes[name])})",
+                )
 
     def _check_objective(self) -> None:
         """The objective is one every trial logs; the direction, unset, becomes its natural one."""
