@@ -14,6 +14,9 @@ BUDGETED = {
     "max_activation_bytes": ("activation_bytes", "bytes of forward activations per example"),
 }
 
+# The totals the budgets limit (what a constrained sampler is told about every trial).
+BUDGETED_COSTS = tuple(total for total, _ in BUDGETED.values())
+
 
 def check_budgets(name: str, totals: Dict[str, int], budgets: Dict[str, Optional[int]]) -> None:
     """Refuses a model over one of `budgets`.

@@ -5,7 +5,7 @@ test, log what was kept."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import keras
@@ -43,6 +43,7 @@ from lab.training.compiled import (
     training_model,
 )
 from lab.training.fit_callbacks import epoch_callbacks
+from lab.training.latency import measure_latency
 from lab.training.outcome import log_kept_model, tested
 from lab.training.pruning import MedianPruner
 from lab.training.state import TrainingState
@@ -63,6 +64,8 @@ class TrainResult:
     pruned_objective: Optional[float] = None  # its best epoch objective by then
     # why the run does not count as trained (`lab.training.trained`)
     not_trained: Optional[str] = None
+    # the inference latency where it was asked for (`Latency.metrics`: latency_ms, inference_images_per_second, ...)
+    latency: Dict[str, float] = field(default_factory=dict)
 
     @property
     def selection_accuracy(self) -> float:
@@ -89,6 +92,8 @@ class FitOptions:
             numbered so in every record.
         keep_last_state: gets the last epoch's state, before the kept epoch's weights are put
             back.
+        latency: (batch, repeats): the kept model's inference latency is measured once it is
+            tested (`lab.training.latency`) and logged with the run's final metrics.
     """
 
     budgets: Optional[Dict[str, Optional[int]]] = None
@@ -98,6 +103,7 @@ class FitOptions:
     net: Optional[keras.Model] = None
     start: Optional[TrainingState] = None
     keep_last_state: Optional[Callable[[TrainingState], None]] = None
+    latency: Optional[Tuple[int, int]] = None
 
 
 def summary_text(model: keras.Model) -> str:
@@ -303,10 +309,9 @@ def fit_and_evaluate_with(
     kept_epoch = (best_weights.restore() if best_weights else None) or last_epoch
     test, not_trained = tested(cfg, splits, run, training, history)
     final = final_metrics(history, test, training, early_stop)
-    pruned_at = options.pruner.pruned_at if options.pruner is not None else None
-    if pruned_at is not None:
-        final["pruned_at_epoch"] = pruned_at
-        run.set_tags({PRUNED_TAG: str(pruned_at)})
+    latency = measured_latency(splits, run, training, options.latency)
+    final.update(latency)
+    pruned_at = note_pruned(run, final, options.pruner)
     if cfg.train.checkpoint is not Checkpoint.none and pruned_at is None:
         final.update(log_kept_model(cfg, splits, run, training.model, kept_epoch))
     run.log_metrics(final)
@@ -324,7 +329,30 @@ def fit_and_evaluate_with(
         pruned_at,
         pruned_objective,
         not_trained,
+        latency,
     )
+
+
+def note_pruned(run: TrackedRun, final: Dict[str, float], pruner: Optional[MedianPruner]):
+    """The epoch `pruner` stopped the run at (None where it ran to its end), tagged on the run and
+    added to its final metrics."""
+    pruned_at = pruner.pruned_at if pruner is not None else None
+    if pruned_at is not None:
+        final["pruned_at_epoch"] = pruned_at
+        run.set_tags({PRUNED_TAG: str(pruned_at)})
+    return pruned_at
+
+
+def measured_latency(
+    splits: Splits, run: TrackedRun, training: Training, latency: Optional[Tuple[int, int]]
+) -> Dict[str, float]:
+    """The tested model's inference latency at (batch, repeats), its settings and device logged
+    as params; {} where none was asked for."""
+    if latency is None:
+        return {}
+    measured = measure_latency(training.model, splits.x_test, *latency)
+    run.log_params(measured.params())
+    return measured.metrics()
 
 
 def run_name(cfg: RunConfig) -> str:
