@@ -223,7 +223,7 @@ def test_a_recorded_pruned_trial_ends_stopped_and_unscored_on_reload(tmp_path):
     oracle._set_project_dir(str(tmp_path), "pruned")
     first, second = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
     done = kt_compat.complete_recorded_trials(
-        oracle, {first.trial_id: 0.7}, "score", {second.trial_id: 0.1}
+        oracle, {first.trial_id: {"score": 0.7}}, {second.trial_id: {"score": 0.1}}
     )
     assert done == sorted([first.trial_id, second.trial_id])
     assert (

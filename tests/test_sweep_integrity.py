@@ -388,11 +388,11 @@ def test_a_trial_whose_run_finished_is_completed_from_its_record_not_handed_out_
     oracle._set_project_dir(str(tmp_path), "reloaded")
     oracle.reload()
     assert trial.trial_id in retry_queue(oracle)  # keras-tuner would train it again
-    assert complete_recorded_trials(oracle, {trial.trial_id: 0.75}, "val_accuracy") == [
+    assert complete_recorded_trials(oracle, {trial.trial_id: {"val_accuracy": 0.75}}) == [
         trial.trial_id
     ]
     assert oracle.trials[trial.trial_id].status == kt.engine.trial.TrialStatus.COMPLETED
     assert oracle.trials[trial.trial_id].score == 0.75
     assert oracle.create_trial("tuner0").trial_id != trial.trial_id
     # already ended
-    assert complete_recorded_trials(oracle, {trial.trial_id: 0.75}, "val_accuracy") == []
+    assert complete_recorded_trials(oracle, {trial.trial_id: {"val_accuracy": 0.75}}) == []

@@ -203,29 +203,32 @@ class HyperbandOracle(StopsAtDeadline, KeepsTrialOwners, kt.oracles.HyperbandOra
 
 
 def complete_recorded_trials(
-    oracle, scores: Dict[str, float], objective: str, pruned: Optional[Dict[str, float]] = None
+    oracle,
+    scored: Dict[str, Dict[str, float]],
+    pruned: Optional[Dict[str, Dict[str, float]]] = None,
 ) -> List[str]:
-    """Ends COMPLETED, with its recorded score, each trial the (reloaded) oracle still has running
-    or queued for retry although its run FINISHED, and STOPPED each one whose run was pruned: a
-    process killed between the trial's end and the oracle's save would otherwise hand the trial
-    out again. Returns their ids."""
+    """Ends COMPLETED, with its recorded metrics, each trial the (reloaded) oracle still has
+    running or queued for retry although its run FINISHED, and STOPPED each one whose run was
+    pruned: a process killed between the trial's end and the oracle's save would otherwise hand
+    the trial out again. `scored`/`pruned`: {trial id: {metric: value}} as the oracle gets them
+    from a trial. Returns their ids."""
     done = []
     ends = [
-        (trial_id, score, kt.engine.trial.TrialStatus.COMPLETED)
-        for trial_id, score in scores.items()
+        (trial_id, metrics, kt.engine.trial.TrialStatus.COMPLETED)
+        for trial_id, metrics in scored.items()
     ]
     ends += [
-        (trial_id, score, kt.engine.trial.TrialStatus.STOPPED)
-        for trial_id, score in (pruned or {}).items()
+        (trial_id, metrics, kt.engine.trial.TrialStatus.STOPPED)
+        for trial_id, metrics in (pruned or {}).items()
     ]
-    for trial_id, score, status in sorted(ends):
+    for trial_id, metrics, status in sorted(ends, key=lambda end: end[0]):
         trial = oracle.trials.get(trial_id)
         if trial is None or ended(trial):
             continue
         # keras-tuner's display ends it
         oracle._display.trial_start.setdefault(trial_id, datetime.now())
         oracle._display.trial_number.setdefault(trial_id, len(oracle.trials))
-        oracle.update_trial(trial_id, {objective: score})
+        oracle.update_trial(trial_id, metrics)
         trial.status = status
         oracle.end_trial(trial)
         done.append(trial_id)

@@ -48,6 +48,9 @@ BEST_CHILD_TAG = "lab.best_child"
 STOPPED_BY_TAG = "lab.stopped_by"  # why a sweep stopped before its trials ran out
 REGISTERED_MODEL_TAG = "lab.registered_model"  # search.register_as: NAME and version
 RUN_TAG = "lab.run"  # on a registered model version: the run whose model it is
+# On a registered version from a sweep with several objectives: one tag per objective, its value
+# (`OBJECTIVE_OF_TAG.format("macs")`: lab.objective.macs).
+OBJECTIVE_OF_TAG = "lab.objective.{}"
 
 # Kept models and their state.
 MODEL_URI_TAG = "lab.model_uri"  # on a run that logged its model: runs:/RUN_ID/model

@@ -1,16 +1,17 @@
 """The figures a sweep's parent run holds, from its trials' records: objective vs depth, vs
-parameters and vs MACs, every trial's objective curve and, for an ablation, the mean error curves
-per compared value. `plots.py` draws them; this module gathers their points from MLflow and logs
-them. matplotlib loads only when a figure is drawn."""
+parameters and vs MACs, every trial's objective curve, for an ablation the mean error curves per
+compared value and, for several objectives, the Pareto set. `plots.py` draws them; this module
+gathers their points from MLflow and logs them. matplotlib loads only when a figure is drawn."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from lab.config import AblationConfig
+from lab.tasks.search.pareto_set import ParetoSet
 from lab.tasks.search.records import artifact_path
 from lab.tasks.search.sweep import Sweep
 
@@ -24,7 +25,11 @@ def colour_value(run: Run, key: str) -> str:
 
 
 def log_plots(
-    sweep: Sweep, rows: List[dict], children: Dict[str, Run], colour_key: str
+    sweep: Sweep,
+    rows: List[dict],
+    children: Dict[str, Run],
+    colour_key: str,
+    pareto: Optional[ParetoSet] = None,
 ) -> Dict[str, str]:
     """Draws the sweep's figures and logs them on its parent run.
 
@@ -33,11 +38,12 @@ def log_plots(
         rows: the trials' rows (`summary.trial_rows`).
         children: every trial's latest run by trial id.
         colour_key: what the points are coloured by (a param or metric of the trials' runs).
+        pareto: a sweep with several objectives: its Pareto set (`pareto_set.pareto_set`).
 
     Returns:
         {name: where the file is}: objective_vs_depth.png, objective_vs_params.png,
-        objective_vs_macs.png, curves.png and, for an ablation, error_curves.png; {} when no
-        trial has a score.
+        objective_vs_macs.png, curves.png, for an ablation error_curves.png and, with a Pareto
+        set that scored a trial, pareto.png; {} when no trial has a score.
     """
     import matplotlib.pyplot as plt
 
@@ -59,11 +65,23 @@ def log_plots(
             ablation_curves(client, search_cfg.ablation, rows, children),
             f"{search_cfg.name}: {search_cfg.ablation.source or 'ablation'}",
         )
+    figures.update(pareto_figures(pareto, colour_key))
     for name, figure in figures.items():
         figure.tight_layout()
         client.log_figure(sweep.parent.run_id, figure, name)
         plt.close(figure)
     return {name: artifact_path(client, sweep.parent.run_id, name) for name in figures}
+
+
+def pareto_figures(pareto: Optional[ParetoSet], colour_key: str) -> Dict[str, object]:
+    """{"pareto.png": the figure} for a Pareto set that scored a trial, its front coloured by
+    `colour_key`; {} otherwise."""
+    from lab.tasks.search import plots
+
+    if pareto is None or not pareto.scored:
+        return {}
+    groups = {t.trial_id: colour_value(t.run, colour_key) for t in pareto.scored}
+    return {"pareto.png": plots.pareto_figure(pareto, groups, colour_key)}
 
 
 def scored_trials(

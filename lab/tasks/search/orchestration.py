@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import keras
 import keras_tuner as kt
@@ -27,6 +27,7 @@ from lab.tasks.search.distributed import set_role_environment, wait_for_chief
 from lab.tasks.search.figures import log_plots
 from lab.tasks.search.identity import check_resumable, check_same_as_chief, digest, fingerprint
 from lab.tasks.search.ownership import sweep_owner
+from lab.tasks.search.pareto_set import log_pareto, pareto_set
 from lab.tasks.search.ranking import best_first
 from lab.tasks.search.records import (
     artifact_path,
@@ -140,14 +141,22 @@ def start_tuner(sweep: Sweep) -> LabTuner:
         tuner.oracle.rows_source = lambda: trial_rows(
             tuner.oracle, search_cfg.space, sweep.children()
         )
+    # a failed trial's costs: the oracle reads them from its run
+    if hasattr(tuner.oracle, "metrics_source"):
+        tuner.oracle.metrics_source = lambda trial: recorded_metrics(sweep.children(), trial)
     recorded = sweep.children()  # one query for both
-    complete_recorded_trials(
-        tuner.oracle,
-        sweep.recorded_objectives(recorded),
-        search_cfg.objective,
-        sweep.recorded_pruned(recorded),
-    )
+    pruned = {
+        trial: {search_cfg.objective: score}
+        for trial, score in sweep.recorded_pruned(recorded).items()
+    }
+    complete_recorded_trials(tuner.oracle, sweep.recorded_oracle_metrics(recorded), pruned)
     return tuner
+
+
+def recorded_metrics(children: Dict[str, Run], trial_id: str) -> Dict[str, float]:
+    """The metrics of the trial's latest attempt ({} for a trial without a run)."""
+    run = children.get(trial_id)
+    return dict(run.data.metrics) if run is not None else {}
 
 
 def search_and_report(tuner: LabTuner, sweep: Sweep) -> SearchResult:
@@ -302,7 +311,9 @@ def best_scored(
 
 def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     """The sweep's rows, best trial and figures; with `record`, trials.csv, figures, summary.md and
-    the best trial are logged on the parent (a FINISHED sweep's report is only read)."""
+    the best trial are logged on the parent, and with several objectives the Pareto set (its
+    section, pareto.png, `hypervolume` per trial, `pareto_size`; its kept models registered). A
+    FINISHED sweep's report is only read."""
     parent, search_cfg, children = sweep.parent, sweep.run_cfg.search, sweep.children()
     rows = trial_rows(tuner.oracle, search_cfg.space, children)
     untrained = [trial for trial, run in children.items() if not trained(run.data.tags)]
@@ -311,9 +322,13 @@ def report(tuner: LabTuner, sweep: Sweep, record: bool = True) -> SearchResult:
     if not record:
         return recorded_report(parent, rows, best_trial, best_value)
     parent.log_text(to_csv(rows, [axis.name for axis in search_cfg.space]), "trials.csv")
-    figures = log_plots(sweep, rows, children, colour_key_of(search_cfg))
-    correct = log_summary(tuner, sweep, rows, children)
-    record_best(tuner, sweep, children, best_trial, best_value)
+    # None with one objective.
+    pareto = pareto_set(search_cfg, children, [row["trial_id"] for row in rows])
+    figures = log_plots(sweep, rows, children, colour_key_of(search_cfg), pareto)
+    correct = log_summary(tuner, sweep, rows, children, pareto)
+    if pareto is not None:
+        log_pareto(parent, pareto)
+    record_best(tuner, sweep, children, best_trial, best_value, pareto)
     return SearchResult(
         parent.run_id,
         parent.experiment_id,

@@ -1,7 +1,8 @@
 """The comparison plots a sweep's parent run holds (PNG, matplotlib's Agg backend): objective vs
 depth, vs parameters and vs MACs (Pareto front marked), coloured by `search.colour_by` (default: the first axis);
-every trial's objective curve overlaid; and, for an ablation, the error curves of He et al.'s
-Fig. 1: training and validation error per epoch, one line per compared value (mean over seeds)."""
+every trial's objective curve overlaid; for an ablation, the error curves of He et al.'s
+Fig. 1: training and validation error per epoch, one line per compared value (mean over seeds);
+for several objectives, the Pareto set (`pareto_set.py`): the first objective against each other."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from lab.tasks.search.pareto_set import ParetoSet, ScoredTrial
+
 Point = Tuple[float, float]
+# Costs that span orders of magnitude across a space: drawn on a log axis.
+LOG_SCALED = ("params_total", "macs", "activation_bytes")
 
 
 def pareto_front(points: Sequence[Point]) -> List[Point]:
@@ -114,3 +119,76 @@ def error_curves_figure(curves: List[ErrorCurve], title: str):
     axes[0].legend(fontsize="small")
     figure.suptitle(title)
     return figure
+
+
+def pareto_figure(pareto: ParetoSet, groups: Dict[str, str], colour_key: str):
+    """The first objective (y) against each other objective (x), one panel each: every scored
+    trial grey, the front's members coloured by `groups` (trial id -> `colour_key`'s value),
+    error bars where a trial's executions give a std; with two objectives, the front joined by
+    the step line of what it dominates."""
+    others = list(range(1, len(pareto.objectives)))
+    figure, axes = plt.subplots(1, len(others), figsize=(6 * len(others), 4.5), squeeze=False)
+    members = {trial.trial_id for trial in pareto.front}
+    colours = {g: plt.cm.tab10(i % 10) for i, g in enumerate(sorted(set(groups.values())))}
+    for ax, other in zip(axes[0], others):
+        rest = [t for t in pareto.scored if t.trial_id not in members]
+        draw_trials(ax, rest, other, "0.65", "dominated")
+        for group, colour in colours.items():
+            chosen = [t for t in pareto.front if groups.get(t.trial_id) == group]
+            draw_trials(ax, chosen, other, colour, f"front: {group}")
+        if len(others) == 1:
+            draw_steps(ax, pareto, other)
+        spec, first = pareto.objectives[other], pareto.objectives[0]
+        ax.set_xlabel(f"{spec.name} ({spec.direction})")
+        ax.set_ylabel(f"{first.name} ({first.direction})")
+        if spec.name in LOG_SCALED and all(t.values[other] > 0 for t in pareto.scored):
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(title=colour_key, fontsize="small")
+    spread = any(std is not None for t in pareto.scored for std in t.stds)
+    figure.suptitle(
+        f"Pareto set: {len(pareto.front)} of {len(pareto.scored)} scored trials on the front"
+        + ("\n(error bars: std over a trial's executions)" if spread else ""),
+        fontsize="medium",
+    )
+    return figure
+
+
+def draw_trials(ax, trials: List[ScoredTrial], other: int, colour, label: str) -> None:
+    """The trials at (objective `other`, first objective), with their stds as error bars."""
+    if not trials:
+        return
+
+    def spread(index: int):
+        stds = [t.stds[index] or 0.0 for t in trials]
+        return stds if any(stds) else None
+
+    ax.errorbar(
+        [t.values[other] for t in trials],
+        [t.values[0] for t in trials],
+        xerr=spread(other),
+        yerr=spread(0),
+        fmt="o",
+        color=colour,
+        ecolor=colour,
+        alpha=0.85,
+        capsize=3,
+        label=label,
+    )
+
+
+def draw_steps(ax, pareto: ParetoSet, other: int) -> None:
+    """The two-objective front joined as the boundary of what it dominates, members in x order:
+    with x minimised a member is the best there is from its own x to the next member's (the
+    step follows the point: steps-post); with x maximised, from the previous member's x up to
+    its own (steps-pre)."""
+    front = sorted(pareto.front, key=lambda t: t.values[other])
+    ascending = pareto.objectives[other].direction == "min"
+    ax.plot(
+        [t.values[other] for t in front],
+        [t.values[0] for t in front],
+        "k--",
+        drawstyle="steps-post" if ascending else "steps-pre",
+        linewidth=1,
+        label="Pareto front",
+    )

@@ -12,7 +12,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from lab import runtime
-from lab.config import Checkpoint, RunConfig
+from lab.config import Checkpoint, RunConfig, SearchConfig, TunerName
 from lab.config.overrides import config_yaml, run_params
 from lab.tasks.search import continuation
 from lab.tasks.search.identity import digest, fingerprint, write_record
@@ -33,10 +33,14 @@ from lab.tracking.tags import (
     TASK_TAG,
     TRIAL_TAG,
 )
+from lab.training.budgets import BUDGETED_COSTS
 from lab.training.trained import trained
 
 # a trial's score as its oracle got it (the mean over executions)
 OBJECTIVE_METRIC = "trial_objective"
+# with `search.objectives`: each objective's value over a trial's executions, and its spread
+OBJECTIVE_PREFIX = "objective."
+OBJECTIVE_STD_PREFIX = "objective_std."
 # a pruned trial's objective where it stopped (scores nothing)
 PRUNED_OBJECTIVE = "pruned_objective"
 # on a trial whose logged model was deleted: why, and its size
@@ -59,6 +63,20 @@ def find_parent(run_cfg: RunConfig) -> Optional[Run]:
 def scored(run: Run) -> bool:
     """Whether a trial's run FINISHED with its objective recorded (not pruned, not failed)."""
     return run.info.status == "FINISHED" and OBJECTIVE_METRIC in run.data.metrics
+
+
+def oracle_metrics(search: SearchConfig, metrics: Dict[str, float]) -> Dict[str, float]:
+    """What the oracle gets for a scored trial, from its run's metrics: {search.objective: score};
+    with objectives listed or an Optuna study, also each objective (`objective.<name>`) and the
+    costs the budgets limit, where recorded."""
+    told = {search.objective: metrics[OBJECTIVE_METRIC]}
+    if not search.objectives and search.tuner is not TunerName.optuna:
+        return told
+    for objective in search.objective_list()[1:]:
+        if OBJECTIVE_PREFIX + objective.name in metrics:
+            told[objective.name] = metrics[OBJECTIVE_PREFIX + objective.name]
+    told.update({cost: metrics[cost] for cost in BUDGETED_COSTS if cost in metrics})
+    return told
 
 
 def attempt_number(run: Run) -> int:
@@ -139,6 +157,15 @@ class SweepRecords:
             if scored(run)
         }
 
+    def recorded_oracle_metrics(self, children: Dict[str, Run]) -> Dict[str, Dict[str, float]]:
+        """{trial id: what its oracle got (`oracle_metrics`)} of the scored trials among `children`."""
+        search = self.run_cfg.search
+        return {
+            trial: oracle_metrics(search, run.data.metrics)
+            for trial, run in children.items()
+            if scored(run)
+        }
+
     def recorded_pruned(self, children: Dict[str, Run]) -> Dict[str, float]:
         """{trial id: objective where it stopped} of the trials whose latest attempt was pruned,
         among `children` (`self.children()`)."""
@@ -150,7 +177,8 @@ class SweepRecords:
 
     def kept_models(self, children: Optional[Dict[str, Run]] = None) -> List[str]:
         """The trial ids whose model stays logged: the best `search.keep_models` of those whose
-        latest attempt FINISHED with a model (all of them with keep_models=null).
+        latest attempt FINISHED with a model (all of them with keep_models=null), and with several
+        objectives each member of the trials' Pareto set (`pareto_set`).
 
         Args:
             children: `self.children()` where the caller has it already.
@@ -166,7 +194,13 @@ class SweepRecords:
             if MODEL_URI_TAG in children[trial].data.tags and trained(children[trial].data.tags)
         }
         ranked = best_first(with_model, search.direction)
-        return ranked if search.keep_models is None else ranked[: search.keep_models]
+        kept = ranked if search.keep_models is None else ranked[: search.keep_models]
+        if search.several_objectives:  # and the Pareto set's members, best first
+            from lab.tasks.search.pareto_set import pareto_set  # it reads this module's names
+
+            front = {trial.trial_id for trial in pareto_set(search, children).front}
+            kept += [trial for trial in ranked if trial in front and trial not in kept]
+        return kept
 
     def delete_fallen_models(self) -> None:
         """Deletes the `model/` of every finished trial (and of its executions) that is no longer

@@ -1,17 +1,18 @@
 """What a sweep's parent run holds at the end: `trials.csv` (one row per trial), `summary.md`
 and, for an ablation, the verdicts on the paper's claim (also printed on the terminal), made of
-the sections in `ablation_sections.py`."""
+the sections in `ablation_sections.py`; for a sweep with several objectives, its Pareto set
+(`pareto_set.py`)."""
 
 from __future__ import annotations
 
 import csv
 import io
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from mlflow.entities import Run
 
-from lab.config import AblationConfig, AxisSpec, RunConfig
+from lab.config import OBJECTIVES, AblationConfig, AxisSpec, RunConfig
 from lab.tasks.search.ablation_sections import (
     WHAT_IS_MEASURED,
     budget_lines,
@@ -26,6 +27,9 @@ from lab.tasks.search.ranking import trial_order
 from lab.tracking.tags import ERROR_TAG, NOT_TRAINED_TAG, PRUNED_REASON_TAG
 from lab.training.trained import PRUNED
 from lab.verdicts.looks import judged
+
+if TYPE_CHECKING:  # the section only reads it: pareto_set.py loads the sweep's records
+    from lab.tasks.search.pareto_set import ParetoSet
 
 COLUMNS_BEFORE_AXES = ["trial_id", "status"]
 COLUMNS_AFTER_AXES = [
@@ -213,6 +217,7 @@ def summary_markdown(
     cfg: RunConfig,
     header: str = "",
     correct: Optional[Dict[str, object]] = None,
+    pareto: Optional[ParetoSet] = None,
 ) -> str:
     """summary.md's text.
 
@@ -221,10 +226,11 @@ def summary_markdown(
         cfg: the sweep's config.
         header: the facts listed under the title (markdown); "" for none.
         correct: trial id -> which test images its run got right (the ablation's test-set noise).
+        pareto: the Pareto set of a sweep with several objectives (`pareto_set.pareto_set`).
 
     Returns:
-        The title, facts, counts, best trial, the ablation's report where there is one, and the
-        table of every trial.
+        The title, facts, counts, best trial, the Pareto set and the ablation's report where
+        there is one, and the table of every trial.
     """
     search = cfg.search
     done = [r for r in rows if r["status"] == "COMPLETED" and r["best_objective"] != ""]
@@ -243,9 +249,84 @@ def summary_markdown(
             f"Best: trial {best['trial_id']}, {search.objective} = {best['best_objective']:.4f}",
             "",
         ]
+    if pareto is not None:
+        lines += pareto_lines(pareto)
     if search.ablation is not None:
         lines += [sweep_ablation_markdown(rows, cfg, correct)]
+    return "\n".join(lines + trials_table(rows)) + "\n"
+
+
+def trials_table(rows: List[Dict[str, object]]) -> List[str]:
+    """summary.md's last section: every trial's row."""
     header_row = list(rows[0]) if rows else []
-    lines += ["## Trials", "", "| " + " | ".join(header_row) + " |", "|" + "---|" * len(header_row)]
-    lines += ["| " + " | ".join(str(r[k]) for k in header_row) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    lines = ["## Trials", "", "| " + " | ".join(header_row) + " |", "|" + "---|" * len(header_row)]
+    return lines + ["| " + " | ".join(str(r[k]) for k in header_row) + " |" for r in rows]
+
+
+# Counts, written whole; the trained metrics as summary.md's best trial; latency and throughput
+# to four figures.
+COUNTED = ("params_total", "macs", "activation_bytes")
+DEFAULT_REFERENCE = "default: the worst scored value, a tenth of the range further"
+
+
+def objective_text(name: str, value: float) -> str:
+    """An objective's value as the Pareto section writes it."""
+    if name in COUNTED:
+        return f"{value:,.0f}"
+    return f"{value:.4f}" if name in OBJECTIVES else f"{value:.4g}"
+
+
+def pareto_lines(pareto: ParetoSet) -> List[str]:
+    """summary.md's Pareto section: the objectives, the front (best first objective first), how
+    many trials were scored and on it, and the final hypervolume with its reference point."""
+    specs = pareto.objectives
+    lines = [
+        "## Pareto set",
+        "",
+        f"Objectives: {specs[0].name} ({specs[0].direction}, the ranking one), "
+        + ", ".join(f"{s.name} ({s.direction})" for s in specs[1:])
+        + ". A trial is on the front when no other scored trial is at least as good on every "
+        "objective and better on one.",
+        "",
+    ]
+    if not pareto.scored:
+        return lines + ["No trial was scored on every objective: no front, hypervolume 0.", ""]
+    lines += front_table(pareto) + [""]
+    lines += [
+        f"{len(pareto.front)} of {len(pareto.scored)} scored trials on the front "
+        f"({pareto.trials} trials in all"
+        + (
+            f"; left out, scored without every objective.NAME metric: {', '.join(pareto.unscored)}"
+            if pareto.unscored
+            else ""
+        )
+        + ").",
+        "",
+        f"Hypervolume {pareto.hypervolume:.6g} after the last trial (the parent's metric "
+        "`hypervolume`, one step per trial), from the reference point "
+        + ", ".join(
+            f"{spec.name} = {objective_text(spec.name, value)} "
+            f"({'search.objectives' if spec.reference is not None else DEFAULT_REFERENCE})"
+            for spec, value in zip(specs, pareto.reference)
+        )
+        + ".",
+        "",
+    ]
+    return lines
+
+
+def front_table(pareto: ParetoSet) -> List[str]:
+    """The front's members: trial, each objective (± its std over executions where logged) and
+    the trial's axis values."""
+    names = [spec.name for spec in pareto.objectives]
+    header = ["trial", *(f"{s.name} ({s.direction})" for s in pareto.objectives), *pareto.axes]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for trial in pareto.front:
+        cells = [
+            objective_text(name, value)
+            + (f" ± {objective_text(name, std)}" if std is not None else "")
+            for name, value, std in zip(names, trial.values, trial.stds)
+        ]
+        axes = [str(trial.axis(axis)) for axis in pareto.axes]
+        lines.append("| " + " | ".join([trial.trial_id, *cells, *axes]) + " |")
+    return lines

@@ -87,7 +87,8 @@ def make_oracle(cfg: RunConfig) -> kt.Oracle:
 
 
 def new_oracle(cfg: RunConfig) -> kt.Oracle:
-    """A new oracle for `search.tuner` (seeds as needed for `search.ablation.looks`)."""
+    """A new oracle for `search.tuner` (an Optuna study's for `optuna`, seeds as needed for
+    `search.ablation.looks`)."""
     search = cfg.search
     common = dict(
         objective=kt.Objective(search.objective, search.direction),
@@ -97,6 +98,10 @@ def new_oracle(cfg: RunConfig) -> kt.Oracle:
     )
     if search.tuner is TunerName.hyperband:
         return HyperbandOracle(max_epochs=search.max_epochs, factor=search.factor, **common)
+    if search.tuner is TunerName.optuna:
+        from lab.tasks.search.optuna_oracle import OptunaOracle
+
+        return OptunaOracle(search, **common)
     if search.ablation is not None and search.ablation.looks is not None:
         from lab.tasks.search.adaptive import AdaptiveSeedOracle
 

@@ -1,8 +1,8 @@
 """What a sweep's parent run says at its end, besides trials.csv and the figures: summary.md with
 the sweep's facts (provenance, wall time, the day's speed, what stopped it, continuation,
-pruning), test_correct.json, and the best trial (tags, `best_objective`, best_values.yaml, its
-registered model); for a FINISHED sweep, the same read back. `SearchResult` is what
-`search(cfg)` returns."""
+pruning; the Pareto set of a sweep with several objectives), test_correct.json, and the best
+trial (tags, `best_objective`, best_values.yaml, its registered model, or the Pareto set's); for a
+FINISHED sweep, the same read back. `SearchResult` is what `search(cfg)` returns."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from lab import runtime
 from lab.config import TunerName
 from lab.stats.testset import CORRECT_ARTIFACT, decode_by_trial
 from lab.tasks.search import continuation
-from lab.tasks.search.model_registry import register_best, say_nothing_registered
+from lab.tasks.search.model_registry import register_best, register_front, say_nothing_registered
+from lab.tasks.search.pareto_set import ParetoSet
 from lab.tasks.search.records import artifact_path
 from lab.tasks.search.summary import summary_markdown
 from lab.tasks.search.sweep import LabTuner, Sweep
@@ -114,10 +115,15 @@ def sweep_facts(
 
 
 def log_summary(
-    tuner: LabTuner, sweep: Sweep, rows: List[dict], children: Dict[str, Run]
+    tuner: LabTuner,
+    sweep: Sweep,
+    rows: List[dict],
+    children: Dict[str, Run],
+    pareto: Optional[ParetoSet] = None,
 ) -> Dict[str, dict]:
-    """Logs summary.md on the parent run, and test_correct.json where trials' runs recorded which
-    test images they got right; returns those records (trial id -> record)."""
+    """Logs summary.md (with the Pareto set's section where `pareto` is given) on the parent run,
+    and test_correct.json where trials' runs recorded which test images they got right; returns
+    those records (trial id -> record)."""
     parent = sweep.parent
     facts = sweep_facts(tuner, sweep, rows, children)
     correct = test_correct_records(parent.client, children)
@@ -128,6 +134,7 @@ def log_summary(
         sweep.run_cfg,
         "\n".join(f"- {key}: {value}" for key, value in facts.items()),
         decode_by_trial(correct),
+        pareto,
     )
     parent.log_text(summary, "summary.md")
     return correct
@@ -139,10 +146,12 @@ def record_best(
     children: Dict[str, Run],
     best_trial: Optional[str],
     best_value: Optional[float],
+    pareto: Optional[ParetoSet] = None,
 ) -> None:
     """The best trial on the parent run (tags `lab.best_trial`/`lab.best_child`, metric
-    `best_objective`, best_values.yaml) and, with `search.register_as`, its model registered;
-    without a best trial (none trained), the registration is said not to happen."""
+    `best_objective`, best_values.yaml) and, with `search.register_as`, its model registered (with
+    `pareto`, several objectives: the kept models of the Pareto set's members); without a best
+    trial (none trained), the registration is said not to happen."""
     parent, register_as = sweep.parent, sweep.run_cfg.search.register_as
     if best_trial is not None:
         best_child = children[best_trial]
@@ -152,7 +161,9 @@ def record_best(
             OmegaConf.to_yaml(tuner.oracle.trials[best_trial].hyperparameters.values),
             "best_values.yaml",
         )
-        if register_as:
+        if register_as and pareto is not None:
+            register_front(sweep.run_cfg, parent, pareto, sweep.kept_models(children))
+        elif register_as:
             register_best(sweep.run_cfg, parent, best_child, best_value)
     elif register_as:
         say_nothing_registered(register_as)

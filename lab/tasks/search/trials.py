@@ -17,11 +17,18 @@ import numpy as np
 from mlflow.entities import Run
 
 from lab import runtime
-from lab.config import RunConfig
+from lab.config import COSTS, MEASURED_COSTS, RunConfig, SearchConfig
 from lab.config.overrides import config_yaml, run_params
 from lab.data import Splits
 from lab.tasks.search import continuation
-from lab.tasks.search.records import OBJECTIVE_METRIC, PRUNED_OBJECTIVE, scored
+from lab.tasks.search.records import (
+    OBJECTIVE_METRIC,
+    OBJECTIVE_PREFIX,
+    OBJECTIVE_STD_PREFIX,
+    PRUNED_OBJECTIVE,
+    oracle_metrics,
+    scored,
+)
 from lab.tasks.search.space import trial_overrides
 from lab.tracking import tracked_run
 from lab.tracking.runs import TrackedRun
@@ -84,11 +91,10 @@ class TrialExecution:
         Raises:
             kt.errors.FailedTrialError: its training failed (the error's type and message).
         """
-        objective = self.run_cfg.search.objective
         attempts = self.attempts_of(trial.trial_id)
-        earlier = self.earlier_score(trial.trial_id, attempts)
+        earlier = self.earlier_metrics(trial.trial_id, attempts)
         if earlier is not None:
-            return {objective: earlier}
+            return earlier
         # An attempt of a process that died: it ran until the trial was handed out again.
         for run in attempts:
             if run.info.status == "RUNNING":
@@ -104,23 +110,24 @@ class TrialExecution:
             **where_it_runs(tuner_id),
         }
         try:
-            score = self.train_attempt(attempt, tags)
+            return self.train_attempt(attempt, tags)
         except Exception as error:
             raise kt.errors.FailedTrialError(f"{type(error).__name__}: {error}") from error
-        return {objective: score}
 
-    def earlier_score(self, trial_id: str, attempts: List[Run]) -> Optional[float]:
-        """The score of a trial an earlier attempt ended: the objective it FINISHED with, or where
-        it was pruned (the trial stays pruned); None for a trial to train."""
+    def earlier_metrics(self, trial_id: str, attempts: List[Run]) -> Optional[Dict[str, float]]:
+        """What the oracle gets for a trial an earlier attempt ended: the objectives it FINISHED
+        with, or its objective where it was pruned (the trial stays pruned); None for a trial to
+        train."""
         done = [run for run in attempts if scored(run)]
         if done:
-            return done[-1].data.metrics[OBJECTIVE_METRIC]
+            return oracle_metrics(self.run_cfg.search, done[-1].data.metrics)
         pruned = [
             run for run in attempts if run.info.status == "FINISHED" and PRUNED_TAG in run.data.tags
         ]
         if pruned:
             self.pruned.add(trial_id)
-            return pruned[-1].data.metrics.get(PRUNED_OBJECTIVE, float("nan"))
+            score = pruned[-1].data.metrics.get(PRUNED_OBJECTIVE, float("nan"))
+            return {self.run_cfg.search.objective: score}
         return None
 
     def new_attempt(self, trial: kt.engine.trial.Trial, number: int) -> Attempt:
@@ -139,8 +146,9 @@ class TrialExecution:
             self.trial_name(trial.trial_id, number),
         )
 
-    def train_attempt(self, attempt: Attempt, tags: Dict[str, str]) -> float:
-        """Trains `attempt` in a child run tagged `tags` and returns its score. Once the run has
+    def train_attempt(self, attempt: Attempt, tags: Dict[str, str]) -> Dict[str, float]:
+        """Trains `attempt` in a child run tagged `tags` and returns what its oracle gets
+        (`record_score`). Once the run has
         ended, the state of the rung it continued is deleted (nothing continues it again) and
         the models that fell out of the best kept are deleted."""
         with tracked_run(
@@ -154,7 +162,7 @@ class TrialExecution:
             results = self.train_executions(
                 attempt, child, pruner, start, self.state_keeper(attempt, child)
             )
-            score = self.record_score(attempt.trial_id, child, pruner, results)
+            told = self.record_score(attempt.trial_id, child, pruner, results)
         self.fit_seconds[attempt.trial_id] = sum(
             sum(r.history.get("epoch_seconds", [])) for r in results
         )
@@ -165,7 +173,7 @@ class TrialExecution:
                 f"deleted when trial {attempt.trial_id}, which continues it, finished",
             )
         self.delete_fallen_models()
-        return score
+        return told
 
     def state_keeper(
         self, attempt: Attempt, child: TrackedRun
@@ -178,15 +186,22 @@ class TrialExecution:
 
     def record_score(
         self, trial_id: str, child: TrackedRun, pruner: Optional[MedianPruner], results: list
-    ) -> float:
+    ) -> Dict[str, float]:
         """The trial's score, the mean over its executions: logged as its objective, or, for a
-        pruned trial, as where it stopped."""
+        pruned trial, as where it stopped. With `search.objectives`, each objective's value over
+        the executions (`objective.<name>`, and `objective_std.<name>` for several) is logged
+        too. Returns what the oracle gets: {search.objective: score}, and with objectives listed
+        or an Optuna study each objective and the model's budgeted costs."""
+        search = self.run_cfg.search
         score = float(np.mean([self.objective_of(result) for result in results]))
         if pruner is not None and pruner.pruned_at is not None:
             self.record_pruned(trial_id, child, pruner, score)
-        else:
-            child.log_metrics({OBJECTIVE_METRIC: score})
-        return score
+            return {search.objective: score}
+        recorded = {OBJECTIVE_METRIC: score}
+        if search.objectives:
+            recorded.update(objective_figures(search, results))
+        child.log_metrics(recorded)
+        return oracle_metrics(search, {**results[0].cost, **recorded})
 
     def rung_to_continue(
         self, values: Dict[str, object], child: TrackedRun
@@ -215,15 +230,8 @@ class TrialExecution:
         return name if attempt == 1 else f"{name}-attempt-{attempt}"
 
     def objective_of(self, result) -> float:
-        """`val_accuracy`: the best epoch's (test accuracy without a validation split);
-        `test_accuracy`/`test_loss`: the final test figures; any other logged metric: its last epoch."""
-        objective = self.run_cfg.search.objective
-        finals = {
-            "val_accuracy": result.selection_accuracy,
-            "test_accuracy": result.test_accuracy,
-            "test_loss": result.test_loss,
-        }
-        return finals[objective] if objective in finals else result.history[objective][-1]
+        """The trial's ranking objective (`search.objective`) in one training's result."""
+        return objective_value(result, self.run_cfg.search.objective)
 
     def train_executions(
         self,
@@ -253,6 +261,7 @@ class TrialExecution:
                     pruner=pruner,
                     start=start,
                     keep_last_state=keep_last_state,
+                    latency=latency_setting(search),
                 )
             ]
         results = [
@@ -290,9 +299,49 @@ class TrialExecution:
                 run,
                 budgets=search.budgets(),
                 objective=(search.objective, search.direction),
+                latency=latency_setting(search),
             )
         free_memory()
         return result
+
+
+def objective_value(result, name: str) -> float:
+    """One objective in one training's result: `val_accuracy` the best epoch's (the test accuracy
+    without a validation split); `test_accuracy`/`test_loss` the final test figures; a cost the
+    model's analysis total or its measured latency; any other logged metric its last epoch."""
+    finals = {
+        "val_accuracy": result.selection_accuracy,
+        "test_accuracy": result.test_accuracy,
+        "test_loss": result.test_loss,
+    }
+    if name in finals:
+        return finals[name]
+    if name in MEASURED_COSTS:
+        return result.latency[name]
+    if name in COSTS:
+        return float(result.cost[name])
+    return result.history[name][-1]
+
+
+def objective_figures(search: SearchConfig, results: list) -> Dict[str, float]:
+    """`objective.<name>` for each objective over a trial's executions (the mean; the median of
+    a measured latency), and `objective_std.<name>` (sample spread) of the trained ones where
+    there are several."""
+    figures = {}
+    for objective in search.objective_list():
+        values = [objective_value(result, objective.name) for result in results]
+        measured = objective.name in MEASURED_COSTS
+        figures[OBJECTIVE_PREFIX + objective.name] = float(
+            np.median(values) if measured else np.mean(values)
+        )
+        if len(values) > 1 and objective.name not in COSTS:
+            figures[OBJECTIVE_STD_PREFIX + objective.name] = float(np.std(values, ddof=1))
+    return figures
+
+
+def latency_setting(search: SearchConfig) -> Optional[Tuple[int, int]]:
+    """(batch, repeats) where an objective needs the latency measured; else None."""
+    return (search.latency_batch, search.latency_repeats) if search.measures_latency() else None
 
 
 def log_mean_of_executions(child: TrackedRun, results: list, objective_of) -> None:
