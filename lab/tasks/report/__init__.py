@@ -7,6 +7,8 @@ estimate of which axes mattered.
 - `collect`: reading them from a tracking store, one query per experiment;
 - `pool`: runs -> rows (mean, std, 95% t interval over seeds);
 - `importance`: which axes mattered (statsmodels, scikit-learn);
+- `pareto`: per data set and protocol, the networks no other beats on metric and MACs, and the
+  volume they dominate (`pareto_figure`: pareto_front.png);
 - `figures`: the PNGs; `tables`: report.md and report.csv; `page`: the self-contained report.html;
 - `build`: the task itself, written whole or not at all, and logged to the experiment `reports`.
 """

@@ -13,12 +13,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set, Tuple
 
 from lab.config import ReportTaskConfig, RunConfig
 from lab.errors import LabError
 from lab.tasks.report import sections as say
 from lab.tasks.report.collect import REPORTS_EXPERIMENT, Collected, ReportInputError, read_store
+from lab.tasks.report.pareto import FIGURE, on_a_front, pareto_groups
 from lab.tasks.report.pool import pooled_rows
 from lab.tasks.report.records import PooledRow, Section
 from lab.tasks.report.tables import markdown, pooled_csv
@@ -102,21 +103,40 @@ def cost_figures(rows: List[PooledRow], report: ReportTaskConfig, folder: Path) 
     return {"cost": "metric_vs_macs.png", "wall": "metric_vs_wall_time.png"}
 
 
+def pareto_sections(
+    rows: List[PooledRow], metric: str, folder: Path
+) -> Tuple[List[Section], Set[str]]:
+    """A section per data set and protocol and the spec hashes on a front; pareto_front.png, a
+    panel per group of two networks or more, goes with the first such group's section."""
+    from lab.tasks.report.pareto_figure import pareto_figure
+
+    groups = pareto_groups(rows, metric)
+    drawn = [group for group in groups if group.compared]
+    panels = {group.label: index + 1 for index, group in enumerate(drawn)}
+    found = [say.pareto_section(group, metric, panels.get(group.label)) for group in groups]
+    if drawn:
+        pareto_figure(drawn, metric, folder / FIGURE)
+        found[groups.index(drawn[0])].figures.append(FIGURE)
+    return found, on_a_front(groups)
+
+
 def write_report(
     collected: Collected, rows: List[PooledRow], report: ReportTaskConfig, folder: Path
 ) -> None:
     from lab.tasks.report.page import write_html
 
+    fronts, on_front = pareto_sections(rows, report.metric, folder)
     sections = [
         say.read_section(collected, rows, report.metric),
         say.table_section(rows, report.metric),
         say.figure_section(cost_figures(rows, report, folder), report.metric),
+        *fronts,
         *ablation_sections(collected, folder),
         *importance_sections(collected),
         say.left_out_section(collected),
     ]
     (folder / "report.md").write_text(markdown(TITLE, sections))
-    (folder / "report.csv").write_text(pooled_csv(rows))
+    (folder / "report.csv").write_text(pooled_csv(rows, on_front))
     write_html(TITLE, sections, folder)
 
 

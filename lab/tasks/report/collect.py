@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
 
+from lab.config.spec_hash import HOW_IT_RUNS
 from lab.errors import LabError
 from lab.tasks.report.records import RunRecord, SweepRecord
 from lab.tracking.runs import every_run
@@ -120,6 +121,19 @@ def variant_label(params: Dict[str, str]) -> str:
     return " ".join([params.get("model.name", "?"), *changed])
 
 
+def protocol_of(params: Dict[str, str]) -> Tuple[Tuple[str, str], ...]:
+    """The data set and training protocol a run trained under: its `data.` and `train.` params
+    but where and how it ran (`HOW_IT_RUNS`), sorted. They are what the spec hash hashes less
+    the model, so the networks of one protocol differ in their model alone."""
+    return tuple(
+        sorted(
+            (key, value)
+            for key, value in params.items()
+            if key.startswith(("data.", "train.")) and not key.startswith(HOW_IT_RUNS)
+        )
+    )
+
+
 def left_out_reason(run, metric: str) -> Optional[str]:
     """Why a training run is not pooled, in one line; None when it counts."""
     tags, status = run.data.tags, run.info.status
@@ -198,6 +212,7 @@ def run_record(run, experiment: str, runs: Dict[str, object], trials, metric: st
         sweep=sweep_of(run, runs),
         left_out=left_out_reason(run, metric),
         started=run.info.start_time or 0,
+        protocol=protocol_of(params),
     )
 
 

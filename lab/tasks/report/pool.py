@@ -83,6 +83,7 @@ def pooled_row(
         devices=tuple(sorted({run.device for run in runs})),
         experiments=tuple(sorted({run.experiment for run in runs})),
         run_ids=tuple(run.run_id for run in runs),
+        protocol=runs[0].protocol,
     )
 
 

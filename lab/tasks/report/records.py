@@ -39,6 +39,8 @@ class RunRecord:
     sweep: Optional[str] = None  # tag lab.search of its sweep, for a trial or execution
     left_out: Optional[str] = None
     started: int = 0  # start time, ms since the epoch
+    # its `data.` and `train.` params but where and how it ran, sorted: what it trained under
+    protocol: Tuple[Tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class PooledRow:
     devices: Tuple[str, ...]
     experiments: Tuple[str, ...]
     run_ids: Tuple[str, ...]
+    protocol: Tuple[Tuple[str, str], ...] = ()  # RunRecord.protocol, the same for every seed
 
     @property
     def has_interval(self) -> bool:

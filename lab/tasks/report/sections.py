@@ -1,13 +1,15 @@
 """What the report says, section by section (rendered alike into report.md and report.html):
-what was read, the pooled table, the two cost figures, each ablation's verdicts, which axes
-mattered, and every run left out with why."""
+what was read, the pooled table, the two cost figures, each data set and protocol's Pareto front,
+each ablation's verdicts, which axes mattered, and every run left out with why."""
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
+from lab.stats.pareto import REFERENCE_MARGIN
 from lab.tasks.report import tables
 from lab.tasks.report.collect import Collected
+from lab.tasks.report.pareto import FIGURE, ParetoGroup
 from lab.tasks.report.pool import CONFIDENCE, left_out_runs, metric_falls_as_better
 from lab.tasks.report.records import AxisImportance, PooledRow, Section, SweepRecord
 
@@ -57,6 +59,60 @@ def figure_section(figures: Dict[str, str], metric: str) -> Section:
             'than depth", Zagoruyko & Komodakis 2016). Error bars: 95% intervals.'
         ],
         figures=[name for name in figures.values()],
+    )
+
+
+PARETO = (
+    "A protocol is every `data.` and `train.` key a run logged but where and how it ran: the "
+    "networks on one front differ in their model alone. The front compares means over seeds: "
+    "where members' seed spreads overlap, more seeds may reorder them."
+)
+
+
+def hypervolume_note(group: ParetoGroup, metric: str) -> str:
+    """The hypervolume, its units and the reference point it is measured from, stated."""
+    at_metric, at_macs = group.reference
+    return (
+        f"Hypervolume: {group.hypervolume:,.6g} ({metric} × MACs per example), the area "
+        f"the front dominates up to the reference point ({metric} = {at_metric:.4g}, MACs = "
+        f"{tables.count(round(at_macs))}): lab.stats.pareto.default_reference, each objective's "
+        f"worst value among these {len(group.rows)} networks moved {REFERENCE_MARGIN:.0%} of its "
+        "range further (by 1 where all are equal). The reference moves with the networks: compare "
+        "hypervolumes of one group, not across groups or reports."
+    )
+
+
+def left_out_note(group: ParetoGroup, metric: str) -> str:
+    if not group.left_out:
+        return f"0 left out: every network here logged MACs and {metric}."
+    names = ", ".join(row.variant for row in group.left_out)
+    return f"{len(group.left_out)} left out (no MACs or no {metric} logged): {names}."
+
+
+def pareto_section(group: ParetoGroup, metric: str, panel: Optional[int]) -> Section:
+    """One data set and protocol's front: what it compares, the rows it left out, its members
+    cheapest first and its hypervolume; `panel` is the group's panel of pareto_front.png (None
+    for a group of fewer than two networks with both objectives, which has no panel)."""
+    better = "lower" if metric_falls_as_better(metric) else "higher"
+    drawn = f"{FIGURE}, panel {panel}. " if panel else ""
+    paragraphs = [
+        f"The networks no other network of this data set and protocol beats on both {metric} "
+        f"(mean over seeds, {better} is better) and MACs per example (fewer is better), cheapest "
+        f"first: {len(group.front)} of the {len(group.rows)} with both logged. {drawn}" + PARETO,
+        left_out_note(group, metric),
+    ]
+    if group.compared:
+        paragraphs.append(hypervolume_note(group, metric))
+    else:
+        paragraphs.append(
+            "Fewer than two networks with both logged: nothing to compare, so no hypervolume "
+            f"and no panel in {FIGURE}."
+        )
+    return Section(
+        f"Pareto front: {group.label}",
+        paragraphs,
+        tables.pareto_columns(metric) if group.front else [],
+        [tables.pareto_cells(row) for row in group.front],
     )
 
 

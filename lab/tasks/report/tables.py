@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from typing import List, Optional
+from typing import Collection, List, Optional
 
 from lab.tasks.report.records import AxisImportance, PooledRow, RunRecord, Section, SweepRecord
 
@@ -45,6 +45,7 @@ CSV_COLUMNS = [
     "devices",
     "experiments",
     "run_ids",
+    "on_pareto_front",
 ]
 
 
@@ -185,7 +186,21 @@ def importance_cells(found: AxisImportance) -> List[List[str]]:
     ]
 
 
-def pooled_csv(rows: List[PooledRow]) -> str:
+PARETO_COLUMNS = ["variant", "METRIC mean ± std", "n seeds", "MACs", "params"]
+
+
+def pareto_columns(metric: str) -> List[str]:
+    return [column.replace("METRIC", metric) for column in PARETO_COLUMNS]
+
+
+def pareto_cells(row: PooledRow) -> List[str]:
+    """A front member: its variant, the metric as the pooled table shows it, seeds, MACs, params."""
+    return [row.variant, spread(row), str(row.n), count(row.macs), count(row.params)]
+
+
+def pooled_csv(rows: List[PooledRow], on_front: Collection[str] = ()) -> str:
+    """One line per row at full precision; `on_pareto_front` is true for the spec hashes in
+    `on_front` (each row's front is its data set and protocol's, `lab.tasks.report.pareto`)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -207,6 +222,7 @@ def pooled_csv(rows: List[PooledRow]) -> str:
                 ";".join(row.devices),
                 ";".join(row.experiments),
                 ";".join(row.run_ids),
+                "true" if row.spec_hash in on_front else "false",
             ]
         )
     return out.getvalue()
