@@ -180,6 +180,8 @@ def test_any_override_set_runs_or_stops_with_bad_input_and_changes_no_record(
         "seed=-1",
         "tracking.uri=ftp://127.0.0.1:1/store",
         "search.space.nosuch.values=[1]",
+        "search.objectives=[{name: val_accuracy}, {name: flops}]",
+        "search.objectives=[{name: val_accuracy}, {name: macs, direction: up}]",
     ],
 )
 def test_run_py_turns_each_kind_into_exit_2_and_one_line(earlier, bad):

@@ -143,6 +143,15 @@ def test_a_proposal_already_tried_is_told_the_earlier_result_not_trained_again(t
         end(oracle, second, val_accuracy=0.6, macs=3.0)
     third = oracle.create_trial("tuner0")
     assert third.status == "STOPPED"  # both values tried: the space is exhausted
+    assert oracle.remaining_trials() == 0  # though max_trials allows 4
+    oracle.save()
+    again = oracle_in(
+        tmp_path,
+        "search.space=[{name: lr, path: train.lr, values: [0.1, 0.2]}]",
+        "search.max_trials=4",
+    )
+    again.reload()
+    assert again.remaining_trials() == 0
     repeats = [t for t in told(oracle).values() if t.number not in oracle.numbers.values()]
     assert repeats and all(t.state is optuna.trial.TrialState.COMPLETE for t in repeats)
 

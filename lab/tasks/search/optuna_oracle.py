@@ -53,6 +53,8 @@ class OptunaOracle(StopsAtDeadline, KeepsTrialOwners, kt.Oracle):
         self.objectives = search.objective_list()
         self.metrics_source: Optional[Callable[[str], Dict[str, float]]] = None
         self.numbers: Dict[str, int] = {}  # keras-tuner trial id -> study trial number
+        # every proposal of MAX_REPEATS in a row was tried already: no trial is left to run
+        self.exhausted = False
         self._study: Optional[optuna.Study] = None
 
     @property
@@ -63,11 +65,21 @@ class OptunaOracle(StopsAtDeadline, KeepsTrialOwners, kt.Oracle):
         return self._study
 
     def get_state(self):
-        return {**super().get_state(), "optuna_numbers": dict(self.numbers)}
+        return {
+            **super().get_state(),
+            "optuna_numbers": dict(self.numbers),
+            "optuna_exhausted": self.exhausted,
+        }
 
     def set_state(self, state):
         super().set_state(state)
         self.numbers = dict(state.get("optuna_numbers", {}))
+        self.exhausted = bool(state.get("optuna_exhausted", False))
+
+    def remaining_trials(self):
+        """0 once the space is exhausted (a finished sweep then says it has no trial left);
+        else what `search.max_trials` leaves."""
+        return 0 if self.exhausted else super().remaining_trials()
 
     def populate_space(self, trial_id: str) -> Dict[str, object]:
         for _ in range(MAX_REPEATS):
@@ -78,6 +90,7 @@ class OptunaOracle(StopsAtDeadline, KeepsTrialOwners, kt.Oracle):
                 self.numbers[trial_id] = asked.number
                 return {"status": "RUNNING", "values": values}
             self.tell(asked, earlier.status, self.recorded_metrics(earlier))
+        self.exhausted = True
         return {"status": STOPPED}
 
     def tried_before(self, values: Dict[str, object]) -> Optional[kt.engine.trial.Trial]:
