@@ -14,6 +14,8 @@ from typing import List
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 # Hydra raises its errors; `run` reports them in one line
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+# a sweep's report reads a file of each trial's run: no progress bar per file
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 from lab.tasks.native_logs import filter_native_stderr
 
