@@ -205,3 +205,16 @@ def test_groups_are_named_by_the_protocol_keys_that_tell_them_apart():
         "cifar10, train.epochs=30, train.lr=0.1",
         "mnist",
     ]
+
+
+def test_a_protocol_is_what_was_trained_not_where_the_files_or_caches_were():
+    from lab.tasks.report.collect import protocol_of
+
+    here = {"data.name": "fashion_mnist", "data.source": "/usr/share/datasets/fashion-mnist"}
+    there = {**here, "data.source": "/home/me/data", "data.root": "/home/me/data"}
+    trained = {"train.epochs": "4", "train.verbose": "0", "train.jit_compile": "true"}
+    assert protocol_of({**here, **trained}) == protocol_of({**there, **trained, "model.name": "x"})
+    assert protocol_of({**here, **trained}) == (
+        ("data.name", "fashion_mnist"),
+        ("train.epochs", "4"),
+    )

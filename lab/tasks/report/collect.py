@@ -121,15 +121,21 @@ def variant_label(params: Dict[str, str]) -> str:
     return " ".join([params.get("model.name", "?"), *changed])
 
 
+# Params that say where or how a run ran, not what it trained: `HOW_IT_RUNS`, and the folder
+# its data files were found in (`data.source`: the same files in another folder are the same data).
+WHERE_IT_RAN = (*HOW_IT_RUNS, "data.source")
+
+
 def protocol_of(params: Dict[str, str]) -> Tuple[Tuple[str, str], ...]:
     """The data set and training protocol a run trained under: its `data.` and `train.` params
     but where and how it ran (`HOW_IT_RUNS`), sorted. They are what the spec hash hashes less
-    the model, so the networks of one protocol differ in their model alone."""
+    the model, so the networks of one protocol differ in their model alone (`WHERE_IT_RAN` is
+    left out)."""
     return tuple(
         sorted(
             (key, value)
             for key, value in params.items()
-            if key.startswith(("data.", "train.")) and not key.startswith(HOW_IT_RUNS)
+            if key.startswith(("data.", "train.")) and not key.startswith(WHERE_IT_RAN)
         )
     )
 
