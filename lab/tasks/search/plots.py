@@ -142,7 +142,7 @@ def pareto_figure(pareto: ParetoSet, groups: Dict[str, str], colour_key: str):
         ax.set_xlabel(f"{spec.name} ({spec.direction})")
         ax.set_ylabel(f"{first.name} ({first.direction})")
         if spec.name in LOG_SCALED and all(t.values[other] > 0 for t in pareto.scored):
-            ax.set_xscale("log")
+            log_axis(ax.xaxis)
         ax.grid(alpha=0.3)
     axes[0][0].legend(title=colour_key, fontsize="small")
     spread = any(std is not None for t in pareto.scored for std in t.stds)
@@ -152,6 +152,17 @@ def pareto_figure(pareto: ParetoSet, groups: Dict[str, str], colour_key: str):
         fontsize="medium",
     )
     return figure
+
+
+def log_axis(axis) -> None:
+    """A log-scaled axis labelled at 1, 2 and 5 of each decade in engineering units (200k, 1M):
+    matplotlib's default labels every minor tick over a decade or two, and they overlap."""
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+
+    axis.axes.set_xscale("log") if axis.axis_name == "x" else axis.axes.set_yscale("log")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(EngFormatter(sep=""))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def draw_trials(ax, trials: List[ScoredTrial], other: int, colour, label: str) -> None:
