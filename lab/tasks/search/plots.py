@@ -65,7 +65,7 @@ def cost_figure(trials: List[Dict], cost: str, colour_key: str, objective: str):
         label="Pareto front",
     )
     ax.legend(title=colour_key, fontsize="small")
-    ax.set_xscale("log")
+    log_axis(ax.xaxis)
     ax.set_xlabel(cost)
     ax.set_title(f"{objective} vs {cost} (Pareto front circled)")
     return figure
