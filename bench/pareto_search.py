@@ -9,8 +9,11 @@ option B: the stem keeps 16 channels, and option A cannot narrow them to a stage
 Fashion-MNIST (the first 4,000 training images, 400 held out for validation), 2 epochs of
 batch 32 (226 steps) per trial. Objectives: validation accuracy (max) and MACs (min).
 Samplers: keras-tuner's random search (`search.tuner=random`), Optuna's NSGA-II and TPE
-(`search.tuner=optuna`). The hypervolume's reference point: accuracy 0.1 (chance on 10
-classes) and 1.1 x the largest MACs any trial had.
+(`search.tuner=optuna`). The hypervolume's reference point: each objective's worst value over
+every trial of every run (the grid's too), moved a tenth of its range further
+(`lab.stats.pareto.default_reference`, as a sweep's own summary does). Chance accuracy (0.1)
+would be a reference too far: the rectangle every run dominates below the worst network's accuracy
+would be most of each hypervolume and hide the differences.
 
     .venv/bin/python bench/pareto_search.py [--trials 12] [--seeds 0 1 2]
         [--samplers random nsga2 tpe] [--grid] [--out results/cpu/pareto_search.json]
@@ -41,7 +44,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from lab import runtime  # noqa: E402
-from lab.stats.pareto import hypervolume_history  # noqa: E402
+from lab.stats.pareto import default_reference, hypervolume_history  # noqa: E402
 
 DIRECTIONS = ["max", "min"]
 OBJECTIVES = ["val_accuracy", "macs"]
@@ -72,7 +75,6 @@ SAMPLERS = {
 # `--grid`: every network of the space once (seed 0), for the front the samplers approach.
 GRID = ("grid", ["search.tuner=grid"])
 SPACE_SIZE = 3 * 3 * 2 * 2
-CHANCE_ACCURACY = 0.1
 
 
 def run_search(work: Path, sampler: str, seed: int, trials: int) -> float:
@@ -148,7 +150,7 @@ def markdown(record: dict) -> str:
         f"wall {record['wall_seconds']:.0f} s; versions {record['versions']}.",
         "",
         f"Hypervolume of the front found after k trials (accuracy x MACs dominated above the reference "
-        f"point: accuracy {record['reference'][0]}, MACs {record['reference'][1]:,.0f}; in units of "
+        f"point: accuracy {record['reference'][0]:.4f}, MACs {record['reference'][1]:,.0f}; in units of "
         "accuracy x MMACs), mean ± sd over search seeds "
         f"{record['seeds']} (min-max in brackets):",
         "",
@@ -239,8 +241,8 @@ def main() -> None:
     if args.grid:
         walls["grid-seed0"] = run_search(args.work, "grid", 0, SPACE_SIZE)
         points["grid-seed0"] = trial_points(args.work, "grid-seed0")
-    largest = max(p[1] for run in points.values() for p in run if p is not None)
-    reference = [CHANCE_ACCURACY, 1.1 * largest]
+    every = [p for run in points.values() for p in run if p is not None]
+    reference = default_reference(every, DIRECTIONS)
     histories = {
         sampler: [
             hypervolume_history(points[f"{sampler}-seed{seed}"], DIRECTIONS, reference)
