@@ -77,9 +77,9 @@ GRID = ("grid", ["search.tuner=grid"])
 SPACE_SIZE = 3 * 3 * 2 * 2
 
 
-def run_search(work: Path, sampler: str, seed: int, trials: int) -> float:
-    """One sweep, in `work`'s store and tuner folder; returns its wall seconds (a sweep that
-    FINISHED there before is only reported again: its records are read, nothing is trained)."""
+def run_search(work: Path, sampler: str, seed: int, trials: int) -> None:
+    """One sweep, in `work`'s store and tuner folder (a sweep that FINISHED there before is only
+    reported again: its records are read, nothing is trained)."""
     args = [
         *SWEEP,
         *dict([GRID, *SAMPLERS.items()])[sampler],
@@ -91,7 +91,6 @@ def run_search(work: Path, sampler: str, seed: int, trials: int) -> float:
         "tracking.experiment=pareto-bench",
         f"hydra.run.dir={work}/hydra/{sampler}-seed{seed}",
     ]
-    began = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "run.py", *args], cwd=PROJECT_ROOT, capture_output=True, text=True
     )
@@ -99,7 +98,19 @@ def run_search(work: Path, sampler: str, seed: int, trials: int) -> float:
         raise SystemExit(
             f"{sampler} seed {seed} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         )
-    return time.perf_counter() - began
+
+
+def sweep_seconds(work: Path, name: str) -> float:
+    """The sweep's wall time as its parent run recorded it (start to end): the time it trained,
+    also when this invocation only read it again."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{work}/mlflow.db")
+    experiment = client.get_experiment_by_name("pareto-bench").experiment_id
+    [parent] = client.search_runs(
+        [experiment], filter_string=f"tags.`lab.search` = '{name}' and tags.`lab.role` = 'parent'"
+    )
+    return (parent.info.end_time - parent.info.start_time) / 1000
 
 
 def trial_points(work: Path, name: str) -> List[Optional[List[float]]]:
@@ -147,8 +158,13 @@ def markdown(record: dict) -> str:
         "",
         f"Machine: {record['machine']}; backend {record['backend']}; reference loop "
         f"{record['reference_loop_seconds']} s before, {record['reference_loop_seconds_after']} s after; "
-        f"wall {record['wall_seconds']:.0f} s; versions {record['versions']}.",
+        f"this command {record['wall_seconds']:.0f} s; versions {record['versions']}.",
         "",
+        "Each sweep's own wall time (its parent run, start to end): "
+        + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in record["run_seconds"].items())
+        + ".",
+        "",
+        *([record["note"], ""] if record.get("note") else []),
         f"Hypervolume of the front found after k trials (accuracy x MACs dominated above the reference "
         f"point: accuracy {record['reference'][0]:.4f}, MACs {record['reference'][1]:,.0f}; in units of "
         "accuracy x MMACs), mean ± sd over search seeds "
@@ -223,6 +239,7 @@ def main() -> None:
     parser.add_argument(
         "--grid", action="store_true", help=f"also train all {SPACE_SIZE} networks once"
     )
+    parser.add_argument("--note", default="", help="how the runs were made, for the record")
     parser.add_argument("--work", type=Path, default=Path("/tmp/pareto_bench"))
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "results/cpu/pareto_search.json")
     args = parser.parse_args()
@@ -232,14 +249,16 @@ def main() -> None:
     for sampler in args.samplers:
         for seed in args.seeds:
             name = f"{sampler}-seed{seed}"
-            walls[name] = run_search(args.work, sampler, seed, args.trials)
+            run_search(args.work, sampler, seed, args.trials)
+            walls[name] = sweep_seconds(args.work, name)
             points[name] = trial_points(args.work, name)
             print(
                 f"{name}: {walls[name]:.0f} s, {sum(p is not None for p in points[name])} scored",
                 flush=True,
             )
     if args.grid:
-        walls["grid-seed0"] = run_search(args.work, "grid", 0, SPACE_SIZE)
+        run_search(args.work, "grid", 0, SPACE_SIZE)
+        walls["grid-seed0"] = sweep_seconds(args.work, "grid-seed0")
         points["grid-seed0"] = trial_points(args.work, "grid-seed0")
     every = [p for run in points.values() for p in run if p is not None]
     reference = default_reference(every, DIRECTIONS)
@@ -263,6 +282,7 @@ def main() -> None:
         },
         "reference_loop_seconds": loop_before,
         "reference_loop_seconds_after": runtime.reference_loop_seconds(),
+        # this invocation's; each sweep's own (its parent run's start to end) are run_seconds
         "wall_seconds": time.perf_counter() - began,
         "sweep": SWEEP,
         "seeds": args.seeds,
@@ -274,6 +294,7 @@ def main() -> None:
         "histories": histories,
         "summary": summarise(histories, checkpoints),
         "grid_hypervolume": grid,
+        "note": args.note,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1))

@@ -211,3 +211,12 @@ def test_keras_tuners_own_space_types_are_asked_as_optunas():
     values = suggested_values(study.ask(), hps)
     assert values["units"] in (8, 16, 24, 32) and 1e-3 <= values["lr"] <= 1e-1
     assert isinstance(values["flag"], bool) and values["fixed"] == 3
+
+
+def test_the_gp_sampler_without_pytorch_is_refused_with_the_config():
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("PyTorch is installed here: Optuna's GP sampler can run")
+    with pytest.raises(ConfigValueError, match="GP sampler needs PyTorch"):
+        run_config(["task=search", "search.tuner=optuna", "search.sampler=gp"])
