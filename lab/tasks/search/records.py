@@ -119,7 +119,9 @@ def artifact_path(client: MlflowClient, run_id: str, name: str) -> str:
 
 class SweepRecords:
     """The sweep's child runs, found through its parent run: read, closed and cleaned up. A part
-    of `lab.tasks.search.sweep.Sweep`, which holds the two attributes below."""
+    of `lab.tasks.search.sweep.Sweep`, which holds the two attributes below and `front_members`
+    (the Pareto set's trials: `pareto_set.py` reads this module's names, so it is not imported
+    here)."""
 
     run_cfg: RunConfig
     parent: TrackedRun
@@ -178,7 +180,7 @@ class SweepRecords:
     def kept_models(self, children: Optional[Dict[str, Run]] = None) -> List[str]:
         """The trial ids whose model stays logged: the best `search.keep_models` of those whose
         latest attempt FINISHED with a model (all of them with keep_models=null), and with several
-        objectives each member of the trials' Pareto set (`pareto_set`).
+        objectives each member of the trials' Pareto set (`Sweep.front_members`).
 
         Args:
             children: `self.children()` where the caller has it already.
@@ -196,9 +198,7 @@ class SweepRecords:
         ranked = best_first(with_model, search.direction)
         kept = ranked if search.keep_models is None else ranked[: search.keep_models]
         if search.several_objectives:  # and the Pareto set's members, best first
-            from lab.tasks.search.pareto_set import pareto_set  # it reads this module's names
-
-            front = {trial.trial_id for trial in pareto_set(search, children).front}
+            front = self.front_members(children)
             kept += [trial for trial in ranked if trial in front and trial not in kept]
         return kept
 

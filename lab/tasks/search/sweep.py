@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Set
 
 import keras_tuner as kt
+from mlflow.entities import Run
 
 from lab.compat.keras_tuner import (
     BayesianOracle,
@@ -33,6 +34,7 @@ from lab.config import Role, RunConfig, TunerName
 from lab.data import Splits
 from lab.errors import LabError
 from lab.tasks.search.distributed import serve
+from lab.tasks.search.pareto_set import pareto_set
 from lab.tasks.search.plan import planned_trials
 from lab.tasks.search.progress import MemoryWatch, progress_line
 from lab.tasks.search.pruning import TrialPruning
@@ -64,6 +66,12 @@ class Sweep(SweepRecords, TrialExecution, TrialPruning, MemoryWatch):
     pruned: set = field(default_factory=set)
     # completed trials' epoch objective
     curves: Dict[str, Dict[int, float]] = field(default_factory=dict)
+
+    def front_members(self, children: Dict[str, Run]) -> Set[str]:
+        """The trials on the Pareto set of the sweep's objectives (`pareto_set`; none with one
+        objective): their models stay kept (`SweepRecords.kept_models`)."""
+        found = pareto_set(self.run_cfg.search, children)
+        return {trial.trial_id for trial in found.front} if found is not None else set()
 
 
 def make_oracle(cfg: RunConfig) -> kt.Oracle:
