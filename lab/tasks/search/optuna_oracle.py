@@ -39,7 +39,8 @@ from lab.training.budgets import BUDGETED
 STUDY_FILE = "optuna.journal"
 # Proposals in a row that repeat a tried trial before the space counts as exhausted.
 MAX_REPEATS = 50
-COMPLETED, FAILED, STOPPED = "COMPLETED", "FAILED", "STOPPED"
+# keras-tuner's trial statuses the study's states follow from (any other one is a FAIL)
+COMPLETED, STOPPED = "COMPLETED", "STOPPED"
 
 
 class OptunaOracle(StopsAtDeadline, KeepsTrialOwners, kt.Oracle):
@@ -50,7 +51,6 @@ class OptunaOracle(StopsAtDeadline, KeepsTrialOwners, kt.Oracle):
     def __init__(self, search: SearchConfig, **common):
         super().__init__(max_trials=search.max_trials, **common)
         self.search = search
-        self.objectives = search.objective_list()
         self.metrics_source: Optional[Callable[[str], Dict[str, float]]] = None
         self.numbers: Dict[str, int] = {}  # keras-tuner trial id -> study trial number
         # every proposal of MAX_REPEATS in a row was tried already: no trial is left to run
