@@ -241,6 +241,9 @@ def test_a_two_objective_sweep_reports_its_pareto_set_on_the_parent(tracking, ca
     summary = open(client.download_artifacts(parent_id, "summary.md")).read()
     assert SECTION + "## Trials" in summary  # after the best trial
     assert summary.index("\nBest: trial ") < summary.index(SECTION)
+    # the trained best, as the parent's tag names it: trial 5 scored 0.99 without training
+    assert "\nBest: trial 2, val_accuracy = 0.9000\n" in summary
+    assert client.get_run(parent_id).data.tags["lab.best_trial"] == "2"
 
     assert "pareto.png" in result.figures
     with open(client.download_artifacts(parent_id, "pareto.png"), "rb") as png:

@@ -23,7 +23,7 @@ from lab.tasks.search.ablation_sections import (
     robustness_lines,
     value_table,
 )
-from lab.tasks.search.ranking import trial_order
+from lab.tasks.search.ranking import best_first, trial_order
 from lab.tracking.tags import ERROR_TAG, NOT_TRAINED_TAG, PRUNED_REASON_TAG
 from lab.training.trained import PRUNED
 from lab.verdicts.looks import judged
@@ -234,7 +234,6 @@ def summary_markdown(
     """
     search = cfg.search
     done = [r for r in rows if r["status"] == "COMPLETED" and r["best_objective"] != ""]
-    better = max if search.direction == "max" else min
     lines = [f"# Sweep `{search.name}`" + (" (quick mode)" if cfg.quick else ""), ""]
     if header:
         lines += [header, ""]
@@ -243,8 +242,8 @@ def summary_markdown(
         f"({search.direction}), data {cfg.data.name}; {len(done)} of {len(rows)} trials completed.",
         "",
     ]
-    if done:
-        best = better(done, key=lambda r: r["best_objective"])
+    best = best_row(done, search.direction)
+    if best is not None:
         lines += [
             f"Best: trial {best['trial_id']}, {search.objective} = {best['best_objective']:.4f}",
             "",
@@ -254,6 +253,16 @@ def summary_markdown(
     if search.ablation is not None:
         lines += [sweep_ablation_markdown(rows, cfg, correct)]
     return "\n".join(lines + trials_table(rows)) + "\n"
+
+
+def best_row(done: List[Dict[str, object]], direction: str) -> Optional[Dict[str, object]]:
+    """The best of the completed rows that trained, as the parent's `lab.best_trial` names it
+    (`ranking.best_first`: ties to the earlier trial); None where none trained. A trial that did
+    not train can score high by chance (a loss stuck at chance, an accuracy on a tiny split)."""
+    trained_rows = {row["trial_id"]: row for row in done if not row["not_trained"]}
+    scores = {trial: row["best_objective"] for trial, row in trained_rows.items()}
+    ranked = best_first(scores, direction)
+    return trained_rows[ranked[0]] if ranked else None
 
 
 def trials_table(rows: List[Dict[str, object]]) -> List[str]:
