@@ -40,7 +40,7 @@ STUDY_FILE = "optuna.journal"
 # Proposals in a row that repeat a tried trial before the space counts as exhausted.
 MAX_REPEATS = 50
 # keras-tuner's trial statuses the study's states follow from (any other one is a FAIL)
-COMPLETED, STOPPED = "COMPLETED", "STOPPED"
+COMPLETED, FAILED, STOPPED = "COMPLETED", "FAILED", "STOPPED"
 
 
 class OptunaOracle(StopsAtDeadline, KeepsTrialOwners, kt.Oracle):
@@ -89,7 +89,7 @@ class OptunaOracle(StopsAtDeadline, KeepsTrialOwners, kt.Oracle):
             if earlier is None:
                 self.numbers[trial_id] = asked.number
                 return {"status": "RUNNING", "values": values}
-            self.tell(asked, earlier.status, self.recorded_metrics(earlier))
+            self.tell(asked, earlier.status, self.recorded_metrics(earlier, earlier.status))
         self.exhausted = True
         return {"status": STOPPED}
 
@@ -104,14 +104,17 @@ class OptunaOracle(StopsAtDeadline, KeepsTrialOwners, kt.Oracle):
     def end_trial(self, trial):
         number = self.numbers.get(trial.trial_id)
         if number is not None:
-            self.tell(number, trial.status, self.recorded_metrics(self.trials[trial.trial_id]))
+            recorded = self.recorded_metrics(self.trials[trial.trial_id], trial.status)
+            self.tell(number, trial.status, recorded)
         super().end_trial(trial)
 
-    def recorded_metrics(self, trial: kt.engine.trial.Trial) -> Dict[str, float]:
-        """What keras-tuner recorded for the trial, completed by its run's metrics where the
-        sweep gives them (a failed trial's costs)."""
+    def recorded_metrics(self, trial: kt.engine.trial.Trial, status: str) -> Dict[str, float]:
+        """What keras-tuner recorded for the trial; for a FAILED one (it reported nothing),
+        completed by its run's metrics where the sweep gives them (its costs, for the budgets).
+        A completed trial reported every objective and budgeted cost itself: its run is not read
+        (a repeated proposal asks this of earlier trials, up to `MAX_REPEATS` times a trial)."""
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
-        if self.metrics_source is not None:
+        if self.metrics_source is not None and status == FAILED:
             recorded = self.metrics_source(trial.trial_id)
             metrics = {**recorded, **{k: v for k, v in metrics.items() if v is not None}}
         return metrics
