@@ -168,6 +168,23 @@ def test_pareto_front_keeps_only_undominated_points():
     assert pareto_front(points) == [(50, 0.3), (100, 0.5), (200, 0.7), (400, 0.9)]
 
 
+def test_a_loss_objectives_front_keeps_the_cheap_low_losses():
+    """objective_vs_macs.png of a val_loss sweep: a lower loss is better (the front used to be
+    drawn as if a higher one were); a repeated point is drawn once, a NaN on no front."""
+    from lab.tasks.search.plots import pareto_front
+
+    points = [
+        (100, 0.5),
+        (200, 0.3),
+        (150, 0.6),
+        (300, 0.3),
+        (50, 0.9),
+        (50, 0.9),
+        (60, float("nan")),
+    ]
+    assert pareto_front(points, "min") == [(50, 0.9), (100, 0.5), (200, 0.3)]
+
+
 def test_nan_and_over_budget_trials_fail_and_the_sweep_completes(tracking, tmp_path):
     # Grid over lr x width: lr 1e30 makes the loss NaN; width x4 is over the parameter budget.
     space = (

@@ -6,6 +6,7 @@ for several objectives, the Pareto set (`pareto_set.py`): the first objective ag
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
@@ -15,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
+from lab.config import objective_direction
+from lab.stats.pareto import on_front
 from lab.tasks.search.pareto_set import ParetoSet, ScoredTrial
 
 Point = Tuple[float, float]
@@ -22,14 +25,13 @@ Point = Tuple[float, float]
 LOG_SCALED = ("params_total", "macs", "activation_bytes")
 
 
-def pareto_front(points: Sequence[Point]) -> List[Point]:
-    """Points (cost, score) that no other point beats on both: cheaper-or-equal and better-or-equal."""
-    front, best = [], float("-inf")
-    for cost, score in sorted(points, key=lambda p: (p[0], -p[1])):
-        if score > best:
-            front.append((cost, score))
-            best = score
-    return front
+def pareto_front(points: Sequence[Point], direction: str = "max") -> List[Point]:
+    """Points (cost, score) that no other point beats on both: cheaper-or-equal and
+    better-or-equal, a higher score better for `direction` "max", a lower one for "min"
+    (`lab.stats.pareto.on_front`); cheapest first, each once. A non-finite score is on no front."""
+    finite = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
+    mask = on_front(finite, ["min", direction]) if finite else []
+    return sorted({point for point, on in zip(finite, mask) if on})
 
 
 def scatter_by(ax, trials: List[Dict], x: str, colour_key: str, objective: str) -> None:
@@ -52,7 +54,8 @@ def depth_figure(trials: List[Dict], colour_key: str, objective: str):
 def cost_figure(trials: List[Dict], cost: str, colour_key: str, objective: str):
     figure, ax = plt.subplots(figsize=(6, 4))
     scatter_by(ax, trials, cost, colour_key, objective)
-    front = pareto_front([(t[cost], t["objective"]) for t in trials])
+    points = [(t[cost], t["objective"]) for t in trials]
+    front = pareto_front(points, objective_direction(objective))
     # Circled and joined, so a front of a single point still shows.
     ax.plot(
         [p[0] for p in front],
