@@ -135,9 +135,6 @@ def pareto_set(
     }
     trials = [trial for trial in found.values() if trial is not None]
     directions = [spec.direction for spec in objectives]
-    mask = on_front([t.values for t in trials], directions) if trials else []
-    members = {t.trial_id: t for t, member in zip(trials, mask) if member}
-    ranked = best_first({t: members[t].values[0] for t in members}, directions[0])
     reference = reference_point(objectives, [t.values for t in trials])
     points = [found[trial].values if found.get(trial) else None for trial in order]
     return ParetoSet(
@@ -145,11 +142,34 @@ def pareto_set(
         [axis.name for axis in search_cfg.space],
         len(order),
         trials,
-        [members[t] for t in ranked],
+        front_of(trials, directions),
         reference,
         hypervolume_history(points, directions, reference) if trials else [0.0] * len(order),
         [trial for trial, value in found.items() if value is None],
     )
+
+
+def front_of(trials: List[ScoredTrial], directions: List[str]) -> List[ScoredTrial]:
+    """The trials no other beats on every objective, best first objective first (ties: the
+    earlier trial)."""
+    mask = on_front([t.values for t in trials], directions) if trials else []
+    members = {t.trial_id: t for t, member in zip(trials, mask) if member}
+    ranked = best_first({t: members[t].values[0] for t in members}, directions[0])
+    return [members[t] for t in ranked]
+
+
+def front_ids(search_cfg: SearchConfig, children: Dict[str, Run]) -> List[str]:
+    """The ids of the Pareto set's trials, as `pareto_set` finds them, without its hypervolume
+    history (a sweep asks this after every trial, to keep their models)."""
+    objectives = search_cfg.objective_list()
+    trials = [
+        trial
+        for trial in (
+            scored_trial(t, run, objectives) for t, run in children.items() if counts(run)
+        )
+        if trial is not None
+    ]
+    return [t.trial_id for t in front_of(trials, [spec.direction for spec in objectives])]
 
 
 def log_pareto(parent: TrackedRun, pareto: ParetoSet) -> None:

@@ -34,7 +34,7 @@ from lab.config import Role, RunConfig, TunerName
 from lab.data import Splits
 from lab.errors import LabError
 from lab.tasks.search.distributed import serve
-from lab.tasks.search.pareto_set import pareto_set
+from lab.tasks.search.pareto_set import front_ids
 from lab.tasks.search.plan import planned_trials
 from lab.tasks.search.progress import MemoryWatch, progress_line
 from lab.tasks.search.pruning import TrialPruning
@@ -68,10 +68,10 @@ class Sweep(SweepRecords, TrialExecution, TrialPruning, MemoryWatch):
     curves: Dict[str, Dict[int, float]] = field(default_factory=dict)
 
     def front_members(self, children: Dict[str, Run]) -> Set[str]:
-        """The trials on the Pareto set of the sweep's objectives (`pareto_set`; none with one
-        objective): their models stay kept (`SweepRecords.kept_models`)."""
-        found = pareto_set(self.run_cfg.search, children)
-        return {trial.trial_id for trial in found.front} if found is not None else set()
+        """The trials on the Pareto set of the sweep's objectives (`pareto_set.front_ids`; none
+        with one objective): their models stay kept (`SweepRecords.kept_models`)."""
+        search = self.run_cfg.search
+        return set(front_ids(search, children)) if search.several_objectives else set()
 
 
 def make_oracle(cfg: RunConfig) -> kt.Oracle:
