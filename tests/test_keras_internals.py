@@ -15,3 +15,18 @@ def test_a_functional_graph_wiring_is_readable():
     assert [layer.name for layer in inbound_layers(join)] == ["left", "right"]
     assert [layer.name for layer in inbound_layers(model.get_layer("left"))] == ["images"]
     assert producing_layer(model.output).name == "pool"
+
+
+def test_a_model_built_for_fit_has_its_loss_metric_and_optimizer_state():
+    import numpy as np
+
+    from lab.compat.keras import build_for_fit
+
+    images = keras.Input((4,), name="images")
+    model = keras.Model(images, keras.layers.Dense(3, name="dense")(images))
+    model.compile("sgd", "categorical_crossentropy", metrics=["accuracy"])
+    before = len(model.metrics_variables)  # the loss tracker's total and count
+    assert not model.optimizer.built
+    build_for_fit(model, np.zeros((1, 4), "float32"), np.zeros((1, 3), "float32"))
+    assert model.optimizer.built
+    assert len(model.metrics_variables) == before + 2  # and accuracy's

@@ -300,9 +300,12 @@ def test_mixed_precision_trains_with_a_float32_softmax(tracking, precision):
         assert model.get_layer("predictions").compute_dtype == "float32"
 
 
+@pytest.mark.core  # on JAX a fresh model once drew one more shuffle than a reused one
 def test_a_reused_compiled_model_trains_exactly_as_a_fresh_one(tracking):
     """Seed 1 after seed 0 of the same network reuses seed 0's compiled model (lab/training/reuse.py),
-    reset to seed 1's initial state: its history must be the fresh model's."""
+    reset to seed 1's initial state, with the backend's compiled step kept between the runs: its
+    history must be the fresh model's to the last bit, and so must seed 1's again after both (the
+    seeding that keeps TensorFlow's kernel cache must not leave a random stream going on)."""
     from lab.training import reuse
 
     def history(seed, reuse_compiled):
@@ -318,23 +321,26 @@ def test_a_reused_compiled_model_trains_exactly_as_a_fresh_one(tracking):
             ]
         )
         result = train(cfg)
-        keras.backend.clear_session()  # as a sweep does between trials
+        reuse.free_memory()  # as a sweep does between trials
         return result
+
+    def same(a, b):
+        return a.test_loss == b.test_loss and all(
+            list(a.history[key]) == list(b.history[key]) for key in LEARNING
+        )
 
     reuse.forget()
     fresh = history(1, False)
     first = history(0, True)
     reused = history(1, True)
-    assert reuse._last.runs == 2  # seed 1 trained seed 0's compiled model
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        np.testing.assert_allclose(
-            reused.history[key], fresh.history[key], rtol=1e-5, atol=1e-6, err_msg=key
-        )
-        assert not np.allclose(first.history[key], fresh.history[key]), (
-            f"seed 0 and 1 should differ on {key}"
-        )
-    assert reused.test_loss == pytest.approx(fresh.test_loss, rel=1e-5)
+    again = history(1, True)
+    assert reuse._last.runs == 3  # seeds 1 and 1 again trained seed 0's compiled model
+    assert same(reused, fresh) and same(again, fresh)
+    assert not same(first, fresh)
     reuse.forget()
+
+
+LEARNING = ("loss", "accuracy", "val_loss", "val_accuracy")  # the history keys that are not timings
 
 
 def test_the_progress_bar_shows_no_nan_before_the_first_step():

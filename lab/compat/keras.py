@@ -18,3 +18,12 @@ def producing_layer(tensor) -> keras.layers.Layer:
 def inbound_layers(layer) -> List[keras.layers.Layer]:
     """The layers whose outputs feed `layer`'s first call in a functional model, in input order."""
     return [producing_layer(tensor) for tensor in layer._inbound_nodes[0].input_tensors]
+
+
+def build_for_fit(model: keras.Model, x, y) -> None:
+    """Builds a compiled model's loss, metric and optimizer state from the shapes of one batch
+    (`x`, `y`), as `fit` does before its first step. Left to `fit`, JAX and torch take that batch
+    from the shuffled epoch iterator, which draws one more permutation from NumPy's global
+    generator than fitting an already built model: a fresh model and a reused one
+    (`lab.training.reuse`) would then see their data in different orders for the same seed."""
+    model._symbolic_build(data_batch=(x, y, None))

@@ -8,6 +8,10 @@ state: every variable of its freshly built (seeded) model, including the standar
 statistics and the random-seed states, and the optimizer's state from before its first step.
 What the run computes is what the fresh model would have computed (`tests/test_train.py`
 checks the histories match); only the tracing is skipped.
+
+The backend's caches hold the kept model's compiled step, so they stay while it is kept: seeding
+and `free_memory` between runs leave TensorFlow's kernel cache (`lab.compat.tensorflow`) and JAX's
+compiled functions alone, and both are emptied when another network replaces the kept one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import List, Optional
 
 import keras
 import numpy as np
+
+from lab.compat import tensorflow as tensorflow_compat
 
 
 @dataclass
@@ -51,6 +57,9 @@ def model_to_fit(fresh: keras.Model, key: str) -> keras.Model:
             variable.assign(start)
         _last.runs += 1
         return _last.model
+    if _last is not None:
+        _last = None  # the kept model goes, and the compiled steps only it would run
+        empty_backend_caches()
     fresh.optimizer.build(fresh.trainable_variables)
     _last = Compiled(key, fresh, [keras.ops.convert_to_numpy(v) for v in fresh.optimizer.variables])
     return fresh
@@ -60,6 +69,32 @@ def same_shapes(kept: list, new: list) -> bool:
     return len(kept) == len(new) and all(
         tuple(a.shape) == tuple(b.shape) and a.dtype == b.dtype for a, b in zip(kept, new)
     )
+
+
+def seed(value: int) -> None:
+    """`keras.utils.set_random_seed(value)`, leaving the kept model's compiled step cached."""
+    with tensorflow_compat.kernel_cache_kept():
+        keras.utils.set_random_seed(value)
+
+
+def free_memory() -> None:
+    """Frees what the last run left (Keras' graph state, collected), and the backend's compiled
+    functions unless a compiled model is kept for the next run."""
+    if _last is not None:
+        with tensorflow_compat.kernel_cache_kept():
+            keras.backend.clear_session()
+        return
+    keras.backend.clear_session()
+    empty_backend_caches()
+
+
+def empty_backend_caches() -> None:
+    """Drops every compiled function: TensorFlow's kernel cache, JAX's compilation caches."""
+    tensorflow_compat.empty_kernel_cache()
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.clear_caches()
 
 
 def forget() -> None:

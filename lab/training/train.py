@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from lab import runtime
+from lab.compat.keras import build_for_fit
 from lab.config import Checkpoint, RunConfig
 from lab.config.overrides import config_yaml, run_params
 from lab.config.spec_hash import spec_hash
@@ -132,7 +133,7 @@ def compile_seconds(epoch_seconds: Sequence[float]) -> float:
 def seeded_network(cfg: RunConfig, splits: Splits) -> keras.Model:
     """Seeds the run (`cfg.seed`), sets its precision and builds its network (with `model.weights`
     loaded where set): the first steps of every run, in this order."""
-    keras.utils.set_random_seed(cfg.seed)
+    reuse.seed(cfg.seed)
     # per run: clear_session() between trials resets it
     runtime.set_precision(cfg.train.precision.value)
     return build_model(cfg.model, splits.input_shape, splits.classes)
@@ -187,6 +188,7 @@ def prepared_training(
             len(splits.x_val) > 0,
         )
         model = reuse.model_to_fit(model, key)
+    build_for_fit(model, splits.x_train[:1], targets(net, splits.y_train[:1], splits.classes))
     if start is not None:
         training_state.restore(model, start)
     return Training(net, model, start, optimizer_steps(model))

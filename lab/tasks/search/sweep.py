@@ -40,10 +40,11 @@ from lab.tasks.search.progress import MemoryWatch, progress_line
 from lab.tasks.search.pruning import TrialPruning
 from lab.tasks.search.records import SweepRecords
 from lab.tasks.search.space import space_of
-from lab.tasks.search.trials import TrialExecution, free_memory
+from lab.tasks.search.trials import TrialExecution
 from lab.tracking.logged_models import load_logged_model
 from lab.tracking.runs import TrackedRun
 from lab.tracking.tags import MODEL_URI_TAG
+from lab.training.reuse import free_memory
 
 
 @dataclass

@@ -11,7 +11,6 @@ import socket
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-import keras
 import keras_tuner as kt
 import numpy as np
 from mlflow.entities import Run
@@ -51,6 +50,7 @@ from lab.tracking.tags import (
     TUNER_TAG,
 )
 from lab.training.pruning import MedianPruner
+from lab.training.reuse import free_memory
 from lab.training.state import TrainingState
 
 
@@ -377,12 +377,3 @@ def where_it_runs(tuner_id: str) -> Dict[str, str]:
         PID_TAG: str(os.getpid()),
         DEVICE_TAG: runtime.device_description(),
     }
-
-
-def free_memory() -> None:
-    """Frees what the last training left: Keras' graph state (and JAX's compiled functions)."""
-    keras.backend.clear_session()
-    if keras.backend.backend() == "jax":
-        import jax
-
-        jax.clear_caches()
