@@ -40,6 +40,10 @@ KEEPS = [*FAST_TRAIN, "train.checkpoint=best"]  # after FAST_TRAIN's `none`
 SMALL = ["data=synthetic", "data.train_size=192", "data.test_size=64", *TINY_RESNET]
 
 
+# The tests of `trained` run on one xdist worker, which trains it once (8-10 s), not on each.
+USES_TRAINED = pytest.mark.xdist_group("models-kept-trained")
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A run that kept its best epoch (4 epochs at a learning rate that makes them differ), trained
@@ -53,6 +57,7 @@ def trained(tmp_path_factory):
     return cfg, result, MlflowClient(cfg.tracking.uri).get_run(result.run_id)
 
 
+@USES_TRAINED
 def test_a_run_logs_its_best_epoch_as_a_model_that_reproduces_its_test_pass(trained):
     cfg, result, run = trained
     metrics, tags = run.data.metrics, run.data.tags
@@ -97,6 +102,7 @@ print(json.dumps(accuracy))
 """
 
 
+@USES_TRAINED
 def test_a_logged_model_loads_with_mlflow_alone_and_reproduces_its_runs_test_accuracy(
     trained, tmp_path
 ):
@@ -338,6 +344,7 @@ def test_the_best_trial_and_the_kept_models_agree_on_a_tie():
     ]  # an untrained network's model is not kept as one of the best
 
 
+@USES_TRAINED
 def test_from_run_trains_again_what_a_run_trained_with_the_command_line_on_top(trained):
     cfg, result, _ = trained
     again = run_config(
@@ -366,6 +373,7 @@ def test_from_run_trains_again_what_a_run_trained_with_the_command_line_on_top(t
     )
 
 
+@USES_TRAINED
 def test_task_evaluate_tests_a_kept_model_in_a_new_run_without_training(trained):
     cfg, result, run = trained
     evaluation = evaluate(
@@ -387,6 +395,7 @@ def test_task_evaluate_tests_a_kept_model_in_a_new_run_without_training(trained)
     assert client.get_run(result.run_id).info.end_time == run.info.end_time
 
 
+@USES_TRAINED
 def test_evaluate_names_a_model_uri_that_does_not_exist(trained):
     cfg, _, _ = trained
     for uri in ("runs:/0123456789abcdef/model", "models:/nobody@best"):

@@ -10,6 +10,9 @@ import pytest
 
 from lab.config import PROJECT_ROOT
 
+# The tests share one simulation (`measured`, 15-17 s): on one xdist worker it runs once.
+pytestmark = pytest.mark.xdist_group("verdict-calibration")
+
 SIMS = 1500
 SLACK = 3 * math.sqrt(0.05 * 0.95 / SIMS)  # three binomial standard errors at 5%
 
