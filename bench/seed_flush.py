@@ -34,8 +34,8 @@ TIMINGS = ("epoch_seconds", "images_per_second")  # history keys that measure ti
 def trained(mode: str, variant: str, seeds: list, folder: str) -> list:
     """Runs `seeds` of `variant` in this process under `mode`; one record per run."""
     import keras
+    from steps_per_execution import main_job_trial  # this folder's, first on sys.path
 
-    from lab.config import run_config
     from lab.training import reuse
     from lab.training.train import train
 
@@ -44,16 +44,7 @@ def trained(mode: str, variant: str, seeds: list, folder: str) -> list:
         reuse.free_memory = keras.backend.clear_session
     records = []
     for seed in seeds:
-        cfg = run_config(
-            [
-                "experiment=plain_vs_residual",
-                "quick=true",
-                f"model={variant}",
-                f"seed={seed}",
-                "train.verbose=0",
-                f"tracking.uri=sqlite:///{folder}/mlflow.db",
-            ]
-        )
+        cfg = main_job_trial(variant, seed, folder)
         started = time.perf_counter()
         result = train(cfg)
         seconds = time.perf_counter() - started

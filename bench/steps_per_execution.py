@@ -27,6 +27,20 @@ from lab.training.train import train
 TIMINGS = ("epoch_seconds", "images_per_second")  # history keys that measure time, not learning
 
 
+def main_job_trial(variant: str, seed: int, folder) -> object:
+    """The config of one trial of the main job's quick protocol, its runs in `folder`."""
+    return run_config(
+        [
+            "experiment=plain_vs_residual",
+            "quick=true",
+            f"model={variant}",
+            f"seed={seed}",
+            "train.verbose=0",
+            f"tracking.uri=sqlite:///{folder}/mlflow.db",
+        ]
+    )
+
+
 def trained_with(steps: int, variant: str, seed: int, folder: Path) -> dict:
     original = keras.Model.compile
 
@@ -35,16 +49,7 @@ def trained_with(steps: int, variant: str, seed: int, folder: Path) -> dict:
 
     keras.Model.compile = compile_with_steps
     try:
-        cfg = run_config(
-            [
-                "experiment=plain_vs_residual",
-                "quick=true",
-                f"model={variant}",
-                f"seed={seed}",
-                "train.verbose=0",
-                f"tracking.uri=sqlite:///{folder}/mlflow.db",
-            ]
-        )
+        cfg = main_job_trial(variant, seed, folder)
         started = time.perf_counter()
         result = train(cfg)
         seconds = time.perf_counter() - started

@@ -72,7 +72,11 @@ def same_shapes(kept: list, new: list) -> bool:
 
 
 def seed(value: int) -> None:
-    """`keras.utils.set_random_seed(value)`, leaving the kept model's compiled step cached."""
+    """`keras.utils.set_random_seed(value)`, leaving the kept model's compiled step cached (where
+    none is kept, exactly Keras' call)."""
+    if _last is None:
+        keras.utils.set_random_seed(value)
+        return
     with tensorflow_compat.kernel_cache_kept():
         keras.utils.set_random_seed(value)
 
