@@ -57,3 +57,27 @@ def test_clear_session_inside_the_block_keeps_the_kernels_and_empty_kernel_cache
     assert draw() == second
     tensorflow_compat.empty_kernel_cache()
     assert draw() == first
+
+
+def test_reuse_keeps_the_cache_only_while_a_compiled_model_is_kept():
+    """lab.training.reuse seeds and frees with Keras' own calls until it keeps a compiled model,
+    then without the flush, until the model is let go."""
+    from lab.training import reuse
+
+    reuse.forget()
+    keras.utils.set_random_seed(5)
+    first, second, third = draw(), draw(), draw()
+    reuse.seed(5)
+    assert draw() == first  # nothing kept: flushed, as Keras does
+    images = keras.Input((4,))
+    model = keras.Model(images, keras.layers.Dense(3)(images))
+    model.compile("sgd", "mse")
+    reuse.model_to_fit(model, "a key")  # kept now
+    reuse.seed(5)
+    assert draw() == second  # the kernel went on: not flushed
+    reuse.free_memory()
+    assert draw() == third  # nor here
+    reuse.forget()
+    reuse.free_memory()
+    keras.utils.set_random_seed(5)
+    assert draw() == first  # let go: flushed again
