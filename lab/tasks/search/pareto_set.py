@@ -128,11 +128,7 @@ def pareto_set(
         return None
     objectives = search_cfg.objective_list()
     order = sorted(children if trial_ids is None else trial_ids, key=trial_order)
-    found = {
-        trial: scored_trial(trial, children[trial], objectives)
-        for trial in order
-        if trial in children and counts(children[trial])
-    }
+    found = scored_trials(objectives, children, order)
     trials = [trial for trial in found.values() if trial is not None]
     directions = [spec.direction for spec in objectives]
     reference = reference_point(objectives, [t.values for t in trials])
@@ -162,14 +158,21 @@ def front_ids(search_cfg: SearchConfig, children: Dict[str, Run]) -> List[str]:
     """The ids of the Pareto set's trials, as `pareto_set` finds them, without its hypervolume
     history (a sweep asks this after every trial, to keep their models)."""
     objectives = search_cfg.objective_list()
-    trials = [
-        trial
-        for trial in (
-            scored_trial(t, run, objectives) for t, run in children.items() if counts(run)
-        )
-        if trial is not None
-    ]
+    found = scored_trials(objectives, children, sorted(children, key=trial_order))
+    trials = [trial for trial in found.values() if trial is not None]
     return [t.trial_id for t in front_of(trials, [spec.direction for spec in objectives])]
+
+
+def scored_trials(
+    objectives: List[ObjectiveSpec], children: Dict[str, Run], order: Sequence[str]
+) -> Dict[str, Optional[ScoredTrial]]:
+    """Each trial of `order` whose run counts (`counts`), by id: its scored values, or None where
+    it lacks an objective."""
+    return {
+        trial: scored_trial(trial, children[trial], objectives)
+        for trial in order
+        if trial in children and counts(children[trial])
+    }
 
 
 def log_pareto(parent: TrackedRun, pareto: ParetoSet) -> None:
