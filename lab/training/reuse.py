@@ -16,8 +16,9 @@ compiled functions alone, and both are emptied when another network replaces the
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import ContextManager, List, Optional
 
 import keras
 import numpy as np
@@ -74,22 +75,23 @@ def same_shapes(kept: list, new: list) -> bool:
 def seed(value: int) -> None:
     """`keras.utils.set_random_seed(value)`, leaving the kept model's compiled step cached (where
     none is kept, exactly Keras' call)."""
-    if _last is None:
-        keras.utils.set_random_seed(value)
-        return
-    with tensorflow_compat.kernel_cache_kept():
+    with compiled_step_kept():
         keras.utils.set_random_seed(value)
 
 
 def free_memory() -> None:
     """Frees what the last run left (Keras' graph state, collected), and the backend's compiled
     functions unless a compiled model is kept for the next run."""
-    if _last is not None:
-        with tensorflow_compat.kernel_cache_kept():
-            keras.backend.clear_session()
-        return
-    keras.backend.clear_session()
-    empty_backend_caches()
+    with compiled_step_kept():
+        keras.backend.clear_session()
+    if _last is None:
+        empty_backend_caches()
+
+
+def compiled_step_kept() -> ContextManager[None]:
+    """A block in which Keras' seeding and clearing keep TensorFlow's kernel cache, while a
+    compiled model is kept; otherwise a block that changes nothing."""
+    return tensorflow_compat.kernel_cache_kept() if _last is not None else nullcontext()
 
 
 def empty_backend_caches() -> None:
